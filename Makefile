@@ -1,0 +1,26 @@
+# The two promises of the README: `make run` starts the whole system on the embedded
+# default, `make test` passes from a fresh clone.
+GO ?= go
+
+.PHONY: run test vet bench test-esdb build
+
+build:
+	$(GO) build -o bin/benefits ./cmd/benefits
+
+run:
+	$(GO) run ./cmd/benefits serve
+
+vet:
+	$(GO) vet ./...
+
+test: vet
+	$(GO) test -race -timeout 30m ./...
+
+# Benchmarks: figures in the README come from here (medians of -count runs).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.txt
+
+# The event-store contract suite against a real EventStoreDB server (ESDB_URL required).
+test-esdb:
+	@test -n "$$ESDB_URL" || { echo "set ESDB_URL, e.g. esdb://localhost:2113?tls=false"; exit 2; }
+	$(GO) test -race -run 'Contract' ./infra/esdbstore/...

@@ -1,0 +1,187 @@
+// Package eventstore is the vocabulary every event-store adapter speaks: expected
+// revisions, positions in the global log, recorded events and the typed errors. The
+// adapters (infra/sqlstore for SQLite and PostgreSQL, infra/esdbstore for EventStoreDB)
+// implement Store and pass the one contract suite in infra/eventstore/eventstoretest.
+//
+// Consumers declare the smaller interface they need (an appender, a subscriber) in their
+// own package; Store is the sum the contract suite checks.
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"time"
+)
+
+// Position is a place in the global log. SQL stores use Commit == Prepare == sequence
+// number (1 for the first event); EventStoreDB gives real commit/prepare pairs. The zero
+// Position is "before the first event".
+type Position struct {
+	Commit  uint64 `json:"commit"`
+	Prepare uint64 `json:"prepare"`
+}
+
+// Start is the position before the first event of the global log.
+var Start = Position{}
+
+// Less orders positions by commit, then prepare.
+func (p Position) Less(q Position) bool {
+	if p.Commit != q.Commit {
+		return p.Commit < q.Commit
+	}
+	return p.Prepare < q.Prepare
+}
+
+// IsZero reports whether p is Start.
+func (p Position) IsZero() bool { return p == Start }
+
+func (p Position) String() string {
+	if p.Commit == p.Prepare {
+		return fmt.Sprintf("%d", p.Commit)
+	}
+	return fmt.Sprintf("%d/%d", p.Commit, p.Prepare)
+}
+
+// ParsePosition reads the String form back ("12" or "12/10").
+func ParsePosition(s string) (Position, error) {
+	var p Position
+	if n, _ := fmt.Sscanf(s, "%d/%d", &p.Commit, &p.Prepare); n == 2 {
+		return p, nil
+	}
+	if _, err := fmt.Sscanf(s, "%d", &p.Commit); err != nil {
+		return Position{}, fmt.Errorf("position %q: want N or N/M: %w", s, err)
+	}
+	p.Prepare = p.Commit
+	return p, nil
+}
+
+// ExpectedKind says what Append must find before it writes.
+type ExpectedKind int
+
+const (
+	ExpectAny          ExpectedKind = iota // no check
+	ExpectNoStream                         // the stream must not exist
+	ExpectStreamExists                     // the stream must have at least one event
+	ExpectExact                            // the last revision must be exactly Revision
+)
+
+// ExpectedRevision is the optimistic-concurrency condition of an append.
+type ExpectedRevision struct {
+	Kind     ExpectedKind
+	Revision uint64 // only for ExpectExact
+}
+
+func Any() ExpectedRevision             { return ExpectedRevision{Kind: ExpectAny} }
+func NoStream() ExpectedRevision        { return ExpectedRevision{Kind: ExpectNoStream} }
+func StreamExists() ExpectedRevision    { return ExpectedRevision{Kind: ExpectStreamExists} }
+func Exact(rev uint64) ExpectedRevision { return ExpectedRevision{Kind: ExpectExact, Revision: rev} }
+
+func (e ExpectedRevision) String() string {
+	switch e.Kind {
+	case ExpectNoStream:
+		return "no-stream"
+	case ExpectStreamExists:
+		return "stream-exists"
+	case ExpectExact:
+		return fmt.Sprintf("%d", e.Revision)
+	default:
+		return "any"
+	}
+}
+
+// EventData is an event to append. ID must be a UUID string; it makes appends idempotent.
+type EventData struct {
+	ID       string
+	Type     string
+	Data     []byte // JSON
+	Metadata []byte // JSON, may be empty
+}
+
+// RecordedEvent is an event as stored. Revisions within a stream start at 0.
+type RecordedEvent struct {
+	ID         string
+	Stream     string
+	Revision   uint64
+	Position   Position
+	Type       string
+	Data       []byte
+	Metadata   []byte
+	RecordedAt time.Time
+}
+
+// AppendResult tells where the last appended event landed.
+type AppendResult struct {
+	NextRevision uint64   // revision of the last event now in the stream
+	Position     Position // global position of the last event appended
+}
+
+// Direction of a stream read.
+type Direction int
+
+const (
+	Forwards Direction = iota
+	Backwards
+)
+
+// End, as the From of a backwards read, means "from the last event".
+const End = ^uint64(0)
+
+// ReadStreamOptions: From is inclusive (End for backwards-from-last); Limit 0 means all.
+type ReadStreamOptions struct {
+	Direction Direction
+	From      uint64
+	Limit     int
+}
+
+// SubscriptionMessage is either an event or the one-time signal that history has been
+// delivered and what follows is live.
+type SubscriptionMessage struct {
+	Event    *RecordedEvent
+	CaughtUp bool
+}
+
+// Store is what every adapter implements.
+type Store interface {
+	// Append writes events to stream atomically if expected holds.
+	Append(ctx context.Context, stream string, expected ExpectedRevision, events ...EventData) (AppendResult, error)
+	// ReadStream reads one stream; a stream that does not exist reads as empty, no error.
+	ReadStream(ctx context.Context, stream string, opts ReadStreamOptions) ([]RecordedEvent, error)
+	// ReadAll streams the global log after from (exclusive), in position order, without
+	// holding it in memory. System events ($-prefixed types or streams) are left out.
+	ReadAll(ctx context.Context, from Position) iter.Seq2[RecordedEvent, error]
+	// Subscribe delivers every event after from (exclusive), then one CaughtUp message,
+	// then live events, calling handle for each in order. It returns nil when ctx is
+	// cancelled and handle's error if handle fails.
+	Subscribe(ctx context.Context, from Position, handle func(SubscriptionMessage) error) error
+	// Head is the position of the last event in the global log (Start when empty).
+	Head(ctx context.Context) (Position, error)
+	Close() error
+}
+
+// ErrWrongExpectedRevision is matched with errors.Is; the error itself is a
+// *WrongExpectedRevisionError carrying the actual revision.
+var ErrWrongExpectedRevision = errors.New("wrong expected revision")
+
+// ErrDuplicateEventID: an event ID that is already stored, in a different append.
+var ErrDuplicateEventID = errors.New("duplicate event id")
+
+// WrongExpectedRevisionError says what the stream really held.
+type WrongExpectedRevisionError struct {
+	Stream   string
+	Expected ExpectedRevision
+	// Actual is the last revision in the stream; StreamExists false means no stream.
+	Actual       uint64
+	StreamExists bool
+}
+
+func (e *WrongExpectedRevisionError) Error() string {
+	actual := "no stream"
+	if e.StreamExists {
+		actual = fmt.Sprintf("%d", e.Actual)
+	}
+	return fmt.Sprintf("stream %s: expected revision %s, actual %s", e.Stream, e.Expected, actual)
+}
+
+func (e *WrongExpectedRevisionError) Is(target error) bool { return target == ErrWrongExpectedRevision }
