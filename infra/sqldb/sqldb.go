@@ -1,0 +1,94 @@
+// Package sqldb opens the two SQL databases the ledger runs on, SQLite and PostgreSQL,
+// as bun.DB handles with one set of settings, so the event store and the read models
+// cannot drift apart in how they talk to a database.
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	"github.com/uptrace/bun/driver/pgdriver"
+	"github.com/uptrace/bun/driver/sqliteshim"
+)
+
+// Dialect names a supported database.
+type Dialect string
+
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// OpenSQLite opens (creating if needed) a SQLite file in WAL mode with
+// synchronous=FULL, so a committed transaction survives power loss, and a busy timeout,
+// so concurrent writers from several connections wait instead of failing.
+// sqliteshim picks modernc.org/sqlite on linux/amd64: pure Go, no cgo, static binary.
+func OpenSQLite(ctx context.Context, path string) (*bun.DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("sqlite %s: %w", path, err)
+	}
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	sqldb, err := sql.Open(sqliteshim.ShimName, "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite %s: %w", path, err)
+	}
+	db := bun.NewDB(sqldb, sqlitedialect.New())
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// OpenPostgres opens a PostgreSQL database from a DSN
+// (postgres://user:pass@host:port/db?sslmode=disable).
+func OpenPostgres(ctx context.Context, dsn string) (*bun.DB, error) {
+	sqldb := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(dsn)))
+	db := bun.NewDB(sqldb, pgdialect.New())
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres %s: %w", redact(dsn), err)
+	}
+	return db, nil
+}
+
+// Open chooses by dialect; for SQLite target is a file path, for PostgreSQL a DSN.
+func Open(ctx context.Context, d Dialect, target string) (*bun.DB, error) {
+	switch d {
+	case SQLite:
+		return OpenSQLite(ctx, target)
+	case Postgres:
+		return OpenPostgres(ctx, target)
+	default:
+		return nil, fmt.Errorf("unknown database dialect %q (want sqlite or postgres)", d)
+	}
+}
+
+// DialectOf tells which dialect a bun.DB speaks.
+func DialectOf(db bun.IDB) Dialect {
+	if db.Dialect().Name().String() == "pg" {
+		return Postgres
+	}
+	return SQLite
+}
+
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return strings.SplitN(dsn, "@", 2)[len(strings.SplitN(dsn, "@", 2))-1]
+	}
+	u.User = url.User(u.User.Username())
+	return u.String()
+}
