@@ -1,0 +1,255 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"ledger/infra/eventstore"
+)
+
+// EventSubscriber is the part of the event store the forwarder needs.
+type EventSubscriber interface {
+	Subscribe(ctx context.Context, from eventstore.Position, handle func(eventstore.SubscriptionMessage) error) error
+}
+
+// ForwarderConfig wires a Forwarder.
+type ForwarderConfig struct {
+	Store     EventSubscriber
+	JetStream jetstream.JetStream
+	Stream    StreamOptions
+	// CheckpointKey names this event store in the fallback checkpoint bucket; "default"
+	// when empty. Only needed if several stores forward into one NATS account.
+	CheckpointKey string
+	Logger        *slog.Logger
+	// PublishTimeout bounds the wait for one PubAck; 5 s when zero.
+	PublishTimeout time.Duration
+}
+
+// CheckpointBucket is the KV bucket holding each forwarder's fallback checkpoint.
+const CheckpointBucket = "LEDGER_FORWARDER"
+
+// Forwarder copies the event store's global log into the events stream, in order,
+// each event once.
+//
+// Where it resumes: the position header of the last message in the stream, because
+// the stream itself is the only record that cannot disagree with what was published
+// (a checkpoint written after the PubAck would lag it after a crash, and re-publish).
+// If retention has emptied the stream, it falls back to the KV checkpoint, written at
+// most once a second; the few events it may re-publish then are older than the dedup
+// window, and every projector skips them (they are at or below its checkpoint).
+//
+// Several forwarders on one store: each publish expects the stream's last sequence to
+// be the one this forwarder last saw (Nats-Expected-Last-Sequence), so a second
+// forwarder's publish is refused as soon as the first has published anything, and it
+// re-reads where the stream is before going on. Two of them racing is therefore
+// harmless: the stream still holds every event once, in order. Running one per
+// deployment is still the sane thing; the check makes a mistake cost retries, not data.
+type Forwarder struct {
+	cfg       ForwarderConfig
+	log       *slog.Logger
+	forwarded atomic.Pointer[eventstore.Position]
+}
+
+// NewForwarder validates cfg.
+func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
+	if cfg.Store == nil || cfg.JetStream == nil {
+		return nil, errors.New("forwarder: Store and JetStream are required")
+	}
+	if cfg.CheckpointKey == "" {
+		cfg.CheckpointKey = "default"
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = 5 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	f := &Forwarder{cfg: cfg, log: log.With("component", "forwarder")}
+	f.forwarded.Store(&eventstore.Position{})
+	return f, nil
+}
+
+// Forwarded is the position of the last event whose PubAck arrived.
+func (f *Forwarder) Forwarded() eventstore.Position { return *f.forwarded.Load() }
+
+// errResync: the stream moved under us (another forwarder); start again from it.
+var errResync = errors.New("stream moved: another publisher")
+
+// Run forwards until ctx is cancelled, then returns nil. A failure of NATS or of the
+// store is logged and retried with backoff from the stream's own checkpoint; Run never
+// gives up while ctx lives.
+func (f *Forwarder) Run(ctx context.Context) error {
+	backoff := newBackoff(100*time.Millisecond, 5*time.Second)
+	for {
+		progressed, err := f.runOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if progressed {
+			backoff.reset()
+		}
+		wait := backoff.next()
+		if errors.Is(err, errResync) {
+			f.log.Warn("another publisher moved the stream; resyncing", "err", err)
+		} else {
+			f.log.Error("forwarding stopped; retrying", "err", err, "in", wait)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+// runOnce resumes from the stream and forwards until an error or ctx ends.
+func (f *Forwarder) runOnce(ctx context.Context) (progressed bool, err error) {
+	stream, err := EnsureStream(ctx, f.cfg.JetStream, f.cfg.Stream)
+	if err != nil {
+		return false, err
+	}
+	kv, err := f.cfg.JetStream.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: CheckpointBucket, Description: "forwarder fallback checkpoints", History: 1,
+		Storage: jetstream.FileStorage,
+	})
+	if err != nil {
+		return false, fmt.Errorf("checkpoint bucket: %w", err)
+	}
+	from, lastSeq, err := f.resumePoint(ctx, stream, kv)
+	if err != nil {
+		return false, err
+	}
+	f.forwarded.Store(&from)
+	f.log.Info("forwarding", "from", from.String(), "streamSeq", lastSeq)
+
+	saver := checkpointSaver{kv: kv, key: f.cfg.CheckpointKey, every: time.Second}
+	defer func() { saver.flush(context.WithoutCancel(ctx), f.Forwarded(), f.log) }()
+
+	prev := from
+	count := 0
+	lastLog := time.Now()
+	err = f.cfg.Store.Subscribe(ctx, from, func(m eventstore.SubscriptionMessage) error {
+		if m.CaughtUp {
+			f.log.Info("caught up with the event store", "position", prev.String(), "forwarded", count)
+			return nil
+		}
+		seq, err := f.publish(ctx, *m.Event, prev, lastSeq)
+		if err != nil {
+			return err
+		}
+		lastSeq, prev = seq, m.Event.Position
+		f.forwarded.Store(&prev)
+		progressed = true
+		count++
+		saver.maybe(ctx, prev, f.log)
+		if time.Since(lastLog) >= 10*time.Second {
+			f.log.Info("forwarding progress", "position", prev.String(), "forwarded", count)
+			lastLog = time.Now()
+		}
+		return nil
+	})
+	if err == nil && ctx.Err() == nil {
+		err = errors.New("event store subscription ended")
+	}
+	return progressed, err
+}
+
+// publish sends ev and waits for its PubAck; it returns the stream's last sequence.
+func (f *Forwarder) publish(ctx context.Context, ev eventstore.RecordedEvent, prev eventstore.Position, lastSeq uint64) (uint64, error) {
+	msg, err := NewMsg(ev, prev)
+	if err != nil {
+		return 0, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, f.cfg.PublishTimeout)
+	defer cancel()
+	ack, err := f.cfg.JetStream.PublishMsg(pctx, msg,
+		jetstream.WithMsgID(ev.ID), jetstream.WithExpectLastSequence(lastSeq))
+	if err != nil {
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+			return 0, fmt.Errorf("%w: publish %s at %s: %w", errResync, ev.ID, ev.Position, err)
+		}
+		return 0, fmt.Errorf("publish %s at %s: %w", ev.ID, ev.Position, err)
+	}
+	if ack.Duplicate {
+		// Stored before (within the dedup window): the stream did not move.
+		return lastSeq, nil
+	}
+	return ack.Sequence, nil
+}
+
+// resumePoint reads where forwarding continues: the later of the last message's
+// position and the KV checkpoint, and the stream's last sequence for the publish check.
+func (f *Forwarder) resumePoint(ctx context.Context, stream jetstream.Stream, kv jetstream.KeyValue) (eventstore.Position, uint64, error) {
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return eventstore.Start, 0, fmt.Errorf("stream info: %w", err)
+	}
+	from := eventstore.Start
+	if info.State.Msgs > 0 {
+		raw, err := stream.GetLastMsgForSubject(ctx, AllSubjects)
+		switch {
+		case err == nil:
+			env, err := Decode(raw.Header, raw.Data)
+			if err != nil {
+				return eventstore.Start, 0, fmt.Errorf("last message (seq %d): %w", raw.Sequence, err)
+			}
+			from = env.Event.Position
+		case !errors.Is(err, jetstream.ErrMsgNotFound):
+			return eventstore.Start, 0, fmt.Errorf("last message: %w", err)
+		}
+	}
+	entry, err := kv.Get(ctx, f.cfg.CheckpointKey)
+	switch {
+	case err == nil:
+		kvPos, err := eventstore.ParsePosition(string(entry.Value()))
+		if err != nil {
+			return eventstore.Start, 0, fmt.Errorf("checkpoint %s: %w", f.cfg.CheckpointKey, err)
+		}
+		if from.Less(kvPos) {
+			from = kvPos
+		}
+	case !errors.Is(err, jetstream.ErrKeyNotFound):
+		return eventstore.Start, 0, fmt.Errorf("checkpoint %s: %w", f.cfg.CheckpointKey, err)
+	}
+	return from, info.State.LastSeq, nil
+}
+
+// checkpointSaver writes the fallback checkpoint at most every `every`.
+type checkpointSaver struct {
+	kv    jetstream.KeyValue
+	key   string
+	every time.Duration
+	last  time.Time
+	saved eventstore.Position
+}
+
+func (s *checkpointSaver) maybe(ctx context.Context, pos eventstore.Position, log *slog.Logger) {
+	if time.Since(s.last) < s.every {
+		return
+	}
+	s.flush(ctx, pos, log)
+}
+
+func (s *checkpointSaver) flush(ctx context.Context, pos eventstore.Position, log *slog.Logger) {
+	if pos == s.saved {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	s.last = time.Now()
+	if _, err := s.kv.PutString(ctx, s.key, pos.String()); err != nil {
+		// Only the fallback is stale; the stream itself still says where we are.
+		log.Warn("fallback checkpoint not saved", "position", pos.String(), "err", err)
+		return
+	}
+	s.saved = pos
+}

@@ -1,0 +1,115 @@
+package natsbus
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"ledger/infra/eventstore"
+)
+
+// Headers of a forwarded event. Position and PreviousPosition form the chain a
+// projector checks: a message whose previous position is not the projector's
+// checkpoint means events went missing in between (retention, a deleted message), and
+// the projector backfills them from the event store.
+const (
+	HeaderPosition         = "Ledger-Position"
+	HeaderPreviousPosition = "Ledger-Previous-Position"
+	HeaderStream           = "Ledger-Stream"
+	HeaderRevision         = "Ledger-Revision"
+	HeaderEventType        = "Ledger-Event-Type"
+)
+
+// Envelope is one forwarded event as a consumer sees it.
+type Envelope struct {
+	Event    eventstore.RecordedEvent
+	Previous eventstore.Position // position of the event before it in the global log
+}
+
+// wireEvent is the message body. Data and metadata travel as JSON when they are JSON
+// (they should be: the store takes JSON) and as base64 otherwise, so a malformed event
+// still reaches the projector, which dead-letters it, instead of stalling the forwarder.
+type wireEvent struct {
+	ID            string              `json:"id"`
+	Stream        string              `json:"stream"`
+	Revision      uint64              `json:"revision"`
+	Position      eventstore.Position `json:"position"`
+	Type          string              `json:"type"`
+	Data          json.RawMessage     `json:"data,omitempty"`
+	DataBytes     []byte              `json:"dataBase64,omitempty"`
+	Metadata      json.RawMessage     `json:"metadata,omitempty"`
+	MetadataBytes []byte              `json:"metadataBase64,omitempty"`
+	RecordedAt    time.Time           `json:"recordedAt"`
+}
+
+// ErrNotAnEvent: a message on the events subjects that the forwarder did not write.
+var ErrNotAnEvent = errors.New("not a ledger event message")
+
+// NewMsg builds the message for ev, whose predecessor in the global log is prev.
+// Nats-Msg-Id is the event ID, so JetStream stores a re-published event once.
+func NewMsg(ev eventstore.RecordedEvent, prev eventstore.Position) (*nats.Msg, error) {
+	w := wireEvent{ID: ev.ID, Stream: ev.Stream, Revision: ev.Revision, Position: ev.Position,
+		Type: ev.Type, RecordedAt: ev.RecordedAt}
+	w.Data, w.DataBytes = jsonOrBytes(ev.Data)
+	w.Metadata, w.MetadataBytes = jsonOrBytes(ev.Metadata)
+	body, err := json.Marshal(w)
+	if err != nil {
+		return nil, fmt.Errorf("encode event %s: %w", ev.ID, err)
+	}
+	msg := nats.NewMsg(Subject(ev.Stream))
+	msg.Data = body
+	msg.Header.Set(nats.MsgIdHdr, ev.ID)
+	msg.Header.Set(HeaderPosition, ev.Position.String())
+	msg.Header.Set(HeaderPreviousPosition, prev.String())
+	msg.Header.Set(HeaderStream, ev.Stream)
+	msg.Header.Set(HeaderRevision, strconv.FormatUint(ev.Revision, 10))
+	msg.Header.Set(HeaderEventType, ev.Type)
+	return msg, nil
+}
+
+func jsonOrBytes(b []byte) (json.RawMessage, []byte) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	if json.Valid(b) {
+		return json.RawMessage(b), nil
+	}
+	return nil, b
+}
+
+// Decode reads a forwarded event from a message's headers and body (a jetstream.Msg
+// gives them as Headers() and Data(), a stored message as Header and Data).
+func Decode(h nats.Header, body []byte) (Envelope, error) {
+	posHdr, prevHdr := h.Get(HeaderPosition), h.Get(HeaderPreviousPosition)
+	if posHdr == "" || prevHdr == "" {
+		return Envelope{}, fmt.Errorf("%w: missing %s or %s header", ErrNotAnEvent, HeaderPosition, HeaderPreviousPosition)
+	}
+	pos, err := eventstore.ParsePosition(posHdr)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("%w: %w", ErrNotAnEvent, err)
+	}
+	prev, err := eventstore.ParsePosition(prevHdr)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("%w: %w", ErrNotAnEvent, err)
+	}
+	var w wireEvent
+	if err := json.Unmarshal(body, &w); err != nil {
+		return Envelope{}, fmt.Errorf("%w: body at %s: %w", ErrNotAnEvent, pos, err)
+	}
+	if w.Position != pos {
+		return Envelope{}, fmt.Errorf("%w: body position %s, header %s", ErrNotAnEvent, w.Position, pos)
+	}
+	ev := eventstore.RecordedEvent{ID: w.ID, Stream: w.Stream, Revision: w.Revision, Position: w.Position,
+		Type: w.Type, Data: []byte(w.Data), Metadata: []byte(w.Metadata), RecordedAt: w.RecordedAt}
+	if w.DataBytes != nil {
+		ev.Data = w.DataBytes
+	}
+	if w.MetadataBytes != nil {
+		ev.Metadata = w.MetadataBytes
+	}
+	return Envelope{Event: ev, Previous: prev}, nil
+}

@@ -1,0 +1,92 @@
+package natsbus
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// StreamName is the JetStream stream every forwarded event lands in.
+const StreamName = "LEDGER_EVENTS"
+
+// AllSubjects matches every forwarded event. Projectors consume all of it, so the chain
+// of previous positions they check is complete.
+const AllSubjects = "events.>"
+
+// DedupWindow is how long JetStream remembers a Nats-Msg-Id: within it, publishing an
+// event twice (a second forwarder, a retried publish) stores it once.
+const DedupWindow = 2 * time.Minute
+
+// StreamOptions bound the stream's retention. The zero value keeps every event: the
+// event store is the source of truth, and rebuilds read it, not NATS, so ops may bound
+// the stream freely.
+type StreamOptions struct {
+	MaxAge   time.Duration
+	MaxBytes int64
+}
+
+// EnsureStream creates the events stream, or updates it to opts, so every process can
+// call it at start-up.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, opts StreamOptions) (jetstream.Stream, error) {
+	cfg := jetstream.StreamConfig{
+		Name:        StreamName,
+		Description: "ledger events, forwarded from the event store in global-position order",
+		Subjects:    []string{AllSubjects},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		Duplicates:  DedupWindow,
+		MaxAge:      opts.MaxAge,
+		MaxBytes:    orUnlimited(opts.MaxBytes),
+	}
+	if cfg.MaxAge > 0 && cfg.MaxAge < cfg.Duplicates {
+		cfg.Duplicates = cfg.MaxAge // the server refuses a window longer than the age limit
+	}
+	s, err := js.CreateOrUpdateStream(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ensure stream %s: %w", StreamName, err)
+	}
+	return s, nil
+}
+
+func orUnlimited(n int64) int64 {
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
+
+// Subject is where an event of the event-store stream "<category>-<id>" is published:
+// "events.<category>.<id>", so a consumer can filter by category ("events.partner.>")
+// or by one partner ("events.partner.MPN123"). A stream without "-" gets id "_".
+func Subject(stream string) string {
+	category, id, _ := strings.Cut(stream, "-")
+	return "events." + SubjectToken(category) + "." + SubjectToken(id)
+}
+
+// CategorySubjects matches every event of one stream category.
+func CategorySubjects(category string) string {
+	return "events." + SubjectToken(category) + ".>"
+}
+
+// SubjectToken makes s safe as one subject token: letters, digits, '_' and '-' pass,
+// every other byte (notably '.', '*', '>', spaces and '%') becomes %XX, so distinct
+// names stay distinct. The empty string becomes "_".
+func SubjectToken(s string) string {
+	if s == "" {
+		return "_"
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
+}
