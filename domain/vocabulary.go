@@ -1,0 +1,71 @@
+package domain
+
+// Level is a membership offer's level (R3, R6).
+type Level string
+
+const (
+	LevelActionPack Level = "action-pack" // Microsoft Action Pack
+	LevelSilver     Level = "silver"      // Silver competency
+	LevelGold       Level = "gold"        // Gold competency
+)
+
+// rank orders levels for R6 (a partner's level is its highest active membership).
+func (l Level) rank() int {
+	switch l {
+	case LevelActionPack:
+		return 1
+	case LevelSilver:
+		return 2
+	case LevelGold:
+		return 3
+	}
+	return 0
+}
+
+func (l Level) valid() bool { return l.rank() > 0 }
+
+// PoolKind names a benefit pool of a contract.
+type PoolKind string
+
+const (
+	PoolProductSupport PoolKind = "product-support" // Microsoft Product Support, on-premises (R6, R11)
+	PoolSignatureCloud PoolKind = "signature-cloud" // Signature Cloud Support, cloud only (R7, R15)
+)
+
+// Plan is what an incident is filed under: a benefit pool or a plan that draws on none.
+type Plan string
+
+const (
+	PlanProductSupport Plan = Plan(PoolProductSupport)
+	PlanSignatureCloud Plan = Plan(PoolSignatureCloud)
+	PlanCSP            Plan = "cloud-solution-provider" // R20: no pool, no contract
+	PlanPremier        Plan = "premier"                 // R21: paid, all products
+	PlanAdvanced       Plan = "advanced"                // R21: paid, cloud only
+)
+
+// pool reports the benefit pool an incident under p draws on, if any.
+func (p Plan) pool() (PoolKind, bool) {
+	switch p {
+	case PlanProductSupport, PlanSignatureCloud:
+		return PoolKind(p), true
+	}
+	return "", false
+}
+
+func (p Plan) paid() bool { return p == PlanPremier || p == PlanAdvanced }
+
+func (p Plan) valid() bool {
+	switch p {
+	case PlanProductSupport, PlanSignatureCloud, PlanCSP, PlanPremier, PlanAdvanced:
+		return true
+	}
+	return false
+}
+
+// Deployment says whether a catalog product runs on-premises or in the cloud.
+type Deployment string
+
+const (
+	OnPremises Deployment = "on-premises"
+	Cloud      Deployment = "cloud"
+)
