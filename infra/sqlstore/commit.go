@@ -1,0 +1,157 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"ledger/infra/sqldb"
+)
+
+// appendLockKey is the PostgreSQL advisory lock every write transaction takes first
+// ("ledger-event-log-append"). Why serialise instead of a sequence: a sequence hands
+// out numbers at insert time but rows become visible at commit, so position N+1 can be
+// visible while N is still in flight, and a catch-up reader that moved past N+1 never
+// sees N (marten#4952). Under the lock, positions are taken as max+1 and commits happen
+// in position order; group commit keeps the throughput cost of serialising small.
+const appendLockKey = 0x6c6564676572_02
+
+// notifyChannel is the PostgreSQL LISTEN/NOTIFY channel that wakes subscribers in other
+// processes; the payload is the new head position.
+const notifyChannel = "ledger_event_log"
+
+// insertChunk bounds the rows (and IDs) in one statement.
+const insertChunk = 1000
+
+// writeLoop is the one writer: it takes every append that is waiting, commits them in
+// one transaction, and answers each. Appends arriving during a commit form the next
+// batch, so batches grow with load and an idle store adds no latency.
+func (s *Store) writeLoop() {
+	for {
+		var first *appendRequest
+		select {
+		case first = <-s.requests:
+		case <-s.stop:
+			s.refuseQueued()
+			close(s.stopped)
+			return
+		}
+		batch, events := []*appendRequest{first}, len(first.events)
+	drain:
+		for events < s.opts.MaxBatchEvents {
+			select {
+			case r := <-s.requests:
+				batch = append(batch, r)
+				events += len(r.events)
+			default:
+				break drain
+			}
+		}
+		s.commitBatch(batch)
+	}
+}
+
+func (s *Store) refuseQueued() {
+	for {
+		select {
+		case r := <-s.requests:
+			r.done <- appendOutcome{err: fmt.Errorf("append to %s: %w", r.stream, ErrClosed)}
+		default:
+			return
+		}
+	}
+}
+
+// commitBatch answers every request of the batch. If the transaction fails for a
+// reason no single check predicted (say a constraint another process tripped), each
+// request is retried in a transaction of its own, so one bad append cannot fail the
+// rest; retrying is safe because re-appending the same event IDs is idempotent.
+func (s *Store) commitBatch(batch []*appendRequest) {
+	live := make([]*appendRequest, 0, len(batch))
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- appendOutcome{err: fmt.Errorf("append to %s: %w", r.stream, err)}
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	outcomes, err := s.writeBatch(live)
+	if err != nil && len(live) > 1 {
+		s.opts.Logger.Warn("event store: group commit failed, retrying its appends one by one", "appends", len(live), "err", err)
+		for _, r := range live {
+			s.commitBatch([]*appendRequest{r})
+		}
+		return
+	}
+	for i, r := range live {
+		if err != nil {
+			outcomes[i] = appendOutcome{err: fmt.Errorf("append to %s: %w", r.stream, err)}
+		}
+		if outcomes[i].err == nil {
+			s.appends.Add(1)
+		}
+		r.done <- outcomes[i]
+	}
+}
+
+// writeBatch decides and writes the batch in one transaction. It runs on a context of
+// its own: one caller giving up must not roll back the others.
+func (s *Store) writeBatch(reqs []*appendRequest) ([]appendOutcome, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tx, err := s.db.BeginTx(ctx, nil) // SQLite: BEGIN IMMEDIATE (sqldb sets _txlock)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	if s.dialect == sqldb.Postgres {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?)", appendLockKey); err != nil {
+			return nil, fmt.Errorf("lock the event log: %w", err)
+		}
+	}
+	st, err := loadBatchState(ctx, tx, reqs)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond) // PostgreSQL keeps microseconds
+	outcomes := make([]appendOutcome, len(reqs))
+	var rows []eventRow
+	for i, r := range reqs {
+		res, newRows, err := st.decide(r, now)
+		outcomes[i] = appendOutcome{result: res, err: err}
+		rows = append(rows, newRows...)
+	}
+	if len(rows) > 0 {
+		if err := insertRows(ctx, tx, rows); err != nil {
+			return nil, err
+		}
+		if s.dialect == sqldb.Postgres {
+			if _, err := tx.ExecContext(ctx, "SELECT pg_notify(?, ?)", notifyChannel, fmt.Sprint(st.head)); err != nil {
+				return nil, fmt.Errorf("notify: %w", err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	s.commits.Add(1)
+	if len(rows) > 0 {
+		s.appended.broadcast()
+	}
+	return outcomes, nil
+}
+
+func insertRows(ctx context.Context, tx bun.Tx, rows []eventRow) error {
+	for start := 0; start < len(rows); start += insertChunk {
+		chunk := rows[start:min(start+insertChunk, len(rows))]
+		if _, err := tx.NewInsert().Model(&chunk).Exec(ctx); err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+	}
+	return nil
+}
