@@ -1,0 +1,217 @@
+// Package projections builds the read models. Each read model is a Projection: a name, a
+// version, the tables it owns, and a pure Apply of a batch of events to those tables.
+// The Runner around them, the same for every projection, owns delivery from NATS,
+// checkpoints, gaps, retries, dead letters, generations and read-your-writes.
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/uptrace/bun"
+
+	"ledger/infra/eventstore"
+)
+
+// Projection is one read model.
+type Projection interface {
+	Name() string     // "remaining_incidents"
+	Version() int     // bumps when its code or schema changes; a bump rebuilds it
+	Tables() []string // logical table names it owns
+	// Create makes this generation's tables (t's physical names), indexes included.
+	Create(ctx context.Context, db bun.IDB, t Tables) error
+	// Apply folds a batch, in position order, into t; it touches nothing but t, so the
+	// runner can retry it, split it, or run it into another generation.
+	Apply(ctx context.Context, tx bun.Tx, t Tables, batch []eventstore.RecordedEvent) error
+}
+
+// EventLog is the event store as the runner reads it: to fill gaps in what NATS
+// delivered, and to build a generation from scratch.
+type EventLog interface {
+	ReadAll(ctx context.Context, from eventstore.Position) iter.Seq2[eventstore.RecordedEvent, error]
+}
+
+// RunnerConfig wires a Runner.
+type RunnerConfig struct {
+	DB        *bun.DB // the read database (sqldb.OpenSQLite or OpenPostgres)
+	JetStream jetstream.JetStream
+	Store     EventLog
+	Logger    *slog.Logger
+	// BatchSize caps events per transaction; 500 when zero.
+	BatchSize int
+	// AckWait is how long NATS waits for an ack before redelivering; 30 s when zero.
+	AckWait time.Duration
+	// FetchWait bounds one pull request; 1 s when zero.
+	FetchWait time.Duration
+	// StopGrace bounds how long a batch in flight may take to commit after ctx ends;
+	// 10 s when zero.
+	StopGrace time.Duration
+}
+
+// Stats counts what one runner did for a projection since it started.
+type Stats struct {
+	Applied      uint64 // events applied (including backfilled ones)
+	Skipped      uint64 // deliveries at or below the checkpoint: redeliveries, duplicates
+	Backfilled   uint64 // events read from the store to close a gap in the chain
+	DeadLettered uint64
+}
+
+// Runner runs every projection: one durable JetStream consumer and one goroutine each.
+type Runner struct {
+	cfg         RunnerConfig
+	log         *slog.Logger
+	projections []Projection
+	checkpoints *Checkpoints
+	stats       map[string]*stats
+	setupOnce   sync.Mutex
+	setupDone   bool
+}
+
+type stats struct{ applied, skipped, backfilled, dead atomic.Uint64 }
+
+// NewRunner checks the projections' names and tables (unique, plain identifiers).
+func NewRunner(cfg RunnerConfig, ps ...Projection) (*Runner, error) {
+	if cfg.DB == nil || cfg.JetStream == nil || cfg.Store == nil {
+		return nil, errors.New("projection runner: DB, JetStream and Store are required")
+	}
+	if cfg.BatchSize <= 0 || cfg.BatchSize > 500 {
+		cfg.BatchSize = 500
+	}
+	cfg.AckWait = orDefault(cfg.AckWait, 30*time.Second)
+	cfg.FetchWait = orDefault(cfg.FetchWait, time.Second)
+	cfg.StopGrace = orDefault(cfg.StopGrace, 10*time.Second)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	r := &Runner{cfg: cfg, log: log.With("component", "projections"), checkpoints: NewCheckpoints(cfg.DB),
+		stats: map[string]*stats{}}
+	tables := map[string]string{}
+	for _, p := range ps {
+		if err := checkIdent("projection", p.Name()); err != nil {
+			return nil, err
+		}
+		if _, dup := r.stats[p.Name()]; dup {
+			return nil, fmt.Errorf("projection %s registered twice", p.Name())
+		}
+		if len(p.Tables()) == 0 {
+			return nil, fmt.Errorf("projection %s declares no tables", p.Name())
+		}
+		for _, t := range p.Tables() {
+			if err := checkIdent("table", t); err != nil {
+				return nil, fmt.Errorf("projection %s: %w", p.Name(), err)
+			}
+			if owner, taken := tables[t]; taken {
+				return nil, fmt.Errorf("table %s claimed by both %s and %s", t, owner, p.Name())
+			}
+			tables[t] = p.Name()
+		}
+		r.projections = append(r.projections, p)
+		r.stats[p.Name()] = &stats{}
+	}
+	return r, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// Checkpoints reads progress; waiters on it wake as soon as this runner commits.
+func (r *Runner) Checkpoints() *Checkpoints { return r.checkpoints }
+
+// Stats reports what this runner did for a projection.
+func (r *Runner) Stats(name string) (Stats, bool) {
+	s, ok := r.stats[name]
+	if !ok {
+		return Stats{}, false
+	}
+	return Stats{Applied: s.applied.Load(), Skipped: s.skipped.Load(),
+		Backfilled: s.backfilled.Load(), DeadLettered: s.dead.Load()}, true
+}
+
+// Setup makes the database ready: the bookkeeping tables; for a new projection its
+// generation-1 tables and views; for one whose Version changed, a new generation built
+// from the event store and swapped in. Run calls it; calling it again does nothing.
+func (r *Runner) Setup(ctx context.Context) error {
+	r.setupOnce.Lock()
+	defer r.setupOnce.Unlock()
+	if r.setupDone {
+		return nil
+	}
+	if err := EnsureSchema(ctx, r.cfg.DB); err != nil {
+		return err
+	}
+	for _, p := range r.projections {
+		if err := r.setupProjection(ctx, p); err != nil {
+			return err
+		}
+	}
+	r.setupDone = true
+	return nil
+}
+
+func (r *Runner) setupProjection(ctx context.Context, p Projection) error {
+	st, err := loadState(ctx, r.cfg.DB, p.Name())
+	switch {
+	case errors.Is(err, ErrUnknownProjection):
+		r.log.Info("creating projection", "projection", p.Name(), "version", p.Version())
+		return initProjection(ctx, r.cfg.DB, p)
+	case err != nil:
+		return err
+	case st.Version == p.Version():
+		return nil
+	}
+	r.log.Warn("projection version changed; rebuilding from the event store",
+		"projection", p.Name(), "from", st.Version, "to", p.Version())
+	return Rebuild(ctx, r.cfg.DB, r.cfg.Store, p, BuildOptions{BatchSize: r.cfg.BatchSize, Logger: r.log})
+}
+
+// initProjection creates generation 1, its views and its state row in one transaction.
+func initProjection(ctx context.Context, db *bun.DB, p Projection) error {
+	return db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := loadState(ctx, tx, p.Name()); err == nil {
+			return nil // another process got there first
+		}
+		if err := p.Create(ctx, tx, TablesFor(p, 1)); err != nil {
+			return fmt.Errorf("projection %s: create generation 1: %w", p.Name(), err)
+		}
+		if err := pointViews(ctx, tx, p, 1); err != nil {
+			return fmt.Errorf("projection %s: %w", p.Name(), err)
+		}
+		row := stateRow{Name: p.Name(), Version: p.Version(), Generation: 1,
+			Status: string(StatusLive), UpdatedAt: time.Now().UTC()}
+		if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
+			return fmt.Errorf("projection %s: state: %w", p.Name(), err)
+		}
+		return nil
+	})
+}
+
+// Run sets up, then runs every projection until ctx ends; it returns nil then, after
+// each projection has committed or rolled back its batch in flight. Failures of NATS,
+// the store or the database are logged and retried; they do not end Run.
+func (r *Runner) Run(ctx context.Context) error {
+	if err := r.Setup(ctx); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	for _, p := range r.projections {
+		w := r.newWorker(p)
+		wg.Go(func() { w.run(ctx) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// ConsumerName is the durable JetStream consumer of a projection.
+func ConsumerName(projection string) string { return "projection_" + projection }

@@ -1,0 +1,137 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/uptrace/bun"
+
+	"ledger/infra/eventstore"
+)
+
+// progress is where a batch's transaction records how far it got: the live checkpoint
+// for the runner, nothing for a from-scratch build (which restarts from nothing).
+type progress interface {
+	generation() int
+	// mark runs first in the batch's transaction.
+	mark(ctx context.Context, tx bun.Tx, to eventstore.Position, change ...statusChange) error
+	// committed runs after the transaction commits.
+	committed(to eventstore.Position, change ...statusChange)
+}
+
+// applyError is a failure of the projection's own Apply, as opposed to the runner's
+// bookkeeping or the database being unavailable.
+type applyError struct{ err error }
+
+func (e *applyError) Error() string { return e.err.Error() }
+func (e *applyError) Unwrap() error { return e.err }
+
+// isPoison tells a failure that retrying cannot fix: the projection refused the events.
+func isPoison(err error) bool {
+	var ae *applyError
+	return errors.As(err, &ae) && !isTransient(err)
+}
+
+// applier applies batches of one projection, one transaction per batch.
+type applier struct {
+	db  *bun.DB
+	p   Projection
+	log *slog.Logger
+}
+
+// apply applies events (in position order) and records progress up to the last one, all
+// or nothing. If the projection refuses the batch, each event is tried alone; one that
+// still fails is recorded in dead_letters, in the same transaction that moves progress
+// past it. It returns how many events were dead-lettered. Any other error leaves
+// nothing applied beyond what it reports committed, and is for the caller to retry.
+func (a *applier) apply(ctx context.Context, prog progress, events []eventstore.RecordedEvent) (int, error) {
+	if len(events) == 0 {
+		return 0, nil
+	}
+	err := a.applyTx(ctx, prog, events)
+	if !isPoison(err) {
+		return 0, err
+	}
+	a.log.Warn("batch refused; applying its events one by one", "events", len(events), "err", err)
+	dead := 0
+	for _, ev := range events {
+		err := a.applyTx(ctx, prog, []eventstore.RecordedEvent{ev})
+		if err == nil {
+			continue
+		}
+		if !isPoison(err) {
+			return dead, err
+		}
+		if err := a.deadLetter(ctx, prog, ev, err); err != nil {
+			return dead, err
+		}
+		dead++
+	}
+	return dead, nil
+}
+
+func (a *applier) applyTx(ctx context.Context, prog progress, events []eventstore.RecordedEvent) error {
+	last := events[len(events)-1].Position
+	tables := TablesFor(a.p, prog.generation())
+	err := a.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := prog.mark(ctx, tx, last); err != nil {
+			return err
+		}
+		if err := a.p.Apply(ctx, tx, tables, events); err != nil {
+			return &applyError{fmt.Errorf("%s: apply %d events up to %s: %w", a.p.Name(), len(events), last, err)}
+		}
+		return nil
+	})
+	if err == nil {
+		prog.committed(last)
+	}
+	return err
+}
+
+func (a *applier) deadLetter(ctx context.Context, prog progress, ev eventstore.RecordedEvent, cause error) error {
+	change := statusChange{status: StatusDegraded, err: cause.Error()}
+	a.log.Error("event dead-lettered", "position", ev.Position.String(), "event", ev.ID,
+		"type", ev.Type, "stream", ev.Stream, "err", cause)
+	err := a.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := prog.mark(ctx, tx, ev.Position, change); err != nil {
+			return err
+		}
+		return recordDeadLetter(ctx, tx, a.p.Name(), prog.generation(), ev, cause)
+	})
+	if err == nil {
+		prog.committed(ev.Position, change)
+	}
+	return err
+}
+
+// liveProgress is the runner's: the checkpoint row of the live generation.
+type liveProgress struct{ st State }
+
+func (l *liveProgress) generation() int { return l.st.Generation }
+
+func (l *liveProgress) mark(ctx context.Context, tx bun.Tx, to eventstore.Position, change ...statusChange) error {
+	return advance(ctx, tx, l.st, to, change...)
+}
+
+func (l *liveProgress) committed(to eventstore.Position, change ...statusChange) {
+	l.st.Checkpoint = to
+	for _, c := range change {
+		l.st.Status, l.st.Error = c.status, c.err
+	}
+}
+
+// buildProgress is a from-scratch build's: nothing stored, the caller tracks it.
+type buildProgress struct {
+	gen  int
+	last eventstore.Position
+}
+
+func (b *buildProgress) generation() int { return b.gen }
+
+func (b *buildProgress) mark(context.Context, bun.Tx, eventstore.Position, ...statusChange) error {
+	return nil
+}
+
+func (b *buildProgress) committed(to eventstore.Position, _ ...statusChange) { b.last = to }

@@ -1,0 +1,271 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"ledger/infra/eventstore"
+	"ledger/infra/natsbus"
+)
+
+// worker runs one projection: pull a batch, plan it against the checkpoint, commit it,
+// ack it.
+type worker struct {
+	r     *Runner
+	p     Projection
+	log   *slog.Logger
+	stats *stats
+	apply applier
+	cons  jetstream.Consumer
+}
+
+// linger is how long a chunk waits for one more message before it is committed: long
+// enough to batch a burst, short enough not to be felt by read-your-writes.
+const linger = 5 * time.Millisecond
+
+func (r *Runner) newWorker(p Projection) *worker {
+	log := r.log.With("projection", p.Name())
+	return &worker{r: r, p: p, log: log, stats: r.stats[p.Name()],
+		apply: applier{db: r.cfg.DB, p: p, log: log}}
+}
+
+func (w *worker) run(ctx context.Context) {
+	w.log.Info("projection running")
+	bo := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
+	lastLog := time.Now()
+	for ctx.Err() == nil {
+		if err := w.pull(ctx); err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			wait := bo.next()
+			w.log.Warn("projection interrupted; retrying", "err", err, "in", wait)
+			sleep(ctx, wait)
+			continue
+		}
+		bo.reset()
+		if time.Since(lastLog) >= 10*time.Second {
+			s, _ := w.r.Stats(w.p.Name())
+			w.log.Info("projection progress", "applied", s.Applied, "skipped", s.Skipped,
+				"backfilled", s.Backfilled, "deadLettered", s.DeadLettered)
+			lastLog = time.Now()
+		}
+	}
+	w.log.Info("projection stopped")
+}
+
+func (w *worker) consumer(ctx context.Context) (jetstream.Consumer, error) {
+	if w.cons != nil {
+		return w.cons, nil
+	}
+	cons, err := w.r.cfg.JetStream.CreateOrUpdateConsumer(ctx, natsbus.StreamName, jetstream.ConsumerConfig{
+		Durable:       ConsumerName(w.p.Name()),
+		Description:   "read model " + w.p.Name(),
+		FilterSubject: natsbus.AllSubjects, // every event, so the position chain is complete
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckAllPolicy, // one ack per committed batch
+		AckWait:       w.r.cfg.AckWait,
+		MaxDeliver:    -1, // poison events go to dead_letters, not to NATS's redelivery limit
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", ConsumerName(w.p.Name()), err)
+	}
+	w.cons = cons
+	return cons, nil
+}
+
+// pull runs one pull request, committing its messages in chunks as they arrive.
+func (w *worker) pull(ctx context.Context) error {
+	cons, err := w.consumer(ctx)
+	if err != nil {
+		return err
+	}
+	batch, err := cons.Fetch(w.r.cfg.BatchSize, jetstream.FetchMaxWait(w.r.cfg.FetchWait))
+	if err != nil {
+		w.cons = nil // recreated next time: the server may have lost it
+		return fmt.Errorf("fetch: %w", err)
+	}
+	msgs := batch.Messages()
+	for {
+		chunk, open := w.nextChunk(ctx, msgs)
+		if len(chunk) > 0 {
+			if err := w.handle(ctx, chunk); err != nil {
+				return err
+			}
+		}
+		if !open || ctx.Err() != nil {
+			break
+		}
+	}
+	if err := batch.Error(); err != nil && ctx.Err() == nil {
+		w.cons = nil
+		return fmt.Errorf("fetch: %w", err)
+	}
+	return nil
+}
+
+// nextChunk waits for one message, then takes what follows within linger, up to a batch.
+// open is false once the pull request is over.
+func (w *worker) nextChunk(ctx context.Context, msgs <-chan jetstream.Msg) (chunk []jetstream.Msg, open bool) {
+	select {
+	case m, ok := <-msgs:
+		if !ok {
+			return nil, false
+		}
+		chunk = append(chunk, m)
+	case <-ctx.Done():
+		return nil, false
+	}
+	timer := time.NewTimer(linger)
+	defer timer.Stop()
+	for len(chunk) < w.r.cfg.BatchSize {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return chunk, false
+			}
+			chunk = append(chunk, m)
+		case <-timer.C:
+			return chunk, true
+		}
+	}
+	return chunk, true
+}
+
+// handle commits a chunk and acks it. A chunk whose commit began finishes even if ctx
+// ends (within StopGrace): it is never half-applied, and never acked before commit.
+func (w *worker) handle(ctx context.Context, msgs []jetstream.Msg) error {
+	envs := make([]natsbus.Envelope, 0, len(msgs))
+	for _, m := range msgs {
+		env, err := natsbus.Decode(m.Headers(), m.Data())
+		if err != nil {
+			// Not ours or damaged; the next event's chain check backfills what it held.
+			w.log.Warn("undecodable message skipped", "subject", m.Subject(), "err", err)
+			continue
+		}
+		envs = append(envs, env)
+	}
+	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(w.r.cfg.StopGrace, cancel) })
+	defer stop()
+
+	bo := backoff{min: 50 * time.Millisecond, max: 5 * time.Second}
+	for len(envs) > 0 {
+		n, err := w.step(bctx, envs)
+		envs = envs[n:]
+		if err == nil {
+			bo.reset()
+			continue
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("stopped with %d events unapplied (they will be redelivered): %w", len(envs), err)
+		}
+		wait := bo.next()
+		if isTransient(err) {
+			w.log.Debug("batch retried", "err", err, "in", wait)
+		} else {
+			w.log.Error("batch failed; retrying", "err", err, "in", wait)
+		}
+		sleep(ctx, wait)
+	}
+	// AckAll: the last message acknowledges the chunk. A lost ack only means redelivery,
+	// which the checkpoint turns into skips.
+	if err := msgs[len(msgs)-1].Ack(); err != nil {
+		return fmt.Errorf("ack: %w", err)
+	}
+	return nil
+}
+
+// step commits one batch from the front of envs and reports how many envs it consumed.
+func (w *worker) step(ctx context.Context, envs []natsbus.Envelope) (int, error) {
+	st, err := loadState(ctx, w.r.cfg.DB, w.p.Name())
+	if err != nil {
+		return 0, err
+	}
+	plan, err := w.plan(ctx, st.Checkpoint, envs)
+	if err != nil {
+		return 0, err
+	}
+	if len(plan.events) > 0 {
+		prog := &liveProgress{st: st}
+		dead, err := w.apply.apply(ctx, prog, plan.events)
+		if prog.st.Checkpoint != st.Checkpoint {
+			w.r.checkpoints.notify.signal()
+		}
+		if err != nil {
+			return 0, err // what committed is in the checkpoint; the next step skips it
+		}
+		w.stats.applied.Add(uint64(len(plan.events) - dead))
+		w.stats.dead.Add(uint64(dead))
+	}
+	w.stats.skipped.Add(uint64(plan.skipped))
+	w.stats.backfilled.Add(uint64(plan.backfilled))
+	return plan.consumed, nil
+}
+
+type batchPlan struct {
+	events     []eventstore.RecordedEvent // to apply, in order, all after the checkpoint
+	consumed   int                        // envs covered by events or skipped
+	skipped    int
+	backfilled int
+}
+
+// plan picks the next batch after cp: envs at or below cp are skipped (redelivered or
+// re-published), and where an env's previous position is not the last one planned, the
+// events in between are read from the store first (a gap: retention, a deleted
+// message, a projection that started after the stream was trimmed).
+func (w *worker) plan(ctx context.Context, cp eventstore.Position, envs []natsbus.Envelope) (batchPlan, error) {
+	var p batchPlan
+	max := w.r.cfg.BatchSize
+	for p.consumed < len(envs) && len(p.events) < max {
+		env := envs[p.consumed]
+		if !cp.Less(env.Event.Position) {
+			p.consumed++
+			p.skipped++
+			continue
+		}
+		if env.Previous != cp {
+			gap, complete, err := w.backfill(ctx, cp, env.Event.Position, max-len(p.events))
+			if err != nil {
+				return batchPlan{}, err
+			}
+			w.log.Warn("gap in the event chain; backfilled from the store", "checkpoint", cp.String(),
+				"messagePrevious", env.Previous.String(), "message", env.Event.Position.String(), "backfilled", len(gap))
+			p.events = append(p.events, gap...)
+			p.backfilled += len(gap)
+			if len(gap) > 0 {
+				cp = gap[len(gap)-1].Position
+			}
+			if !complete {
+				break
+			}
+		}
+		p.events = append(p.events, env.Event)
+		cp = env.Event.Position
+		p.consumed++
+	}
+	return p, nil
+}
+
+// backfill reads the events after from and before until, at most limit; complete says
+// whether it reached until.
+func (w *worker) backfill(ctx context.Context, from, until eventstore.Position, limit int) (events []eventstore.RecordedEvent, complete bool, err error) {
+	for ev, err := range w.r.cfg.Store.ReadAll(ctx, from) {
+		if err != nil {
+			return nil, false, fmt.Errorf("backfill after %s: %w", from, err)
+		}
+		if !ev.Position.Less(until) {
+			return events, true, nil
+		}
+		if len(events) == limit {
+			return events, false, nil
+		}
+		events = append(events, ev)
+	}
+	return events, true, nil
+}
