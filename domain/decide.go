@@ -21,14 +21,14 @@ func Decide(s Partner, c Command, r Rules, now time.Time, ids IDs) ([]Event, err
 	if err := ValidateMPNID(pc.Partner()); err != nil {
 		return nil, err
 	}
+	if s.MPNID != "" && s.MPNID != pc.Partner() {
+		return nil, fmt.Errorf("decide: state of partner %s given for a command on partner %s", s.MPNID, pc.Partner())
+	}
 	if enroll, ok := c.(EnrollPartner); ok {
 		return decideEnroll(s, enroll, r, now)
 	}
 	if s.MPNID == "" {
 		return nil, refusef(CodeNotFound, "partner %s is not enrolled", pc.Partner())
-	}
-	if s.MPNID != pc.Partner() {
-		return nil, fmt.Errorf("decide: state of partner %s given for a command on partner %s", s.MPNID, pc.Partner())
 	}
 	d := decision{s: s, r: r, now: now, meta: EventMeta{OccurredAt: now, RulesVersion: r.Version}}
 	switch c := c.(type) {
