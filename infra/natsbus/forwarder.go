@@ -72,9 +72,11 @@ func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
 		log = slog.Default()
 	}
 	f := &Forwarder{cfg: cfg, log: log.With("component", "forwarder")}
-	f.forwarded.Store(&eventstore.Position{})
+	f.setForwarded(eventstore.Start)
 	return f, nil
 }
+
+func (f *Forwarder) setForwarded(p eventstore.Position) { f.forwarded.Store(&p) }
 
 // Forwarded is the position of the last event whose PubAck arrived.
 func (f *Forwarder) Forwarded() eventstore.Position { return *f.forwarded.Load() }
@@ -126,7 +128,7 @@ func (f *Forwarder) runOnce(ctx context.Context) (progressed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	f.forwarded.Store(&from)
+	f.setForwarded(from)
 	f.log.Info("forwarding", "from", from.String(), "streamSeq", lastSeq)
 
 	saver := checkpointSaver{kv: kv, key: f.cfg.CheckpointKey, every: time.Second}
@@ -145,7 +147,7 @@ func (f *Forwarder) runOnce(ctx context.Context) (progressed bool, err error) {
 			return err
 		}
 		lastSeq, prev = seq, m.Event.Position
-		f.forwarded.Store(&prev)
+		f.setForwarded(prev)
 		progressed = true
 		count++
 		saver.maybe(ctx, prev, f.log)

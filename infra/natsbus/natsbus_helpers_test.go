@@ -1,0 +1,183 @@
+package natsbus
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"ledger/infra/eventstore"
+	"ledger/infra/sqlstore"
+)
+
+// testLogger writes to the test's output while the test runs, and nowhere after.
+func testLogger(t *testing.T, level slog.Level) *slog.Logger {
+	var done atomic.Bool
+	out := t.Output()
+	t.Cleanup(func() { done.Store(true) })
+	return slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		if done.Load() {
+			return len(p), nil
+		}
+		return out.Write(p)
+	}), &slog.HandlerOptions{Level: level}))
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+var _ io.Writer = writerFunc(nil)
+
+// startNATS runs an embedded server in a temp dir, stopped after the test.
+func startNATS(t *testing.T, dir string, port int) *Embedded {
+	t.Helper()
+	e, err := StartEmbedded(context.Background(), EmbeddedOptions{StoreDir: dir, Port: port, Logger: testLogger(t, slog.LevelWarn)})
+	if err != nil {
+		t.Fatalf("start embedded nats: %v", err)
+	}
+	t.Cleanup(e.Shutdown) // after the clients' cleanups, which were registered later
+	return e
+}
+
+func connect(t *testing.T, url string) *Conn {
+	t.Helper()
+	c, err := Connect(context.Background(), url)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func openStore(t *testing.T) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "events.db"), sqlstore.Options{})
+	if err != nil {
+		t.Fatalf("open event store: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// appendEvents writes n events, one append each, spread over partner streams.
+func appendEvents(t *testing.T, s eventstore.Store, n int) eventstore.Position {
+	t.Helper()
+	var last eventstore.Position
+	for i := range n {
+		stream := fmt.Sprintf("partner-MPN%d", i%3)
+		res, err := s.Append(context.Background(), stream, eventstore.Any(), eventstore.EventData{
+			ID: uuid.NewString(), Type: "TestHappened", Data: fmt.Appendf(nil, `{"n":%d}`, i),
+			Metadata: []byte(`{"actor":"test"}`)})
+		if err != nil {
+			t.Fatalf("append: %v", err)
+		}
+		last = res.Position
+	}
+	return last
+}
+
+// runForwarder runs a forwarder until the returned stop is called (or the test ends).
+func runForwarder(t *testing.T, cfg ForwarderConfig) (*Forwarder, func()) {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t, slog.LevelInfo)
+	}
+	f, err := NewForwarder(cfg)
+	if err != nil {
+		t.Fatalf("new forwarder: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("forwarder Run: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return f, stop
+}
+
+// eventually polls cond until it holds; the bound only keeps a broken test from hanging.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// streamContents reads every message of the events stream in sequence order.
+func streamContents(t *testing.T, c *Conn) []Envelope {
+	t.Helper()
+	ctx := context.Background()
+	s, err := c.JetStream.Stream(ctx, StreamName)
+	if err != nil {
+		t.Fatalf("stream: %v", err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatalf("stream info: %v", err)
+	}
+	var out []Envelope
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		raw, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			continue // deleted
+		}
+		env, err := Decode(raw.Header, raw.Data)
+		if err != nil {
+			t.Fatalf("decode seq %d: %v", seq, err)
+		}
+		if raw.Header.Get("Nats-Msg-Id") != env.Event.ID {
+			t.Fatalf("seq %d: Nats-Msg-Id %q, event %q", seq, raw.Header.Get("Nats-Msg-Id"), env.Event.ID)
+		}
+		if raw.Subject != Subject(env.Event.Stream) {
+			t.Fatalf("seq %d: subject %q, want %q", seq, raw.Subject, Subject(env.Event.Stream))
+		}
+		out = append(out, env)
+	}
+	return out
+}
+
+// assertExactCopy checks the stream holds the store's log, each event once, in order,
+// with every previous-position link pointing at the message before.
+func assertExactCopy(t *testing.T, store eventstore.Store, got []Envelope) {
+	t.Helper()
+	var want []eventstore.RecordedEvent
+	for ev, err := range store.ReadAll(context.Background(), eventstore.Start) {
+		if err != nil {
+			t.Fatalf("read all: %v", err)
+		}
+		want = append(want, ev)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("stream holds %d messages, store %d events", len(got), len(want))
+	}
+	prev := eventstore.Start
+	for i, env := range got {
+		if env.Event.ID != want[i].ID || env.Event.Position != want[i].Position {
+			t.Fatalf("message %d is %s at %s, want %s at %s", i, env.Event.ID, env.Event.Position, want[i].ID, want[i].Position)
+		}
+		if env.Previous != prev {
+			t.Fatalf("message %d (at %s) says previous %s, want %s", i, env.Event.Position, env.Previous, prev)
+		}
+		prev = env.Event.Position
+	}
+}

@@ -1,0 +1,204 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"ledger/infra/eventstore"
+)
+
+func TestSubjectNamesCategoryAndID(t *testing.T) {
+	for _, tc := range []struct{ rule, stream, want string }{
+		{"category and partner become two tokens", "partner-MPN123", "events.partner.MPN123"},
+		{"only the first dash splits", "contract-3f2a-11ee", "events.contract.3f2a-11ee"},
+		{"a stream without id gets _", "rules", "events.rules._"},
+		{"dots and wildcards cannot leak into the subject", "a.b-c*>d", "events.a%2Eb.c%2A%3Ed"},
+		{"spaces and percent are escaped, so names stay distinct", "x-50% off", "events.x.50%25%20off"},
+		{"non-ASCII is escaped byte by byte", "partner-Zoë", "events.partner.Zo%C3%AB"},
+	} {
+		t.Run(tc.rule, func(t *testing.T) {
+			if got := Subject(tc.stream); got != tc.want {
+				t.Fatalf("Subject(%q) = %q, want %q", tc.stream, got, tc.want)
+			}
+		})
+	}
+	if got := CategorySubjects("partner"); got != "events.partner.>" {
+		t.Fatalf("CategorySubjects = %q", got)
+	}
+}
+
+func TestMessageCarriesTheEventAndItsChain(t *testing.T) {
+	ev := eventstore.RecordedEvent{ID: "0b4c6a2e-5f0e-4f7e-9a51-4b1f2c3d4e5f", Stream: "partner-MPN1", Revision: 3,
+		Position: eventstore.Position{Commit: 12, Prepare: 10}, Type: "BenefitActivated",
+		Data: []byte(`{"accessId":"A"}`), Metadata: []byte("not json \x00"), RecordedAt: time.Unix(1700000000, 0).UTC()}
+	msg, err := NewMsg(ev, eventstore.Position{Commit: 9, Prepare: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for h, want := range map[string]string{nats.MsgIdHdr: ev.ID, HeaderPosition: "12/10", HeaderPreviousPosition: "9",
+		HeaderStream: "partner-MPN1", HeaderRevision: "3", HeaderEventType: "BenefitActivated"} {
+		if got := msg.Header.Get(h); got != want {
+			t.Errorf("header %s = %q, want %q", h, got, want)
+		}
+	}
+	env, err := Decode(msg.Header, msg.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.Previous != (eventstore.Position{Commit: 9, Prepare: 9}) {
+		t.Errorf("previous = %s", env.Previous)
+	}
+	got := env.Event
+	if got.ID != ev.ID || got.Stream != ev.Stream || got.Revision != ev.Revision || got.Position != ev.Position ||
+		got.Type != ev.Type || string(got.Data) != string(ev.Data) || string(got.Metadata) != string(ev.Metadata) ||
+		!got.RecordedAt.Equal(ev.RecordedAt) {
+		t.Errorf("round trip changed the event:\n got %+v\nwant %+v", got, ev)
+	}
+}
+
+func TestDecodeRefusesForeignMessages(t *testing.T) {
+	ev := eventstore.RecordedEvent{ID: "e", Stream: "s-1", Position: eventstore.Position{Commit: 2, Prepare: 2}, Data: []byte(`{}`)}
+	good, _ := NewMsg(ev, eventstore.Start)
+	for _, tc := range []struct {
+		rule string
+		msg  func() *nats.Msg
+	}{
+		{"no position headers", func() *nats.Msg { return &nats.Msg{Header: nats.Header{}, Data: good.Data} }},
+		{"position header not a position", func() *nats.Msg {
+			m := *good
+			m.Header = nats.Header{}
+			m.Header.Set(HeaderPosition, "x")
+			m.Header.Set(HeaderPreviousPosition, "1")
+			return &m
+		}},
+		{"body not JSON", func() *nats.Msg { m := *good; m.Data = []byte("{"); return &m }},
+		{"body and header disagree on the position", func() *nats.Msg {
+			m := *good
+			m.Header = nats.Header{}
+			m.Header.Set(HeaderPosition, "3")
+			m.Header.Set(HeaderPreviousPosition, "2")
+			return &m
+		}},
+	} {
+		t.Run(tc.rule, func(t *testing.T) {
+			m := tc.msg()
+			if _, err := Decode(m.Header, m.Data); !errors.Is(err, ErrNotAnEvent) {
+				t.Fatalf("Decode: %v, want ErrNotAnEvent", err)
+			}
+		})
+	}
+}
+
+func TestEmbeddedServerListensOnLoopbackOnly(t *testing.T) {
+	if _, err := StartEmbedded(context.Background(), EmbeddedOptions{}); err == nil {
+		t.Fatal("StartEmbedded without StoreDir succeeded")
+	}
+	e := startNATS(t, t.TempDir(), 0)
+	if !strings.HasPrefix(e.ClientURL(), "nats://127.0.0.1:") || strings.HasSuffix(e.ClientURL(), ":4222") {
+		t.Fatalf("ClientURL = %s, want a random loopback port", e.ClientURL())
+	}
+	c := connect(t, e.ClientURL())
+	if _, err := EnsureStream(context.Background(), c.JetStream, StreamOptions{}); err != nil {
+		t.Fatalf("JetStream not usable: %v", err)
+	}
+	if _, err := EnsureStream(context.Background(), c.JetStream, StreamOptions{MaxAge: time.Minute}); err != nil {
+		t.Fatalf("EnsureStream is not idempotent: %v", err)
+	}
+}
+
+func TestForwarderResumesAfterRestartWithoutLossOrDuplicates(t *testing.T) {
+	store := openStore(t)
+	e := startNATS(t, t.TempDir(), 0)
+	c := connect(t, e.ClientURL())
+
+	head := appendEvents(t, store, 40)
+	f, stop := runForwarder(t, ForwarderConfig{Store: store, JetStream: c.JetStream})
+	eventually(t, "first forwarder reaches the head", func() bool { return f.Forwarded() == head })
+	head = appendEvents(t, store, 5) // live events, after catch-up
+	eventually(t, "first forwarder forwards live events", func() bool { return f.Forwarded() == head })
+	stop()
+
+	head = appendEvents(t, store, 30) // while no forwarder runs
+	f2, _ := runForwarder(t, ForwarderConfig{Store: store, JetStream: c.JetStream})
+	eventually(t, "second forwarder reaches the head", func() bool { return f2.Forwarded() == head })
+	assertExactCopy(t, store, streamContents(t, c))
+}
+
+func TestForwarderResumesFromFallbackWhenRetentionEmptiedTheStream(t *testing.T) {
+	store := openStore(t)
+	e := startNATS(t, t.TempDir(), 0)
+	c := connect(t, e.ClientURL())
+
+	before := appendEvents(t, store, 20)
+	f, stop := runForwarder(t, ForwarderConfig{Store: store, JetStream: c.JetStream})
+	eventually(t, "forwarder reaches the head", func() bool { return f.Forwarded() == before })
+	stop()
+	s, err := c.JetStream.Stream(context.Background(), StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Purge(context.Background()); err != nil { // what MaxAge does to an idle stream
+		t.Fatal(err)
+	}
+
+	head := appendEvents(t, store, 7)
+	f2, _ := runForwarder(t, ForwarderConfig{Store: store, JetStream: c.JetStream})
+	eventually(t, "forwarder reaches the head", func() bool { return f2.Forwarded() == head })
+	got := streamContents(t, c)
+	if len(got) != 7 {
+		t.Fatalf("after the purge the stream holds %d messages, want the 7 new events only", len(got))
+	}
+	if got[0].Previous != before {
+		t.Fatalf("first message after the purge links to %s, want %s", got[0].Previous, before)
+	}
+}
+
+func TestTwoForwardersOnOneStoreStillPublishEachEventOnceInOrder(t *testing.T) {
+	store := openStore(t)
+	e := startNATS(t, t.TempDir(), 0)
+	c1 := connect(t, e.ClientURL())
+	c2 := connect(t, e.ClientURL())
+
+	appendEvents(t, store, 50)
+	f1, _ := runForwarder(t, ForwarderConfig{Store: store, JetStream: c1.JetStream})
+	f2, _ := runForwarder(t, ForwarderConfig{Store: store, JetStream: c2.JetStream})
+	head := appendEvents(t, store, 100)
+	eventually(t, "a forwarder reaches the head", func() bool { return f1.Forwarded() == head || f2.Forwarded() == head })
+	// Let the other one finish whatever it was racing for.
+	time.Sleep(300 * time.Millisecond)
+	assertExactCopy(t, store, streamContents(t, c1))
+}
+
+func TestForwarderRidesOutANATSRestart(t *testing.T) {
+	store := openStore(t)
+	dir := t.TempDir()
+	e := startNATS(t, dir, 0)
+	url := e.ClientURL()
+	port := portOf(t, url)
+	c := connect(t, url)
+
+	f, _ := runForwarder(t, ForwarderConfig{Store: store, JetStream: c.JetStream, PublishTimeout: 500 * time.Millisecond})
+	head := appendEvents(t, store, 10)
+	eventually(t, "forwarded before the restart", func() bool { return f.Forwarded() == head })
+	e.Shutdown()
+	head = appendEvents(t, store, 10) // forwarder fails to publish these for now
+	e = startNATS(t, dir, port)
+	eventually(t, "forwarded after the restart", func() bool { return f.Forwarded() == head })
+	assertExactCopy(t, store, streamContents(t, c))
+}
+
+func portOf(t *testing.T, url string) int {
+	t.Helper()
+	i := strings.LastIndexByte(url, ':')
+	var port int
+	if _, err := fmt.Sscanf(url[i+1:], "%d", &port); err != nil {
+		t.Fatalf("port of %s: %v", url, err)
+	}
+	return port
+}
