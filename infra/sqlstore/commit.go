@@ -49,7 +49,9 @@ func (s *Store) writeLoop() {
 				break drain
 			}
 		}
+		s.writing.Store(int64(len(batch)))
 		s.commitBatch(batch)
+		s.writing.Store(0)
 	}
 }
 

@@ -78,6 +78,7 @@ type Store struct {
 
 	commits atomic.Uint64 // write transactions committed
 	appends atomic.Uint64 // appends acknowledged (including idempotent ones)
+	writing atomic.Int64  // appends in the transaction being written now
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -100,7 +101,7 @@ func Open(ctx context.Context, db *bun.DB, opts Options) (*Store, error) {
 	}
 	s.workers.Go(s.writeLoop)
 	if d == sqldb.Postgres {
-		s.workers.Go(s.listenForAppends)
+		s.listen(ctx)
 	}
 	return s, nil
 }
@@ -147,10 +148,11 @@ type Stats struct {
 	Appends uint64 // appends acknowledged
 	Commits uint64 // write transactions committed
 	Queued  int    // appends waiting for the writer now
+	Writing int    // appends in the transaction being written now
 }
 
 func (s *Store) Stats() Stats {
-	return Stats{Appends: s.appends.Load(), Commits: s.commits.Load(), Queued: len(s.requests)}
+	return Stats{Appends: s.appends.Load(), Commits: s.commits.Load(), Queued: len(s.requests), Writing: int(s.writing.Load())}
 }
 
 // DB is the database the store writes to (for tests and tools that inspect it).

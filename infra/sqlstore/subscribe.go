@@ -53,17 +53,22 @@ func (s *Store) Subscribe(ctx context.Context, from eventstore.Position, handle 
 	}
 }
 
-// listenForAppends turns NOTIFYs from any process's appends into wake-ups for this
-// Store's subscribers. If listening fails, subscribers still poll.
-func (s *Store) listenForAppends() {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+// listen starts LISTEN before Open returns, so no append after Open goes unheard. If
+// it fails, subscribers still see other processes' appends by polling.
+func (s *Store) listen(ctx context.Context) {
 	ln := pgdriver.NewListener(s.db)
-	defer ln.Close()
 	if err := ln.Listen(ctx, notifyChannel); err != nil {
+		ln.Close()
 		s.opts.Logger.Warn("event store: LISTEN failed; subscribers fall back to polling", "err", err)
 		return
 	}
+	s.workers.Go(func() { s.relayNotifications(ln) })
+}
+
+// relayNotifications turns NOTIFYs from any process's appends into wake-ups for this
+// Store's subscribers; the listener reconnects by itself after connection loss.
+func (s *Store) relayNotifications(ln *pgdriver.Listener) {
+	defer ln.Close()
 	notes := ln.Channel()
 	for {
 		select {
