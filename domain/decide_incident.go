@@ -167,7 +167,7 @@ func (d decision) opened(c OpenIncident, prod Product, u User, contractID string
 		version = c.Version
 	}
 	return IncidentOpened{
-		EventMeta: d.meta, MPNID: d.s.MPNID, IncidentID: IncidentIDFor(d.s.MPNID, d.s.IncidentCount+1),
+		EventMeta: d.meta, MPNID: d.s.MPNID, IncidentID: IncidentID(d.s.MPNID, d.s.IncidentCount+1),
 		Plan: c.Plan, ContractID: contractID, Pool: pool, PaidPlanID: planID, Product: prod.Name,
 		Version: version, CustomerID: c.CustomerID, Title: strings.TrimSpace(c.Title), OpenedBy: u.UserID,
 	}

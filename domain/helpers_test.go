@@ -26,7 +26,7 @@ type seqIDs struct{ n int }
 func (g *seqIDs) NewAccessID() string { g.n++; return fmt.Sprintf("AC-%04d", g.n) }
 func (g *seqIDs) NewContractID(mpnID string) string {
 	g.n++
-	return ContractIDFor(mpnID, fmt.Sprintf("%04d", g.n))
+	return ContractID(mpnID, fmt.Sprintf("%04d", g.n))
 }
 
 // world runs commands the way the executor will: decide, then evolve and record.

@@ -23,7 +23,7 @@ func randomCommand(rng *rand.Rand, s Partner) Command {
 	if rng.IntN(8) == 0 {
 		actor = platform
 	}
-	accessID, contractID := "AC-wrong", ContractIDFor(mpn, "wrong")
+	accessID, contractID := "AC-wrong", ContractID(mpn, "wrong")
 	if a, ok := s.Activation(); ok && rng.IntN(5) > 0 {
 		accessID, contractID = a.AccessID, a.ContractID
 	}
@@ -38,7 +38,7 @@ func randomCommand(rng *rand.Rand, s Partner) Command {
 	roles := [][]Role{nil, {RoleGlobalAdmin}, {RoleMPNPartnerAdmin}, {RoleAdminAgent}, {"owner"}}
 	var incidentID string
 	if s.IncidentCount > 0 {
-		incidentID = IncidentIDFor(mpn, 1+rng.IntN(s.IncidentCount))
+		incidentID = IncidentID(mpn, 1+rng.IntN(s.IncidentCount))
 	}
 	switch rng.IntN(20) {
 	case 0:

@@ -51,12 +51,12 @@ const (
 	incidentIDPrefix = "IN-"
 )
 
-// ContractIDFor builds a contract ID for mpnID with the given unique suffix; IDs
+// ContractID builds a contract ID for mpnID with the given unique suffix; IDs
 // implementations use it so that PartnerOfContract can read the partner back.
-func ContractIDFor(mpnID, unique string) string { return contractIDPrefix + mpnID + "-" + unique }
+func ContractID(mpnID, unique string) string { return contractIDPrefix + mpnID + "-" + unique }
 
-// IncidentIDFor builds the ID of the partner's seq-th incident.
-func IncidentIDFor(mpnID string, seq int) string {
+// IncidentID builds the ID of the partner's seq-th incident.
+func IncidentID(mpnID string, seq int) string {
 	return fmt.Sprintf("%s%s-%d", incidentIDPrefix, mpnID, seq)
 }
 

@@ -27,8 +27,8 @@ func TestIDsRevealTheirPartner(t *testing.T) {
 		of   func(string) (string, bool)
 		want string
 	}{
-		{ContractIDFor("12345", "X7"), PartnerOfContract, "12345"},
-		{IncidentIDFor("1234567890", 42), PartnerOfIncident, "1234567890"},
+		{ContractID("12345", "X7"), PartnerOfContract, "12345"},
+		{IncidentID("1234567890", 42), PartnerOfIncident, "1234567890"},
 		{RandomIDs{}.NewContractID("55555"), PartnerOfContract, "55555"},
 		{"CT-12345", PartnerOfContract, ""},         // no unique part
 		{"CT-12a45-1", PartnerOfContract, ""},       // not digits

@@ -13,7 +13,7 @@ func TestR12FirstUseNeedsBothIDs(t *testing.T) {
 	w, a := activated(t, goldCloud)
 	w.refused(onPrem(uEngineer, "SQL Server", "2025"), CodeNotLinked)
 	w.refused(LinkContract{MPNID: mpn, By: as(uEngineer), AccessID: "AC-wrong", ContractID: a.ContractID}, CodeInvalidAccessID)
-	w.refused(LinkContract{MPNID: mpn, By: as(uEngineer), AccessID: a.AccessID, ContractID: ContractIDFor(mpn, "nope")}, CodeInvalidAccessID)
+	w.refused(LinkContract{MPNID: mpn, By: as(uEngineer), AccessID: a.AccessID, ContractID: ContractID(mpn, "nope")}, CodeInvalidAccessID)
 	w.refused(LinkContract{MPNID: mpn, By: as(uEngineer), ContractID: a.ContractID}, CodeValidation)
 
 	// Any AAD or MSA account holding both IDs may use on-premises support: the MSA
@@ -42,7 +42,7 @@ func TestR12FirstUseNeedsBothIDs(t *testing.T) {
 func TestNoIncidentBeforeActivation(t *testing.T) {
 	w := newPartner(t, goldCloud)
 	w.refused(onPrem(uAdmin, "SQL Server", "2025"), CodeNotActivated)
-	w.refused(LinkContract{MPNID: mpn, By: as(uAdmin), AccessID: "AC-1", ContractID: ContractIDFor(mpn, "1")}, CodeNotActivated)
+	w.refused(LinkContract{MPNID: mpn, By: as(uAdmin), AccessID: "AC-1", ContractID: ContractID(mpn, "1")}, CodeNotActivated)
 }
 
 // R13: a contract stays linked until it expires or no incidents remain.
@@ -287,7 +287,7 @@ func TestR22PoolsAndClosing(t *testing.T) {
 	if p := w.pool(a.ContractID, PoolProductSupport); p.Used != 1 || *p.Remaining != 14 {
 		t.Fatalf("R22: pool after one incident %+v", p)
 	}
-	if in.IncidentID != IncidentIDFor(mpn, 1) {
+	if in.IncidentID != IncidentID(mpn, 1) {
 		t.Fatalf("incident id %s", in.IncidentID)
 	}
 	w.refused(CloseIncident{MPNID: mpn, By: as(uEngineer), IncidentID: in.IncidentID}, CodeNotAuthorized)
