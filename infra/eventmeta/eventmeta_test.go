@@ -1,0 +1,61 @@
+package eventmeta
+
+import (
+	"bytes"
+	"testing"
+	"time"
+)
+
+func sealed(t *testing.T, prev string, rev uint64) []byte {
+	t.Helper()
+	b, err := Seal(Metadata{Actor: "u1", CorrelationID: "c1", RulesVersion: 1, RecordedAt: time.Unix(10, 0).UTC(), PrevHash: prev}, "PartnerEnrolled", []byte(`{"mpnId":"123456"}`), rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestSealedEventChecksOut(t *testing.T) {
+	meta := sealed(t, "", 0)
+	found, computed, prev, err := Check("PartnerEnrolled", []byte(`{"mpnId":"123456"}`), meta, 0)
+	if err != nil || found != computed || prev != GenesisHash {
+		t.Fatalf("found %s computed %s prev %s err %v", found, computed, prev, err)
+	}
+	m, err := Parse(meta)
+	if err != nil || m.Hash != found || m.Actor != "u1" {
+		t.Fatalf("parse: %+v %v", m, err)
+	}
+}
+
+func TestAnyEditBreaksTheHash(t *testing.T) {
+	meta := sealed(t, "", 3)
+	data := []byte(`{"mpnId":"123456"}`)
+	cases := map[string]struct {
+		typ        string
+		data, meta []byte
+		rev        uint64
+	}{
+		"data edited":     {"PartnerEnrolled", []byte(`{"mpnId":"123457"}`), meta, 3},
+		"type edited":     {"PartnerRenamed", data, meta, 3},
+		"actor edited":    {"PartnerEnrolled", data, bytes.Replace(meta, []byte(`"u1"`), []byte(`"u2"`), 1), 3},
+		"revision moved":  {"PartnerEnrolled", data, meta, 4},
+		"member injected": {"PartnerEnrolled", data, bytes.Replace(meta, []byte(`{"actor"`), []byte(`{"x":1,"actor"`), 1), 3},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			found, computed, _, err := Check(c.typ, c.data, c.meta, c.rev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if found == computed {
+				t.Fatalf("tampering not detected")
+			}
+		})
+	}
+}
+
+func TestUnsealedMetadataIsReported(t *testing.T) {
+	if _, _, _, err := Check("X", nil, []byte(`{"actor":"a"}`), 0); err != ErrUnsealed {
+		t.Fatalf("want ErrUnsealed, got %v", err)
+	}
+}
