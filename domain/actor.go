@@ -16,7 +16,7 @@ const (
 	SystemPlatform = "platform"
 	// SystemAuditor may read everything and decide nothing.
 	SystemAuditor = "auditor"
-	// SystemOps publishes rule versions (R10) and may close incidents.
+	// SystemOps publishes rule versions (R10), like the platform, and may close incidents.
 	SystemOps = "ops"
 )
 

@@ -44,13 +44,14 @@ func (b RuleBook) Version(v int) (Rules, bool) {
 	return Rules{}, false
 }
 
-// DecideRules decides a new rules version. Decisions (R10): only ops publish; versions
+// DecideRules decides a new rules version. Decisions (R10): the platform or ops
+// publish (issue 4 gives publishing to the platform, issue 5 to ops as well); versions
 // are numbered consecutively; a version takes effect now or later, never in the past
 // (history keeps the meaning it was decided with), and not before the latest version.
 func DecideRules(b RuleBook, c PublishRules, now time.Time) ([]Event, error) {
 	now = now.UTC()
-	if !c.By.HasSystemRole(SystemOps) {
-		return nil, notAuthorized("only ops publish rules (R10)")
+	if !c.By.HasSystemRole(SystemOps) && !c.By.HasSystemRole(SystemPlatform) {
+		return nil, notAuthorized("only the platform or ops publish rules (R10)")
 	}
 	r := c.Rules
 	if r.EffectiveFrom.IsZero() {

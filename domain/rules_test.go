@@ -151,7 +151,7 @@ func TestR10VersionedRules(t *testing.T) {
 		r    Rules
 		code Code
 	}{
-		{"R10 only ops publish", as(uAdmin), rulesV2(t, effective), CodeNotAuthorized},
+		{"R10 only the platform or ops publish: a partner admin is refused", as(uAdmin), rulesV2(t, effective), CodeNotAuthorized},
 		{"R10 versions are consecutive", ops, func() Rules { r := rulesV2(t, effective); r.Version = 4; return r }(), CodeConflict},
 		{"R10 no retroactive rules", ops, func() Rules { r := rulesV2(t, t0.Add(-time.Hour)); r.Version = 3; return r }(), CodeValidation},
 		{"R10 not before the latest version", ops, func() Rules { r := rulesV2(t, t0.Add(time.Hour)); r.Version = 3; return r }(), CodeValidation},
