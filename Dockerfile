@@ -1,0 +1,16 @@
+# Multi-stage: build a static binary (pure-Go SQLite, no cgo), run it as a non-root user
+# on a distroless base that has no shell to attack.
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/benefits ./cmd/benefits
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/benefits /usr/local/bin/benefits
+USER nonroot:nonroot
+WORKDIR /var/lib/benefits
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/benefits"]
+CMD ["serve"]
