@@ -127,6 +127,7 @@ type Checkpoints struct {
 	db     bun.IDB
 	poll   time.Duration
 	notify *broadcast
+	schema sync.Once // the bookkeeping tables, so an unknown name reads as unknown
 }
 
 // NewCheckpoints reads progress from db.
@@ -136,6 +137,7 @@ func NewCheckpoints(db bun.IDB) *Checkpoints {
 
 // State is one projection's progress, status and dead-letter count.
 func (c *Checkpoints) State(ctx context.Context, name string) (State, error) {
+	c.ensureSchema(ctx)
 	st, err := loadState(ctx, c.db, name)
 	if err != nil {
 		return State{}, err
@@ -146,6 +148,7 @@ func (c *Checkpoints) State(ctx context.Context, name string) (State, error) {
 
 // States lists every projection set up in this database, by name.
 func (c *Checkpoints) States(ctx context.Context) ([]State, error) {
+	c.ensureSchema(ctx)
 	var rows []stateRow
 	if err := c.db.NewSelect().Model(&rows).Order("name").Scan(ctx); err != nil {
 		return nil, fmt.Errorf("projection states: %w", err)
@@ -166,8 +169,10 @@ func (c *Checkpoints) States(ctx context.Context) ([]State, error) {
 // WaitFor returns once projection name has applied the event at pos (its checkpoint is
 // at or past pos), with the checkpoint it found: read-your-writes for a query that
 // follows a command. When ctx ends first it returns the last checkpoint seen and an
-// error matching ErrProjectionBehind.
+// error matching ErrProjectionBehind; a name no runner has set up gives
+// ErrUnknownProjection at once.
 func (c *Checkpoints) WaitFor(ctx context.Context, name string, pos eventstore.Position) (eventstore.Position, error) {
+	c.ensureSchema(ctx)
 	var seen eventstore.Position
 	for {
 		wake := c.notify.wait() // before reading, so a commit in between is not missed
@@ -189,6 +194,12 @@ func (c *Checkpoints) WaitFor(ctx context.Context, name string, pos eventstore.P
 		case <-time.After(c.poll):
 		}
 	}
+}
+
+// ensureSchema creates the bookkeeping tables if no runner has yet. A failure is left
+// for the query that follows to report.
+func (c *Checkpoints) ensureSchema(ctx context.Context) {
+	c.schema.Do(func() { _ = EnsureSchema(ctx, c.db) })
 }
 
 // broadcast wakes every waiter at once: wait returns a channel closed by the next signal.

@@ -1,0 +1,392 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/uptrace/bun"
+
+	"ledger/infra/eventstore"
+	"ledger/infra/natsbus"
+)
+
+func TestRunnerFoldsEveryEventOnceAndServesItThroughTheView(t *testing.T) {
+	forEachReadDialect(t, func(t *testing.T, h *harness) {
+		h.appendEvents(120, "TestHappened") // history before anything runs
+		h.runForwarder()
+		p := newCounter("counter")
+		r := h.runner(nil, p)
+		h.background("runner", r.Run)
+		head := h.appendEvents(30, "TestHappened") // live events
+		h.waitFor(r.Checkpoints(), p.Name(), head)
+
+		h.assertFoldedExactlyOnce(p)
+		st, err := r.Checkpoints().State(context.Background(), p.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Checkpoint != head || st.Status != StatusLive || st.DeadLetters != 0 || st.Generation != 1 || st.Version != 1 {
+			t.Fatalf("state = %+v, want live generation 1 at %s without dead letters", st, head)
+		}
+		if p.applies.Load() >= 150 {
+			t.Errorf("%d Apply calls for 150 events: events are not batched", p.applies.Load())
+		}
+	})
+}
+
+func TestRedeliveryAfterAKillBetweenCommitAndAckChangesNothing(t *testing.T) {
+	forEachReadDialect(t, func(t *testing.T, h *harness) {
+		f, _ := h.runForwarder()
+		head := h.appendEvents(100, "TestHappened")
+		eventually(t, "all forwarded", func() bool { return f.Forwarded() == head })
+
+		// The first runner's connection dies inside its first batch: the transaction still
+		// commits, the ack never reaches NATS, so NATS redelivers what was committed.
+		p := newCounter("counter")
+		conn := h.connect()
+		var killed atomic.Bool
+		p.onApply = func([]eventstore.RecordedEvent) {
+			if killed.CompareAndSwap(false, true) {
+				conn.Close()
+			}
+		}
+		r1 := h.runner(conn, p)
+		stop1 := h.background("runner 1", r1.Run)
+		eventually(t, "the first runner's connection is killed", killed.Load)
+		stop1()
+		st, err := r1.Checkpoints().State(context.Background(), p.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Checkpoint.IsZero() {
+			t.Fatal("the first runner committed nothing before it was killed")
+		}
+
+		r2 := h.runner(nil, p)
+		h.background("runner 2", r2.Run)
+		eventually(t, "NATS redelivers the committed, unacked batch and runner 2 skips it", func() bool {
+			s, _ := r2.Stats(p.Name())
+			return s.Skipped >= st.Checkpoint.Commit
+		})
+		head = h.appendEvents(10, "TestHappened")
+		h.waitFor(r2.Checkpoints(), p.Name(), head)
+
+		h.assertFoldedExactlyOnce(p)
+		if st, _ := r2.Checkpoints().State(context.Background(), p.Name()); st.DeadLetters != 0 {
+			t.Fatalf("%d dead letters: an event was applied twice", st.DeadLetters)
+		}
+	})
+}
+
+func TestNATSRestartMidStreamLosesNothing(t *testing.T) {
+	forEachReadDialect(t, func(t *testing.T, h *harness) {
+		f, _ := h.runForwarder()
+		p := newCounter("counter")
+		r := h.runner(nil, p)
+		h.background("runner", r.Run)
+
+		first := h.appendEvents(40, "TestHappened")
+		h.waitFor(r.Checkpoints(), p.Name(), first)
+		h.nats.Shutdown()
+		h.appendEvents(40, "TestHappened") // accepted by the store while NATS is down
+		h.startNATS()
+		head := h.appendEvents(40, "TestHappened")
+		h.waitFor(r.Checkpoints(), p.Name(), head)
+
+		if f.Forwarded() != head {
+			t.Errorf("forwarder at %s, head %s", f.Forwarded(), head)
+		}
+		h.assertFoldedExactlyOnce(p)
+	})
+}
+
+func TestAGapInTheChainIsBackfilledFromTheStore(t *testing.T) {
+	forEachReadDialect(t, func(t *testing.T, h *harness) {
+		f, _ := h.runForwarder()
+		head := h.appendEvents(12, "TestHappened")
+		eventually(t, "forwarded", func() bool { return f.Forwarded() == head })
+		conn := h.connect()
+		stream, err := conn.JetStream.Stream(context.Background(), natsbus.StreamName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, seq := range []uint64{4, 5, 9} { // as if retention or an operator removed them
+			if err := stream.DeleteMsg(context.Background(), seq); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		p := newCounter("counter")
+		r := h.runner(conn, p)
+		h.background("runner", r.Run)
+		h.waitFor(r.Checkpoints(), p.Name(), head)
+
+		h.assertFoldedExactlyOnce(p)
+		if s, _ := r.Stats(p.Name()); s.Backfilled != 3 {
+			t.Fatalf("backfilled %d events, want the 3 deleted ones", s.Backfilled)
+		}
+	})
+}
+
+func TestAnEventTheProjectionRefusesIsDeadLetteredAndTheRestApplied(t *testing.T) {
+	forEachReadDialect(t, func(t *testing.T, h *harness) {
+		h.runForwarder()
+		p := newCounter("counter")
+		r := h.runner(nil, p)
+		h.background("runner", r.Run)
+		h.appendEvents(7, "TestHappened")
+		poison := h.appendEvents(1, poisonType)
+		head := h.appendEvents(7, "TestHappened")
+		h.waitFor(r.Checkpoints(), p.Name(), head)
+
+		h.assertFoldedExactlyOnce(p) // every event but the poison one
+		st, err := r.Checkpoints().State(context.Background(), p.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Status != StatusDegraded || st.DeadLetters != 1 || !strings.Contains(st.Error, "poison event refused") {
+			t.Fatalf("state = %+v, want degraded with one dead letter and its error", st)
+		}
+		dl, err := DeadLetters(context.Background(), h.db, p.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(dl) != 1 || dl[0].Position != poison || dl[0].EventType != poisonType || dl[0].EventID == "" ||
+			!strings.Contains(dl[0].Error, "poison event refused") {
+			t.Fatalf("dead letters = %+v, want the poison event at %s", dl, poison)
+		}
+	})
+}
+
+func TestWaitForIsReadYourWritesAcrossProcesses(t *testing.T) {
+	forEachReadDialect(t, func(t *testing.T, h *harness) {
+		h.runForwarder()
+		p := newCounter("counter")
+		r := h.runner(nil, p)
+		if err := r.Setup(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		// An API-only process: its own database handle, no runner.
+		other := NewCheckpoints(h.openReadDB())
+		head := h.appendEvents(10, "TestHappened")
+
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		seen, err := other.WaitFor(ctx, p.Name(), head)
+		if !errors.Is(err, ErrProjectionBehind) || !errors.Is(err, context.DeadlineExceeded) || seen != eventstore.Start {
+			t.Fatalf("WaitFor with no runner = %s, %v; want ErrProjectionBehind at 0", seen, err)
+		}
+
+		done := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			got, err := other.WaitFor(ctx, p.Name(), head)
+			if err == nil && got.Less(head) {
+				err = errors.New("returned before the head: " + got.String())
+			}
+			done <- err
+		}()
+		h.background("runner", r.Run)
+		if err := <-done; err != nil {
+			t.Fatalf("WaitFor in the other process: %v", err)
+		}
+		if got := p.counts(t, other.db)["partner-MPN0"]; got != 4 {
+			t.Fatalf("after WaitFor the other process reads %d events for partner-MPN0, want 4", got)
+		}
+		if _, err := other.WaitFor(context.Background(), "no_such_projection", head); !errors.Is(err, ErrUnknownProjection) {
+			t.Fatalf("WaitFor on an unknown projection: %v", err)
+		}
+	})
+}
+
+func TestAVersionBumpRebuildsANewGenerationFromTheStoreAndSwapsIt(t *testing.T) {
+	forEachReadDialect(t, func(t *testing.T, h *harness) {
+		h.runForwarder()
+		p := newCounter("counter")
+		r := h.runner(nil, p)
+		stop := h.background("runner", r.Run)
+		head := h.appendEvents(30, "TestHappened")
+		h.waitFor(r.Checkpoints(), p.Name(), head)
+		stop()
+		before := p.counts(t, h.db)
+
+		p2 := newCounter("counter")
+		p2.version = 2
+		r2 := h.runner(nil, p2)
+		h.background("runner v2", r2.Run)
+		head = h.appendEvents(6, "TestHappened")
+		h.waitFor(r2.Checkpoints(), p2.Name(), head)
+
+		st, err := r2.Checkpoints().State(context.Background(), p2.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Version != 2 || st.Generation != 2 || st.Status != StatusLive {
+			t.Fatalf("state = %+v, want version 2 live in generation 2", st)
+		}
+		h.assertFoldedExactlyOnce(p2)
+		after := p2.counts(t, h.db)
+		for stream, n := range before {
+			if after[stream] != n+2 {
+				t.Errorf("stream %s: %d before, %d after 6 more events over 3 streams", stream, n, after[stream])
+			}
+		}
+		if tableExists(t, h.db, "counter_counts_g1") {
+			t.Error("generation 1 tables were not dropped after the swap")
+		}
+	})
+}
+
+func TestBuildFromTheStoreAloneEqualsTheLiveReadModel(t *testing.T) {
+	forEachReadDialect(t, func(t *testing.T, h *harness) {
+		h.runForwarder()
+		p := newCounter("counter")
+		r := h.runner(nil, p)
+		h.background("runner", r.Run)
+		head := h.appendEvents(50, "TestHappened")
+		h.waitFor(r.Checkpoints(), p.Name(), head)
+
+		var progress []int
+		at, err := Build(context.Background(), h.db, h.store, p, 7, BuildOptions{BatchSize: 20,
+			Progress: func(n int, _ eventstore.Position) { progress = append(progress, n) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if at != head || len(progress) != 3 || progress[2] != 50 {
+			t.Fatalf("Build reached %s with progress %v, want %s in batches of 20", at, progress, head)
+		}
+		var live, built []struct {
+			Stream string
+			Events int
+		}
+		ctx := context.Background()
+		if err := h.db.NewSelect().TableExpr("counter_counts").Column("stream", "events").Order("stream").Scan(ctx, &live); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.db.NewSelect().TableExpr("counter_counts_g7").Column("stream", "events").Order("stream").Scan(ctx, &built); err != nil {
+			t.Fatal(err)
+		}
+		if len(live) != 3 || len(built) != len(live) {
+			t.Fatalf("live %v, built %v", live, built)
+		}
+		for i := range live {
+			if live[i] != built[i] {
+				t.Fatalf("built %v differs from live %v", built, live)
+			}
+		}
+	})
+}
+
+func TestStoppingMidBatchLeavesNothingHalfApplied(t *testing.T) {
+	forEachReadDialect(t, func(t *testing.T, h *harness) {
+		h.runForwarder()
+		p := newCounter("counter")
+		inApply := make(chan struct{})
+		release := make(chan struct{})
+		var once atomic.Bool
+		p.onApply = func([]eventstore.RecordedEvent) {
+			if once.CompareAndSwap(false, true) {
+				close(inApply)
+				<-release // the runner is told to stop while this batch is being applied
+			}
+		}
+		r := h.runner(nil, p)
+		stop := h.background("runner", r.Run)
+		h.appendEvents(60, "TestHappened")
+		<-inApply
+		stopped := make(chan struct{})
+		go func() { stop(); close(stopped) }()
+		time.Sleep(50 * time.Millisecond)
+		close(release)
+		<-stopped
+
+		st, err := r.Checkpoints().State(context.Background(), p.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Checkpoint.IsZero() {
+			t.Fatal("the batch in flight at stop was not committed")
+		}
+		var applied int
+		if err := h.db.NewSelect().TableExpr("counter_applied").ColumnExpr("count(*)").
+			Where("position <= ?", int64(st.Checkpoint.Commit)).Scan(context.Background(), &applied); err != nil {
+			t.Fatal(err)
+		}
+		var total int
+		if err := h.db.NewSelect().TableExpr("counter_applied").ColumnExpr("count(*)").Scan(context.Background(), &total); err != nil {
+			t.Fatal(err)
+		}
+		if applied != int(st.Checkpoint.Commit) || total != applied {
+			t.Fatalf("checkpoint %s but %d rows at or below it and %d in all: rows and checkpoint disagree", st.Checkpoint, applied, total)
+		}
+	})
+}
+
+func TestNewRunnerRefusesProjectionsItCannotRunSafely(t *testing.T) {
+	db := &bun.DB{}
+	for _, tc := range []struct {
+		rule string
+		ps   []Projection
+	}{
+		{"names are plain identifiers", []Projection{newCounter("Remaining-Incidents")}},
+		{"a projection is registered once", []Projection{newCounter("a"), newCounter("a")}},
+		{"a table has one owner", []Projection{namedTables{"a", []string{"t"}}, namedTables{"b", []string{"t"}}}},
+		{"table names are plain identifiers", []Projection{namedTables{"a", []string{"t; drop"}}}},
+		{"a projection owns at least one table", []Projection{namedTables{"a", nil}}},
+	} {
+		t.Run(tc.rule, func(t *testing.T) {
+			if _, err := NewRunner(RunnerConfig{DB: db, JetStream: unusedJetStream{}, Store: emptyLog{}}, tc.ps...); err == nil {
+				t.Fatal("NewRunner accepted it")
+			}
+		})
+	}
+}
+
+func tableExists(t *testing.T, db *bun.DB, name string) bool {
+	t.Helper()
+	_, err := db.NewSelect().TableExpr("?", bun.Ident(name)).ColumnExpr("1").Limit(1).Exec(context.Background())
+	return err == nil
+}
+
+// eventually polls cond until it holds; the bound only keeps a broken test from hanging.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// unusedJetStream and emptyLog fill RunnerConfig for tests that never reach NATS or
+// the store; calling them would panic, which is the point.
+type unusedJetStream struct{ jetstream.JetStream }
+
+type emptyLog struct{}
+
+func (emptyLog) ReadAll(context.Context, eventstore.Position) iter.Seq2[eventstore.RecordedEvent, error] {
+	return func(func(eventstore.RecordedEvent, error) bool) {}
+}
+
+// namedTables is a projection that only has a name and tables.
+type namedTables struct {
+	name   string
+	tables []string
+}
+
+func (n namedTables) Name() string                                  { return n.name }
+func (n namedTables) Version() int                                  { return 1 }
+func (n namedTables) Tables() []string                              { return n.tables }
+func (n namedTables) Create(context.Context, bun.IDB, Tables) error { return nil }
+func (n namedTables) Apply(context.Context, bun.Tx, Tables, []eventstore.RecordedEvent) error {
+	return nil
+}
