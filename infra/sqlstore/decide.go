@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -56,21 +57,51 @@ func loadBatchState(ctx context.Context, tx bun.Tx, reqs []*appendRequest) (*bat
 		}
 	}
 	for start := 0; start < len(streams); start += insertChunk {
-		var heads []struct {
-			Stream string `bun:"stream"`
-			Last   int64  `bun:"last"`
-		}
-		err := tx.NewSelect().Model((*eventRow)(nil)).Column("stream").ColumnExpr("max(revision) AS last").
-			Where("stream IN (?)", bun.In(streams[start:min(start+insertChunk, len(streams))])).
-			Group("stream").Scan(ctx, &heads)
-		if err != nil {
-			return nil, fmt.Errorf("read stream revisions: %w", err)
-		}
-		for _, h := range heads {
-			st.streams[h.Stream] = h.Last
+		if err := loadStreamHeads(ctx, tx, streams[start:min(start+insertChunk, len(streams))], st.streams); err != nil {
+			return nil, err
 		}
 	}
 	return st, nil
+}
+
+// loadStreamHeads reads the last revision of each stream with one index seek per
+// stream (a GROUP BY max() would scan every row of a long stream). VALUES names its
+// column column1 in both SQLite and PostgreSQL.
+func loadStreamHeads(ctx context.Context, tx bun.Tx, streams []string, into map[string]int64) error {
+	values := make([]bun.Safe, 0, len(streams))
+	args := make([]any, 0, len(streams))
+	for _, s := range streams {
+		values = append(values, "(?)")
+		args = append(args, s)
+	}
+	var heads []struct {
+		Stream string `bun:"stream"`
+		Last   *int64 `bun:"last"`
+	}
+	q := tx.NewSelect().
+		ColumnExpr("v.column1 AS stream").
+		ColumnExpr("(SELECT e.revision FROM event_log AS e WHERE e.stream = v.column1 ORDER BY e.revision DESC LIMIT 1) AS last").
+		TableExpr("(VALUES "+joinSafe(values)+") AS v", args...)
+	if err := q.Scan(ctx, &heads); err != nil {
+		return fmt.Errorf("read stream revisions: %w", err)
+	}
+	for _, h := range heads {
+		if h.Last != nil {
+			into[h.Stream] = *h.Last
+		}
+	}
+	return nil
+}
+
+func joinSafe(parts []bun.Safe) string {
+	var b strings.Builder
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(string(p))
+	}
+	return b.String()
 }
 
 // decide checks one request and, if it is accepted, returns the rows to insert and
