@@ -1,0 +1,305 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Bind reads the request body as exactly one JSON object into dst, a pointer to a
+// struct, and refuses anything else with a 400 bad_request problem that names the
+// field: malformed JSON, trailing data, a field the struct does not have (matched
+// case-sensitively, unlike encoding/json), a value of the wrong type, or a field tagged
+// `binding:"required"` that is absent or null. A body over the limit answers 413.
+// Nothing is decoded into dst unless the whole body is acceptable, so a handler that
+// gets an error has nothing to store.
+func Bind(c echo.Context, dst any) error {
+	t := reflect.TypeOf(dst)
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("bind: destination must be a pointer to a struct, got %T", dst)
+	}
+	if err := requireJSON(c.Request().Header.Get(echo.HeaderContentType)); err != nil {
+		return err
+	}
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var he *echo.HTTPError
+		if errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge {
+			return he
+		}
+		return Problemf(http.StatusBadRequest, CodeBadRequest, "reading the request body: %v", err)
+	}
+	return BindJSON(body, dst)
+}
+
+// BindJSON is Bind without the request: the same checks on a body already read.
+func BindJSON(body []byte, dst any) error {
+	t := reflect.TypeOf(dst)
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("bind: destination must be a pointer to a struct, got %T", dst)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return NewProblem(http.StatusBadRequest, CodeBadRequest, "the request body is empty; want a JSON object")
+	}
+	var probe any
+	if err := json.Unmarshal(body, &probe); err != nil {
+		return malformed(err)
+	}
+	if _, ok := probe.(map[string]any); !ok {
+		return NewProblem(http.StatusBadRequest, CodeBadRequest, "the request body must be a JSON object")
+	}
+	if err := checkValue(body, t.Elem(), ""); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		// checkValue has seen every field already; this is a last line of defence.
+		return Problemf(http.StatusBadRequest, CodeBadRequest, "invalid request body: %v", err)
+	}
+	return nil
+}
+
+// requireJSON accepts no Content-Type (curl -d without -H is common) or a JSON one.
+func requireJSON(contentType string) error {
+	if contentType == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err == nil && (mt == echo.MIMEApplicationJSON || strings.HasSuffix(mt, "+json")) {
+		return nil
+	}
+	return Problemf(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType,
+		"Content-Type %q is not accepted; send application/json", contentType)
+}
+
+func malformed(err error) *Problem {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return Problemf(http.StatusBadRequest, CodeBadRequest, "malformed JSON at byte %d: %v", se.Offset, se)
+	}
+	return Problemf(http.StatusBadRequest, CodeBadRequest, "malformed JSON: %v", err)
+}
+
+func fieldProblem(path, format string, args ...any) *Problem {
+	return Problemf(http.StatusBadRequest, CodeBadRequest, "field %q: "+format, append([]any{path}, args...)...).
+		With("field", path)
+}
+
+var (
+	jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+// checkValue walks raw alongside t and reports the first thing Bind refuses.
+func checkValue(raw json.RawMessage, t reflect.Type, path string) error {
+	if isNull(raw) {
+		return nil // absent in effect; required fields are checked by their parent
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(jsonUnmarshaler) || reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return checkScalar(raw, t, path)
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		return checkObject(raw, t, path)
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return checkScalar(raw, t, path) // []byte is a base64 string in JSON
+		}
+		var items []json.RawMessage
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return fieldProblem(path, "want an array, got %s", jsonKind(raw))
+		}
+		for i, item := range items {
+			if err := checkValue(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+		return checkScalar(raw, t, path) // array length and the like
+	case reflect.Map:
+		var members map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &members); err != nil {
+			return fieldProblem(path, "want an object, got %s", jsonKind(raw))
+		}
+		for k, v := range members {
+			if err := checkValue(v, t.Elem(), joinPath(path, k)); err != nil {
+				return err
+			}
+		}
+		return checkScalar(raw, t, path) // key types
+	case reflect.Interface:
+		return nil
+	default:
+		return checkScalar(raw, t, path)
+	}
+}
+
+func checkObject(raw json.RawMessage, t reflect.Type, path string) error {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &members); err != nil {
+		return fieldProblem(path, "want an object, got %s", jsonKind(raw))
+	}
+	fields := jsonFieldsOf(t)
+	for name := range members {
+		if _, ok := fields.byName[name]; !ok {
+			return Problemf(http.StatusBadRequest, CodeBadRequest, "unknown field %q", joinPath(path, name)).
+				With("field", joinPath(path, name))
+		}
+	}
+	for _, f := range fields.list {
+		v, present := members[f.name]
+		if f.required && (!present || isNull(v)) {
+			return fieldProblem(joinPath(path, f.name), "is required")
+		}
+		if present {
+			if err := checkValue(v, f.typ, joinPath(path, f.name)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkScalar decodes raw into a fresh value of t and words the failure for a client.
+func checkScalar(raw json.RawMessage, t reflect.Type, path string) error {
+	err := json.Unmarshal(raw, reflect.New(t).Interface())
+	if err == nil {
+		return nil
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fieldProblem(path, "want %s, got %s", describeType(t), te.Value)
+	}
+	return fieldProblem(path, "%v", err)
+}
+
+func describeType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer in range"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	default:
+		return "an object"
+	}
+}
+
+func jsonKind(raw json.RawMessage) string {
+	switch b := bytes.TrimSpace(raw); {
+	case len(b) == 0:
+		return "nothing"
+	case b[0] == '{':
+		return "an object"
+	case b[0] == '[':
+		return "an array"
+	case b[0] == '"':
+		return "a string"
+	case b[0] == 't' || b[0] == 'f':
+		return "a boolean"
+	case b[0] == 'n':
+		return "null"
+	default:
+		return "a number"
+	}
+}
+
+func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
+
+func joinPath(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+// jsonField is one member of a struct as encoding/json names it.
+type jsonField struct {
+	name     string
+	typ      reflect.Type
+	required bool
+}
+
+type jsonFields struct {
+	list   []jsonField
+	byName map[string]jsonField
+}
+
+var fieldCache sync.Map // reflect.Type -> jsonFields
+
+// jsonFieldsOf lists the JSON members of struct type t, flattening embedded structs the
+// way encoding/json does (shallower names win).
+func jsonFieldsOf(t reflect.Type) jsonFields {
+	if cached, ok := fieldCache.Load(t); ok {
+		return cached.(jsonFields)
+	}
+	fs := jsonFields{byName: map[string]jsonField{}}
+	collectFields(t, &fs)
+	fieldCache.Store(t, fs)
+	return fs
+}
+
+func collectFields(t reflect.Type, fs *jsonFields) {
+	var embedded []reflect.Type
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		tag := sf.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		ft := sf.Type
+		if sf.Anonymous && name == "" {
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				embedded = append(embedded, ft)
+				continue
+			}
+		}
+		if !sf.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = sf.Name
+		}
+		if _, dup := fs.byName[name]; dup {
+			continue
+		}
+		f := jsonField{name: name, typ: sf.Type, required: hasOption(sf.Tag.Get("binding"), "required")}
+		fs.list = append(fs.list, f)
+		fs.byName[name] = f
+	}
+	for _, et := range embedded {
+		collectFields(et, fs)
+	}
+}
+
+func hasOption(tag, option string) bool {
+	for o := range strings.SplitSeq(tag, ",") {
+		if strings.TrimSpace(o) == option {
+			return true
+		}
+	}
+	return false
+}

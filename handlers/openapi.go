@@ -1,0 +1,143 @@
+package handlers
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// echoParam matches an Echo path parameter (":mpnId").
+var echoParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
+
+// OpenAPIPath turns an Echo path into an OpenAPI path template (/a/:id -> /a/{id}).
+func OpenAPIPath(echoPath string) string {
+	return echoParam.ReplaceAllString(echoPath, "{$1}")
+}
+
+// buildOpenAPI writes the OpenAPI 3.1 document of routes.
+func buildOpenAPI(routes []Route, version string) ([]byte, error) {
+	b := newSchemaBuilder()
+	paths := map[string]map[string]any{}
+	for _, r := range routes {
+		op, err := operation(b, r)
+		if err != nil {
+			return nil, fmt.Errorf("openapi: %s %s: %w", r.Method, r.Path, err)
+		}
+		p := OpenAPIPath(r.Path)
+		if paths[p] == nil {
+			paths[p] = map[string]any{}
+		}
+		paths[p][strings.ToLower(r.Method)] = op
+	}
+	b.components["Problem"] = problemSchema
+	doc := map[string]any{
+		"openapi": "3.1.0",
+		"info": map[string]any{
+			"title":       "Partner-benefits ledger API",
+			"version":     version,
+			"description": "Errors are RFC 9457 problems with a stable code. Commands answer with the global position of their last event; queries accept it as minPosition (read-your-writes).",
+		},
+		"paths": paths,
+		"components": map[string]any{
+			"schemas": b.components,
+			"securitySchemes": map[string]any{
+				"bearer": map[string]any{"type": "http", "scheme": "bearer", "bearerFormat": "JWT (HS256)"},
+			},
+		},
+	}
+	return json.MarshalIndent(doc, "", "  ")
+}
+
+func operation(b *schemaBuilder, r Route) (map[string]any, error) {
+	op := map[string]any{"summary": r.Summary, "operationId": operationID(r)}
+	params := []any{}
+	for _, m := range echoParam.FindAllStringSubmatch(r.Path, -1) {
+		params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+	}
+	responses := map[string]any{"default": problemResponse("An RFC 9457 problem; switch on its code")}
+	if r.Request != nil {
+		s, err := b.ref(reflect.TypeOf(r.Request))
+		if err != nil {
+			return nil, err
+		}
+		op["requestBody"] = map[string]any{"required": true,
+			"content": map[string]any{"application/json": map[string]any{"schema": s}}}
+		responses["400"] = problemResponse("bad_request: malformed JSON, unknown, missing or mistyped field")
+		responses["413"] = problemResponse("payload_too_large: body over 64 KiB")
+	}
+	success := map[string]any{"description": http.StatusText(http.StatusOK)}
+	if r.Response != nil {
+		s, err := b.ref(reflect.TypeOf(r.Response))
+		if err != nil {
+			return nil, err
+		}
+		success["content"] = map[string]any{"application/json": map[string]any{"schema": s}}
+	}
+	if r.Projection != "" {
+		pos := map[string]any{"type": "string", "pattern": positionSyntax.String()}
+		params = append(params,
+			map[string]any{"name": QueryMinPosition, "in": "query", "schema": pos,
+				"description": "Wait (bounded) until the read model has applied this global position"},
+			map[string]any{"name": HeaderMinPosition, "in": "header", "schema": pos,
+				"description": "Same as the minPosition query parameter"})
+		success["headers"] = map[string]any{HeaderProjectionPosition: map[string]any{
+			"description": "The read model reflects every event up to this position", "schema": pos}}
+		responses["503"] = problemResponse("projection_behind: the read model did not reach minPosition in time")
+		op["x-projection"] = r.Projection
+	}
+	for _, st := range r.successStatuses() {
+		s := maps.Clone(success)
+		s["description"] = http.StatusText(st)
+		responses[strconv.Itoa(st)] = s
+	}
+	if !r.Public {
+		op["security"] = []any{map[string]any{"bearer": []any{}}}
+		responses["401"] = problemResponse("unauthenticated: missing, invalid or expired token")
+		if len(r.Roles) > 0 {
+			op["x-roles"] = r.Roles
+			responses["403"] = problemResponse("forbidden: needs one of " + joinRoles(r.Roles))
+		}
+	}
+	if len(params) > 0 {
+		op["parameters"] = params
+	}
+	op["responses"] = responses
+	return op, nil
+}
+
+func operationID(r Route) string {
+	parts := []string{strings.ToLower(r.Method)}
+	for seg := range strings.SplitSeq(strings.Trim(r.Path, "/"), "/") {
+		if name, ok := strings.CutPrefix(seg, ":"); ok {
+			seg = "by-" + name
+		}
+		parts = append(parts, seg)
+	}
+	return strings.Join(parts, "_")
+}
+
+func problemResponse(desc string) map[string]any {
+	return map[string]any{"description": desc, "content": map[string]any{
+		ProblemContentType: map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}}
+}
+
+var problemSchema = map[string]any{
+	"type":     "object",
+	"required": []string{"type", "title", "status", "code"},
+	"properties": map[string]any{
+		"type":          map[string]any{"type": "string", "format": "uri-reference"},
+		"title":         map[string]any{"type": "string"},
+		"status":        map[string]any{"type": "integer"},
+		"detail":        map[string]any{"type": "string"},
+		"code":          map[string]any{"type": "string", "description": "stable machine-readable code"},
+		"instance":      map[string]any{"type": "string", "format": "uri-reference"},
+		"correlationId": map[string]any{"type": "string"},
+		"field":         map[string]any{"type": "string", "description": "the offending request field, on bad_request"},
+	},
+	"additionalProperties": true,
+}

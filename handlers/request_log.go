@@ -1,0 +1,42 @@
+package handlers
+
+import (
+	"log/slog"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+)
+
+// requestLog writes one structured line per request. HandleError makes the central
+// error handler run first, so the logged status is the one the client received.
+func requestLog(logger *slog.Logger) echo.MiddlewareFunc {
+	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		HandleError:  true,
+		LogLatency:   true,
+		LogMethod:    true,
+		LogRoutePath: true,
+		LogURIPath:   true,
+		LogStatus:    true,
+		LogError:     true,
+		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			ctx := c.Request().Context()
+			attrs := []slog.Attr{
+				slog.String("method", v.Method),
+				slog.String("route", v.RoutePath),
+				slog.String("path", v.URIPath),
+				slog.Int("status", v.Status),
+				slog.Duration("latency", v.Latency),
+				slog.String("correlation_id", CorrelationID(ctx)),
+			}
+			if p, ok := PrincipalFrom(ctx); ok {
+				attrs = append(attrs, slog.String("user", p.UserID))
+			}
+			level := slog.LevelInfo
+			if v.Status >= 500 {
+				level = slog.LevelError
+			}
+			logger.LogAttrs(ctx, level, "http request", attrs...)
+			return nil
+		},
+	})
+}

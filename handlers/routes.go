@@ -1,0 +1,104 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Route is one entry of the route table. The same table registers the Echo routes and
+// builds the OpenAPI document, so the two cannot drift apart.
+type Route struct {
+	Method  string // GET, POST, ...
+	Path    string // Echo syntax: /v1/partners/:mpnId
+	Summary string
+	// Public routes need no token; all others need a valid bearer token.
+	Public bool
+	// Roles, when set, admits only callers holding one of these system roles (403
+	// otherwise). When empty, any authenticated caller reaches the handler and the domain
+	// decides (partner users act by their own identity).
+	Roles []SystemRole
+	// Request is a zero value of the body type (nil: no body). Its Go type name is the
+	// schema name in the document; route handlers bind it with Bind.
+	Request any
+	// Response is a zero value of the success body type (nil: no body).
+	Response any
+	// Statuses are the success statuses (default 200), e.g. 201 and 200 for "created or
+	// already there".
+	Statuses []int
+	// Projection names the read model a query route reads. Setting it makes the route a
+	// query: minPosition / X-Min-Position are honoured and X-Projection-Position answered.
+	Projection string
+	Handler    echo.HandlerFunc
+}
+
+func (r Route) successStatuses() []int {
+	if len(r.Statuses) == 0 {
+		return []int{http.StatusOK}
+	}
+	return r.Statuses
+}
+
+// builtinRoutes are served by every process, whatever its role.
+func builtinRoutes(d Deps, openAPI []byte) []Route {
+	return []Route{
+		{Method: http.MethodGet, Path: "/healthz", Summary: "Liveness: the process serves HTTP", Public: true,
+			Response: Liveness{}, Handler: healthz},
+		{Method: http.MethodGet, Path: "/readyz", Summary: "Readiness: every store and NATS answers", Public: true,
+			Response: Readiness{}, Handler: readyz(d.Checkers, d.ReadyTimeout)},
+		{Method: http.MethodGet, Path: "/openapi.json", Summary: "This OpenAPI document", Public: true,
+			Handler: func(c echo.Context) error {
+				return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openAPI)
+			}},
+	}
+}
+
+var knownMethods = map[string]bool{http.MethodGet: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true}
+
+// validateRoutes catches table mistakes at start-up, where they are cheap to fix.
+func validateRoutes(routes []Route, hasProjections bool) error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, r := range routes {
+		id := r.Method + " " + r.Path
+		switch {
+		case !knownMethods[r.Method]:
+			errs = append(errs, fmt.Errorf("route %s: unsupported method", id))
+		case !strings.HasPrefix(r.Path, "/") || strings.Contains(r.Path, "*"):
+			errs = append(errs, fmt.Errorf("route %s: path must start with / and have no wildcard", id))
+		case r.Handler == nil:
+			errs = append(errs, fmt.Errorf("route %s: no handler", id))
+		case seen[id]:
+			errs = append(errs, fmt.Errorf("route %s: registered twice", id))
+		case r.Projection != "" && !hasProjections:
+			errs = append(errs, fmt.Errorf("route %s: query on projection %q but Deps.Projections is nil", id, r.Projection))
+		case r.Public && len(r.Roles) > 0:
+			errs = append(errs, fmt.Errorf("route %s: public routes cannot demand roles", id))
+		}
+		for _, v := range []any{r.Request, r.Response} {
+			if v != nil && reflect.TypeOf(v).Name() == "" {
+				errs = append(errs, fmt.Errorf("route %s: body type %T has no name for the schema", id, v))
+			}
+		}
+		seen[id] = true
+	}
+	return errors.Join(errs...)
+}
+
+// register adds one route with its per-route middleware: authentication, then the
+// read-your-writes wait.
+func (s *server) register(e *echo.Echo, r Route) {
+	var mws []echo.MiddlewareFunc
+	if !r.Public {
+		mws = append(mws, s.auth.require(r.Roles))
+	}
+	if r.Projection != "" {
+		mws = append(mws, awaitProjection(s.deps.Projections, r.Projection, s.deps.QueryWait))
+	}
+	e.Add(r.Method, r.Path, r.Handler, mws...)
+}

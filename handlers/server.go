@@ -1,0 +1,107 @@
+// Package handlers is the HTTP face of the ledger: an Echo server with correlation IDs,
+// request logs, bearer-token authentication, RFC 9457 problems, strict JSON binding,
+// read-your-writes for queries, health and readiness, and an OpenAPI document built from
+// the same route table that registers the routes. Command and query routes plug in as
+// Route values; no business rule lives here.
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+)
+
+// MaxBodyBytes is the largest request body accepted; larger ones answer 413.
+const MaxBodyBytes = 64 << 10
+
+// Deps is everything the HTTP layer needs from the rest of the process.
+type Deps struct {
+	Logger *slog.Logger // default slog.Default()
+	// JWTSecret signs and checks bearer tokens (HS256). Required.
+	JWTSecret []byte
+	// Checkers are pinged by /readyz.
+	Checkers []Checker
+	// Projections serves read-your-writes; required when any route sets Projection.
+	Projections Projections
+	// QueryWait bounds a query's wait for minPosition (default DefaultQueryWait).
+	QueryWait time.Duration
+	// ReadyTimeout bounds one /readyz probe (default DefaultReadyTimeout).
+	ReadyTimeout time.Duration
+	// DomainError recognises the domain's errors; nil means none are recognised.
+	DomainError DomainErrorFunc
+	// Routes are the command and query routes; health, readiness and the document are added.
+	Routes []Route
+	// Version is the API version in the OpenAPI document (default "dev").
+	Version string
+}
+
+func (d Deps) withDefaults() Deps {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.QueryWait <= 0 {
+		d.QueryWait = DefaultQueryWait
+	}
+	if d.ReadyTimeout <= 0 {
+		d.ReadyTimeout = DefaultReadyTimeout
+	}
+	if d.Version == "" {
+		d.Version = "dev"
+	}
+	return d
+}
+
+// Validate reports wiring mistakes: a missing secret, a malformed route table, a query
+// route without Projections, body types the document cannot describe.
+func (d Deps) Validate() error {
+	d = d.withDefaults()
+	var errs []error
+	if len(d.JWTSecret) == 0 {
+		errs = append(errs, errors.New("handlers: JWTSecret is empty"))
+	}
+	all := append(builtinRoutes(d, nil), d.Routes...)
+	if err := validateRoutes(all, d.Projections != nil); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := buildOpenAPI(all, d.Version); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+type server struct {
+	deps Deps
+	auth *authenticator
+}
+
+// NewServer builds the Echo server. It panics when deps.Validate fails: that is a wiring
+// mistake in the program, not a runtime condition; call Validate first to get an error.
+func NewServer(deps Deps) *echo.Echo {
+	if err := deps.Validate(); err != nil {
+		panic(fmt.Sprintf("handlers.NewServer: %v", err))
+	}
+	deps = deps.withDefaults()
+	s := &server{deps: deps, auth: newAuthenticator(deps.JWTSecret)}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(correlate, requestLog(deps.Logger), middleware.RecoverWithConfig(middleware.RecoverConfig{
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			deps.Logger.ErrorContext(c.Request().Context(), "panic in handler",
+				"error", err, "correlation_id", CorrelationID(c.Request().Context()), "stack", string(stack))
+			return err
+		},
+	}), middleware.BodyLimit(fmt.Sprintf("%dB", MaxBodyBytes)))
+
+	// Built twice: the document describes the built-in routes too, including itself.
+	doc, _ := buildOpenAPI(append(builtinRoutes(deps, nil), deps.Routes...), deps.Version)
+	for _, r := range append(builtinRoutes(deps, doc), deps.Routes...) {
+		s.register(e, r)
+	}
+	return e
+}
