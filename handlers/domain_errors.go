@@ -21,16 +21,18 @@ type DomainErrorFunc func(err error) (r Refusal, ok bool)
 // domain code is one line here, and a code missing here still answers 422 (a refusal
 // of a well-formed request), never 500. The reading behind each choice:
 //   - 400: the request itself is wrong however the ledger stands (same as bad_request).
-//   - 403: the caller may not do this (R1, R2, R4, R19), or the partner is not entitled
-//     to this kind of support at all (R15).
+//   - 403: the caller may not do this (R1, R2, R4, R19), or the partner does not hold
+//     this kind of support or plan at all (R9, R15, R20, R21).
 //   - 404: the thing named does not exist.
 //   - 409: the request is fine but the ledger's current state refuses it; it may
 //     succeed later or after another command (R3, R13, R18, R22, R23).
-//   - 422: the request is well-formed but names something the rules exclude (R11, R12).
+//   - 422: the request is well-formed but names something the rules exclude, or lacks
+//     what they demand (R11, R12, R16).
 var domainStatus = map[string]int{
 	"validation":           http.StatusBadRequest,
 	"not_authorized":       http.StatusForbidden,
 	"no_cloud_support":     http.StatusForbidden,
+	"no_support_plan":      http.StatusForbidden,
 	"not_found":            http.StatusNotFound,
 	"no_benefits_yet":      http.StatusConflict,
 	"not_activated":        http.StatusConflict,
@@ -40,6 +42,7 @@ var domainStatus = map[string]int{
 	"conflict":             http.StatusConflict,
 	"invalid_access_id":    http.StatusUnprocessableEntity,
 	"product_not_eligible": http.StatusUnprocessableEntity,
+	"contract_not_linked":  http.StatusUnprocessableEntity,
 }
 
 // unknownDomainCodeStatus answers a domain code that is not in domainStatus.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -92,24 +93,18 @@ func (b *positionBoard) advance(projection string, pos eventstore.Position) {
 	b.changed = make(chan struct{})
 }
 
-func (b *positionBoard) Position(_ context.Context, projection string) (eventstore.Position, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.at[projection], nil
-}
-
-func (b *positionBoard) WaitFor(ctx context.Context, projection string, pos eventstore.Position) error {
+func (b *positionBoard) WaitFor(ctx context.Context, projection string, pos eventstore.Position) (eventstore.Position, error) {
 	for {
 		b.mu.Lock()
-		reached := !b.at[projection].Less(pos)
+		at := b.at[projection]
 		changed := b.changed
 		b.mu.Unlock()
-		if reached {
-			return nil
+		if !at.Less(pos) {
+			return at, nil
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return at, fmt.Errorf("projection %s at %s: %w", projection, at, ctx.Err())
 		case <-changed:
 		}
 	}

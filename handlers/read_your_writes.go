@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -25,21 +24,13 @@ const (
 // DefaultQueryWait bounds how long a query waits for its projection to reach minPosition.
 const DefaultQueryWait = 2 * time.Second
 
-// PositionWaiter returns once projection has applied the event at pos, or ctx's error
-// when ctx ends first. The projection runner implements it.
+// PositionWaiter is what query routes need from the projection runner. WaitFor returns
+// once projection has applied the event at pos, with the position it has reached; when
+// ctx ends first it returns the last position it saw and an error. Waiting for
+// eventstore.Start returns the current position at once. (projections.Checkpoints
+// implements it.)
 type PositionWaiter interface {
-	WaitFor(ctx context.Context, projection string, pos eventstore.Position) error
-}
-
-// PositionReader tells the position of the last event a projection has applied.
-type PositionReader interface {
-	Position(ctx context.Context, projection string) (eventstore.Position, error)
-}
-
-// Projections is what query routes need from the projection runner.
-type Projections interface {
-	PositionWaiter
-	PositionReader
+	WaitFor(ctx context.Context, projection string, pos eventstore.Position) (eventstore.Position, error)
 }
 
 // SetProjectionPosition lets a query handler report the position it read together with
@@ -77,9 +68,10 @@ func minPosition(c echo.Context) (eventstore.Position, error) {
 }
 
 // awaitProjection is the read-your-writes middleware of a query route: it waits, at
-// most wait, until projection has reached the requested position, then records the
-// projection's position in X-Projection-Position before the handler reads.
-func awaitProjection(p Projections, projection string, wait time.Duration) echo.MiddlewareFunc {
+// most wait, until projection has reached the requested position (or just reads where
+// it stands when none is requested) and records that in X-Projection-Position before
+// the handler reads, so the answer reflects at least every event up to it.
+func awaitProjection(p PositionWaiter, projection string, wait time.Duration) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			want, err := minPosition(c)
@@ -87,50 +79,29 @@ func awaitProjection(p Projections, projection string, wait time.Duration) echo.
 				return err
 			}
 			ctx := c.Request().Context()
-			if !want.IsZero() {
-				if err := waitFor(ctx, p, projection, want, wait); err != nil {
-					if errors.Is(err, errProjectionBehind) {
-						return behind(c, p, projection, want, wait)
-					}
-					return err
-				}
+			waitCtx, cancel := context.WithTimeout(ctx, wait)
+			at, err := p.WaitFor(waitCtx, projection, want)
+			expired := waitCtx.Err() != nil
+			cancel()
+			switch {
+			case err == nil:
+				SetProjectionPosition(c, at)
+				return next(c)
+			case ctx.Err() != nil:
+				return ctx.Err() // the client went away; nothing to answer
+			case expired:
+				return behind(c, projection, want, at, wait)
+			default:
+				return fmt.Errorf("waiting for projection %s to reach %s: %w", projection, want, err)
 			}
-			at, err := p.Position(ctx, projection)
-			if err != nil {
-				return fmt.Errorf("projection %s position: %w", projection, err)
-			}
-			SetProjectionPosition(c, at)
-			return next(c)
 		}
 	}
 }
 
-var errProjectionBehind = errors.New("projection behind")
-
-func waitFor(ctx context.Context, p PositionWaiter, projection string, want eventstore.Position, wait time.Duration) error {
-	waitCtx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	err := p.WaitFor(waitCtx, projection, want)
-	switch {
-	case err == nil:
-		return nil
-	case ctx.Err() != nil:
-		return ctx.Err() // the client went away; nothing to answer
-	case waitCtx.Err() != nil:
-		return errProjectionBehind
-	default:
-		return fmt.Errorf("waiting for projection %s to reach %s: %w", projection, want, err)
-	}
-}
-
-func behind(c echo.Context, p PositionReader, projection string, want eventstore.Position, wait time.Duration) error {
-	prob := Problemf(http.StatusServiceUnavailable, CodeProjectionBehind,
-		"the %s read model has not reached position %s within %s; retry shortly", projection, want, wait).
-		With("projection", projection).With("minPosition", want.String())
-	if at, err := p.Position(c.Request().Context(), projection); err == nil {
-		SetProjectionPosition(c, at)
-		prob = prob.With("projectionPosition", at.String())
-	}
+func behind(c echo.Context, projection string, want, at eventstore.Position, wait time.Duration) error {
+	SetProjectionPosition(c, at)
 	c.Response().Header().Set(echo.HeaderRetryAfter, "1")
-	return prob
+	return Problemf(http.StatusServiceUnavailable, CodeProjectionBehind,
+		"the %s read model has not reached position %s within %s; retry shortly", projection, want, wait).
+		With("projection", projection).With("minPosition", want.String()).With("projectionPosition", at.String())
 }

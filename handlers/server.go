@@ -26,7 +26,7 @@ type Deps struct {
 	// Checkers are pinged by /readyz.
 	Checkers []Checker
 	// Projections serves read-your-writes; required when any route sets Projection.
-	Projections Projections
+	Projections PositionWaiter
 	// QueryWait bounds a query's wait for minPosition (default DefaultQueryWait).
 	QueryWait time.Duration
 	// ReadyTimeout bounds one /readyz probe (default DefaultReadyTimeout).
