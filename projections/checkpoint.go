@@ -183,7 +183,9 @@ func (c *Checkpoints) WaitFor(ctx context.Context, name string, pos eventstore.P
 			if !seen.Less(pos) {
 				return seen, nil
 			}
-		case ctx.Err() != nil:
+		case ended(ctx) || isTransient(err):
+			// The query lost a race with ctx's deadline (drivers report it as a network
+			// timeout), or the database blinked: keep waiting while ctx lives.
 		default:
 			return seen, err
 		}
@@ -194,6 +196,13 @@ func (c *Checkpoints) WaitFor(ctx context.Context, name string, pos eventstore.P
 		case <-time.After(c.poll):
 		}
 	}
+}
+
+// ended reports whether ctx is done or past its deadline (which a driver may notice
+// a moment before ctx does).
+func ended(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ctx.Err() != nil || ok && !time.Now().Before(dl)
 }
 
 // ensureSchema creates the bookkeeping tables if no runner has yet. A failure is left

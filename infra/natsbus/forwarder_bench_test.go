@@ -1,0 +1,65 @@
+package natsbus
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"ledger/infra/eventstore"
+	"ledger/infra/sqlstore"
+)
+
+// BenchmarkForwarder measures catch-up forwarding from a SQLite store into the embedded
+// server, one PubAck awaited per event.
+func BenchmarkForwarder(b *testing.B) {
+	ctx := context.Background()
+	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(b.TempDir(), "events.db"), sqlstore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	e, err := StartEmbedded(ctx, EmbeddedOptions{StoreDir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Shutdown()
+	c, err := Connect(ctx, e.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+
+	var head eventstore.Position
+	for done := 0; done < b.N; {
+		n := min(100, b.N-done)
+		evs := make([]eventstore.EventData, n)
+		for i := range evs {
+			evs[i] = eventstore.EventData{ID: uuid.NewString(), Type: "BenchHappened", Data: []byte(`{"n":1}`)}
+		}
+		res, err := store.Append(ctx, fmt.Sprintf("partner-MPN%d", done%50), eventstore.Any(), evs...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		head, done = res.Position, done+n
+	}
+	f, err := NewForwarder(ForwarderConfig{Store: store, JetStream: c.JetStream, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	stopped := make(chan error, 1)
+	b.ResetTimer()
+	go func() { stopped <- f.Run(runCtx) }()
+	for f.Forwarded() != head {
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	cancel()
+	<-stopped
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
