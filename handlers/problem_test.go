@@ -155,7 +155,7 @@ func TestEachRequestIsLoggedWithRouteStatusAndCorrelation(t *testing.T) {
 			t.Errorf("log %s = %v, want %v (line %v)", k, line[k], v, line)
 		}
 	}
-	if _, ok := line["latency"]; !ok {
+	if _, ok := line["latency_ms"].(float64); !ok {
 		t.Errorf("no latency in %v", line)
 	}
 }

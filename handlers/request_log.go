@@ -25,7 +25,7 @@ func requestLog(logger *slog.Logger) echo.MiddlewareFunc {
 				slog.String("route", v.RoutePath),
 				slog.String("path", v.URIPath),
 				slog.Int("status", v.Status),
-				slog.Duration("latency", v.Latency),
+				slog.Float64("latency_ms", float64(v.Latency.Microseconds())/1000),
 				slog.String("correlation_id", CorrelationID(ctx)),
 			}
 			if p, ok := PrincipalFrom(ctx); ok {

@@ -100,7 +100,7 @@ func (b *schemaBuilder) object(t reflect.Type) (map[string]any, error) {
 			required = append(required, f.name)
 		}
 	}
-	obj := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+	obj := map[string]any{"type": "object", "properties": props}
 	if len(required) > 0 {
 		obj["required"] = required
 	}

@@ -1,0 +1,351 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+)
+
+// envPrefix prefixes every setting's environment variable: --data-dir is BENEFITS_DATA_DIR.
+const envPrefix = "BENEFITS_"
+
+// minSecretLen is the shortest HS256 secret accepted: 256 bits, the size of the hash.
+const minSecretLen = 32
+
+// Backend is where a store lives.
+type Backend string
+
+const (
+	BackendSQLite   Backend = "sqlite"
+	BackendPostgres Backend = "postgres"
+	BackendESDB     Backend = "esdb"
+)
+
+// StoreTarget is a chosen backend and, except for SQLite (a file under the data
+// directory), its DSN or URL.
+type StoreTarget struct {
+	Backend Backend
+	DSN     string
+}
+
+// Role says which parts of the system this process runs (issue 6: several processes
+// against shared servers).
+type Role string
+
+const (
+	RoleAll       Role = "all"
+	RoleAPI       Role = "api"
+	RoleProjector Role = "projector"
+	RoleForwarder Role = "forwarder"
+)
+
+// Config is the whole configuration of `benefits serve`.
+type Config struct {
+	Addr            string
+	DataDir         string
+	EventStore      StoreTarget
+	ReadDB          StoreTarget
+	NATSURL         string // empty: start the embedded server
+	JWTSecret       string // empty: <data-dir>/jwt.secret, generated once
+	LogFormat       string // text | json, resolved from auto at parse time
+	LogLevel        slog.Level
+	Role            Role
+	QueryWait       time.Duration
+	ShutdownTimeout time.Duration
+}
+
+// setting is one configuration item: a flag, an environment variable (unless noEnv),
+// a default and the function that checks and stores its value.
+type setting struct {
+	name   string
+	def    string
+	usage  string
+	secret bool // never echo the value
+	noEnv  bool // per-invocation arguments (token --sub) are flags only
+	apply  func(v string) error
+}
+
+func (s setting) envName() string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(s.name, "-", "_"))
+}
+
+// Shared by serve and token, so that both find the same secret.
+
+func dataDirSetting(c *Config) setting {
+	return setting{name: "data-dir", def: "./data",
+		usage: "directory for the SQLite files, the embedded NATS store and the generated JWT secret",
+		apply: func(v string) error {
+			if strings.TrimSpace(v) == "" {
+				return errors.New("must not be empty")
+			}
+			c.DataDir = filepath.Clean(v)
+			return nil
+		}}
+}
+
+func jwtSecretSetting(c *Config) setting {
+	return setting{name: "jwt-secret", def: "", secret: true,
+		usage: fmt.Sprintf("HS256 secret for bearer tokens, at least %d bytes; empty: generated once into <data-dir>/jwt.secret (mode 0600) and reused", minSecretLen),
+		apply: func(v string) error {
+			if v != "" && len(v) < minSecretLen {
+				return fmt.Errorf("too short: %d bytes, want at least %d", len(v), minSecretLen)
+			}
+			c.JWTSecret = v
+			return nil
+		}}
+}
+
+func logFormatSetting(c *Config) setting {
+	return setting{name: "log-format", def: "auto",
+		usage: "auto | text | json; auto is text when stderr is a terminal, json otherwise",
+		apply: func(v string) error {
+			switch v {
+			case "auto":
+				c.LogFormat = autoLogFormat()
+			case "text", "json":
+				c.LogFormat = v
+			default:
+				return errors.New("want auto, text or json")
+			}
+			return nil
+		}}
+}
+
+func logLevelSetting(c *Config) setting {
+	return setting{name: "log-level", def: "info", usage: "debug | info | warn | error",
+		apply: func(v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }}
+}
+
+// serveSettings are the settings of `benefits serve`, in the order --help lists them,
+// each storing into c.
+func serveSettings(c *Config) []setting {
+	return []setting{
+		{name: "addr", def: ":8080", usage: "HTTP listen address, host:port (port 0 picks a free one)",
+			apply: func(v string) error {
+				if err := checkListenAddr(v); err != nil {
+					return err
+				}
+				c.Addr = v
+				return nil
+			}},
+		dataDirSetting(c),
+		{name: "event-store", def: "sqlite", usage: "sqlite | a postgres://... DSN | an esdb://... URL (EventStoreDB)",
+			apply: func(v string) (err error) {
+				c.EventStore, err = parseStoreTarget(v, true)
+				return err
+			}},
+		{name: "read-db", def: "sqlite", usage: "database of the read models: sqlite | a postgres://... DSN",
+			apply: func(v string) (err error) {
+				c.ReadDB, err = parseStoreTarget(v, false)
+				return err
+			}},
+		{name: "nats-url", def: "", usage: "NATS server URL(s), comma-separated; empty: start an embedded server (JetStream under <data-dir>, loopback only)",
+			apply: func(v string) error {
+				if err := checkNATSURLs(v); err != nil {
+					return err
+				}
+				c.NATSURL = v
+				return nil
+			}},
+		jwtSecretSetting(c),
+		logFormatSetting(c),
+		logLevelSetting(c),
+		{name: "role", def: "all", usage: "parts this process runs: all | api | projector | forwarder",
+			apply: func(v string) error {
+				switch r := Role(v); r {
+				case RoleAll, RoleAPI, RoleProjector, RoleForwarder:
+					c.Role = r
+					return nil
+				}
+				return errors.New("want all, api, projector or forwarder")
+			}},
+		{name: "query-wait", def: "2s", usage: "longest a query waits for its read model to reach minPosition before 503 projection_behind",
+			apply: func(v string) (err error) {
+				c.QueryWait, err = parseDuration(v, time.Minute)
+				return err
+			}},
+		{name: "shutdown-timeout", def: "15s", usage: "on SIGINT/SIGTERM, longest wait for in-flight requests to finish",
+			apply: func(v string) (err error) {
+				c.ShutdownTimeout, err = parseDuration(v, 10*time.Minute)
+				return err
+			}},
+	}
+}
+
+// errHelp: --help was asked for and printed; the command succeeds without running.
+var errHelp = errors.New("help requested")
+
+// usageError is a configuration mistake: the process exits 2 before doing anything.
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+// parseSettings reads args, then the environment for every setting whose flag was not
+// given (a flag wins over its variable), then the defaults, checking each value.
+// Problems name the flag and the variable: `invalid --addr / BENEFITS_ADDR "x": ...`.
+func parseSettings(cmd, synopsis string, settings []setting, args []string, env func(string) (string, bool), help io.Writer) error {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // problems are returned; usage goes where the caller says
+	values := make([]*string, len(settings))
+	for i, s := range settings {
+		values[i] = fs.String(s.name, s.def, s.usage)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(help, cmd, synopsis, settings)
+			return errHelp
+		}
+		return usageError{fmt.Errorf("%s: %w (see benefits %s --help)", cmd, err, cmd)}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("%s: unexpected argument %q (see benefits %s --help)", cmd, fs.Arg(0), cmd)}
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	for i, s := range settings {
+		v := *values[i]
+		if !given[s.name] && !s.noEnv {
+			if ev, ok := env(s.envName()); ok {
+				v = ev
+			}
+		}
+		if err := s.apply(v); err != nil {
+			errs = append(errs, fmt.Errorf("invalid %s %s: %w", s.label(), s.show(v), err))
+		}
+	}
+	if len(errs) > 0 {
+		return usageError{errors.Join(errs...)}
+	}
+	return nil
+}
+
+func (s setting) label() string {
+	if s.noEnv {
+		return "--" + s.name
+	}
+	return "--" + s.name + " / " + s.envName()
+}
+
+// show quotes a value for an error message without giving away secrets or passwords.
+func (s setting) show(v string) string {
+	if s.secret {
+		return "(value hidden)"
+	}
+	return strconv.Quote(redactURL(v))
+}
+
+func printUsage(w io.Writer, cmd, synopsis string, settings []setting) {
+	fmt.Fprintf(w, "Usage: benefits %s\n\n", synopsis)
+	fmt.Fprintf(w, "Every flag can also be set by the environment variable shown; a flag wins over its variable.\n\n")
+	for _, s := range settings {
+		env := "flag only"
+		if !s.noEnv {
+			env = "env " + s.envName()
+		}
+		def := s.def
+		if def == "" {
+			def = "empty"
+		} else {
+			def = strconv.Quote(def)
+		}
+		fmt.Fprintf(w, "  --%s\t(%s, default %s)\n      %s\n", s.name, env, def, s.usage)
+	}
+}
+
+func checkListenAddr(v string) error {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
+}
+
+// parseStoreTarget reads "sqlite", a PostgreSQL DSN or (for the event store) an
+// EventStoreDB URL, checked by the EventStoreDB client's own parser.
+func parseStoreTarget(v string, esdbAllowed bool) (StoreTarget, error) {
+	want := "want sqlite or a postgres://user:pass@host:port/db DSN"
+	if esdbAllowed {
+		want = "want sqlite, a postgres://user:pass@host:port/db DSN or an esdb://host:2113 URL"
+	}
+	scheme, _, _ := strings.Cut(v, "://")
+	switch {
+	case v == "sqlite":
+		return StoreTarget{Backend: BackendSQLite}, nil
+	case scheme == "postgres" || scheme == "postgresql":
+		u, err := url.Parse(v)
+		if err != nil {
+			return StoreTarget{}, errors.New("malformed DSN")
+		}
+		if u.Host == "" {
+			return StoreTarget{}, errors.New("the DSN names no host")
+		}
+		return StoreTarget{Backend: BackendPostgres, DSN: v}, nil
+	case esdbAllowed && (scheme == "esdb" || scheme == "esdb+discover"):
+		if _, err := esdb.ParseConnectionString(v); err != nil {
+			return StoreTarget{}, err
+		}
+		return StoreTarget{Backend: BackendESDB, DSN: v}, nil
+	default:
+		return StoreTarget{}, errors.New(want)
+	}
+}
+
+func checkNATSURLs(v string) error {
+	if v == "" {
+		return nil
+	}
+	for raw := range strings.SplitSeq(v, ",") {
+		u, err := url.Parse(strings.TrimSpace(raw))
+		if err != nil {
+			return errors.New("malformed URL")
+		}
+		switch u.Scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			return fmt.Errorf("scheme %q: want nats://, tls://, ws:// or wss://", u.Scheme)
+		}
+		if u.Host == "" {
+			return errors.New("the URL names no host")
+		}
+	}
+	return nil
+}
+
+func parseDuration(v string, maximum time.Duration) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, errors.New("want a duration such as 2s or 500ms")
+	}
+	if d <= 0 || d > maximum {
+		return 0, fmt.Errorf("want more than 0 and at most %s", maximum)
+	}
+	return d, nil
+}
+
+// redactURL hides the password of a URL-shaped value.
+func redactURL(v string) string {
+	u, err := url.Parse(v)
+	if err != nil || u.User == nil {
+		return v
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}

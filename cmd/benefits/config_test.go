@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envOf(kv ...string) func(string) (string, bool) {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func parseServe(args []string, env func(string) (string, bool)) (Config, error) {
+	var cfg Config
+	err := parseSettings("serve", serveSynopsis, serveSettings(&cfg), args, env, &bytes.Buffer{})
+	return cfg, err
+}
+
+func TestServeDefaults(t *testing.T) {
+	cfg, err := parseServe(nil, envOf())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{Addr: ":8080", DataDir: "data", EventStore: StoreTarget{Backend: BackendSQLite},
+		ReadDB: StoreTarget{Backend: BackendSQLite}, LogFormat: autoLogFormat(), LogLevel: slog.LevelInfo,
+		Role: RoleAll, QueryWait: 2 * time.Second, ShutdownTimeout: 15 * time.Second}
+	if cfg != want {
+		t.Errorf("defaults\n got %+v\nwant %+v", cfg, want)
+	}
+}
+
+func TestServeSettingsComeFromFlagsThenEnvThenDefaults(t *testing.T) {
+	pg := "postgres://ledger:pw@db:5432/ledger?sslmode=disable"
+	cases := []struct {
+		name  string
+		args  []string
+		env   []string
+		check func(Config) bool
+	}{
+		{"env is used when the flag is absent", nil, []string{"BENEFITS_ADDR", "127.0.0.1:9090"},
+			func(c Config) bool { return c.Addr == "127.0.0.1:9090" }},
+		{"a flag wins over env", []string{"--addr", ":7070"}, []string{"BENEFITS_ADDR", ":9090"},
+			func(c Config) bool { return c.Addr == ":7070" }},
+		{"a flag set to its default still wins over env", []string{"--role=all"}, []string{"BENEFITS_ROLE", "api"},
+			func(c Config) bool { return c.Role == RoleAll }},
+		{"postgres event store and read db", []string{"--event-store", pg}, []string{"BENEFITS_READ_DB", pg},
+			func(c Config) bool {
+				return c.EventStore == StoreTarget{BackendPostgres, pg} && c.ReadDB == StoreTarget{BackendPostgres, pg}
+			}},
+		{"esdb event store", []string{"--event-store", "esdb://localhost:2113?tls=false"}, nil,
+			func(c Config) bool { return c.EventStore.Backend == BackendESDB }},
+		{"external NATS servers", nil, []string{"BENEFITS_NATS_URL", "nats://n1:4222,nats://n2:4222"},
+			func(c Config) bool { return c.NATSURL == "nats://n1:4222,nats://n2:4222" }},
+		{"a JWT secret from env", nil, []string{"BENEFITS_JWT_SECRET", strings.Repeat("s", 32)},
+			func(c Config) bool { return c.JWTSecret == strings.Repeat("s", 32) }},
+		{"each role", []string{"--role", "projector"}, nil, func(c Config) bool { return c.Role == RoleProjector }},
+		{"query wait", nil, []string{"BENEFITS_QUERY_WAIT", "500ms"}, func(c Config) bool { return c.QueryWait == 500*time.Millisecond }},
+		{"log format and level", []string{"--log-format", "json", "--log-level", "debug"}, nil,
+			func(c Config) bool { return c.LogFormat == "json" && c.LogLevel == slog.LevelDebug }},
+		{"data dir from env", nil, []string{"BENEFITS_DATA_DIR", "/var/lib/benefits/"},
+			func(c Config) bool { return c.DataDir == "/var/lib/benefits" }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := parseServe(tc.args, envOf(tc.env...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(cfg) {
+				t.Errorf("config %+v", cfg)
+			}
+		})
+	}
+}
+
+func TestWrongValuesFailNamingFlagAndEnv(t *testing.T) {
+	cases := []struct {
+		name    string
+		args    []string
+		env     []string
+		want    string
+		mustNot string // must not appear in the message
+	}{
+		{"addr without port", []string{"--addr", "x"}, nil, `invalid --addr / BENEFITS_ADDR "x"`, ""},
+		{"addr with a bad port", nil, []string{"BENEFITS_ADDR", ":http"}, `invalid --addr / BENEFITS_ADDR ":http"`, ""},
+		{"empty data dir", []string{"--data-dir", ""}, nil, "invalid --data-dir / BENEFITS_DATA_DIR", ""},
+		{"unknown event store", []string{"--event-store", "mysql://x"}, nil, "invalid --event-store / BENEFITS_EVENT_STORE", ""},
+		{"postgres DSN without host, password hidden", []string{"--event-store", "postgres://u:hunter2@/db"}, nil,
+			"the DSN names no host", "hunter2"},
+		{"esdb as read db", []string{"--read-db", "esdb://localhost:2113"}, nil, "invalid --read-db / BENEFITS_READ_DB", ""},
+		{"malformed esdb URL", []string{"--event-store", "esdb://"}, nil, "invalid --event-store", ""},
+		{"NATS URL with a wrong scheme", nil, []string{"BENEFITS_NATS_URL", "http://n1:4222"}, "invalid --nats-url / BENEFITS_NATS_URL", ""},
+		{"short JWT secret, value hidden", nil, []string{"BENEFITS_JWT_SECRET", "tooshort-secret"}, "invalid --jwt-secret / BENEFITS_JWT_SECRET (value hidden)", "tooshort-secret"},
+		{"log format", []string{"--log-format", "xml"}, nil, "invalid --log-format / BENEFITS_LOG_FORMAT", ""},
+		{"log level", nil, []string{"BENEFITS_LOG_LEVEL", "loud"}, "invalid --log-level / BENEFITS_LOG_LEVEL", ""},
+		{"role", []string{"--role", "worker"}, nil, `invalid --role / BENEFITS_ROLE "worker"`, ""},
+		{"query wait not a duration", []string{"--query-wait", "2"}, nil, "invalid --query-wait / BENEFITS_QUERY_WAIT", ""},
+		{"query wait negative", nil, []string{"BENEFITS_QUERY_WAIT", "-1s"}, "invalid --query-wait", ""},
+		{"shutdown timeout zero", []string{"--shutdown-timeout", "0s"}, nil, "invalid --shutdown-timeout / BENEFITS_SHUTDOWN_TIMEOUT", ""},
+		{"unknown flag", []string{"--port", "80"}, nil, "flag provided but not defined: -port", ""},
+		{"stray argument", []string{"now"}, nil, `unexpected argument "now"`, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseServe(tc.args, envOf(tc.env...))
+			var ue usageError
+			if !errors.As(err, &ue) {
+				t.Fatalf("err %v, want a usage error", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("message %q lacks %q", err, tc.want)
+			}
+			if tc.mustNot != "" && strings.Contains(err.Error(), tc.mustNot) {
+				t.Errorf("message %q gives away %q", err, tc.mustNot)
+			}
+		})
+	}
+}
+
+func TestEveryWrongValueIsReportedAtOnce(t *testing.T) {
+	_, err := parseServe([]string{"--addr", "x", "--role", "y"}, envOf("BENEFITS_QUERY_WAIT", "z"))
+	for _, want := range []string{"--addr", "--role", "--query-wait"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v lacks %s", err, want)
+		}
+	}
+}
+
+func TestServeHelpListsEverySettingWithEnvAndDefault(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), []string{"serve", "--help"}, envOf(), &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, s := range serveSettings(&Config{}) {
+		line := "--" + s.name + "\t(env " + s.envName() + ", default "
+		if !strings.Contains(out.String(), line) {
+			t.Errorf("help lacks %q:\n%s", line, out.String())
+		}
+	}
+	for _, def := range []string{`":8080"`, `"./data"`, `"sqlite"`, `"all"`, `"2s"`} {
+		if !strings.Contains(out.String(), def) {
+			t.Errorf("help lacks default %s", def)
+		}
+	}
+}
+
+func TestRunExitCodes(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"no command", nil, 2},
+		{"unknown command", []string{"migrate"}, 2},
+		{"help", []string{"help"}, 0},
+		{"wrong setting", []string{"serve", "--addr", "x"}, 2},
+		{"token without sub", []string{"token", "--data-dir", "DIR"}, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := tc.args
+			for i, a := range args {
+				if a == "DIR" {
+					args[i] = t.TempDir()
+				}
+			}
+			var out, errOut bytes.Buffer
+			if code := run(t.Context(), args, envOf(), &out, &errOut); code != tc.want {
+				t.Errorf("exit %d, want %d; stderr %s", code, tc.want, errOut.String())
+			}
+		})
+	}
+}

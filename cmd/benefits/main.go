@@ -1,0 +1,62 @@
+// Command benefits runs the partner-benefits ledger: `benefits serve` runs the service
+// (all of it, or one role of it), `benefits token` prints a bearer token for it.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `Usage: benefits <command> [flags]
+
+Commands:
+  serve   run the ledger: HTTP API, forwarder and projectors (see serve --help)
+  token   print a bearer token signed with the secret serve uses (see token --help)
+
+Every setting is a flag and an environment variable BENEFITS_<NAME>; a flag wins.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is main without the process: exit code 0 on success or help, 2 on a usage or
+// configuration mistake, 1 on a failure while running.
+func run(ctx context.Context, args []string, env func(string) (string, bool), stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = runServe(ctx, args[1:], env, stdout, stderr)
+	case "token":
+		err = runToken(args[1:], env, stdout)
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "benefits: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, errHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "benefits %s: %v\n", args[0], err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "benefits %s: %v\n", args[0], err)
+		return 1
+	}
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"ledger/handlers"
+)
+
+const serveSynopsis = "serve [flags]"
+
+// runServe parses the configuration and serves until ctx ends (SIGINT/SIGTERM).
+func runServe(ctx context.Context, args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
+	var cfg Config
+	if err := parseSettings("serve", serveSynopsis, serveSettings(&cfg), args, env, stdout); err != nil {
+		return err
+	}
+	logger := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	slog.SetDefault(logger)
+	return serve(ctx, cfg, logger)
+}
+
+func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	secret, err := jwtSecret(cfg)
+	if err != nil {
+		return err
+	}
+	proc, err := wire(ctx, cfg, logger, secret)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := proc.close(); err != nil {
+			logger.Error("closing", "error", err)
+		}
+	}()
+	if err := proc.deps.Validate(); err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handlers.NewServer(proc.deps),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on --addr %s: %w", cfg.Addr, err)
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "role", cfg.Role, "data_dir", cfg.DataDir,
+		"event_store", cfg.EventStore.Backend, "read_db", cfg.ReadDB.Backend)
+
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBackground()
+	var bg sync.WaitGroup
+	bgErr := make(chan error, len(proc.background))
+	for _, run := range proc.background {
+		bg.Go(func() {
+			if err := run(bgCtx); err != nil && !errors.Is(err, context.Canceled) {
+				bgErr <- err
+			}
+		})
+	}
+	err = serveUntilDone(ctx, srv, ln, cfg.ShutdownTimeout, logger, bgErr)
+	// HTTP has drained: no command is in flight. Now stop the background work, which
+	// finishes its current batch and returns.
+	stopBackground()
+	bg.Wait()
+	logger.Info("stopped")
+	return err
+}
+
+// serveUntilDone serves on ln until ctx ends or background work fails, then shuts down
+// gracefully: stop accepting, let in-flight requests finish within timeout.
+func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.Duration, logger *slog.Logger, failed <-chan error) error {
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	var cause error
+	select {
+	case err := <-served:
+		return fmt.Errorf("http server: %w", err)
+	case cause = <-failed:
+		logger.Error("background work failed; shutting down", "error", cause)
+	case <-ctx.Done():
+		logger.Info("shutting down: draining in-flight requests", "timeout", timeout)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		_ = srv.Close()
+		return errors.Join(cause, fmt.Errorf("in-flight requests did not finish within --shutdown-timeout %s: %w", timeout, err))
+	}
+	<-served // http.ErrServerClosed
+	return cause
+}
