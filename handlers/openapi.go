@@ -67,7 +67,7 @@ func operation(b *schemaBuilder, r Route) (map[string]any, error) {
 		}
 		op["requestBody"] = map[string]any{"required": true,
 			"description": "JSON, at most 64 KiB; unknown fields, wrong types and missing required fields are refused with 400",
-			"content": map[string]any{"application/json": map[string]any{"schema": s}}}
+			"content":     map[string]any{"application/json": map[string]any{"schema": s}}}
 		responses["400"] = problemResponse("bad_request: malformed JSON, unknown, missing or mistyped field")
 		responses["413"] = problemResponse("payload_too_large: body over 64 KiB")
 	}

@@ -86,7 +86,9 @@ func TestShutdownGivesUpAfterTheTimeout(t *testing.T) {
 	defer close(release)
 	ctx, stop := context.WithCancel(t.Context())
 	result := make(chan error, 1)
-	go func() { result <- serveUntilDone(ctx, srv, ln, 50*time.Millisecond, slog.New(slog.DiscardHandler), nil) }()
+	go func() {
+		result <- serveUntilDone(ctx, srv, ln, 50*time.Millisecond, slog.New(slog.DiscardHandler), nil)
+	}()
 	go http.Get("http://" + ln.Addr().String() + "/")
 	<-entered
 	stop()
