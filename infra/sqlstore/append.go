@@ -91,6 +91,9 @@ func validateAppend(stream string, expected eventstore.ExpectedRevision, events 
 		if ev.Type == "" {
 			return nil, bad("event %d: empty type", i)
 		}
+		if strings.HasPrefix(ev.Type, "$") {
+			return nil, bad("event %d: types starting with $ are reserved for system events", i)
+		}
 		if !json.Valid(ev.Data) {
 			return nil, bad("event %d (%s): data is not JSON", i, ev.Type)
 		}

@@ -31,6 +31,7 @@ func TestMalformedAppendsAreRefusedAndStoreNothing(t *testing.T) {
 		{"no events", "s", nil, "no events"},
 		{"id that is not a UUID", "s", []eventstore.EventData{with(func(e *eventstore.EventData) { e.ID = "42" })}, "not a UUID"},
 		{"the same id twice in one append", "s", []eventstore.EventData{good, good}, "appears twice"},
+		{"system event types are reserved", "s", []eventstore.EventData{with(func(e *eventstore.EventData) { e.Type = "$metadata" })}, "reserved for system events"},
 		{"empty type", "s", []eventstore.EventData{with(func(e *eventstore.EventData) { e.Type = "" })}, "empty type"},
 		{"data that is not JSON", "s", []eventstore.EventData{with(func(e *eventstore.EventData) { e.Data = []byte("{oops") })}, "data is not JSON"},
 		{"empty data", "s", []eventstore.EventData{with(func(e *eventstore.EventData) { e.Data = nil })}, "data is not JSON"},
