@@ -1,0 +1,122 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"ledger/domain"
+	"ledger/infra/eventstore"
+)
+
+// IncidentsName is the read model of every partner's support incidents.
+const IncidentsName = "incidents"
+
+// IncidentsProjection keeps one row per incident: what it was filed under (plan, and the
+// contract and pool it drew on, R22; or a paid plan, R21; or the CSP plan, R20), the
+// product, who opened it, and whether it is open or closed.
+type IncidentsProjection struct{}
+
+const incidentsVersion = 1
+
+type incidentRow struct {
+	bun.BaseModel `bun:"table:incidents,alias:inc"`
+
+	IncidentID string     `bun:"incident_id,pk"`
+	MPNID      string     `bun:"mpn_id,notnull"`
+	Plan       string     `bun:"plan,notnull"`
+	ContractID string     `bun:"contract_id,notnull"` // "" when no contract is involved
+	Pool       string     `bun:"pool,notnull"`        // "" when it drew on no pool
+	PaidPlanID string     `bun:"paid_plan_id,notnull"`
+	Product    string     `bun:"product,notnull"`
+	Version    string     `bun:"version,notnull"`
+	CustomerID string     `bun:"customer_id,notnull"`
+	Title      string     `bun:"title,notnull"`
+	Status     string     `bun:"status,notnull"` // open | closed
+	OpenedBy   string     `bun:"opened_by,notnull"`
+	OpenedAt   time.Time  `bun:"opened_at,notnull"`
+	ClosedAt   *time.Time `bun:"closed_at"`
+	ClosedBy   string     `bun:"closed_by,notnull"`
+	Resolution string     `bun:"resolution,notnull"`
+	// OpenedPosition is the global position of the opening event: it orders a partner's
+	// incidents as opened.
+	OpenedPosition int64 `bun:"opened_position,notnull"`
+	rowVersions
+}
+
+var incidentsEvents = typesOf(domain.IncidentOpened{}, domain.IncidentClosed{})
+
+func (IncidentsProjection) Name() string     { return IncidentsName }
+func (IncidentsProjection) Version() int     { return incidentsVersion }
+func (IncidentsProjection) Tables() []string { return []string{IncidentsName} }
+
+// Create makes the table, indexed for "a partner's incidents, in order, by status".
+func (IncidentsProjection) Create(ctx context.Context, db bun.IDB, t Tables) error {
+	return createTable[incidentRow](ctx, db, t, IncidentsName,
+		index{"by_partner", "mpn_id, opened_position"}, index{"by_partner_status", "mpn_id, status"})
+}
+
+// Apply inserts opened incidents and marks closed ones; closing gives nothing back (R22),
+// so only this table changes.
+func (p IncidentsProjection) Apply(ctx context.Context, tx bun.Tx, t Tables, batch []eventstore.RecordedEvent) error {
+	events, err := incidentsEvents.decode(batch)
+	if err != nil {
+		return err
+	}
+	rows, err := p.load(ctx, tx, t, events)
+	if err != nil {
+		return err
+	}
+	for _, d := range events {
+		switch e := d.event.(type) {
+		case domain.IncidentOpened:
+			rows.put(e.IncidentID, incidentRow{
+				IncidentID: e.IncidentID, MPNID: e.MPNID, Plan: string(e.Plan), ContractID: e.ContractID,
+				Pool: string(e.Pool), PaidPlanID: e.PaidPlanID, Product: e.Product, Version: e.Version,
+				CustomerID: e.CustomerID, Title: e.Title, Status: string(domain.IncidentStatusOpen),
+				OpenedBy: e.OpenedBy, OpenedAt: utc(e.OccurredAt), OpenedPosition: int64(d.position.Commit),
+				rowVersions: versionsOf(incidentsVersion, e),
+			})
+		case domain.IncidentClosed:
+			r, ok := rows.get(e.IncidentID)
+			if !ok {
+				return fmt.Errorf("incident %s closed but never opened", e.IncidentID)
+			}
+			r.Status, r.ClosedAt = string(domain.IncidentStatusClosed), utcPtr(e.OccurredAt)
+			r.ClosedBy, r.Resolution = e.ClosedBy, e.Resolution
+			r.rowVersions = versionsOf(incidentsVersion, e)
+			rows.mark(e.IncidentID)
+		}
+	}
+	return upsertRows(ctx, tx, t, IncidentsName, rows.changed())
+}
+
+// load reads the incidents the batch closes but did not open.
+func (IncidentsProjection) load(ctx context.Context, tx bun.Tx, t Tables, events []decoded) (*rowSet[string, incidentRow], error) {
+	rows := newRowSet[string, incidentRow]()
+	opened := map[string]bool{}
+	var need set[string]
+	for _, d := range events {
+		switch e := d.event.(type) {
+		case domain.IncidentOpened:
+			opened[e.IncidentID] = true
+		case domain.IncidentClosed:
+			if !opened[e.IncidentID] {
+				need.add(e.IncidentID)
+			}
+		}
+	}
+	err := inChunks(need.list, func(ids []string) error {
+		var found []incidentRow
+		if err := selectRows(ctx, tx, t, IncidentsName, &found, "incident_id IN (?)", bun.In(ids)); err != nil {
+			return err
+		}
+		for _, r := range found {
+			rows.loaded(r.IncidentID, r)
+		}
+		return nil
+	})
+	return rows, err
+}

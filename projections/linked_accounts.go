@@ -1,0 +1,69 @@
+package projections
+
+import (
+	"context"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"ledger/domain"
+	"ledger/infra/eventstore"
+)
+
+// LinkedAccountsName is the read model of which accounts are linked to which contract.
+const LinkedAccountsName = "linked_accounts"
+
+// LinkedAccountsProjection keeps one row per (contract, account): the account type, when
+// it was linked and by whom (R12). A link lasts as long as the contract (R13), so rows
+// are never removed; whether the contract still gives incidents is in
+// remaining_incidents.
+type LinkedAccountsProjection struct{}
+
+const linkedAccountsVersion = 1
+
+type linkedAccountRow struct {
+	bun.BaseModel `bun:"table:linked_accounts,alias:la"`
+
+	ContractID  string    `bun:"contract_id,pk"`
+	UserID      string    `bun:"user_id,pk"`
+	MPNID       string    `bun:"mpn_id,notnull"`
+	AccountType string    `bun:"account_type,notnull"`
+	LinkedAt    time.Time `bun:"linked_at,notnull"`
+	LinkedBy    string    `bun:"linked_by,notnull"`
+	// LinkPosition is the global position of the link event: it orders links as made.
+	LinkPosition int64 `bun:"link_position,notnull"`
+	rowVersions
+}
+
+var linkedAccountsEvents = typesOf(domain.ContractLinked{})
+
+func (LinkedAccountsProjection) Name() string     { return LinkedAccountsName }
+func (LinkedAccountsProjection) Version() int     { return linkedAccountsVersion }
+func (LinkedAccountsProjection) Tables() []string { return []string{LinkedAccountsName} }
+
+// Create makes the table; its key (contract_id, user_id) serves the per-contract query,
+// the index the per-account one.
+func (LinkedAccountsProjection) Create(ctx context.Context, db bun.IDB, t Tables) error {
+	return createTable[linkedAccountRow](ctx, db, t, LinkedAccountsName, index{"by_user", "user_id"})
+}
+
+// Apply records each link: a batch is one bulk write. Linking again records no event
+// (R17); should a second link of one account to one contract ever arrive, the row shows
+// the latest.
+func (LinkedAccountsProjection) Apply(ctx context.Context, tx bun.Tx, t Tables, batch []eventstore.RecordedEvent) error {
+	events, err := linkedAccountsEvents.decode(batch)
+	if err != nil {
+		return err
+	}
+	type key struct{ contractID, userID string }
+	rows := newRowSet[key, linkedAccountRow]()
+	for _, d := range events {
+		e := d.event.(domain.ContractLinked)
+		rows.put(key{e.ContractID, e.UserID}, linkedAccountRow{
+			ContractID: e.ContractID, UserID: e.UserID, MPNID: e.MPNID, AccountType: string(e.AccountType),
+			LinkedAt: utc(e.OccurredAt), LinkedBy: e.LinkedBy, LinkPosition: int64(d.position.Commit),
+			rowVersions: versionsOf(linkedAccountsVersion, e),
+		})
+	}
+	return upsertRows(ctx, tx, t, LinkedAccountsName, rows.changed())
+}

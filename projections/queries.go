@@ -1,0 +1,225 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"ledger/domain"
+)
+
+// ReadModels answers the API's queries from the read models. It reads the logical
+// names (views over the live generation), so it keeps answering while a rebuild fills
+// the next generation. Every answer is a JSON-ready value in the shape of the HTTP API;
+// the Render functions give the same values from a domain.Partner, for as-of answers.
+type ReadModels struct{ db bun.IDB }
+
+// NewReadModels reads from db, the read database the runner writes.
+func NewReadModels(db bun.IDB) *ReadModels { return &ReadModels{db: db} }
+
+// ErrNotFound: no such partner or account in the read model.
+var ErrNotFound = errors.New("not found")
+
+// ErrBadStatusFilter: an incident status filter other than "", open or closed.
+var ErrBadStatusFilter = errors.New("incident status filter must be open or closed")
+
+// RemainingIncidents answers GET /v1/partners/{mpnId}/remaining-incidents as of now:
+// a contract outside its window is "expired" and one whose every pool is used up is
+// "exhausted", both decided at this moment from the stored figures (R13, R14, R22).
+func (rm *ReadModels) RemainingIncidents(ctx context.Context, mpnID string, now time.Time) (RemainingIncidents, error) {
+	var rows []remainingIncidentRow
+	if err := rm.db.NewSelect().Model(&rows).Where("mpn_id = ?", mpnID).Order("contract_id", "pool_index").Scan(ctx); err != nil {
+		return RemainingIncidents{}, fmt.Errorf("remaining incidents of %s: %w", mpnID, err)
+	}
+	p := domain.Partner{MPNID: mpnID, ContractByID: map[string]domain.Contract{}}
+	for _, r := range rows {
+		c := p.ContractByID[r.ContractID]
+		c.ContractID, c.ValidFrom, c.ValidUntil = r.ContractID, r.ValidFrom.UTC(), r.ValidTo.UTC()
+		c.Pools = append(c.Pools, domain.Pool{Kind: domain.PoolKind(r.PoolKind), Granted: r.Granted, Used: r.Used})
+		p.ContractByID[r.ContractID] = c
+	}
+	return RenderRemainingIncidents(p, now), nil
+}
+
+// LinkedAccounts answers GET /v1/contracts/{contractId}/linked-accounts, in link order.
+func (rm *ReadModels) LinkedAccounts(ctx context.Context, contractID string) (LinkedAccounts, error) {
+	var rows []linkedAccountRow
+	if err := rm.db.NewSelect().Model(&rows).Where("contract_id = ?", contractID).Order("link_position").Scan(ctx); err != nil {
+		return LinkedAccounts{}, fmt.Errorf("accounts linked to %s: %w", contractID, err)
+	}
+	out := LinkedAccounts{Accounts: make([]LinkedAccount, len(rows))}
+	for i, r := range rows {
+		out.Accounts[i] = LinkedAccount{UserID: r.UserID, AccountType: r.AccountType, LinkedAt: utc(r.LinkedAt), LinkedBy: r.LinkedBy}
+	}
+	return out, nil
+}
+
+// SupportPlans answers GET /v1/accounts/{userId}/support-plans as of now: the plans
+// the account can use, and the unavailable ones with the reason (R14), over every
+// partner the account belongs to.
+func (rm *ReadModels) SupportPlans(ctx context.Context, userID string, now time.Time) (SupportPlans, error) {
+	var rows []supportPlanRow
+	if err := rm.db.NewSelect().Model(&rows).Where("user_id = ?", userID).Scan(ctx); err != nil {
+		return SupportPlans{}, fmt.Errorf("support plans of %s: %w", userID, err)
+	}
+	sortSupportPlanRows(rows)
+	out := SupportPlans{Usable: []SupportPlan{}, Unavailable: []SupportPlan{}}
+	for _, r := range rows {
+		sp := SupportPlan{Plan: r.Plan, MPNID: r.MPNID, ContractID: r.ContractID, PaidPlanID: r.PaidPlanID,
+			ValidFrom: utcOrNil(r.ValidFrom), ValidTo: utcOrNil(r.ValidTo)}
+		if r.ContractID != "" {
+			sp.Granted, sp.Remaining = r.Granted, r.Remaining
+		}
+		sp.Reason = supportPlanReason(r, now)
+		out.add(sp)
+	}
+	return out, nil
+}
+
+// supportPlanReason is why a plan row is unavailable at now, "" when usable; the same
+// reasons, in the same order, as domain.Partner.SupportPlansFor.
+func supportPlanReason(r supportPlanRow, now time.Time) string {
+	if r.ValidFrom == nil {
+		return "" // the CSP plan has no window
+	}
+	from, to := *r.ValidFrom, *r.ValidTo
+	if r.ContractID != "" {
+		switch {
+		case now.Before(from) || !now.Before(to):
+			return domain.ReasonExpired
+		case r.Remaining != nil && *r.Remaining == 0:
+			return domain.ReasonExhausted
+		}
+		return ""
+	}
+	switch {
+	case now.Before(from):
+		return domain.ReasonNotYetValid
+	case !now.Before(to):
+		return domain.ReasonExpired
+	}
+	return ""
+}
+
+// Incidents answers GET /v1/partners/{mpnId}/incidents in the order opened; status ""
+// lists all, else only open or only closed ones.
+func (rm *ReadModels) Incidents(ctx context.Context, mpnID string, status domain.IncidentStatus) (Incidents, error) {
+	if err := checkStatusFilter(status); err != nil {
+		return Incidents{}, err
+	}
+	var rows []incidentRow
+	q := rm.db.NewSelect().Model(&rows).Where("mpn_id = ?", mpnID).Order("opened_position")
+	if status != "" {
+		q = q.Where("status = ?", string(status))
+	}
+	if err := q.Scan(ctx); err != nil {
+		return Incidents{}, fmt.Errorf("incidents of %s: %w", mpnID, err)
+	}
+	out := Incidents{Incidents: make([]Incident, len(rows))}
+	for i, r := range rows {
+		out.Incidents[i] = Incident{IncidentID: r.IncidentID, MPNID: r.MPNID, Plan: r.Plan, ContractID: r.ContractID,
+			Pool: r.Pool, PaidPlanID: r.PaidPlanID, Product: r.Product, Version: r.Version, CustomerID: r.CustomerID,
+			Title: r.Title, Status: r.Status, OpenedBy: r.OpenedBy, OpenedAt: utc(r.OpenedAt),
+			ClosedAt: utcOrNil(r.ClosedAt), ClosedBy: r.ClosedBy, Resolution: r.Resolution}
+	}
+	return out, nil
+}
+
+func checkStatusFilter(status domain.IncidentStatus) error {
+	switch status {
+	case "", domain.IncidentStatusOpen, domain.IncidentStatusClosed:
+		return nil
+	}
+	return fmt.Errorf("%w, not %q", ErrBadStatusFilter, status)
+}
+
+// Benefits answers GET /v1/partners/{mpnId}/benefits as of now: level and active
+// memberships are decided at this moment (R3, R6). The Access ID and Contract ID are
+// included only when revealIDs: the caller is an MPN-linked account of the partner or
+// a system role (R4; see PartnerUser.SeesContractIDs). ErrNotFound if no such partner.
+func (rm *ReadModels) Benefits(ctx context.Context, mpnID string, now time.Time, revealIDs bool) (Benefits, error) {
+	var overview benefitsOverviewRow
+	err := rm.db.NewSelect().Model(&overview).Where("mpn_id = ?", mpnID).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Benefits{}, fmt.Errorf("partner %s: %w", mpnID, ErrNotFound)
+	}
+	if err != nil {
+		return Benefits{}, fmt.Errorf("benefits of %s: %w", mpnID, err)
+	}
+	var memberships []benefitsMembershipRow
+	if err := rm.db.NewSelect().Model(&memberships).Where("mpn_id = ?", mpnID).Order("ordinal").Scan(ctx); err != nil {
+		return Benefits{}, fmt.Errorf("memberships of %s: %w", mpnID, err)
+	}
+	var entitlements []benefitsEntitlementRow
+	if err := rm.db.NewSelect().Model(&entitlements).Where("mpn_id = ?", mpnID).Order("pool_index").Scan(ctx); err != nil {
+		return Benefits{}, fmt.Errorf("entitlements of %s: %w", mpnID, err)
+	}
+	return RenderBenefits(partnerFromOverview(overview, memberships, entitlements), now, revealIDs), nil
+}
+
+// partnerFromOverview rebuilds the part of a partner's state the benefits page shows,
+// so that the answer comes from the same code as the as-of answer.
+func partnerFromOverview(o benefitsOverviewRow, ms []benefitsMembershipRow, ents []benefitsEntitlementRow) domain.Partner {
+	p := domain.Partner{MPNID: o.MPNID, Name: o.Name, CSP: o.CSP, EnrolledAt: o.EnrolledAt.UTC(),
+		MembershipByID: make(map[string]domain.Membership, len(ms)), ContractByID: map[string]domain.Contract{}}
+	for i, m := range ms {
+		dm := domain.Membership{MembershipID: m.MembershipID, Seq: i + 1, Level: domain.Level(m.Level),
+			Competency: m.Competency, ValidFrom: m.ValidFrom.UTC(), ValidUntil: m.ValidTo.UTC()}
+		if m.EndedAt != nil {
+			dm.EndedAt = m.EndedAt.UTC()
+		}
+		p.MembershipByID[m.MembershipID] = dm
+	}
+	if o.ContractID != "" {
+		c := domain.Contract{ContractID: o.ContractID, AccessID: o.AccessID, ActivatedBy: o.ActivatedBy,
+			Level: domain.Level(o.ContractLevel), ValidFrom: o.ActivatedAt.UTC(), ValidUntil: o.ContractValidTo.UTC()}
+		for _, e := range ents {
+			c.Pools = append(c.Pools, domain.Pool{Kind: domain.PoolKind(e.PoolKind), Granted: e.Granted})
+		}
+		p.ContractByID[c.ContractID], p.CurrentContractID = c, c.ContractID
+	}
+	return p
+}
+
+// PartnersOfUser lists the partners an account is registered with, by MPN ID: how the
+// API knows whose data a partner user may read.
+func (rm *ReadModels) PartnersOfUser(ctx context.Context, userID string) ([]PartnerUser, error) {
+	var rows []partnerUserRow
+	if err := rm.db.NewSelect().Model(&rows).Where("user_id = ?", userID).Order("mpn_id").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("partners of %s: %w", userID, err)
+	}
+	out := make([]PartnerUser, len(rows))
+	for i, r := range rows {
+		out[i] = partnerUserOf(r)
+	}
+	return out, nil
+}
+
+// PartnerUser is one account of one partner; ErrNotFound if it is not registered there.
+func (rm *ReadModels) PartnerUser(ctx context.Context, mpnID, userID string) (PartnerUser, error) {
+	var r partnerUserRow
+	err := rm.db.NewSelect().Model(&r).Where("mpn_id = ?", mpnID).Where("user_id = ?", userID).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return PartnerUser{}, fmt.Errorf("account %s of partner %s: %w", userID, mpnID, ErrNotFound)
+	}
+	if err != nil {
+		return PartnerUser{}, fmt.Errorf("account %s of partner %s: %w", userID, mpnID, err)
+	}
+	return partnerUserOf(r), nil
+}
+
+func partnerUserOf(r partnerUserRow) PartnerUser {
+	return PartnerUser{MPNID: r.MPNID, UserID: r.UserID, AccountType: r.AccountType, MPNLinked: r.MPNLinked,
+		CSPOnly: r.CSPOnly, Roles: splitRoles(r.Roles), RegisteredAt: utc(r.RegisteredAt)}
+}
+
+func utcOrNil(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	return utcPtr(*t)
+}
