@@ -18,7 +18,7 @@ func TestAnEventAReadModelCannotApplyIsDeadLetteredNotSkipped(t *testing.T) {
 		s := newScenario(t, h)
 		s.run()
 		for _, bad := range []eventstore.EventData{
-			{Type: "IncidentOpened.v1", Data: []byte(`{"mpnId": 9999999}`)},                                // wrong type: cannot decode
+			{Type: "IncidentOpened.v1", Data: []byte(`{"mpnId": 9999999}`)},                              // wrong type: cannot decode
 			{Type: "IncidentClosed.v1", Data: []byte(`{"mpnId":"9999999","incidentId":"IN-9999999-1"}`)}, // never opened
 			{Type: "SomethingNew.v1", Data: []byte(`{"whatever":true}`)},                                 // not any read model's
 		} {
