@@ -3,11 +3,28 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/uptrace/bun"
 
 	"ledger/domain"
 	"ledger/handlers"
+	"ledger/infra/commands"
+	"ledger/infra/eventstore"
+	"ledger/infra/natsbus"
+	"ledger/projections"
 )
+
+// routeGroups are the API's command and query routes; a new group is one line here.
+var routeGroups = []handlers.RouteGroup{
+	handlers.CommandRoutes,
+	handlers.QueryRoutes,
+}
 
 // process is what wire builds for one `benefits serve`: the HTTP dependencies, the
 // background work the role runs (forwarder, projectors), and what to close on the way out.
@@ -18,6 +35,14 @@ type process struct {
 	background []func(ctx context.Context) error
 	// closers run last, in reverse order (stores, NATS connection, embedded server).
 	closers []func() error
+
+	// The parts, for subcommands and tests; nil where the role does not need one.
+	store    eventstore.Store
+	readDB   *bun.DB
+	embedded *natsbus.Embedded // nil when --nats-url names a server
+	natsURL  string
+	runner   *projections.Runner
+	executor *commands.Executor
 }
 
 // close runs the closers in reverse order.
@@ -29,31 +54,104 @@ func (p *process) close() error {
 	return errors.Join(errs...)
 }
 
-// wire connects the parts cfg.Role runs.
-//
-// ┌──────────────────────────────────────────────────────────────────────────────┐
-// │ LEAD: CONNECT HERE. Today only the HTTP scaffolding (health, readiness,      │
-// │ OpenAPI) is wired. Still to connect, by cfg:                                  │
-// │  1. event store: cfg.EventStore (sqlite file under cfg.DataDir | postgres DSN │
-// │     | esdb URL) → append a closer; add a handlers.Checker pinging it.         │
-// │  2. read database: cfg.ReadDB (sqlite under cfg.DataDir | postgres DSN).     │
-// │  3. NATS: cfg.NATSURL, or the embedded server under cfg.DataDir when empty.   │
-// │  4. role all|forwarder: the forwarder → p.background.                         │
-// │  5. role all|projector: the projection runner → p.background, and            │
-// │     p.deps.Projections = its checkpoints (handlers.PositionWaiter).           │
-// │  6. role all|api: command and query routes → p.deps.Routes (handlers.Route),  │
-// │     /metrics as a Public route so the OpenAPI document lists it.             │
-// │ Processes with role projector or forwarder still serve /healthz and /readyz. │
-// └──────────────────────────────────────────────────────────────────────────────┘
+// wireOptions are the seams tests use; production passes the zero value.
+type wireOptions struct {
+	// now is the clock of decisions and of "as of now" answers (time.Now when nil).
+	now func() time.Time
+	// wrapProjection, when set, wraps every read model the runner runs (fault injection).
+	wrapProjection func(projections.Projection) projections.Projection
+}
+
+// needs says which parts a role runs.
+type needs struct{ readDB, nats, forwarder, projectors, api bool }
+
+func needsOf(r Role) needs {
+	switch r {
+	case RoleAPI:
+		return needs{readDB: true, api: true}
+	case RoleProjector:
+		return needs{readDB: true, nats: true, projectors: true}
+	case RoleForwarder:
+		return needs{nats: true, forwarder: true}
+	}
+	return needs{readDB: true, nats: true, forwarder: true, projectors: true, api: true}
+}
+
+// wire connects the parts cfg.Role runs: the event store always; the read database for
+// the API and the projectors; NATS (the embedded server unless --nats-url is given) for
+// the forwarder and the projectors. Every process serves /healthz, /readyz (pinging
+// what it opened), /metrics and /openapi.json; api and all add the routeGroups.
 func wire(ctx context.Context, cfg Config, logger *slog.Logger, secret []byte) (*process, error) {
-	_ = ctx
-	p := &process{deps: handlers.Deps{
+	return wireWith(ctx, cfg, logger, secret, wireOptions{})
+}
+
+func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byte, opts wireOptions) (p *process, err error) {
+	p = &process{deps: handlers.Deps{
 		Logger:      logger,
 		JWTSecret:   secret,
 		QueryWait:   cfg.QueryWait,
 		DomainError: domainRefusal,
+		Routes:      []handlers.Route{metricsRoute()},
 	}}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, p.close())
+			p = nil
+		}
+	}()
+	n := needsOf(cfg.Role)
+	if err := p.openEventStore(ctx, cfg, logger); err != nil {
+		return p, err
+	}
+	if n.readDB {
+		if err := p.openReadDB(ctx, cfg); err != nil {
+			return p, err
+		}
+	}
+	if n.nats {
+		if err := p.startNATS(ctx, cfg, logger); err != nil {
+			return p, err
+		}
+	}
+	if n.forwarder {
+		if err := p.addForwarder(ctx, logger); err != nil {
+			return p, err
+		}
+	}
+	if n.projectors {
+		if err := p.addProjectors(ctx, logger, opts); err != nil {
+			return p, err
+		}
+	}
+	if n.api {
+		p.addAPI(logger, opts)
+	}
 	return p, nil
+}
+
+// addAPI wires the command executor and the read models into the route groups. An
+// API-only process reads projection progress from the shared read database.
+func (p *process) addAPI(logger *slog.Logger, opts wireOptions) {
+	copts := []commands.Option{commands.WithLogger(logger)}
+	if opts.now != nil {
+		copts = append(copts, commands.WithClock(opts.now))
+	}
+	p.executor = commands.New(p.store, copts...)
+	if p.runner != nil {
+		p.deps.Projections = p.runner.Checkpoints() // wakes waiters on commit, not by polling
+	} else {
+		p.deps.Projections = projections.NewCheckpoints(p.readDB)
+	}
+	api := handlers.API{Commands: p.executor, ReadModels: projections.NewReadModels(p.readDB), Now: opts.now}
+	for _, group := range routeGroups {
+		p.deps.Routes = append(p.deps.Routes, group(api)...)
+	}
+}
+
+// metricsRoute serves the Prometheus registry (Go runtime and process metrics).
+func metricsRoute() handlers.Route {
+	return handlers.Route{Method: http.MethodGet, Path: "/metrics", Summary: "Prometheus metrics", Public: true,
+		Handler: echo.WrapHandler(promhttp.Handler())}
 }
 
 // domainRefusal tells the HTTP layer what a domain refusal means; the status of each
@@ -68,4 +166,13 @@ func domainRefusal(err error) (handlers.Refusal, bool) {
 		r.Extra = map[string]any{"remaining": *de.Remaining}
 	}
 	return r, true
+}
+
+// check adds a readiness checker.
+func (p *process) check(name string, fn func(ctx context.Context) error) {
+	p.deps.Checkers = append(p.deps.Checkers, handlers.CheckFunc(name, fn))
+}
+
+func wrapf(err error, format string, args ...any) error {
+	return fmt.Errorf(format+": %w", append(args, err)...)
 }

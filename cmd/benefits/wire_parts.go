@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"ledger/infra/esdbstore"
+	"ledger/infra/natsbus"
+	"ledger/infra/sqldb"
+	"ledger/infra/sqlstore"
+	"ledger/projections"
+)
+
+// Files and directories of the embedded default under --data-dir.
+const (
+	eventsFileName     = "events.db"
+	readModelsFileName = "readmodels.db"
+	natsDirName        = "nats"
+)
+
+// openEventStore opens the store cfg.EventStore names.
+func (p *process) openEventStore(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	var err error
+	switch cfg.EventStore.Backend {
+	case BackendSQLite:
+		path := filepath.Join(cfg.DataDir, eventsFileName)
+		p.store, err = sqlstore.OpenSQLite(ctx, path, sqlstore.Options{Logger: logger})
+	case BackendPostgres:
+		p.store, err = sqlstore.OpenPostgres(ctx, cfg.EventStore.DSN, sqlstore.Options{Logger: logger})
+	case BackendESDB:
+		p.store, err = esdbstore.Open(ctx, cfg.EventStore.DSN)
+	default:
+		err = fmt.Errorf("unknown backend %q", cfg.EventStore.Backend)
+	}
+	if err != nil {
+		return fmt.Errorf("open the event store (--event-store %s): %w", cfg.EventStore.Backend, err)
+	}
+	p.closers = append(p.closers, p.store.Close)
+	p.check("event store", func(ctx context.Context) error {
+		_, err := p.store.Head(ctx)
+		return err
+	})
+	return nil
+}
+
+// openReadDB opens the read models' database cfg.ReadDB names.
+func (p *process) openReadDB(ctx context.Context, cfg Config) error {
+	var err error
+	switch cfg.ReadDB.Backend {
+	case BackendSQLite:
+		p.readDB, err = sqldb.OpenSQLite(ctx, filepath.Join(cfg.DataDir, readModelsFileName))
+	case BackendPostgres:
+		p.readDB, err = sqldb.OpenPostgres(ctx, cfg.ReadDB.DSN)
+	default:
+		err = fmt.Errorf("unknown backend %q", cfg.ReadDB.Backend)
+	}
+	if err != nil {
+		return fmt.Errorf("open the read database (--read-db %s): %w", cfg.ReadDB.Backend, err)
+	}
+	p.closers = append(p.closers, p.readDB.Close)
+	p.check("read database", p.readDB.PingContext)
+	return nil
+}
+
+// startNATS starts the embedded server under <data-dir>/nats when no URL is configured,
+// and makes sure the events stream exists.
+func (p *process) startNATS(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	p.natsURL = cfg.NATSURL
+	if p.natsURL == "" {
+		e, err := natsbus.StartEmbedded(ctx, natsbus.EmbeddedOptions{
+			StoreDir: filepath.Join(cfg.DataDir, natsDirName), Logger: logger})
+		if err != nil {
+			return err
+		}
+		p.embedded = e
+		p.closers = append(p.closers, func() error { e.Shutdown(); return nil })
+		p.natsURL = e.ClientURL()
+	}
+	conn, err := p.connectNATS(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := natsbus.EnsureStream(ctx, conn.JetStream, natsbus.StreamOptions{}); err != nil {
+		return err
+	}
+	p.check("nats", conn.NATS.FlushWithContext)
+	return nil
+}
+
+// connectNATS opens one more client connection, closed with the process. The forwarder
+// and the projectors each get their own, so that one losing its connection does not
+// take the other down.
+func (p *process) connectNATS(ctx context.Context) (*natsbus.Conn, error) {
+	conn, err := natsbus.Connect(ctx, p.natsURL)
+	if err != nil {
+		return nil, err
+	}
+	p.closers = append(p.closers, func() error { conn.Close(); return nil })
+	return conn, nil
+}
+
+func (p *process) addForwarder(ctx context.Context, logger *slog.Logger) error {
+	conn, err := p.connectNATS(ctx)
+	if err != nil {
+		return err
+	}
+	f, err := natsbus.NewForwarder(natsbus.ForwarderConfig{Store: p.store, JetStream: conn.JetStream, Logger: logger})
+	if err != nil {
+		return err
+	}
+	p.background = append(p.background, f.Run)
+	return nil
+}
+
+// addProjectors sets the read models up before the API serves (so a query never meets
+// a missing table) and runs them in the background.
+func (p *process) addProjectors(ctx context.Context, logger *slog.Logger, opts wireOptions) error {
+	conn, err := p.connectNATS(ctx)
+	if err != nil {
+		return err
+	}
+	models := projections.All()
+	if opts.wrapProjection != nil {
+		for i, m := range models {
+			models[i] = opts.wrapProjection(m)
+		}
+	}
+	r, err := projections.NewRunner(projections.RunnerConfig{DB: p.readDB, JetStream: conn.JetStream,
+		Store: p.store, Logger: logger}, models...)
+	if err != nil {
+		return err
+	}
+	if err := r.Setup(ctx); err != nil {
+		return wrapf(err, "set up the read models")
+	}
+	p.runner = r
+	p.background = append(p.background, r.Run)
+	return nil
+}
