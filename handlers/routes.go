@@ -45,7 +45,7 @@ func (r Route) successStatuses() []int {
 
 // builtinRoutes are served by every process, whatever its role.
 func builtinRoutes(d Deps, openAPI []byte) []Route {
-	return []Route{
+	routes := []Route{
 		{Method: http.MethodGet, Path: "/healthz", Summary: "Liveness: the process serves HTTP", Public: true,
 			Response: Liveness{}, Handler: healthz},
 		{Method: http.MethodGet, Path: "/readyz", Summary: "Readiness: every store and NATS answers", Public: true,
@@ -55,6 +55,10 @@ func builtinRoutes(d Deps, openAPI []byte) []Route {
 				return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openAPI)
 			}},
 	}
+	if d.Metrics != nil {
+		routes = append(routes, metricsRoute(d.Metrics))
+	}
+	return routes
 }
 
 var knownMethods = map[string]bool{http.MethodGet: true, http.MethodPost: true, http.MethodPut: true,

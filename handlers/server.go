@@ -37,6 +37,8 @@ type Deps struct {
 	Routes []Route
 	// Version is the API version in the OpenAPI document (default "dev").
 	Version string
+	// Metrics, when set, counts and times every request and serves GET /metrics.
+	Metrics HTTPMetrics
 }
 
 func (d Deps) withDefaults() Deps {
@@ -90,7 +92,12 @@ func NewServer(deps Deps) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(correlate, requestLog(deps.Logger), middleware.RecoverWithConfig(middleware.RecoverConfig{
+	if deps.Metrics != nil {
+		e.Use(correlate, observeHTTP(deps.Metrics))
+	} else {
+		e.Use(correlate)
+	}
+	e.Use(requestLog(deps.Logger), middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			deps.Logger.ErrorContext(c.Request().Context(), "panic in handler",
 				"error", err, "correlation_id", CorrelationID(c.Request().Context()), "stack", string(stack))

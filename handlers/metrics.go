@@ -1,0 +1,61 @@
+package handlers
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// HTTPMetrics is what the HTTP layer reports each request to and serves /metrics from
+// (*metrics.Metrics in production).
+type HTTPMetrics interface {
+	ObserveHTTP(method, route string, status int, elapsed time.Duration)
+	Handler() http.Handler
+}
+
+// unmatchedRoute labels requests no route matched (404, 405): one series for all of
+// them, so that scanners probing random paths cannot grow the series without bound.
+const unmatchedRoute = "unmatched"
+
+// metricsRoute serves the registry on every role, without a token: Prometheus scrapes
+// from inside the deployment, and nothing in it names a partner or a user.
+func metricsRoute(m HTTPMetrics) Route {
+	return Route{Method: http.MethodGet, Path: "/metrics", Public: true,
+		Summary: "Prometheus metrics of this process (text exposition format)",
+		Handler: echo.WrapHandler(m.Handler())}
+}
+
+// observeHTTP records every request by method, route template and the status the client
+// received. It runs outside the request log, whose HandleError has committed the
+// response by then; an error nothing has turned into a response yet is handed to the
+// error handler here first, so the status is the one sent.
+func observeHTTP(m HTTPMetrics) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil && !c.Response().Committed {
+				c.Error(err)
+			}
+			route := c.Path()
+			if route == "" || c.Response().Status == http.StatusNotFound && !isRoute(c, route) ||
+				c.Response().Status == http.StatusMethodNotAllowed {
+				route = unmatchedRoute
+			}
+			m.ObserveHTTP(c.Request().Method, route, c.Response().Status, time.Since(start))
+			return err
+		}
+	}
+}
+
+// isRoute tells a registered route template from what Echo leaves in Path when nothing
+// matched.
+func isRoute(c echo.Context, path string) bool {
+	for _, r := range c.Echo().Routes() {
+		if r.Path == path && r.Method == c.Request().Method {
+			return true
+		}
+	}
+	return false
+}

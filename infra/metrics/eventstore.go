@@ -1,0 +1,45 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"ledger/infra/eventstore"
+)
+
+// Append outcomes, the values of the outcome label of benefits_event_store_appends_total.
+const (
+	AppendOK                    = "ok"
+	AppendWrongExpectedRevision = "wrong_expected_revision" // a concurrent writer won; the executor retries
+	AppendFailed                = "failed"
+)
+
+// Store is an event store whose appends are counted and timed; everything else is the
+// wrapped store's own. It satisfies every port the ledger declares on a store.
+type Store struct {
+	eventstore.Store
+	m *Metrics
+}
+
+// ObserveStore wraps s.
+func (m *Metrics) ObserveStore(s eventstore.Store) *Store { return &Store{Store: s, m: m} }
+
+// Append appends through the wrapped store and records how it went and how long it took.
+func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	start := time.Now()
+	res, err := s.Store.Append(ctx, stream, expected, events...)
+	outcome := AppendOK
+	switch {
+	case errors.Is(err, eventstore.ErrWrongExpectedRevision):
+		outcome = AppendWrongExpectedRevision
+	case err != nil:
+		outcome = AppendFailed
+	}
+	s.m.appends.WithLabelValues(outcome).Inc()
+	s.m.appendDuration.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
+	if err == nil {
+		s.m.appendedEvents.Add(float64(len(events)))
+	}
+	return res, err
+}

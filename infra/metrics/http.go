@@ -1,0 +1,14 @@
+package metrics
+
+import (
+	"strconv"
+	"time"
+)
+
+// ObserveHTTP records one answered request. route is the route template
+// (/v1/partners/:mpnId), never the raw path, so that the number of series stays bounded.
+func (m *Metrics) ObserveHTTP(method, route string, status int, elapsed time.Duration) {
+	code := strconv.Itoa(status)
+	m.httpRequests.WithLabelValues(method, route, code).Inc()
+	m.httpDuration.WithLabelValues(method, route, code).Observe(elapsed.Seconds())
+}
