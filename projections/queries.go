@@ -30,6 +30,7 @@ var ErrBadStatusFilter = errors.New("incident status filter must be open or clos
 // RemainingIncidents answers GET /v1/partners/{mpnId}/remaining-incidents as of now:
 // a contract outside its window is "expired" and one whose every pool is used up is
 // "exhausted", both decided at this moment from the stored figures (R13, R14, R22).
+// Reads RemainingIncidentsName.
 func (rm *ReadModels) RemainingIncidents(ctx context.Context, mpnID string, now time.Time) (RemainingIncidents, error) {
 	var rows []remainingIncidentRow
 	if err := rm.db.NewSelect().Model(&rows).Where("mpn_id = ?", mpnID).Order("contract_id", "pool_index").Scan(ctx); err != nil {
@@ -46,6 +47,7 @@ func (rm *ReadModels) RemainingIncidents(ctx context.Context, mpnID string, now 
 }
 
 // LinkedAccounts answers GET /v1/contracts/{contractId}/linked-accounts, in link order.
+// Reads LinkedAccountsName.
 func (rm *ReadModels) LinkedAccounts(ctx context.Context, contractID string) (LinkedAccounts, error) {
 	var rows []linkedAccountRow
 	if err := rm.db.NewSelect().Model(&rows).Where("contract_id = ?", contractID).Order("link_position").Scan(ctx); err != nil {
@@ -60,7 +62,7 @@ func (rm *ReadModels) LinkedAccounts(ctx context.Context, contractID string) (Li
 
 // SupportPlans answers GET /v1/accounts/{userId}/support-plans as of now: the plans
 // the account can use, and the unavailable ones with the reason (R14), over every
-// partner the account belongs to.
+// partner the account belongs to. Reads SupportPlansName.
 func (rm *ReadModels) SupportPlans(ctx context.Context, userID string, now time.Time) (SupportPlans, error) {
 	var rows []supportPlanRow
 	if err := rm.db.NewSelect().Model(&rows).Where("user_id = ?", userID).Scan(ctx); err != nil {
@@ -106,7 +108,8 @@ func supportPlanReason(r supportPlanRow, now time.Time) string {
 }
 
 // Incidents answers GET /v1/partners/{mpnId}/incidents in the order opened; status ""
-// lists all, else only open or only closed ones.
+// lists all, else only open or only closed ones (else ErrBadStatusFilter). Reads
+// IncidentsName.
 func (rm *ReadModels) Incidents(ctx context.Context, mpnID string, status domain.IncidentStatus) (Incidents, error) {
 	if err := checkStatusFilter(status); err != nil {
 		return Incidents{}, err
@@ -141,6 +144,7 @@ func checkStatusFilter(status domain.IncidentStatus) error {
 // memberships are decided at this moment (R3, R6). The Access ID and Contract ID are
 // included only when revealIDs: the caller is an MPN-linked account of the partner or
 // a system role (R4; see PartnerUser.SeesContractIDs). ErrNotFound if no such partner.
+// Reads BenefitsOverviewName.
 func (rm *ReadModels) Benefits(ctx context.Context, mpnID string, now time.Time, revealIDs bool) (Benefits, error) {
 	var overview benefitsOverviewRow
 	err := rm.db.NewSelect().Model(&overview).Where("mpn_id = ?", mpnID).Scan(ctx)
@@ -186,7 +190,7 @@ func partnerFromOverview(o benefitsOverviewRow, ms []benefitsMembershipRow, ents
 }
 
 // PartnersOfUser lists the partners an account is registered with, by MPN ID: how the
-// API knows whose data a partner user may read.
+// API knows whose data a partner user may read. Reads BenefitsOverviewName.
 func (rm *ReadModels) PartnersOfUser(ctx context.Context, userID string) ([]PartnerUser, error) {
 	var rows []partnerUserRow
 	if err := rm.db.NewSelect().Model(&rows).Where("user_id = ?", userID).Order("mpn_id").Scan(ctx); err != nil {
@@ -200,6 +204,7 @@ func (rm *ReadModels) PartnersOfUser(ctx context.Context, userID string) ([]Part
 }
 
 // PartnerUser is one account of one partner; ErrNotFound if it is not registered there.
+// Reads BenefitsOverviewName.
 func (rm *ReadModels) PartnerUser(ctx context.Context, mpnID, userID string) (PartnerUser, error) {
 	var r partnerUserRow
 	err := rm.db.NewSelect().Model(&r).Where("mpn_id = ?", mpnID).Where("user_id = ?", userID).Scan(ctx)
