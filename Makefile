@@ -2,7 +2,7 @@
 # default, `make test` passes from a fresh clone.
 GO ?= go
 
-.PHONY: run test vet bench test-esdb build
+.PHONY: run test vet bench test-esdb build fuzz
 
 build:
 	$(GO) build -o bin/benefits ./cmd/benefits
@@ -15,6 +15,11 @@ vet:
 
 test: vet
 	$(GO) test -race -timeout 30m ./...
+
+# A short fuzzing pass over the request-body decoders; longer runs: FUZZTIME=10m.
+FUZZTIME ?= 15s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzStrictBind$$' -fuzztime $(FUZZTIME) ./handlers
 
 # Benchmarks: figures in the README come from here (medians of -count runs).
 bench:
