@@ -43,6 +43,8 @@ type process struct {
 	natsURL  string
 	runner   *projections.Runner
 	executor *commands.Executor
+	// projectorConn is the projectors' own NATS connection (tests cut it).
+	projectorConn *natsbus.Conn
 }
 
 // close runs the closers in reverse order.

@@ -135,7 +135,7 @@ func (p *process) addProjectors(ctx context.Context, logger *slog.Logger, opts w
 	if err := r.Setup(ctx); err != nil {
 		return wrapf(err, "set up the read models")
 	}
-	p.runner = r
+	p.runner, p.projectorConn = r, conn
 	p.background = append(p.background, r.Run)
 	return nil
 }
