@@ -39,8 +39,8 @@ type rebuildRow struct {
 
 // Rebuild statuses.
 const (
-	RebuildBuilding  = "building"  // folding the log into the new generation
-	RebuildComparing = "comparing" // caught up; diffing and swapping
+	RebuildBuilding  = "building"    // folding the log into the new generation
+	RebuildComparing = "comparing"   // caught up; diffing and swapping
 	RebuildStopped   = "interrupted" // cancelled; the next rebuild resumes it
 	RebuildDone      = "done"
 	RebuildFailed    = "failed"
@@ -91,7 +91,7 @@ func LatestRebuild(ctx context.Context, db bun.IDB, name string) (RebuildStatus,
 		return RebuildStatus{}, false, fmt.Errorf("rebuild of %s: %w", name, err)
 	}
 	st := RebuildStatus{Status: row.Status, Generation: row.Generation, DryRun: row.DryRun, Position: row.position(),
-		Head: eventstore.Position{Commit: uint64(row.HeadCommit), Prepare: uint64(row.HeadPrepare)},
+		Head:   eventstore.Position{Commit: uint64(row.HeadCommit), Prepare: uint64(row.HeadPrepare)},
 		Events: row.Events, Error: row.Error, StartedAt: row.StartedAt, UpdatedAt: row.UpdatedAt}
 	if st.Active() && time.Since(row.UpdatedAt) > rebuildLease {
 		st.Status = RebuildStopped
