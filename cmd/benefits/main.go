@@ -17,6 +17,7 @@ const usage = `Usage: benefits <command> [flags]
 Commands:
   serve   run the ledger: HTTP API, forwarder and projectors (see serve --help)
   token   print a bearer token signed with the secret serve uses (see token --help)
+  probe   GET a health URL; exit 0 on 2xx (the container health check; see probe --help)
 
 Every setting is a flag and an environment variable BENEFITS_<NAME>; a flag wins.
 `
@@ -41,6 +42,8 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 		err = runServe(ctx, args[1:], env, stdout, stderr)
 	case "token":
 		err = runToken(args[1:], env, stdout)
+	case "probe":
+		err = runProbe(ctx, args[1:], env, stdout)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return 0
