@@ -94,6 +94,14 @@ func RebuildAndCompare(ctx context.Context, db *bun.DB, store RebuildSource, p P
 		return RebuildReport{}, err
 	}
 	live, err := loadState(ctx, db, p.Name())
+	if errors.Is(err, ErrUnknownProjection) {
+		// Never set up in this database (no runner has run yet): start from an empty
+		// generation 1, which the rebuild then fills and replaces.
+		if err := initProjection(ctx, db, p); err != nil {
+			return RebuildReport{}, err
+		}
+		live, err = loadState(ctx, db, p.Name())
+	}
 	if err != nil {
 		return RebuildReport{}, err
 	}

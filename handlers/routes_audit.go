@@ -1,0 +1,160 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"ledger/domain"
+	"ledger/infra/audit"
+	"ledger/projections"
+)
+
+// AuditAPI is what the auditors' routes read: the event store itself, never a read
+// model, so an answer cannot be stale or rebuilt wrong.
+type AuditAPI struct {
+	Log audit.Log
+	// Now is the default instant of an as-of answer (time.Now when nil).
+	Now func() time.Time
+}
+
+// PartnerStateAsOf is GET /v1/partners/{mpnId}/state: the partner's state at asOf,
+// folded from its events up to that instant, in the shapes of the live read models.
+type PartnerStateAsOf struct {
+	MPNID string    `json:"mpnId"`
+	AsOf  time.Time `json:"asOf"`
+	// Position and Events describe the last event folded and how many were.
+	Position           string                         `json:"position"`
+	Events             int                            `json:"events"`
+	Benefits           projections.Benefits           `json:"benefits"`
+	RemainingIncidents projections.RemainingIncidents `json:"remainingIncidents"`
+	LinkedAccounts     []ContractAccounts             `json:"linkedAccounts"`
+	Incidents          projections.Incidents          `json:"incidents"`
+}
+
+// ContractAccounts is the linked accounts of one contract (R12), as of the instant.
+type ContractAccounts struct {
+	ContractID string                      `json:"contractId"`
+	Accounts   []projections.LinkedAccount `json:"accounts"`
+}
+
+// AuditRoutes are the auditors' routes: chain verification, history and as-of state.
+func AuditRoutes(a AuditAPI) []Route {
+	get := http.MethodGet
+	return []Route{
+		{Method: get, Path: "/v1/audit/verify", Summary: "Walk the hash chain of every stream (or ?stream=) and report the first broken link (auditor, ops)",
+			Roles: []SystemRole{RoleAuditor, RoleOps}, Response: audit.Verification{}, Handler: a.verify},
+		{Method: get, Path: "/v1/partners/:mpnId/history", Summary: "A partner's events in order with their metadata and hashes, paged by ?cursor= and ?limit= (auditor, or the partner's MPN-linked users)",
+			Response: audit.HistoryPage{}, Handler: a.history},
+		{Method: get, Path: "/v1/partners/:mpnId/state", Summary: "A partner's remaining incidents, linked accounts, memberships and incidents as of ?asOf=RFC3339, folded from its events (auditor, or the partner's MPN-linked users)",
+			Response: PartnerStateAsOf{}, Handler: a.state},
+	}
+}
+
+func (a AuditAPI) now() time.Time {
+	if a.Now == nil {
+		return time.Now().UTC()
+	}
+	return a.Now().UTC()
+}
+
+func (a AuditAPI) verify(c echo.Context) error {
+	v, err := audit.Verify(c.Request().Context(), a.Log, c.QueryParam("stream"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+func (a AuditAPI) history(c echo.Context) error {
+	mpn := c.Param("mpnId")
+	if _, err := a.authorisePartnerAudit(c, mpn); err != nil {
+		return err
+	}
+	limit := 0
+	if raw := c.QueryParam("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > audit.MaxHistoryLimit {
+			return Problemf(http.StatusBadRequest, CodeBadRequest, "limit %q: want 1 to %d", raw, audit.MaxHistoryLimit).With("field", "limit")
+		}
+		limit = n
+	}
+	page, err := audit.History(c.Request().Context(), a.Log, mpn, c.QueryParam("cursor"), limit)
+	if errors.Is(err, audit.ErrBadCursor) {
+		return Problemf(http.StatusBadRequest, CodeBadRequest, "%v; pass the nextCursor of the previous page", err).With("field", "cursor")
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, page)
+}
+
+func (a AuditAPI) state(c echo.Context) error {
+	mpn := c.Param("mpnId")
+	at := a.now()
+	if raw := c.QueryParam("asOf"); raw != "" {
+		t, err := time.Parse(time.RFC3339Nano, raw)
+		if err != nil {
+			return Problemf(http.StatusBadRequest, CodeBadRequest, "asOf %q: want an RFC 3339 instant such as 2026-01-15T09:00:00Z", raw).With("field", "asOf")
+		}
+		at = t.UTC()
+	}
+	me, err := a.authorisePartnerAudit(c, mpn)
+	if err != nil {
+		return err
+	}
+	st, err := audit.PartnerAsOf(c.Request().Context(), a.Log, mpn, at)
+	if err != nil {
+		return err
+	}
+	if !st.Partner.Enrolled() {
+		return Problemf(http.StatusNotFound, CodeNotFound, "partner %s was not enrolled at %s", mpn, at.Format(time.RFC3339Nano))
+	}
+	return c.JSON(http.StatusOK, renderAsOf(st, me.auditor || me.seesIDs))
+}
+
+// renderAsOf answers through the read models' own render functions, so as-of and live
+// answers cannot differ in shape.
+func renderAsOf(st audit.PartnerState, revealIDs bool) PartnerStateAsOf {
+	p, at := st.Partner, st.AsOf
+	out := PartnerStateAsOf{MPNID: p.MPNID, AsOf: at, Position: st.Position.String(), Events: st.Events,
+		Benefits: projections.RenderBenefits(p, at, revealIDs), RemainingIncidents: projections.RenderRemainingIncidents(p, at),
+		LinkedAccounts: []ContractAccounts{}, Incidents: projections.RenderIncidents(p, "")}
+	for _, c := range p.Contracts(at) {
+		out.LinkedAccounts = append(out.LinkedAccounts, ContractAccounts{ContractID: c.ContractID,
+			Accounts: projections.RenderLinkedAccounts(p, c.ContractID).Accounts})
+	}
+	return out
+}
+
+// auditReader is who asks for a partner's history or past state.
+type auditReader struct {
+	auditor bool // a system reader: auditor or platform
+	seesIDs bool // an MPN-linked account of the partner (R4)
+}
+
+// authorisePartnerAudit admits auditors and the platform, and the partner's own users
+// who are linked to its MPN account: history and past state carry the Access ID and
+// Contract ID, which only they may see (R4); a CSP-only account is refused (R2).
+func (a AuditAPI) authorisePartnerAudit(c echo.Context, mpnID string) (auditReader, error) {
+	if domain.ValidateMPNID(mpnID) != nil {
+		return auditReader{}, Problemf(http.StatusNotFound, CodeNotFound, "no partner %q: an MPN ID is 5 to 10 digits", mpnID)
+	}
+	p, _ := PrincipalFrom(c.Request().Context())
+	if p.HasAnyRole(RoleAuditor, RolePlatform) {
+		return auditReader{auditor: true}, nil
+	}
+	now, err := audit.PartnerAsOf(c.Request().Context(), a.Log, mpnID, a.now())
+	if err != nil {
+		return auditReader{}, err
+	}
+	u, member := now.Partner.UserByID[p.UserID]
+	if !member || !u.MPNLinked || u.CSPOnly {
+		return auditReader{}, Problemf(http.StatusForbidden, CodeForbidden,
+			"the history of partner %s is open to auditors and to the partner's MPN-linked accounts (R2, R4)", mpnID)
+	}
+	return auditReader{seesIDs: true}, nil
+}
