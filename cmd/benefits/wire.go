@@ -5,17 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
-	"github.com/labstack/echo/v4"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/uptrace/bun"
 
 	"ledger/domain"
 	"ledger/handlers"
 	"ledger/infra/commands"
 	"ledger/infra/eventstore"
+	"ledger/infra/metrics"
 	"ledger/infra/natsbus"
 	"ledger/projections"
 )
@@ -37,12 +35,14 @@ type process struct {
 	closers []func() error
 
 	// The parts, for subcommands and tests; nil where the role does not need one.
-	store    eventstore.Store
-	readDB   *bun.DB
-	embedded *natsbus.Embedded // nil when --nats-url names a server
-	natsURL  string
-	runner   *projections.Runner
-	executor *commands.Executor
+	store     eventstore.Store
+	readDB    *bun.DB
+	embedded  *natsbus.Embedded // nil when --nats-url names a server
+	natsURL   string
+	runner    *projections.Runner
+	executor  *commands.Executor
+	metrics   *metrics.Metrics
+	forwarder *natsbus.Forwarder
 	// projectorConn is the projectors' own NATS connection (tests cut it).
 	projectorConn *natsbus.Conn
 }
@@ -88,12 +88,13 @@ func wire(ctx context.Context, cfg Config, logger *slog.Logger, secret []byte) (
 }
 
 func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byte, opts wireOptions) (p *process, err error) {
-	p = &process{deps: handlers.Deps{
+	m := metrics.New(logger)
+	p = &process{metrics: m, deps: handlers.Deps{
 		Logger:      logger,
 		JWTSecret:   secret,
 		QueryWait:   cfg.QueryWait,
 		DomainError: domainRefusal,
-		Routes:      []handlers.Route{metricsRoute()},
+		Metrics:     m,
 	}}
 	defer func() {
 		if err != nil {
@@ -105,6 +106,7 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 	if err := p.openEventStore(ctx, cfg, logger); err != nil {
 		return p, err
 	}
+	p.store = p.metrics.ObserveStore(p.store)
 	if n.readDB {
 		if err := p.openReadDB(ctx, cfg); err != nil {
 			return p, err
@@ -128,6 +130,9 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 	if n.api {
 		p.addAPI(logger, opts)
 	}
+	if err := p.watchProgress(); err != nil {
+		return p, err
+	}
 	return p, nil
 }
 
@@ -144,16 +149,10 @@ func (p *process) addAPI(logger *slog.Logger, opts wireOptions) {
 	} else {
 		p.deps.Projections = projections.NewCheckpoints(p.readDB)
 	}
-	api := handlers.API{Commands: p.executor, ReadModels: projections.NewReadModels(p.readDB), Now: opts.now}
+	api := handlers.API{Commands: p.metrics.ObserveCommands(p.executor), ReadModels: projections.NewReadModels(p.readDB), Now: opts.now}
 	for _, group := range routeGroups {
 		p.deps.Routes = append(p.deps.Routes, group(api)...)
 	}
-}
-
-// metricsRoute serves the Prometheus registry (Go runtime and process metrics).
-func metricsRoute() handlers.Route {
-	return handlers.Route{Method: http.MethodGet, Path: "/metrics", Summary: "Prometheus metrics", Public: true,
-		Handler: echo.WrapHandler(promhttp.Handler())}
 }
 
 // domainRefusal tells the HTTP layer what a domain refusal means; the status of each

@@ -110,6 +110,7 @@ func (p *process) addForwarder(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	p.forwarder = f
 	p.background = append(p.background, f.Run)
 	return nil
 }
@@ -127,6 +128,7 @@ func (p *process) addProjectors(ctx context.Context, logger *slog.Logger, opts w
 			models[i] = opts.wrapProjection(m)
 		}
 	}
+	models = p.metrics.ObserveProjections(models...)
 	r, err := projections.NewRunner(projections.RunnerConfig{DB: p.readDB, JetStream: conn.JetStream,
 		Store: p.store, Logger: logger}, models...)
 	if err != nil {

@@ -1,0 +1,450 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"ledger/domain"
+	"ledger/handlers"
+	"ledger/infra/esdbstore"
+	"ledger/infra/eventstore"
+	"ledger/infra/metrics/metricstest"
+	"ledger/infra/pgtest"
+	"ledger/projections"
+)
+
+// The production topology without Docker (issue 6): the EventStoreDB protocol server and
+// NATS with JetStream as processes of their own (scripts/esdbserver, scripts/natsserver),
+// a throwaway PostgreSQL for the read models, and the ledger split into four processes
+// of the same binary: one API, one forwarder and two projectors sharing every projection.
+
+const topoSecret = "topology-secret-0123456789abcdef0123"
+
+// topology is the servers and the ledger's processes.
+type topology struct {
+	t       *testing.T
+	bins    topoBinaries
+	esdbURL string
+	env     []string
+}
+
+func startTopology(t *testing.T) *topology {
+	t.Helper()
+	bins := buildTopology(t)
+	esdb := startProc(t, "esdbserver", nil, bins.esdbServer, "--addr", "127.0.0.1:0")
+	nats := startProc(t, "natsserver", nil, bins.natsServer, "--port", "0", "--store-dir", t.TempDir())
+	tp := &topology{t: t, bins: bins, esdbURL: esdb.readyURL(t)}
+	tp.env = []string{
+		"BENEFITS_EVENT_STORE=" + tp.esdbURL,
+		"BENEFITS_READ_DB=" + pgtest.NewDatabase(t),
+		"BENEFITS_NATS_URL=" + nats.readyURL(t),
+		"BENEFITS_JWT_SECRET=" + topoSecret,
+		"BENEFITS_LOG_FORMAT=json",
+		"BENEFITS_SHUTDOWN_TIMEOUT=20s",
+	}
+	return tp
+}
+
+// topoRole is one `benefits serve --role ...` process.
+type topoRole struct {
+	name string
+	proc *topoProc
+	api  topoClient
+}
+
+func (tp *topology) start(name string, role Role) *topoRole {
+	t := tp.t
+	t.Helper()
+	env := append(slices.Clone(tp.env), "BENEFITS_DATA_DIR="+t.TempDir())
+	p := startProc(t, name, env, tp.bins.benefits, "serve", "--role", string(role), "--addr", "127.0.0.1:0")
+	r := &topoRole{name: name, proc: p,
+		api: topoClient{base: "http://" + p.listenAddr(t), http: &http.Client{Timeout: 30 * time.Second}}}
+	r.api.waitReady(t, name)
+	return r
+}
+
+// startRoles starts the projectors first (they create the read models' tables), then
+// the forwarder and the API.
+func (tp *topology) startRoles() (api, forwarder, projA, projB *topoRole) {
+	projA = tp.start("projector-a", RoleProjector)
+	projB = tp.start("projector-b", RoleProjector)
+	forwarder = tp.start("forwarder", RoleForwarder)
+	api = tp.start("api", RoleAPI)
+	return api, forwarder, projA, projB
+}
+
+func topoToken(t *testing.T, sub string, roles ...handlers.SystemRole) string {
+	t.Helper()
+	tok, err := handlers.IssueToken([]byte(topoSecret), sub, roles, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// topoPartner is a Gold partner with a cloud competency: 20 product-support incidents
+// (R6) and unlimited Signature Cloud incidents (R7, R8).
+type topoPartner struct {
+	mpn, adminTok, contractID string
+}
+
+const goldProductIncidents = 20
+
+func enrolGoldPartner(t *testing.T, api topoClient, platform, mpn string) topoPartner {
+	t.Helper()
+	api.must(t, http.MethodPost, "/v1/partners", platform, map[string]any{"mpnId": mpn, "name": "Partner " + mpn}, http.StatusCreated, nil)
+	api.must(t, http.MethodPost, "/v1/partners/"+mpn+"/memberships", platform, map[string]any{
+		"offer": "gold", "competency": "Cloud Platform", "validTo": time.Now().AddDate(1, 0, 0)}, http.StatusCreated, nil)
+	admin := "admin-" + mpn
+	api.must(t, http.MethodPost, "/v1/partners/"+mpn+"/users", platform, map[string]any{
+		"userId": admin, "accountType": "aad", "mpnLinked": true, "roles": []string{"global-admin"}}, http.StatusCreated, nil)
+	p := topoPartner{mpn: mpn, adminTok: topoToken(t, admin)}
+	var ids handlers.ActivationAnswer
+	api.must(t, http.MethodPost, "/v1/partners/"+mpn+"/technical-support/activate", p.adminTok, nil, http.StatusCreated, &ids)
+	p.contractID = ids.ContractID
+	api.must(t, http.MethodPost, "/v1/contracts/"+ids.ContractID+"/links", p.adminTok,
+		map[string]any{"accessId": ids.AccessID}, http.StatusCreated, nil)
+	return p
+}
+
+func (p topoPartner) incident(cloud bool) map[string]any {
+	if cloud {
+		return map[string]any{"contractId": p.contractID, "kind": "signature-cloud", "product": "Azure", "title": "down"}
+	}
+	return map[string]any{"contractId": p.contractID, "kind": "product-support", "product": "Windows Server",
+		"version": "2025", "title": "slow"}
+}
+
+// storeTruth is what the event store itself holds: the source the read models must match.
+type storeTruth struct {
+	head      eventstore.Position
+	events    int
+	incidents map[string]map[string]domain.PoolKind // mpn → incident ID → pool
+}
+
+func readTruth(t *testing.T, esdbURL string) storeTruth {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	store, err := esdbstore.Open(ctx, esdbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	truth := storeTruth{incidents: map[string]map[string]domain.PoolKind{}}
+	for ev, err := range store.ReadAll(ctx, eventstore.Start) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		truth.events++
+		truth.head = ev.Position
+		if ev.Type != (domain.IncidentOpened{}).EventType() {
+			continue
+		}
+		e, err := domain.Decode(ev.Type, ev.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opened := e.(domain.IncidentOpened)
+		if truth.incidents[opened.MPNID] == nil {
+			truth.incidents[opened.MPNID] = map[string]domain.PoolKind{}
+		}
+		truth.incidents[opened.MPNID][opened.IncidentID] = opened.Pool
+	}
+	return truth
+}
+
+// checkReadModels asks the API, at minPosition = the store's head, for every partner's
+// pools and incidents, and compares them with the store: nothing missing, nothing
+// counted twice, no batch half applied.
+func checkReadModels(t *testing.T, api topoClient, partners []topoPartner, truth storeTruth) {
+	t.Helper()
+	min := "?" + handlers.QueryMinPosition + "=" + url.QueryEscape(truth.head.String())
+	for _, p := range partners {
+		want := truth.incidents[p.mpn]
+		used := map[domain.PoolKind]int{}
+		for _, pool := range want {
+			used[pool]++
+		}
+		var rem projections.RemainingIncidents
+		api.must(t, http.MethodGet, "/v1/partners/"+p.mpn+"/remaining-incidents"+min, p.adminTok, nil, http.StatusOK, &rem)
+		if len(rem.Contracts) != 1 {
+			t.Fatalf("partner %s: %d contracts, want 1", p.mpn, len(rem.Contracts))
+		}
+		for _, pool := range rem.Contracts[0].Pools {
+			kind := domain.PoolKind(pool.Kind)
+			if pool.Used != used[kind] {
+				t.Errorf("partner %s pool %s: read model used %d, event store %d", p.mpn, kind, pool.Used, used[kind])
+			}
+			if kind == domain.PoolProductSupport && (pool.Remaining == nil || *pool.Remaining != goldProductIncidents-used[kind]) {
+				t.Errorf("R6/R22 partner %s: remaining %v, want %d", p.mpn, pool.Remaining, goldProductIncidents-used[kind])
+			}
+			if kind == domain.PoolSignatureCloud && pool.Remaining != nil {
+				t.Errorf("R7 partner %s: cloud pool remaining %d, want unlimited", p.mpn, *pool.Remaining)
+			}
+		}
+		var list projections.Incidents
+		api.must(t, http.MethodGet, "/v1/partners/"+p.mpn+"/incidents"+min, p.adminTok, nil, http.StatusOK, &list)
+		got := map[string]bool{}
+		for _, in := range list.Incidents {
+			if got[in.IncidentID] {
+				t.Errorf("partner %s: incident %s listed twice", p.mpn, in.IncidentID)
+			}
+			got[in.IncidentID] = true
+			if _, ok := want[in.IncidentID]; !ok {
+				t.Errorf("partner %s: incident %s in the read model but not in the event store", p.mpn, in.IncidentID)
+			}
+		}
+		for id := range want {
+			if !got[id] {
+				t.Errorf("partner %s: incident %s in the event store but missing from the read model", p.mpn, id)
+			}
+		}
+	}
+}
+
+func scrapeRole(t *testing.T, r *topoRole) metricstest.Page {
+	t.Helper()
+	page, err := metricstest.Scrape(r.api.http, r.api.base+"/metrics")
+	if err != nil {
+		t.Fatalf("%s: %v", r.name, err)
+	}
+	return page
+}
+
+func TestTopologyTwoProjectorsShareTheWorkAndSIGTERMUnderLoadLosesNothing(t *testing.T) {
+	tp := startTopology(t)
+	api, forwarder, projA, projB := tp.startRoles()
+	platform := topoToken(t, "partner-center", handlers.RolePlatform)
+
+	// Phase 1: several partners at once, over HTTP to the API process.
+	partners := make([]topoPartner, 6)
+	var wg sync.WaitGroup
+	for i := range partners {
+		wg.Go(func() {
+			p := enrolGoldPartner(t, api.api, platform, fmt.Sprintf("%07d", 3000001+i))
+			for k := range 10 {
+				api.api.must(t, http.MethodPost, "/v1/incidents", p.adminTok, p.incident(k%2 == 1), http.StatusCreated, nil)
+			}
+			partners[i] = p
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	truth := readTruth(t, tp.esdbURL)
+	checkReadModels(t, api.api, partners, truth)
+
+	// Both projectors took deliveries from each projection's one durable consumer, and
+	// together committed each event exactly once per read model: their committed counts
+	// add up to the events in the store, whoever applied which (a projector that meets a
+	// gap left by the other's deliveries backfills it from the store, and the other then
+	// skips those deliveries as at or below the checkpoint).
+	split := projectorSplit(t, truth.events, scrapeRole(t, projA), scrapeRole(t, projB))
+	if split.deliveredA == 0 || split.deliveredB == 0 {
+		t.Errorf("the projectors did not share the deliveries: A took %v, B %v", split.deliveredA, split.deliveredB)
+	}
+	t.Logf("phase 1: %d events x %d read models; deliveries A %v / B %v; committed A %v / B %v",
+		truth.events, len(projections.All()), split.deliveredA, split.deliveredB, split.appliedA, split.appliedB)
+
+	checkRequestLogs(t, api, platform)
+	checkRoleMetrics(t, api, forwarder)
+
+	// Phase 2: SIGTERM every role while commands keep coming, then start them again.
+	acked := loadThenSIGTERM(t, partners, api, forwarder, projA, projB)
+	api, _, _, _ = tp.startRoles()
+	truth = readTruth(t, tp.esdbURL)
+	lost := 0
+	for mpn, ids := range acked {
+		for _, id := range ids {
+			if _, ok := truth.incidents[mpn][id]; !ok {
+				lost++
+				t.Errorf("acknowledged incident %s of partner %s is not in the event store", id, mpn)
+			}
+		}
+	}
+	checkReadModels(t, api.api, partners, truth)
+	t.Logf("phase 2: %d events after the restart, %d acknowledged under load, %d lost", truth.events, countAll(acked), lost)
+}
+
+// split is how two projector processes divided the read models' work.
+type split struct{ deliveredA, deliveredB, appliedA, appliedB float64 }
+
+// projectorSplit reads both projectors' counts for every read model and checks that their
+// committed events add up to the store's: none lost, none counted twice.
+func projectorSplit(t *testing.T, events int, pageA, pageB metricstest.Page) split {
+	t.Helper()
+	var s split
+	count := func(page metricstest.Page, name string, l metricstest.Labels) float64 {
+		v, ok := page.Value(name, l)
+		if !ok {
+			t.Fatalf("%s%v missing from a projector's /metrics", name, l)
+		}
+		return v
+	}
+	for _, p := range projections.All() {
+		l := metricstest.Labels{"projection": p.Name()}
+		a := count(pageA, "benefits_projection_events_applied_total", l)
+		b := count(pageB, "benefits_projection_events_applied_total", l)
+		if int(a+b) != events {
+			t.Errorf("read model %s: projector A committed %v + B %v = %v events, the store holds %d",
+				p.Name(), a, b, a+b, events)
+		}
+		// A delivery is either applied as delivered or skipped; backfilled events were
+		// applied without a delivery of their own.
+		s.deliveredA += a - count(pageA, "benefits_projection_events_backfilled_total", l) +
+			count(pageA, "benefits_projection_events_skipped_total", l)
+		s.deliveredB += b - count(pageB, "benefits_projection_events_backfilled_total", l) +
+			count(pageB, "benefits_projection_events_skipped_total", l)
+		s.appliedA, s.appliedB = s.appliedA+a, s.appliedB+b
+	}
+	return s
+}
+
+func countAll(m map[string][]string) int {
+	n := 0
+	for _, v := range m {
+		n += len(v)
+	}
+	return n
+}
+
+// loadThenSIGTERM runs one client per partner opening incidents until the API stops
+// answering, sends SIGTERM to every role while they run, and waits for each to exit
+// cleanly. It returns the incidents the API acknowledged, by partner.
+func loadThenSIGTERM(t *testing.T, partners []topoPartner, roles ...*topoRole) map[string][]string {
+	t.Helper()
+	api := roles[0].api
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	acked := map[string][]string{}
+	total := 0
+	var wg sync.WaitGroup
+	for _, p := range partners {
+		wg.Go(func() {
+			for k := 0; ctx.Err() == nil; k++ {
+				r, err := api.do(ctx, http.MethodPost, "/v1/incidents", p.adminTok, p.incident(k%2 == 1))
+				if err != nil {
+					return // the API has stopped listening: nothing more can be acknowledged
+				}
+				var in handlers.IncidentAnswer
+				switch {
+				case r.status == http.StatusCreated && json.Unmarshal(r.body, &in) == nil:
+					mu.Lock()
+					acked[p.mpn] = append(acked[p.mpn], in.IncidentID)
+					total++
+					mu.Unlock()
+				case r.status == http.StatusConflict: // R22: the product pool is used up
+				default:
+					t.Errorf("partner %s under load: %d %s", p.mpn, r.status, r.body)
+					return
+				}
+			}
+		})
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		n := total
+		mu.Unlock()
+		if n >= 60 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, r := range roles {
+		r.proc.signal(t, syscall.SIGTERM)
+	}
+	for _, r := range roles {
+		if code := r.proc.exited(t, 40*time.Second); code != 0 {
+			t.Errorf("%s exited %d after SIGTERM, want 0 (a clean shutdown)", r.name, code)
+		}
+	}
+	cancel()
+	wg.Wait()
+	if total == 0 {
+		t.Fatal("no command was acknowledged before SIGTERM: the test put no load on the API")
+	}
+	return acked
+}
+
+// checkRequestLogs: the API logs every request as one JSON line carrying its
+// correlation ID, the client's own when it sent one.
+func checkRequestLogs(t *testing.T, api *topoRole, tok string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const corr = "topology-correlation-1"
+	r, err := api.api.do(ctx, http.MethodGet, "/v1/partners/9999999/benefits", tok, nil, handlers.HeaderCorrelationID, corr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.header.Get(handlers.HeaderCorrelationID); got != corr {
+		t.Errorf("answer carries correlation ID %q, want %q", got, corr)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		requests, found := 0, false
+		for _, rec := range api.proc.jsonLines() {
+			if rec["msg"] != "http request" {
+				continue
+			}
+			requests++
+			id, _ := rec["correlation_id"].(string)
+			if id == "" {
+				t.Fatalf("request log line without a correlation ID: %v", rec)
+			}
+			found = found || id == corr
+		}
+		if found && requests > 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no JSON request log line with correlation ID %q among %d request lines", corr, requests)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// checkRoleMetrics: the API counts commands by type and outcome and requests by route;
+// the forwarder reports itself caught up.
+func checkRoleMetrics(t *testing.T, api, forwarder *topoRole) {
+	t.Helper()
+	page := scrapeRole(t, api)
+	for _, c := range []struct {
+		metric  string
+		labels  metricstest.Labels
+		atLeast float64
+	}{
+		{"benefits_commands_total", metricstest.Labels{"command": "OpenIncident", "outcome": "accepted"}, 60},
+		{"benefits_commands_total", metricstest.Labels{"command": "EnrollPartner", "outcome": "accepted"}, 6},
+		{"benefits_http_requests_total", metricstest.Labels{"method": "POST", "route": "/v1/incidents", "status": "201"}, 60},
+		{"benefits_event_store_appends_total", metricstest.Labels{"outcome": "ok"}, 60},
+	} {
+		if got, _ := page.Value(c.metric, c.labels); got < c.atLeast {
+			t.Errorf("api: %s%v = %v, want at least %v", c.metric, c.labels, got, c.atLeast)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		page := scrapeRole(t, forwarder)
+		lag, ok := page.Value("benefits_forwarder_lag_events", nil)
+		if ok && lag == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("forwarder lag %v (reported %v), want 0 once idle", lag, ok)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
