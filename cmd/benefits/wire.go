@@ -129,6 +129,7 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 	}
 	if n.api {
 		p.addAPI(logger, opts)
+		p.addAuditAndOpsRoutes(cfg, logger, opts)
 	}
 	if err := p.watchProgress(); err != nil {
 		return p, err

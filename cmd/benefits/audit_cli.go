@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"ledger/infra/audit"
+)
+
+// storeSettings are the settings every audit, history and projections subcommand
+// shares with serve, under the same names and variables.
+func storeSettings(c *Config) []setting {
+	return []setting{
+		dataDirSetting(c),
+		{name: "event-store", def: "sqlite", usage: "sqlite | a postgres://... DSN | an esdb://... URL (EventStoreDB)",
+			apply: func(v string) (err error) {
+				c.EventStore, err = parseStoreTarget(v, true)
+				return err
+			}},
+		{name: "read-db", def: "sqlite", usage: "database of the read models: sqlite | a postgres://... DSN",
+			apply: func(v string) (err error) {
+				c.ReadDB, err = parseStoreTarget(v, false)
+				return err
+			}},
+		logFormatSetting(c),
+		logLevelSetting(c),
+	}
+}
+
+// opsProcess opens the stores exactly as serve does (wire_parts.go): the event store and, when readDB, the read database, as serve does.
+func opsProcess(ctx context.Context, cfg Config, logger *slog.Logger, readDB bool) (*process, error) {
+	p := &process{}
+	if err := p.openEventStore(ctx, cfg, logger); err != nil {
+		return nil, err
+	}
+	if readDB {
+		if err := p.openReadDB(ctx, cfg); err != nil {
+			return nil, errors.Join(err, p.close())
+		}
+	}
+	return p, nil
+}
+
+const auditUsage = `Usage: benefits audit verify [flags]
+
+Walks the hash chain of every stream (or --stream) in the event store and reports the
+first broken link: stream, revision, position, expected and found hash. Exit code 0 when
+intact, 1 when broken. See benefits audit verify --help for the flags.
+`
+
+// runOpsCommand dispatches the auditors' and operators' subcommands.
+func runOpsCommand(ctx context.Context, args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
+	switch args[0] {
+	case "audit":
+		return runAudit(ctx, args[1:], env, stdout, stderr)
+	case "history":
+		return runHistory(ctx, args[1:], env, stdout, stderr)
+	default:
+		return runProjections(ctx, args[1:], env, stdout, stderr)
+	}
+}
+
+// runAudit is `benefits audit verify`.
+func runAudit(ctx context.Context, args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "verify" {
+		fmt.Fprint(stderr, auditUsage)
+		return usageError{errors.New("want: audit verify")}
+	}
+	var cfg Config
+	var stream string
+	asJSON := false
+	settings := append(storeSettings(&cfg),
+		setting{name: "stream", noEnv: true, usage: "verify only this stream (e.g. partner-4711001); empty: every stream",
+			apply: func(v string) error { stream = v; return nil }},
+		setting{name: "json", def: "false", noEnv: true, usage: "print the verification as JSON",
+			apply: func(v string) (err error) { asJSON, err = parseBool(v); return err }})
+	if err := parseSettings("audit verify", "audit verify [flags]", settings, bareBools(args[1:], "json"), env, stdout); err != nil {
+		return err
+	}
+	logger := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	p, err := opsProcess(ctx, cfg, logger, false)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	v, err := audit.Verify(ctx, p.store, stream)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+	} else if v.Intact {
+		fmt.Fprintf(stdout, "intact: %d events in %d streams checked\n", v.EventsChecked, v.Streams)
+	} else {
+		fmt.Fprintf(stdout, "BROKEN after %d intact events: %s\n", v.EventsChecked, v.Broken)
+	}
+	if !v.Intact {
+		return errChainBroken
+	}
+	return nil
+}
+
+// errChainBroken makes `audit verify` exit 1 on a broken chain, for scripts.
+var errChainBroken = errors.New("the hash chain is broken (see above)")
+
+// bareBools lets switches be given alone (--dry-run) although settings are strings:
+// a bare --name of one of names becomes --name=true.
+func bareBools(args []string, names ...string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a
+		for _, n := range names {
+			if a == "--"+n || a == "-"+n {
+				out[i] = "--" + n + "=true"
+			}
+		}
+	}
+	return out
+}
+
+func parseBool(v string) (bool, error) {
+	switch v {
+	case "true", "1", "yes":
+		return true, nil
+	case "false", "0", "no", "":
+		return false, nil
+	}
+	return false, errors.New("want true or false")
+}

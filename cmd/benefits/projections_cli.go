@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"ledger/projections"
+)
+
+const projectionsUsage = `Usage:
+  benefits projections list [flags]
+  benefits projections rebuild NAME [--dry-run] [--restart] [flags]
+
+rebuild builds version N+1 of the read model NAME from the event store's log into new
+tables while queries keep answering from version N, compares the two (rows added,
+removed and changed, with samples), writes the report under <data-dir>/rebuild-reports/
+and, unless --dry-run, swaps N+1 in and drops N. An interrupted rebuild resumes where it
+stopped (--restart starts it afresh). Read models: %s.
+`
+
+func projectionNames() string {
+	var names []string
+	for _, p := range projections.All() {
+		names = append(names, p.Name())
+	}
+	return strings.Join(names, ", ")
+}
+
+// runProjections is `benefits projections list|rebuild`.
+func runProjections(ctx context.Context, args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
+	switch {
+	case len(args) > 0 && args[0] == "list":
+		return runProjectionsList(ctx, args[1:], env, stdout, stderr)
+	case len(args) > 1 && args[0] == "rebuild" && !strings.HasPrefix(args[1], "-"):
+		return runProjectionsRebuild(ctx, args[1], args[2:], env, stdout, stderr)
+	}
+	fmt.Fprintf(stderr, projectionsUsage, projectionNames())
+	return usageError{errors.New("want: projections list, or projections rebuild NAME")}
+}
+
+func openOperations(ctx context.Context, cfg Config, stderr io.Writer) (*projections.Operations, func() error, error) {
+	logger := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	p, err := opsProcess(ctx, cfg, logger, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &projections.Operations{DB: p.readDB, Store: p.store, DataDir: cfg.DataDir, Logger: logger}, p.close, nil
+}
+
+func runProjectionsList(ctx context.Context, args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
+	var cfg Config
+	if err := parseSettings("projections list", "projections list [flags]", storeSettings(&cfg), args, env, stdout); err != nil {
+		return err
+	}
+	ops, closeAll, err := openOperations(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	list, err := ops.Overview(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tVERSION\tGEN\tCHECKPOINT\tHEAD\tLAG\tLAG(s)\tSTATE\tDEAD\tREBUILD")
+	for _, p := range list {
+		rebuild := "-"
+		if p.Rebuild != nil {
+			rebuild = fmt.Sprintf("%s (gen %d, %d events)", p.Rebuild.Status, p.Rebuild.Generation, p.Rebuild.Events)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%d\t%.1f\t%s\t%d\t%s\n", p.Name, p.Version, p.Generation, p.Checkpoint,
+			p.Head, p.LagEvents, p.LagSeconds, p.State, p.DeadLetters, rebuild)
+	}
+	return tw.Flush()
+}
+
+func runProjectionsRebuild(ctx context.Context, name string, args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
+	var cfg Config
+	var opts projections.RebuildOptions
+	quiet := false
+	settings := append(storeSettings(&cfg),
+		setting{name: "dry-run", def: "false", noEnv: true, usage: "build and compare only; the live read model stays",
+			apply: func(v string) (err error) { opts.DryRun, err = parseBool(v); return err }},
+		setting{name: "restart", def: "false", noEnv: true, usage: "throw away an interrupted rebuild instead of resuming it",
+			apply: func(v string) (err error) { opts.Restart, err = parseBool(v); return err }},
+		setting{name: "no-progress", def: "false", noEnv: true, usage: "no progress bar on stderr",
+			apply: func(v string) (err error) { quiet, err = parseBool(v); return err }})
+	if err := parseSettings("projections rebuild", "projections rebuild NAME [flags]", settings,
+		bareBools(args, "dry-run", "restart", "no-progress"), env, stdout); err != nil {
+		return err
+	}
+	ops, closeAll, err := openOperations(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	if _, ok := ops.Find(name); !ok {
+		return usageError{fmt.Errorf("unknown read model %q; want one of %s", name, projectionNames())}
+	}
+	var bar *progressbar.ProgressBar
+	if !quiet {
+		bar = newRebuildBar(stderr, name)
+		opts.Progress = func(pr projections.RebuildProgress) {
+			bar.ChangeMax64(max(int64(pr.Head.Commit), 1))
+			bar.Describe(fmt.Sprintf("%s gen %d: %.0f events/s, ETA %s", name, pr.Generation, pr.Rate, pr.ETA.Round(time.Second)))
+			_ = bar.Set64(int64(pr.Position.Commit))
+		}
+	}
+	rep, file, err := ops.Rebuild(ctx, name, opts)
+	if bar != nil {
+		_ = bar.Finish()
+		fmt.Fprintln(stderr)
+	}
+	if err != nil {
+		return err
+	}
+	printReport(stdout, rep, file)
+	return nil
+}
+
+func newRebuildBar(w io.Writer, name string) *progressbar.ProgressBar {
+	return progressbar.NewOptions64(1,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(name),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("events"),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSetWidth(30))
+}
+
+func printReport(w io.Writer, rep projections.RebuildReport, file string) {
+	action := "swapped in; generation %d dropped"
+	if rep.DryRun {
+		action = "dry run: generation %d stays live, the new one was dropped"
+	}
+	fmt.Fprintf(w, "%s: generation %d built from %d events in %.1fs (%.0f events/s), compared at position %s; "+action+"\n",
+		rep.Projection, rep.ToGeneration, rep.Events, rep.Seconds, rep.EventsPerSec, rep.ComparedAt, rep.FromGeneration)
+	for _, t := range rep.Tables {
+		fmt.Fprintf(w, "  %-24s rows %d -> %d: %d added, %d removed, %d changed\n", t.Table, t.RowsBefore, t.RowsAfter, t.Added, t.Removed, t.Changed)
+		for _, c := range t.ChangedRows {
+			fmt.Fprintf(w, "    changed %v: %v\n", c.Key, c.Columns)
+		}
+	}
+	if file != "" {
+		fmt.Fprintf(w, "report: %s\n", file)
+	}
+}
