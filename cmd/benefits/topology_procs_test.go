@@ -40,9 +40,9 @@ func buildTopology(t *testing.T) topoBinaries {
 			topoBuildErr = err
 			return
 		}
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(goTool); err != nil {
-			goTool = "go"
+		goTool, err := exec.LookPath("go")
+		if err != nil { // not on PATH: the toolchain that built this test
+			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
 		}
 		cmd := exec.Command(goTool, "build", "-o", dir+string(os.PathSeparator),
 			"./cmd/benefits", "./scripts/natsserver", "./scripts/esdbserver")

@@ -56,7 +56,7 @@ func (testWriter) Write(p []byte) (int, error) { return len(p), nil }
 // world is the real path on one machine: a SQLite event store, an embedded NATS server,
 // the forwarder, the projection runner and a SQLite read database.
 type world struct {
-	t     *testing.T
+	t     testing.TB
 	m     *metrics.Metrics
 	store *metrics.Store
 	raw   *sqlstore.Store
@@ -65,7 +65,7 @@ type world struct {
 	cps   *projections.Checkpoints
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx := context.Background()
 	raw, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "events.db"), sqlstore.Options{})
@@ -128,7 +128,7 @@ func (w *world) scrape() metricstest.Page {
 	return page
 }
 
-func value(t *testing.T, page metricstest.Page, name string, labels metricstest.Labels) float64 {
+func value(t testing.TB, page metricstest.Page, name string, labels metricstest.Labels) float64 {
 	t.Helper()
 	v, ok := page.Value(name, labels)
 	if !ok {
