@@ -183,6 +183,16 @@ type CloseAnswer struct {
 	Position   string `json:"position"`
 }
 
+// PublishRulesRequest is a rules version (R10): the entitlement table, the cloud
+// competencies and the product catalog; effectiveFrom defaults to now.
+type PublishRulesRequest struct {
+	Version           int                                      `json:"version" binding:"required"`
+	EffectiveFrom     *time.Time                               `json:"effectiveFrom"`
+	Entitlements      map[domain.Level]domain.LevelEntitlement `json:"entitlements" binding:"required"`
+	CloudCompetencies []string                                 `json:"cloudCompetencies" binding:"required"`
+	Products          []domain.Product                         `json:"products" binding:"required"`
+}
+
 // RulesAnswer answers a rules publication (R10).
 type RulesAnswer struct {
 	Version       int       `json:"version"`
@@ -216,7 +226,7 @@ func CommandRoutes(a API) []Route {
 		{Method: http.MethodPost, Path: "/v1/incidents/:incidentId/close", Summary: "Close an incident; the body is optional (R22)",
 			Request: CloseIncidentRequest{}, Response: CloseAnswer{}, Handler: a.closeIncident},
 		{Method: http.MethodPost, Path: "/v1/rules", Summary: "Publish a rules version (platform, ops; R10)",
-			Roles: []SystemRole{RolePlatform, RoleOps}, Request: domain.Rules{}, Response: RulesAnswer{},
+			Roles: []SystemRole{RolePlatform, RoleOps}, Request: PublishRulesRequest{}, Response: RulesAnswer{},
 			Statuses: []int{http.StatusCreated, http.StatusOK}, Handler: a.publishRules},
 	}
 }
@@ -397,10 +407,12 @@ func (a API) closeIncident(c echo.Context) error {
 }
 
 func (a API) publishRules(c echo.Context) error {
-	var rules domain.Rules
-	if err := Bind(c, &rules); err != nil {
+	var req PublishRulesRequest
+	if err := Bind(c, &req); err != nil {
 		return err
 	}
+	rules := domain.Rules{Version: req.Version, EffectiveFrom: orZero(req.EffectiveFrom), Entitlements: req.Entitlements,
+		CloudCompetencies: req.CloudCompetencies, Products: req.Products}
 	out, err := a.Commands.Rules(c.Request().Context(), domain.PublishRules{By: by(c), Rules: rules}, metaOf(c))
 	if err != nil {
 		return err

@@ -17,8 +17,10 @@ import (
 
 const platformUser = "partner-center"
 
-func (s *system) platform(t testing.TB) string { return bearerFor(t, platformUser, handlers.RolePlatform) }
-func (s *system) auditor(t testing.TB) string  { return bearerFor(t, "auditor-1", handlers.RoleAuditor) }
+func (s *system) platform(t testing.TB) string {
+	return bearerFor(t, platformUser, handlers.RolePlatform)
+}
+func (s *system) auditor(t testing.TB) string { return bearerFor(t, "auditor-1", handlers.RoleAuditor) }
 
 // mpnFor names the partner of scenario k of rule r, unique within one system.
 func mpnFor(rule, k int) string { return fmt.Sprintf("7%02d%02d", rule, k) }

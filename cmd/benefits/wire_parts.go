@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"ledger/infra/esdbstore"
 	"ledger/infra/natsbus"
@@ -111,8 +114,35 @@ func (p *process) addForwarder(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	p.forwarder = f
-	p.background = append(p.background, f.Run)
+	p.background = append(p.background, func(ctx context.Context) error {
+		p.awaitConsumers(ctx, conn.JetStream)
+		return f.Run(ctx)
+	})
 	return nil
+}
+
+// awaitConsumers holds the forwarder back, for at most a few seconds, until the
+// projectors of this process have created their consumers. The forwarder updates the
+// stream's configuration when it starts, and nats-server v2.15.2 races (data race in
+// fileStore.UpdateConfig against ConsumerStore) when a stream update and a consumer
+// creation meet; the race detector catches it in the end-to-end tests.
+func (p *process) awaitConsumers(ctx context.Context, js jetstream.JetStream) {
+	if p.runner == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for _, m := range projections.All() {
+		for {
+			if _, err := js.Consumer(ctx, natsbus.StreamName, projections.ConsumerName(m.Name())); err == nil || ctx.Err() != nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
 }
 
 // addProjectors sets the read models up before the API serves (so a query never meets
