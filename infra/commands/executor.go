@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
+
 	"ledger/domain"
 	"ledger/infra/eventstore"
 )
@@ -26,7 +28,17 @@ type EventStore interface {
 type Meta struct {
 	Actor         domain.Actor
 	CorrelationID string
-	CausationID   string
+	// CausationID names what caused the events; empty means the command itself, which
+	// then gets an ID of its own ("command-<uuid>"), the same across retries.
+	CausationID  string
+	partnerRoles []string
+}
+
+func (m Meta) withCommandID() Meta {
+	if m.CausationID == "" {
+		m.CausationID = "command-" + uuid.NewString()
+	}
+	return m
 }
 
 // Outcome of a command. Position is the global position of the last event appended, or
@@ -79,6 +91,7 @@ var ErrTooManyRetries = errors.New("command lost the race too many times")
 // Partner decides cmd on the partner stream of mpnID and appends the result.
 func (x *Executor) Partner(ctx context.Context, mpnID string, cmd domain.Command, meta Meta) (Outcome, error) {
 	stream := domain.PartnerStream(mpnID)
+	meta = meta.withCommandID()
 	for attempt := 0; ; attempt++ {
 		out, err := x.partnerOnce(ctx, stream, cmd, meta)
 		if !errors.Is(err, eventstore.ErrWrongExpectedRevision) {
@@ -116,6 +129,13 @@ func (x *Executor) partnerOnce(ctx context.Context, stream string, cmd domain.Co
 	if len(events) == 0 {
 		return out, nil
 	}
+	// The roles used are the token's system roles and the partner roles the actor
+	// held when the command was decided (an auditor asks "as whom did they act").
+	if u, ok := state.UserByID[meta.Actor.UserID]; ok && meta.Actor.UserID != "" {
+		for _, r := range u.Roles {
+			meta.partnerRoles = append(meta.partnerRoles, string(r))
+		}
+	}
 	res, err := x.append(ctx, stream, loaded, events, rules.Version, meta, now)
 	if err != nil {
 		return out, err
@@ -126,6 +146,7 @@ func (x *Executor) partnerOnce(ctx context.Context, stream string, cmd domain.Co
 
 // Rules publishes a new rules version on the rules stream.
 func (x *Executor) Rules(ctx context.Context, cmd domain.PublishRules, meta Meta) (Outcome, error) {
+	meta = meta.withCommandID()
 	for attempt := 0; ; attempt++ {
 		now := x.now().UTC()
 		loaded, book, err := x.loadRuleBook(ctx)

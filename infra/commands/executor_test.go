@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -50,7 +52,7 @@ func actionPackPartner(t *testing.T, x *Executor, mpn string) (admin domain.Acto
 	admin = domain.Actor{UserID: "admin@" + mpn}
 	must := func(c domain.Command) Outcome {
 		t.Helper()
-		out, err := x.Partner(ctx, mpn, c, Meta{Actor: platform, CorrelationID: "setup"})
+		out, err := x.Partner(ctx, mpn, c, Meta{Actor: c.(domain.PartnerCommand).Actor(), CorrelationID: "setup"})
 		if err != nil {
 			t.Fatalf("%s: %v", c.CommandName(), err)
 		}
@@ -144,10 +146,32 @@ func TestEventsCarryMetadataAndAHashChain(t *testing.T) {
 			t.Fatalf("revision %d: hash %s computed %s prev %s want prev %s", r.Revision, found, computed, prevHash, prev)
 		}
 		m, _ := eventmeta.Parse(r.Metadata)
-		if m.Actor == "" || m.CorrelationID != "setup" || m.RulesVersion != 1 || !m.RecordedAt.Equal(now) {
+		if m.Actor == "" || m.CorrelationID != "setup" || m.RulesVersion != 1 || !m.RecordedAt.Equal(now) || !strings.HasPrefix(m.CausationID, "command-") {
 			t.Fatalf("revision %d metadata: %+v", r.Revision, m)
 		}
 		prev = found
+	}
+}
+
+// The roles used are recorded: the token's system roles and the actor's partner roles.
+func TestMetadataRecordsTheRolesUsed(t *testing.T) {
+	store := stores(t)["sqlite"](t)
+	x := New(store, WithClock(func() time.Time { return now }))
+	actionPackPartner(t, x, "4711005")
+	recorded, err := store.ReadStream(context.Background(), domain.PartnerStream("4711005"), eventstore.ReadStreamOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byType := map[string][]string{}
+	for _, r := range recorded {
+		m, _ := eventmeta.Parse(r.Metadata)
+		byType[r.Type] = m.Roles
+	}
+	if got := byType["PartnerEnrolled.v1"]; !slices.Equal(got, []string{domain.SystemPlatform}) {
+		t.Fatalf("enrolment roles %v", got)
+	}
+	if got := byType["BenefitActivated.v1"]; !slices.Equal(got, []string{string(domain.RoleGlobalAdmin)}) {
+		t.Fatalf("activation roles %v", got)
 	}
 }
 

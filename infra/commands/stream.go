@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"slices"
 	"fmt"
 	"time"
 
@@ -58,7 +59,7 @@ func (x *Executor) append(ctx context.Context, stream string, loaded loadedStrea
 			return eventstore.AppendResult{}, fmt.Errorf("encode %T: %w", e, err)
 		}
 		m := eventmeta.Metadata{
-			Actor: meta.Actor.UserID, Roles: meta.Actor.SystemRoles,
+			Actor: meta.Actor.UserID, Roles: append(slices.Clone(meta.Actor.SystemRoles), meta.partnerRoles...),
 			CorrelationID: meta.CorrelationID, CausationID: meta.CausationID,
 			RulesVersion: rulesVersion, RecordedAt: now, PrevHash: prev,
 		}
