@@ -2,8 +2,8 @@ package commands
 
 import (
 	"context"
-	"slices"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -77,4 +77,3 @@ func (x *Executor) append(ctx context.Context, stream string, loaded loadedStrea
 	}
 	return res, nil
 }
-
