@@ -163,7 +163,6 @@ func (o RebuildOptions) withDefaults() RebuildOptions {
 func catchUp(ctx context.Context, db *bun.DB, store RebuildSource, p Projection, prog *rebuildProgress, opts RebuildOptions, started time.Time) error {
 	a := applier{db: db, p: p, log: opts.Logger.With("projection", p.Name(), "generation", prog.row.Generation)}
 	startEvents := prog.events
-	batch := make([]eventstore.RecordedEvent, 0, opts.BatchSize)
 	report := func() {
 		if opts.Progress == nil {
 			return
@@ -178,15 +177,6 @@ func catchUp(ctx context.Context, db *bun.DB, store RebuildSource, p Projection,
 		}
 		opts.Progress(pr)
 	}
-	flush := func() error {
-		prog.events += int64(len(batch))
-		if err := applyBatchWithRetry(ctx, &a, prog, batch); err != nil {
-			return err
-		}
-		batch = batch[:0]
-		report()
-		return nil
-	}
 	for {
 		head, err := store.Head(ctx)
 		if err != nil {
@@ -197,29 +187,38 @@ func catchUp(ctx context.Context, db *bun.DB, store RebuildSource, p Projection,
 			report()
 			return nil
 		}
-		read := 0
-		for ev, err := range store.ReadAll(ctx, prog.row.position()) {
-			if err != nil {
-				return fmt.Errorf("read the log: %w", err)
-			}
-			read++
-			batch = append(batch, ev)
-			if len(batch) == opts.BatchSize {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		}
-		if len(batch) > 0 {
-			if err := flush(); err != nil {
-				return err
-			}
+		read, err := foldPass(ctx, &a, store, prog, opts.BatchSize, report)
+		if err != nil {
+			return err
 		}
 		if read == 0 { // the head is an event ReadAll leaves out (a system event)
 			report()
 			return nil
 		}
 	}
+}
+
+// foldPass folds the log from the new generation's position to its end, reading the
+// next batch while it applies this one, and says how many events it read.
+func foldPass(ctx context.Context, a *applier, store RebuildSource, prog *rebuildProgress, size int, report func()) (int, error) {
+	batches, stop := readAhead(ctx, store, prog.row.position(), size)
+	defer stop()
+	read := 0
+	for b := range batches {
+		if b.err != nil {
+			return read, fmt.Errorf("read the log: %w", b.err)
+		}
+		read += len(b.events)
+		prog.events += int64(len(b.events))
+		if err := applyBatchWithRetry(ctx, a, prog, b.events); err != nil {
+			return read, err
+		}
+		report()
+	}
+	if err := ctx.Err(); err != nil { // the reader stops quietly when cancelled
+		return read, fmt.Errorf("read the log: %w", err)
+	}
+	return read, nil
 }
 
 // applyBatchWithRetry retries transient failures; what a partly successful attempt
