@@ -16,10 +16,11 @@ vet:
 test: vet
 	$(GO) test -race -timeout 30m ./...
 
-# A short fuzzing pass over the request-body decoders; longer runs: FUZZTIME=10m.
+# A short fuzzing pass over the strict JSON binder and every command route's body; longer runs: FUZZTIME=10m.
 FUZZTIME ?= 15s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzStrictBind$$' -fuzztime $(FUZZTIME) ./handlers
+	$(GO) test -run '^$$' -fuzz '^FuzzCommandBodies$$' -fuzztime $(FUZZTIME) ./cmd/benefits
 
 # Benchmarks: figures in the README come from here (medians of -count runs).
 bench:
