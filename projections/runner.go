@@ -53,6 +53,11 @@ type RunnerConfig struct {
 	// StopGrace bounds how long a batch in flight may take to commit after ctx ends;
 	// 10 s when zero.
 	StopGrace time.Duration
+	// GapGrace is how long a delivery whose predecessors are not yet committed waits for
+	// the process holding them (another projector sharing the consumer) before the runner
+	// reads them from the store itself; counted from when the stream stored the delivery,
+	// so a backlog is filled at once. 1 s when zero.
+	GapGrace time.Duration
 }
 
 // Stats counts what one runner did for a projection since it started.
@@ -87,6 +92,7 @@ func NewRunner(cfg RunnerConfig, ps ...Projection) (*Runner, error) {
 	cfg.AckWait = orDefault(cfg.AckWait, 30*time.Second)
 	cfg.FetchWait = orDefault(cfg.FetchWait, time.Second)
 	cfg.StopGrace = orDefault(cfg.StopGrace, 10*time.Second)
+	cfg.GapGrace = orDefault(cfg.GapGrace, time.Second)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()

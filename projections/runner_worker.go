@@ -138,32 +138,28 @@ func (w *worker) nextChunk(ctx context.Context, msgs <-chan jetstream.Msg) (chun
 
 // handle commits a chunk and acks it. A chunk whose commit began finishes even if ctx
 // ends (within StopGrace): it is never half-applied, and never acked before commit.
+// Waiting for another projector to commit the events before the chunk (see awaitHolder)
+// is not a commit: it ends with ctx, and what was not applied is redelivered.
 func (w *worker) handle(ctx context.Context, msgs []jetstream.Msg) error {
-	envs := make([]natsbus.Envelope, 0, len(msgs))
-	for _, m := range msgs {
-		env, err := natsbus.Decode(m.Headers(), m.Data())
-		if err != nil {
-			// Not ours or damaged; the next event's chain check backfills what it held.
-			w.log.Warn("undecodable message skipped", "subject", m.Subject(), "err", err)
-			continue
-		}
-		envs = append(envs, env)
-	}
+	ds := w.decode(msgs)
 	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(w.r.cfg.StopGrace, cancel) })
 	defer stop()
 
 	bo := backoff{min: 50 * time.Millisecond, max: 5 * time.Second}
-	for len(envs) > 0 {
-		n, err := w.step(bctx, envs)
-		envs = envs[n:]
+	for len(ds) > 0 {
+		n, gap, err := w.step(bctx, ds)
+		ds = ds[n:]
+		if err == nil && gap != nil {
+			err = w.awaitHolder(ctx, *gap)
+		}
 		if err == nil {
 			bo.reset()
 			continue
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("stopped with %d events unapplied (they will be redelivered): %w", len(envs), err)
+			return fmt.Errorf("stopped with %d events unapplied (they will be redelivered): %w", len(ds), err)
 		}
 		wait := bo.next()
 		if isTransient(err) {
@@ -173,23 +169,61 @@ func (w *worker) handle(ctx context.Context, msgs []jetstream.Msg) error {
 		}
 		sleep(ctx, wait)
 	}
-	// AckAll: the last message acknowledges the chunk. A lost ack only means redelivery,
-	// which the checkpoint turns into skips.
+	// AckAll: the last message acknowledges the chunk, and with it every lower stream
+	// sequence still pending on this consumer, including messages delivered to another
+	// projector process that has not committed them yet. That is safe because of the
+	// checkpoint chain: this chunk committed only through a compare-and-set on the
+	// checkpoint, applying a delivery only when its previous position was the checkpoint
+	// (or after reading the events in between from the store), so the checkpoint is now at
+	// or past this message and every event before it was applied exactly once. The
+	// forwarder publishes in position order, so lower sequences hold positions at or
+	// below the checkpoint: the other process skips them if it still holds them, and
+	// their redelivery is only spared. A lost ack likewise only means redelivery, which
+	// the checkpoint turns into skips.
 	if err := msgs[len(msgs)-1].Ack(); err != nil {
 		return fmt.Errorf("ack: %w", err)
 	}
 	return nil
 }
 
-// step commits one batch from the front of envs and reports how many envs it consumed.
-func (w *worker) step(ctx context.Context, envs []natsbus.Envelope) (int, error) {
+// delivery is a decoded message and the time from which a gap before it is no longer
+// worth waiting for: GapGrace after the stream stored it (or after it arrived here, if
+// that is earlier by this host's clock).
+type delivery struct {
+	env        natsbus.Envelope
+	backfillAt time.Time
+}
+
+func (w *worker) decode(msgs []jetstream.Msg) []delivery {
+	now := time.Now()
+	ds := make([]delivery, 0, len(msgs))
+	for _, m := range msgs {
+		env, err := natsbus.Decode(m.Headers(), m.Data())
+		if err != nil {
+			// Not ours or damaged; the next event's chain check backfills what it held.
+			w.log.Warn("undecodable message skipped", "subject", m.Subject(), "err", err)
+			continue
+		}
+		seen := now
+		if md, err := m.Metadata(); err == nil && md.Timestamp.Before(seen) {
+			seen = md.Timestamp
+		}
+		ds = append(ds, delivery{env: env, backfillAt: seen.Add(w.r.cfg.GapGrace)})
+	}
+	return ds
+}
+
+// step commits one batch from the front of ds and reports how many deliveries it
+// consumed; gap is set when it stopped before a delivery whose predecessors are not
+// committed yet and may still be, by the process holding them.
+func (w *worker) step(ctx context.Context, ds []delivery) (int, *gapWait, error) {
 	st, err := loadState(ctx, w.r.cfg.DB, w.p.Name())
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	plan, err := w.plan(ctx, st.Checkpoint, envs)
+	plan, err := w.plan(ctx, st.Checkpoint, ds, time.Now())
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if len(plan.events) > 0 {
 		prog := &liveProgress{st: st}
@@ -198,38 +232,46 @@ func (w *worker) step(ctx context.Context, envs []natsbus.Envelope) (int, error)
 			w.r.checkpoints.notify.signal()
 		}
 		if err != nil {
-			return 0, err // what committed is in the checkpoint; the next step skips it
+			return 0, nil, err // what committed is in the checkpoint; the next step skips it
 		}
 		w.stats.applied.Add(uint64(len(plan.events) - dead))
 		w.stats.dead.Add(uint64(dead))
 	}
 	w.stats.skipped.Add(uint64(plan.skipped))
 	w.stats.backfilled.Add(uint64(plan.backfilled))
-	return plan.consumed, nil
+	return plan.consumed, plan.gap, nil
 }
 
 type batchPlan struct {
 	events     []eventstore.RecordedEvent // to apply, in order, all after the checkpoint
-	consumed   int                        // envs covered by events or skipped
+	consumed   int                        // deliveries covered by events or skipped
 	skipped    int
 	backfilled int
+	gap        *gapWait // the plan stopped before a gap young enough to wait for
 }
 
-// plan picks the next batch after cp: envs at or below cp are skipped (redelivered or
-// re-published), and where an env's previous position is not the last one planned, the
-// events in between are read from the store first (a gap: retention, a deleted
-// message, a projection that started after the stream was trimmed).
-func (w *worker) plan(ctx context.Context, cp eventstore.Position, envs []natsbus.Envelope) (batchPlan, error) {
+// plan picks the next batch after cp: deliveries at or below cp are skipped (redelivered
+// or re-published). Where a delivery's previous position is not the last one planned,
+// the events in between are missing: while the delivery is younger than GapGrace the
+// plan stops there (another projector sharing the consumer holds them, most likely, and
+// is committing them); past it they are read from the store (retention, a deleted
+// message, a projection that started after the stream was trimmed, a holder that died).
+func (w *worker) plan(ctx context.Context, cp eventstore.Position, ds []delivery, now time.Time) (batchPlan, error) {
 	var p batchPlan
 	max := w.r.cfg.BatchSize
-	for p.consumed < len(envs) && len(p.events) < max {
-		env := envs[p.consumed]
+	for p.consumed < len(ds) && len(p.events) < max {
+		d := ds[p.consumed]
+		env := d.env
 		if !cp.Less(env.Event.Position) {
 			p.consumed++
 			p.skipped++
 			continue
 		}
 		if env.Previous != cp {
+			if now.Before(d.backfillAt) {
+				p.gap = &gapWait{checkpoint: cp, previous: env.Previous, message: env.Event.Position, backfillAt: d.backfillAt}
+				break
+			}
 			gap, complete, err := w.backfill(ctx, cp, env.Event.Position, max-len(p.events))
 			if err != nil {
 				return batchPlan{}, err

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -246,15 +247,20 @@ func TestTopologyTwoProjectorsShareTheWorkAndSIGTERMUnderLoadLosesNothing(t *tes
 
 	// Both projectors took deliveries from each projection's one durable consumer, and
 	// together committed each event exactly once per read model: their committed counts
-	// add up to the events in the store, whoever applied which (a projector that meets a
-	// gap left by the other's deliveries backfills it from the store, and the other then
-	// skips those deliveries as at or below the checkpoint).
+	// add up to the events in the store. And they shared the committed work: a projector
+	// whose delivery follows events another projector holds waits for that one to commit
+	// them instead of reading them from the store itself (which would turn the other's
+	// deliveries into skips), so each commits roughly what it was delivered: half.
+	waitAllCommitted(t, truth.events, projA, projB)
 	split := projectorSplit(t, truth.events, scrapeRole(t, projA), scrapeRole(t, projB))
 	if split.deliveredA == 0 || split.deliveredB == 0 {
 		t.Errorf("the projectors did not share the deliveries: A took %v, B %v", split.deliveredA, split.deliveredB)
 	}
-	t.Logf("phase 1: %d events x %d read models; deliveries A %v / B %v; committed A %v / B %v",
-		truth.events, len(projections.All()), split.deliveredA, split.deliveredB, split.appliedA, split.appliedB)
+	checkSharedCommits(t, truth.events, split)
+	t.Logf("phase 1: %d events x %d read models; deliveries A %v / B %v; committed A %v / B %v "+
+		"(backfilled A %v / B %v); per read model A:B %v; gap warnings A %d / B %d",
+		truth.events, len(projections.All()), split.deliveredA, split.deliveredB, split.appliedA, split.appliedB,
+		split.backfilledA, split.backfilledB, split.perModel, gapWarnings(projA), gapWarnings(projB))
 
 	checkRequestLogs(t, api, platform)
 	checkRoleMetrics(t, api, forwarder)
@@ -277,7 +283,32 @@ func TestTopologyTwoProjectorsShareTheWorkAndSIGTERMUnderLoadLosesNothing(t *tes
 }
 
 // split is how two projector processes divided the read models' work.
-type split struct{ deliveredA, deliveredB, appliedA, appliedB float64 }
+type split struct {
+	deliveredA, deliveredB, appliedA, appliedB, backfilledA, backfilledB float64
+	perModel, lopsided                                                   []string // "name a:b" committed events
+}
+
+// minShare is the part of a read model's events each projector must commit for the
+// read model to count as shared. JetStream hands the consumer's messages to the two
+// projectors' pull requests in turn, so an even split is the norm; 20 % leaves room
+// for a loaded machine where one projector stalls past the gap grace now and then and
+// the other fills the gap from the store, taking a run of events that would have been
+// the first's. Measured on a 2-core machine: 45:45 typical, 29:61 the worst seen.
+const minShare = 0.2
+
+// checkSharedCommits: each projector committed at least minShare of the events of every
+// read model but at most one (one read model out of five may be unlucky on a busy
+// machine without the work being unshared).
+func checkSharedCommits(t *testing.T, events int, s split) {
+	t.Helper()
+	if len(s.perModel) == 0 {
+		return
+	}
+	if lopsided := len(s.lopsided); lopsided > 1 {
+		t.Errorf("%d of %d read models were not shared (each projector committing at least %.0f%% of %d events): %v",
+			lopsided, len(s.perModel), 100*minShare, events, s.lopsided)
+	}
+}
 
 // projectorSplit reads both projectors' counts for every read model and checks that their
 // committed events add up to the store's: none lost, none counted twice.
@@ -306,8 +337,53 @@ func projectorSplit(t *testing.T, events int, pageA, pageB metricstest.Page) spl
 		s.deliveredB += b - count(pageB, "benefits_projection_events_backfilled_total", l) +
 			count(pageB, "benefits_projection_events_skipped_total", l)
 		s.appliedA, s.appliedB = s.appliedA+a, s.appliedB+b
+		s.backfilledA += count(pageA, "benefits_projection_events_backfilled_total", l)
+		s.backfilledB += count(pageB, "benefits_projection_events_backfilled_total", l)
+		share := fmt.Sprintf("%s %v:%v", p.Name(), a, b)
+		s.perModel = append(s.perModel, share)
+		if min(a, b) < minShare*float64(events) {
+			s.lopsided = append(s.lopsided, share)
+		}
 	}
 	return s
+}
+
+// waitAllCommitted waits until the two projectors' committed counts reach the store's
+// events for every read model: the API's read-your-writes wait covers only the read
+// models its queries use, and a projector may still be waiting for the other to commit
+// the events before its last delivery. It gives up silently after a while (or at once on
+// a count past the store's); projectorSplit then reports what is wrong.
+func waitAllCommitted(t *testing.T, events int, projA, projB *topoRole) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		pageA, pageB := scrapeRole(t, projA), scrapeRole(t, projB)
+		done := true
+		for _, p := range projections.All() {
+			l := metricstest.Labels{"projection": p.Name()}
+			a, _ := pageA.Value("benefits_projection_events_applied_total", l)
+			b, _ := pageB.Value("benefits_projection_events_applied_total", l)
+			if int(a+b) > events {
+				return
+			}
+			done = done && int(a+b) == events
+		}
+		if done {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// gapWarnings counts a projector's log lines reporting a gap filled from the store.
+func gapWarnings(r *topoRole) int {
+	n := 0
+	for _, rec := range r.proc.jsonLines() {
+		if msg, _ := rec["msg"].(string); strings.HasPrefix(msg, "gap in the event chain") {
+			n++
+		}
+	}
+	return n
 }
 
 func countAll(m map[string][]string) int {
