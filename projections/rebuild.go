@@ -10,6 +10,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"ledger/infra/eventstore"
+	"ledger/infra/retry"
 )
 
 // RebuildSource is the event store as a rebuild reads it: the global log, and its head
@@ -225,7 +226,7 @@ func foldPass(ctx context.Context, a *applier, store RebuildSource, prog *rebuil
 // applyBatchWithRetry retries transient failures; what a partly successful attempt
 // committed (the one-by-one path) is not applied again.
 func applyBatchWithRetry(ctx context.Context, a *applier, prog *rebuildProgress, batch []eventstore.RecordedEvent) error {
-	bo := backoff{min: 50 * time.Millisecond, max: 2 * time.Second}
+	bo := retry.Backoff{Min: 50 * time.Millisecond, Max: 2 * time.Second}
 	for attempt := 1; ; attempt++ {
 		rest := batch
 		for len(rest) > 0 && !prog.row.position().Less(rest[0].Position) {
@@ -235,7 +236,7 @@ func applyBatchWithRetry(ctx context.Context, a *applier, prog *rebuildProgress,
 		if err == nil || !isTransient(err) || attempt == 10 {
 			return err
 		}
-		if !sleep(ctx, bo.next()) {
+		if !retry.Sleep(ctx, bo.Next()) {
 			return fmt.Errorf("%w (after: %w)", ctx.Err(), err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"ledger/infra/eventstore"
+	"ledger/infra/retry"
 )
 
 // BuildOptions tune a from-scratch build.
@@ -92,7 +93,7 @@ func Build(ctx context.Context, db *bun.DB, store EventLog, p Projection, gen in
 // applyWithRetry retries transient failures; events already committed by a partly
 // successful attempt (the one-by-one path) are not applied again.
 func applyWithRetry(ctx context.Context, a *applier, prog *buildProgress, batch []eventstore.RecordedEvent) error {
-	bo := backoff{min: 50 * time.Millisecond, max: 2 * time.Second}
+	bo := retry.Backoff{Min: 50 * time.Millisecond, Max: 2 * time.Second}
 	for attempt := 1; ; attempt++ {
 		rest := batch
 		for len(rest) > 0 && !prog.last.Less(rest[0].Position) {
@@ -102,7 +103,7 @@ func applyWithRetry(ctx context.Context, a *applier, prog *buildProgress, batch 
 		if err == nil || !isTransient(err) || attempt == 10 {
 			return err
 		}
-		if !sleep(ctx, bo.next()) {
+		if !retry.Sleep(ctx, bo.Next()) {
 			return fmt.Errorf("%w (after: %w)", ctx.Err(), err)
 		}
 	}

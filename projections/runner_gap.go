@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"ledger/infra/eventstore"
+	"ledger/infra/retry"
 )
 
 // gapWait is a delivery whose predecessors are not committed yet. Several projector
@@ -28,13 +29,13 @@ func (w *worker) awaitHolder(ctx context.Context, g gapWait) error {
 	w.log.Debug("delivery waits for another projector to commit the events before it",
 		"checkpoint", g.checkpoint.String(), "messagePrevious", g.previous.String(),
 		"message", g.message.String(), "until", g.backfillAt)
-	poll := backoff{min: time.Millisecond, max: 5 * time.Millisecond}
+	poll := retry.Backoff{Min: time.Millisecond, Max: 5 * time.Millisecond}
 	for {
 		left := time.Until(g.backfillAt)
 		if left <= 0 {
 			return nil
 		}
-		if !sleep(ctx, min(poll.next(), left)) {
+		if !retry.Sleep(ctx, min(poll.Next(), left)) {
 			return ctx.Err()
 		}
 		st, err := loadState(ctx, w.r.cfg.DB, w.p.Name())

@@ -10,6 +10,7 @@ import (
 
 	"ledger/infra/eventstore"
 	"ledger/infra/natsbus"
+	"ledger/infra/retry"
 )
 
 // worker runs one projection: pull a batch, plan it against the checkpoint, commit it,
@@ -35,19 +36,19 @@ func (r *Runner) newWorker(p Projection) *worker {
 
 func (w *worker) run(ctx context.Context) {
 	w.log.Info("projection running")
-	bo := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
+	bo := retry.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	lastLog := time.Now()
 	for ctx.Err() == nil {
 		if err := w.pull(ctx); err != nil {
 			if ctx.Err() != nil {
 				break
 			}
-			wait := bo.next()
+			wait := bo.Next()
 			w.log.Warn("projection interrupted; retrying", "err", err, "in", wait)
-			sleep(ctx, wait)
+			retry.Sleep(ctx, wait)
 			continue
 		}
-		bo.reset()
+		bo.Reset()
 		if time.Since(lastLog) >= 10*time.Second {
 			s, _ := w.r.Stats(w.p.Name())
 			w.log.Info("projection progress", "applied", s.Applied, "skipped", s.Skipped,
@@ -147,7 +148,7 @@ func (w *worker) handle(ctx context.Context, msgs []jetstream.Msg) error {
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(w.r.cfg.StopGrace, cancel) })
 	defer stop()
 
-	bo := backoff{min: 50 * time.Millisecond, max: 5 * time.Second}
+	bo := retry.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
 	for len(ds) > 0 {
 		n, gap, err := w.step(bctx, ds)
 		ds = ds[n:]
@@ -155,19 +156,19 @@ func (w *worker) handle(ctx context.Context, msgs []jetstream.Msg) error {
 			err = w.awaitHolder(ctx, *gap)
 		}
 		if err == nil {
-			bo.reset()
+			bo.Reset()
 			continue
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("stopped with %d events unapplied (they will be redelivered): %w", len(ds), err)
 		}
-		wait := bo.next()
+		wait := bo.Next()
 		if isTransient(err) {
 			w.log.Debug("batch retried", "err", err, "in", wait)
 		} else {
 			w.log.Error("batch failed; retrying", "err", err, "in", wait)
 		}
-		sleep(ctx, wait)
+		retry.Sleep(ctx, wait)
 	}
 	// AckAll: the last message acknowledges the chunk, and with it every lower stream
 	// sequence still pending on this consumer, including messages delivered to another

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"ledger/infra/eventstore"
+	"ledger/infra/retry"
 )
 
 // EventSubscriber is the part of the event store the forwarder needs.
@@ -88,16 +89,16 @@ var errResync = errors.New("stream moved: another publisher")
 // store is logged and retried with backoff from the stream's own checkpoint; Run never
 // gives up while ctx lives.
 func (f *Forwarder) Run(ctx context.Context) error {
-	backoff := newBackoff(100*time.Millisecond, 5*time.Second)
+	backoff := &retry.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		progressed, err := f.runOnce(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if progressed {
-			backoff.reset()
+			backoff.Reset()
 		}
-		wait := backoff.next()
+		wait := backoff.Next()
 		if errors.Is(err, errResync) {
 			f.log.Warn("another publisher moved the stream; resyncing", "err", err)
 		} else {
