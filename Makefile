@@ -7,8 +7,10 @@ GO ?= go
 build:
 	$(GO) build -o bin/benefits ./cmd/benefits
 
-run:
-	$(GO) run ./cmd/benefits serve
+# Runs the built binary rather than `go run`, so Ctrl-C reaches the service itself and a
+# clean shutdown exits 0.
+run: build
+	./bin/benefits serve
 
 vet:
 	$(GO) vet ./...

@@ -34,6 +34,11 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	proc, err := wire(ctx, cfg, logger, secret)
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			// SIGINT/SIGTERM during start-up is a request to stop, not a failure.
+			logger.Info("stopped during start-up")
+			return nil
+		}
 		return err
 	}
 	defer func() {

@@ -121,6 +121,18 @@ func TestServeRefusesAnAddressInUse(t *testing.T) {
 	}
 }
 
+// SIGINT/SIGTERM while the stores and NATS are still starting is a request to stop:
+// exit 0, not a start-up failure.
+func TestServeStoppedDuringStartUpExitsZero(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	var out, errOut strings.Builder
+	code := run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir()}, envOf(), &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+}
+
 // The real thing: the built binary, a real SIGTERM, exit status 0.
 func TestServeBinaryStopsCleanlyOnSIGTERM(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "benefits")
