@@ -143,3 +143,4 @@ func TestDepsValidateCatchesWiringMistakes(t *testing.T) {
 		})
 	}
 }
+

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"time"
@@ -18,7 +19,10 @@ func newSchemaBuilder() *schemaBuilder {
 	return &schemaBuilder{components: map[string]any{}, types: map[string]reflect.Type{}}
 }
 
-var timeType = reflect.TypeFor[time.Time]()
+var (
+	timeType       = reflect.TypeFor[time.Time]()
+	rawMessageType = reflect.TypeFor[json.RawMessage]()
+)
 
 // ref returns a schema for t, registering named structs as components.
 func (b *schemaBuilder) ref(t reflect.Type) (map[string]any, error) {
@@ -27,6 +31,10 @@ func (b *schemaBuilder) ref(t reflect.Type) (map[string]any, error) {
 	}
 	if t == timeType {
 		return map[string]any{"type": "string", "format": "date-time"}, nil
+	}
+	if t == rawMessageType {
+		// Embedded JSON as it was stored (event data and metadata): any JSON value.
+		return map[string]any{"description": "any JSON value"}, nil
 	}
 	if reflect.PointerTo(t).Implements(jsonUnmarshaler) && t.Kind() == reflect.Struct {
 		return map[string]any{"description": "custom JSON form of " + t.String()}, nil
