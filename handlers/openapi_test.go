@@ -143,4 +143,3 @@ func TestDepsValidateCatchesWiringMistakes(t *testing.T) {
 		})
 	}
 }
-
