@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"ledger/infra/testlog"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -284,18 +285,4 @@ func (c *counter) counts(t *testing.T, db bun.IDB) map[string]int {
 }
 
 // testLogger writes to the test's output while the test runs, and nowhere after.
-func testLogger(t *testing.T, level slog.Level) *slog.Logger {
-	var done atomic.Bool
-	out := t.Output()
-	t.Cleanup(func() { done.Store(true) })
-	return slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
-		if done.Load() {
-			return len(p), nil
-		}
-		return out.Write(p)
-	}), &slog.HandlerOptions{Level: level}))
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+func testLogger(t *testing.T, level slog.Level) *slog.Logger { return testlog.New(t, level) }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"ledger/infra/testlog"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -124,21 +125,7 @@ func startSystem(t testing.TB, cfg Config, opts wireOptions) *system {
 }
 
 // testLogger shows warnings and errors in the test's output while it runs.
-func testLogger(t testing.TB) *slog.Logger {
-	var done atomic.Bool
-	out := t.Output()
-	t.Cleanup(func() { done.Store(true) })
-	return slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
-		if done.Load() {
-			return len(p), nil
-		}
-		return out.Write(p)
-	}), &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+func testLogger(t testing.TB) *slog.Logger { return testlog.New(t, slog.LevelWarn) }
 
 // token is a bearer token for sub with the given system roles.
 func bearerFor(t testing.TB, sub string, roles ...handlers.SystemRole) string {

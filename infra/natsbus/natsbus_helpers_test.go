@@ -3,10 +3,9 @@ package natsbus
 import (
 	"context"
 	"fmt"
-	"io"
+	"ledger/infra/testlog"
 	"log/slog"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,23 +16,7 @@ import (
 )
 
 // testLogger writes to the test's output while the test runs, and nowhere after.
-func testLogger(t *testing.T, level slog.Level) *slog.Logger {
-	var done atomic.Bool
-	out := t.Output()
-	t.Cleanup(func() { done.Store(true) })
-	return slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
-		if done.Load() {
-			return len(p), nil
-		}
-		return out.Write(p)
-	}), &slog.HandlerOptions{Level: level}))
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
-
-var _ io.Writer = writerFunc(nil)
+func testLogger(t *testing.T, level slog.Level) *slog.Logger { return testlog.New(t, level) }
 
 // startNATS runs an embedded server in a temp dir, stopped after the test.
 func startNATS(t *testing.T, dir string, port int) *Embedded {
