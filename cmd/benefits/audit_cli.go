@@ -16,16 +16,8 @@ import (
 func storeSettings(c *Config) []setting {
 	return []setting{
 		dataDirSetting(c),
-		{name: "event-store", def: "sqlite", usage: "sqlite | a postgres://... DSN | an esdb://... URL (EventStoreDB)",
-			apply: func(v string) (err error) {
-				c.EventStore, err = parseStoreTarget(v, true)
-				return err
-			}},
-		{name: "read-db", def: "sqlite", usage: "database of the read models: sqlite | a postgres://... DSN",
-			apply: func(v string) (err error) {
-				c.ReadDB, err = parseStoreTarget(v, false)
-				return err
-			}},
+		eventStoreSetting(c),
+		readDBSetting(c),
 		logFormatSetting(c),
 		logLevelSetting(c),
 	}

@@ -81,6 +81,24 @@ func (s setting) envName() string {
 
 // Shared by serve and token, so that both find the same secret.
 
+// eventStoreSetting chooses the event store; serve and the ops subcommands share it.
+func eventStoreSetting(c *Config) setting {
+	return setting{name: "event-store", def: "sqlite", usage: "sqlite | a postgres://... DSN | an esdb://... URL (EventStoreDB)",
+		apply: func(v string) (err error) {
+			c.EventStore, err = parseStoreTarget(v, true)
+			return err
+		}}
+}
+
+// readDBSetting chooses the read-model database.
+func readDBSetting(c *Config) setting {
+	return setting{name: "read-db", def: "sqlite", usage: "database of the read models: sqlite | a postgres://... DSN",
+		apply: func(v string) (err error) {
+			c.ReadDB, err = parseStoreTarget(v, false)
+			return err
+		}}
+}
+
 func dataDirSetting(c *Config) setting {
 	return setting{name: "data-dir", def: "./data",
 		usage: "directory for the SQLite files, the embedded NATS store and the generated JWT secret",
@@ -139,16 +157,8 @@ func serveSettings(c *Config) []setting {
 				return nil
 			}},
 		dataDirSetting(c),
-		{name: "event-store", def: "sqlite", usage: "sqlite | a postgres://... DSN | an esdb://... URL (EventStoreDB)",
-			apply: func(v string) (err error) {
-				c.EventStore, err = parseStoreTarget(v, true)
-				return err
-			}},
-		{name: "read-db", def: "sqlite", usage: "database of the read models: sqlite | a postgres://... DSN",
-			apply: func(v string) (err error) {
-				c.ReadDB, err = parseStoreTarget(v, false)
-				return err
-			}},
+		eventStoreSetting(c),
+		readDBSetting(c),
 		{name: "nats-url", def: "", usage: "NATS server URL(s), comma-separated; empty: start an embedded server (JetStream under <data-dir>, loopback only)",
 			apply: func(v string) error {
 				if err := checkNATSURLs(v); err != nil {
