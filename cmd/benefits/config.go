@@ -61,6 +61,7 @@ type Config struct {
 	LogLevel        slog.Level
 	Role            Role
 	QueryWait       time.Duration
+	GapGrace        time.Duration
 	ShutdownTimeout time.Duration
 }
 
@@ -182,6 +183,11 @@ func serveSettings(c *Config) []setting {
 		{name: "query-wait", def: "2s", usage: "longest a query waits for its read model to reach minPosition before 503 projection_behind",
 			apply: func(v string) (err error) {
 				c.QueryWait, err = parseDuration(v, time.Minute)
+				return err
+			}},
+		{name: "gap-grace", def: "1s", usage: "projector: how long a delivery whose predecessors another projector holds waits for them before it fills the gap from the event store",
+			apply: func(v string) (err error) {
+				c.GapGrace, err = parseDuration(v, time.Minute)
 				return err
 			}},
 		{name: "shutdown-timeout", def: "15s", usage: "on SIGINT/SIGTERM, longest wait for in-flight requests to finish",

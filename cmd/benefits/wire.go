@@ -123,7 +123,7 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 		}
 	}
 	if n.projectors {
-		if err := p.addProjectors(ctx, logger, opts); err != nil {
+		if err := p.addProjectors(ctx, cfg, logger, opts); err != nil {
 			return p, err
 		}
 	}

@@ -147,7 +147,7 @@ func (p *process) awaitConsumers(ctx context.Context, js jetstream.JetStream) {
 
 // addProjectors sets the read models up before the API serves (so a query never meets
 // a missing table) and runs them in the background.
-func (p *process) addProjectors(ctx context.Context, logger *slog.Logger, opts wireOptions) error {
+func (p *process) addProjectors(ctx context.Context, cfg Config, logger *slog.Logger, opts wireOptions) error {
 	conn, err := p.connectNATS(ctx)
 	if err != nil {
 		return err
@@ -160,7 +160,7 @@ func (p *process) addProjectors(ctx context.Context, logger *slog.Logger, opts w
 	}
 	models = p.metrics.ObserveProjections(models...)
 	r, err := projections.NewRunner(projections.RunnerConfig{DB: p.readDB, JetStream: conn.JetStream,
-		Store: p.store, Logger: logger}, models...)
+		Store: p.store, Logger: logger, GapGrace: cfg.GapGrace}, models...)
 	if err != nil {
 		return err
 	}
