@@ -1,6 +1,7 @@
 package main
 
 import (
+	"ledger/infra/esdbstore/esdbprotocolserver"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,7 +12,7 @@ import (
 )
 
 // Every rule of shared/domain-rules.md driven through HTTP against the whole system,
-// accepted and refused, on the embedded default and on PostgreSQL.
+// accepted and refused, on the embedded default, on PostgreSQL and on EventStoreDB.
 
 func TestRulesEndToEndOnTheEmbeddedDefault(t *testing.T) {
 	runRuleSuite(t, startSystem(t, testConfig(t), wireOptions{}))
@@ -19,6 +20,15 @@ func TestRulesEndToEndOnTheEmbeddedDefault(t *testing.T) {
 
 func TestRulesEndToEndOnPostgreSQL(t *testing.T) {
 	runRuleSuite(t, startSystem(t, postgresConfig(t), wireOptions{}))
+}
+
+// The same suite with EventStoreDB as the event store, through the real esdb client
+// against the in-process protocol server: positions are commit/prepare pairs with gaps
+// between them, and every rule still holds.
+func TestRulesEndToEndOnEventStoreDB(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.EventStore = StoreTarget{Backend: BackendESDB, DSN: esdbprotocolserver.Start(t)}
+	runRuleSuite(t, startSystem(t, cfg, wireOptions{}))
 }
 
 // ruleCase is one rule's scenario; its subtests name the accepting and refusing cases.
