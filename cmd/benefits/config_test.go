@@ -30,7 +30,7 @@ func TestServeDefaults(t *testing.T) {
 	}
 	want := Config{Addr: ":8080", DataDir: "data", EventStore: StoreTarget{Backend: BackendSQLite},
 		ReadDB: StoreTarget{Backend: BackendSQLite}, LogFormat: autoLogFormat(), LogLevel: slog.LevelInfo,
-		Role: RoleAll, QueryWait: 2 * time.Second, ShutdownTimeout: 15 * time.Second}
+		Role: RoleAll, QueryWait: 2 * time.Second, GapGrace: time.Second, ShutdownTimeout: 15 * time.Second}
 	if cfg != want {
 		t.Errorf("defaults\n got %+v\nwant %+v", cfg, want)
 	}
@@ -62,7 +62,6 @@ func TestServeSettingsComeFromFlagsThenEnvThenDefaults(t *testing.T) {
 			func(c Config) bool { return c.JWTSecret == strings.Repeat("s", 32) }},
 		{"each role", []string{"--role", "projector"}, nil, func(c Config) bool { return c.Role == RoleProjector }},
 		{"query wait", nil, []string{"BENEFITS_QUERY_WAIT", "500ms"}, func(c Config) bool { return c.QueryWait == 500*time.Millisecond }},
-		{"gap grace default", nil, nil, func(c Config) bool { return c.GapGrace == time.Second }},
 		{"gap grace", []string{"--gap-grace", "250ms"}, nil, func(c Config) bool { return c.GapGrace == 250*time.Millisecond }},
 		{"log format and level", []string{"--log-format", "json", "--log-level", "debug"}, nil,
 			func(c Config) bool { return c.LogFormat == "json" && c.LogLevel == slog.LevelDebug }},
