@@ -124,19 +124,10 @@ func (BenefitsOverviewProjection) Apply(ctx context.Context, tx bun.Tx, t Tables
 	if err != nil || len(events) == 0 {
 		return err
 	}
-	b := benefitsBatch{
+	return applyBatch(ctx, tx, t, events, &benefitsBatch{
 		partners: newRowSet[string, benefitsOverviewRow](), memberships: newRowSet[membershipKey, benefitsMembershipRow](),
 		users: newRowSet[accountKey, partnerUserRow](), entitlements: map[string][]benefitsEntitlementRow{},
-	}
-	if err := b.load(ctx, tx, t, events); err != nil {
-		return err
-	}
-	for _, d := range events {
-		if err := b.fold(d); err != nil {
-			return err
-		}
-	}
-	return b.write(ctx, tx, t)
+	})
 }
 
 type benefitsBatch struct {

@@ -66,6 +66,27 @@ func (want eventTypes) decode(batch []eventstore.RecordedEvent) ([]decoded, erro
 	return out, nil
 }
 
+// batchWork is one Apply of a read model that reads the rows a batch touches, folds the
+// batch into them in memory and writes back only what changed: one query per table in,
+// one upsert per table out, however many events the batch holds.
+type batchWork interface {
+	load(ctx context.Context, tx bun.Tx, t Tables, events []decoded) error
+	fold(d decoded) error
+	write(ctx context.Context, tx bun.Tx, t Tables) error
+}
+
+func applyBatch(ctx context.Context, tx bun.Tx, t Tables, events []decoded, w batchWork) error {
+	if err := w.load(ctx, tx, t, events); err != nil {
+		return err
+	}
+	for _, d := range events {
+		if err := w.fold(d); err != nil {
+			return err
+		}
+	}
+	return w.write(ctx, tx, t)
+}
+
 // utc is how every timestamp is stored and answered: UTC, at the microsecond precision
 // both SQLite (via bun) and PostgreSQL keep.
 func utc(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }

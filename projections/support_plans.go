@@ -148,16 +148,7 @@ func (SupportPlansProjection) Apply(ctx context.Context, tx bun.Tx, t Tables, ba
 	if err != nil || len(events) == 0 {
 		return err
 	}
-	b := newSupportPlansBatch()
-	if err := b.load(ctx, tx, t, events); err != nil {
-		return err
-	}
-	for _, d := range events {
-		if err := b.fold(d); err != nil {
-			return err
-		}
-	}
-	return b.write(ctx, tx, t)
+	return applyBatch(ctx, tx, t, events, newSupportPlansBatch())
 }
 
 // supportPlansBatch is the unit of work of one Apply.
