@@ -2,6 +2,7 @@ package domain
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"time"
 )
@@ -224,12 +225,7 @@ func (s Partner) SupportPlansFor(userID string, at time.Time) SupportPlans {
 
 // Incidents lists every incident in the order opened.
 func (s Partner) Incidents() []Incident {
-	out := make([]Incident, 0, len(s.IncidentByID))
-	for _, in := range s.IncidentByID {
-		out = append(out, in)
-	}
-	slices.SortFunc(out, func(a, b Incident) int { return cmp.Compare(a.Seq, b.Seq) })
-	return out
+	return sortedValues(s.IncidentByID, func(a, b Incident) int { return cmp.Compare(a.Seq, b.Seq) })
 }
 
 // Incident finds one incident.
@@ -240,31 +236,24 @@ func (s Partner) Incident(incidentID string) (Incident, bool) {
 
 // Users lists the partner's user accounts by ID.
 func (s Partner) Users() []User {
-	out := make([]User, 0, len(s.UserByID))
-	for _, u := range s.UserByID {
-		out = append(out, u)
-	}
-	slices.SortFunc(out, func(a, b User) int { return cmp.Compare(a.UserID, b.UserID) })
-	return out
+	return sortedValues(s.UserByID, func(a, b User) int { return cmp.Compare(a.UserID, b.UserID) })
 }
 
 // PaidPlans lists purchased plans in the order bought.
 func (s Partner) PaidPlans() []PaidPlan { return s.sortedPaidPlans() }
 
 func (s Partner) sortedMemberships() []Membership {
-	out := make([]Membership, 0, len(s.MembershipByID))
-	for _, m := range s.MembershipByID {
-		out = append(out, m)
-	}
-	slices.SortFunc(out, func(a, b Membership) int { return cmp.Compare(a.Seq, b.Seq) })
-	return out
+	return sortedValues(s.MembershipByID, func(a, b Membership) int { return cmp.Compare(a.Seq, b.Seq) })
 }
 
 func (s Partner) sortedPaidPlans() []PaidPlan {
-	out := make([]PaidPlan, 0, len(s.PaidPlanByID))
-	for _, p := range s.PaidPlanByID {
-		out = append(out, p)
-	}
-	slices.SortFunc(out, func(a, b PaidPlan) int { return cmp.Compare(a.Seq, b.Seq) })
+	return sortedValues(s.PaidPlanByID, func(a, b PaidPlan) int { return cmp.Compare(a.Seq, b.Seq) })
+}
+
+// sortedValues lists a state map's values in the given order; an empty map gives an
+// empty, non-nil list, so answers built from it encode as [] rather than null.
+func sortedValues[K comparable, V any](m map[K]V, by func(a, b V) int) []V {
+	out := slices.AppendSeq(make([]V, 0, len(m)), maps.Values(m))
+	slices.SortFunc(out, by)
 	return out
 }
