@@ -2,15 +2,12 @@ package projections
 
 import (
 	"context"
-	"fmt"
+	"ledger/infra/eventstore/eventstoretest"
 	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
-	"ledger/infra/eventstore"
 	"ledger/infra/natsbus"
 	"ledger/infra/sqldb"
 	"ledger/infra/sqlstore"
@@ -42,19 +39,7 @@ func BenchmarkRunnerCatchUp(b *testing.B) {
 	}
 	defer db.Close()
 
-	var head eventstore.Position
-	for done := 0; done < b.N; {
-		n := min(100, b.N-done)
-		evs := make([]eventstore.EventData, n)
-		for i := range evs {
-			evs[i] = eventstore.EventData{ID: uuid.NewString(), Type: "BenchHappened", Data: []byte(`{"n":1}`)}
-		}
-		res, err := store.Append(ctx, fmt.Sprintf("partner-MPN%d", done%50), eventstore.Any(), evs...)
-		if err != nil {
-			b.Fatal(err)
-		}
-		head, done = res.Position, done+n
-	}
+	head := eventstoretest.Fill(ctx, b, store, b.N)
 	f, _ := natsbus.NewForwarder(natsbus.ForwarderConfig{Store: store, JetStream: conn.JetStream, Logger: quiet})
 	fctx, stopForwarder := context.WithCancel(ctx)
 	forwarderDone := make(chan error, 1)
