@@ -229,18 +229,29 @@ func (w *worker) step(ctx context.Context, ds []delivery) (int, *gapWait, error)
 	if len(plan.events) > 0 {
 		prog := &liveProgress{st: st}
 		dead, err := w.apply.apply(ctx, prog, plan.events)
+		if err == nil {
+			w.count(plan, dead)
+		}
+		// Waiters are woken only after the stats count the commit, so whoever WaitFor
+		// wakes sees both.
 		if prog.st.Checkpoint != st.Checkpoint {
 			w.r.checkpoints.notify.signal()
 		}
 		if err != nil {
 			return 0, nil, err // what committed is in the checkpoint; the next step skips it
 		}
-		w.stats.applied.Add(uint64(len(plan.events) - dead))
-		w.stats.dead.Add(uint64(dead))
+		return plan.consumed, plan.gap, nil
 	}
+	w.count(plan, 0)
+	return plan.consumed, plan.gap, nil
+}
+
+// count adds a committed plan to the projection's stats.
+func (w *worker) count(plan batchPlan, dead int) {
+	w.stats.applied.Add(uint64(len(plan.events) - dead))
+	w.stats.dead.Add(uint64(dead))
 	w.stats.skipped.Add(uint64(plan.skipped))
 	w.stats.backfilled.Add(uint64(plan.backfilled))
-	return plan.consumed, plan.gap, nil
 }
 
 type batchPlan struct {
