@@ -273,6 +273,14 @@ func ruleR10(t *testing.T, s *system) {
 	t.Run("refused: a partner user may not publish rules", func(t *testing.T) {
 		s.post(t, "/v1/rules", before.adminTok, rules).refused(t, http.StatusForbidden, "forbidden")
 	})
+	t.Run("accepted: a partner user reads the rules, its entitlements (README: GET /v1/rules is for every signed-in caller)", func(t *testing.T) {
+		var book handlers.RulesVersions
+		s.do(t, http.MethodGet, "/v1/rules", before.adminTok, nil).want(t, http.StatusOK).decode(t, &book)
+		if book.InForce != 1 || len(book.Versions) == 0 {
+			t.Errorf("rules read by a partner user: %+v", book)
+		}
+		s.do(t, http.MethodGet, "/v1/rules", "", nil).refused(t, http.StatusUnauthorized, "unauthenticated")
+	})
 	t.Run("refused: a version that skips one", func(t *testing.T) {
 		skip := clone(rules)
 		skip["version"] = 3

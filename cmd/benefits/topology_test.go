@@ -221,7 +221,7 @@ func scrapeRole(t *testing.T, r *topoRole) metricstest.Page {
 	return page
 }
 
-func TestTopologyTwoProjectorsShareTheWorkAndSIGTERMUnderLoadLosesNothing(t *testing.T) {
+func TestTopologyTwoProjectorsCommitEachEventOnceAndSIGTERMUnderLoadLosesNothing(t *testing.T) {
 	tp := startTopology(t)
 	api, forwarder, projA, projB := tp.startRoles()
 	platform := topoToken(t, "partner-center", handlers.RolePlatform)
@@ -245,18 +245,14 @@ func TestTopologyTwoProjectorsShareTheWorkAndSIGTERMUnderLoadLosesNothing(t *tes
 	truth := readTruth(t, tp.esdbURL)
 	checkReadModels(t, api.api, partners, truth)
 
-	// Both projectors took deliveries from each projection's one durable consumer, and
-	// together committed each event exactly once per read model: their committed counts
-	// add up to the events in the store. And they shared the committed work: a projector
-	// whose delivery follows events another projector holds waits for that one to commit
-	// them instead of reading them from the store itself (which would turn the other's
-	// deliveries into skips), so each commits roughly what it was delivered: half.
+	// Both projectors consume each projection's one durable consumer, and together
+	// commit each event exactly once per read model: their committed counts add up to
+	// the events in the store (the checkpoint's compare-and-set makes double counting
+	// impossible, the position chain makes a skip impossible). How JetStream divides the
+	// deliveries between them is scheduling, not a guarantee of this design, so the split
+	// is logged, never asserted (issue 9; partitioned projections make it deterministic).
 	waitAllCommitted(t, truth.events, projA, projB)
 	split := projectorSplit(t, truth.events, scrapeRole(t, projA), scrapeRole(t, projB))
-	if split.deliveredA == 0 || split.deliveredB == 0 {
-		t.Errorf("the projectors did not share the deliveries: A took %v, B %v", split.deliveredA, split.deliveredB)
-	}
-	checkSharedCommits(t, truth.events, split)
 	t.Logf("phase 1: %d events x %d read models; deliveries A %v / B %v; committed A %v / B %v "+
 		"(backfilled A %v / B %v); per read model A:B %v; gap warnings A %d / B %d",
 		truth.events, len(projections.All()), split.deliveredA, split.deliveredB, split.appliedA, split.appliedB,
@@ -285,29 +281,7 @@ func TestTopologyTwoProjectorsShareTheWorkAndSIGTERMUnderLoadLosesNothing(t *tes
 // split is how two projector processes divided the read models' work.
 type split struct {
 	deliveredA, deliveredB, appliedA, appliedB, backfilledA, backfilledB float64
-	perModel, lopsided                                                   []string // "name a:b" committed events
-}
-
-// minShare is the part of a read model's events each projector must commit for the
-// read model to count as shared. JetStream hands the consumer's messages to the two
-// projectors' pull requests in turn, so an even split is the norm; 20 % leaves room
-// for a loaded machine where one projector stalls past the gap grace now and then and
-// the other fills the gap from the store, taking a run of events that would have been
-// the first's. Measured on a 2-core machine: 45:45 typical, 29:61 the worst seen.
-const minShare = 0.2
-
-// checkSharedCommits: each projector committed at least minShare of the events of every
-// read model but at most one (one read model out of five may be unlucky on a busy
-// machine without the work being unshared).
-func checkSharedCommits(t *testing.T, events int, s split) {
-	t.Helper()
-	if len(s.perModel) == 0 {
-		return
-	}
-	if lopsided := len(s.lopsided); lopsided > 1 {
-		t.Errorf("%d of %d read models were not shared (each projector committing at least %.0f%% of %d events): %v",
-			lopsided, len(s.perModel), 100*minShare, events, s.lopsided)
-	}
+	perModel                                                             []string // "name a:b" committed events
 }
 
 // projectorSplit reads both projectors' counts for every read model and checks that their
@@ -341,9 +315,6 @@ func projectorSplit(t *testing.T, events int, pageA, pageB metricstest.Page) spl
 		s.backfilledB += count(pageB, "benefits_projection_events_backfilled_total", l)
 		share := fmt.Sprintf("%s %v:%v", p.Name(), a, b)
 		s.perModel = append(s.perModel, share)
-		if min(a, b) < minShare*float64(events) {
-			s.lopsided = append(s.lopsided, share)
-		}
 	}
 	return s
 }
