@@ -137,7 +137,7 @@ func (a API) accountReading(ctx context.Context, me domain.Actor, user string, p
 		}
 		users := state.PartnerUsers()
 		if domain.CanReadAccount(me, users, user) == nil {
-			reading[mpn] = projections.PartnerReading{Read: true, ContractID: domain.CanSeeContractIDs(me, users) == nil}
+			reading[mpn] = projections.PartnerReading{Read: true, ContractIDs: domain.CanSeeContractIDs(me, users) == nil}
 		}
 	}
 	return reading, nil

@@ -29,8 +29,8 @@ func (r Incidents) WithoutContractIDs() Incidents {
 // PartnerReading is how far a reader may read one partner's part of an answer that
 // spans partners.
 type PartnerReading struct {
-	Read       bool // the partner's part is shown at all
-	ContractID bool // its Contract IDs are shown (R4)
+	Read        bool // the partner's part is shown at all
+	ContractIDs bool // its Contract IDs are shown (R4)
 }
 
 // ForReader keeps the plans of the partners reading admits, and leaves out the Contract
@@ -43,7 +43,7 @@ func (s SupportPlans) ForReader(reading func(mpnID string) PartnerReading) Suppo
 			if !r.Read {
 				continue
 			}
-			if !r.ContractID {
+			if !r.ContractIDs {
 				p.ContractID = ""
 			}
 			out.add(p)
