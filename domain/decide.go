@@ -154,7 +154,7 @@ func (d decision) canManageUsers(a Actor) bool {
 		return true
 	}
 	u, ok := d.s.UserByID[a.UserID]
-	return ok && u.MPNLinked && !u.CSPOnly && u.HasRole(RoleGlobalAdmin)
+	return ok && u.linkedToMPN() && u.HasRole(RoleGlobalAdmin)
 }
 
 func validRoles(roles []Role) ([]Role, error) {

@@ -11,5 +11,9 @@
 // concurrent incidents from over-drawing a pool. The versioned rules (R10) are the
 // RuleBook aggregate in stream "rules-global".
 //
+// Reading: who may read a partner, see its Access ID and Contract ID, or read what an
+// account holds with it is decided in access.go alone (CanRead, CanSeeContractIDs,
+// CanReadAccount; R1, R2, R4), over the partner's users only (PartnerUsers).
+//
 // The package imports only the standard library.
 package domain

@@ -59,7 +59,7 @@ func (u User) HasRole(r Role) bool { return slices.Contains(u.Roles, r) }
 
 // isAdmin: an MPN-linked global admin or MPN partner admin (R1).
 func (u User) isAdmin() bool {
-	return u.MPNLinked && !u.CSPOnly && (u.HasRole(RoleGlobalAdmin) || u.HasRole(RoleMPNPartnerAdmin))
+	return u.linkedToMPN() && (u.HasRole(RoleGlobalAdmin) || u.HasRole(RoleMPNPartnerAdmin))
 }
 
 // Contract is an activated benefit: Access ID, validity, pools and linked accounts.

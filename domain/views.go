@@ -58,10 +58,9 @@ func (s Partner) Activation() (Activation, bool) {
 }
 
 // ActivationFor is the activation as userID may see it: only MPN-linked accounts of the
-// partner see the Access ID and Contract ID (R4).
+// partner see the Access ID and Contract ID (R4, decided by CanSeeContractIDs).
 func (s Partner) ActivationFor(userID string) (Activation, bool) {
-	u, ok := s.UserByID[userID]
-	if !ok || !u.MPNLinked || u.CSPOnly {
+	if CanSeeContractIDs(Actor{UserID: userID}, s.PartnerUsers()) != nil {
 		return Activation{}, false
 	}
 	return s.Activation()

@@ -71,7 +71,7 @@ func (a AuditAPI) verify(c echo.Context) error {
 
 func (a AuditAPI) history(c echo.Context) error {
 	mpn := c.Param("mpnId")
-	if _, err := a.authorisePartnerAudit(c, mpn); err != nil {
+	if err := a.authorisePartnerAudit(c, mpn); err != nil {
 		return err
 	}
 	limit := 0
@@ -102,8 +102,7 @@ func (a AuditAPI) state(c echo.Context) error {
 		}
 		at = t.UTC()
 	}
-	me, err := a.authorisePartnerAudit(c, mpn)
-	if err != nil {
+	if err := a.authorisePartnerAudit(c, mpn); err != nil {
 		return err
 	}
 	st, err := audit.PartnerAsOf(c.Request().Context(), a.Log, mpn, at)
@@ -113,15 +112,16 @@ func (a AuditAPI) state(c echo.Context) error {
 	if !st.Partner.Enrolled() {
 		return Problemf(http.StatusNotFound, CodeNotFound, "partner %s was not enrolled at %s", mpn, at.Format(time.RFC3339Nano))
 	}
-	return c.JSON(http.StatusOK, renderAsOf(st, me.auditor || me.seesIDs))
+	return c.JSON(http.StatusOK, renderAsOf(st))
 }
 
 // renderAsOf answers through the read models' own render functions, so as-of and live
-// answers cannot differ in shape.
-func renderAsOf(st audit.PartnerState, revealIDs bool) PartnerStateAsOf {
+// answers cannot differ in shape. It shows the IDs: only readers who may see them get
+// here (authorisePartnerAudit).
+func renderAsOf(st audit.PartnerState) PartnerStateAsOf {
 	p, at := st.Partner, st.AsOf
 	out := PartnerStateAsOf{MPNID: p.MPNID, AsOf: at, Position: st.Position.String(), Events: st.Events,
-		Benefits: projections.RenderBenefits(p, at, revealIDs), RemainingIncidents: projections.RenderRemainingIncidents(p, at),
+		Benefits: projections.RenderBenefits(p, at, true), RemainingIncidents: projections.RenderRemainingIncidents(p, at),
 		LinkedAccounts: []ContractAccounts{}, Incidents: projections.RenderIncidents(p, "")}
 	for _, c := range p.Contracts(at) {
 		out.LinkedAccounts = append(out.LinkedAccounts, ContractAccounts{ContractID: c.ContractID,
@@ -130,31 +130,24 @@ func renderAsOf(st audit.PartnerState, revealIDs bool) PartnerStateAsOf {
 	return out
 }
 
-// auditReader is who asks for a partner's history or past state.
-type auditReader struct {
-	auditor bool // a system reader: auditor or platform
-	seesIDs bool // an MPN-linked account of the partner (R4)
-}
-
-// authorisePartnerAudit admits auditors and the platform, and the partner's own users
-// who are linked to its MPN account: history and past state carry the Access ID and
-// Contract ID, which only they may see (R4); a CSP-only account is refused (R2).
-func (a AuditAPI) authorisePartnerAudit(c echo.Context, mpnID string) (auditReader, error) {
+// authorisePartnerAudit admits the readers who may see the partner's Access ID and
+// Contract ID (domain.CanSeeContractIDs): history and past state carry both, so an
+// account not linked to MPN, or linked only to CSP, is refused (R2, R4).
+func (a AuditAPI) authorisePartnerAudit(c echo.Context, mpnID string) error {
 	if domain.ValidateMPNID(mpnID) != nil {
-		return auditReader{}, Problemf(http.StatusNotFound, CodeNotFound, "no partner %q: an MPN ID is 5 to 10 digits", mpnID)
+		return Problemf(http.StatusNotFound, CodeNotFound, "no partner %q: an MPN ID is 5 to 10 digits", mpnID)
 	}
-	p, _ := PrincipalFrom(c.Request().Context())
-	if p.HasAnyRole(RoleAuditor, RolePlatform) {
-		return auditReader{auditor: true}, nil
+	me := by(c)
+	if me.ReadsEverything() {
+		return nil // the rule admits them whatever the partner's users: skip the fold
 	}
 	now, err := audit.PartnerAsOf(c.Request().Context(), a.Log, mpnID, a.now())
 	if err != nil {
-		return auditReader{}, err
+		return err
 	}
-	u, member := now.Partner.UserByID[p.UserID]
-	if !member || !u.MPNLinked || u.CSPOnly {
-		return auditReader{}, Problemf(http.StatusForbidden, CodeForbidden,
+	if err := domain.CanSeeContractIDs(me, now.Partner.PartnerUsers()); err != nil {
+		return Problemf(http.StatusForbidden, CodeForbidden,
 			"the history of partner %s is open to auditors and to the partner's MPN-linked accounts (R2, R4)", mpnID)
 	}
-	return auditReader{seesIDs: true}, nil
+	return nil
 }

@@ -381,6 +381,9 @@ func (a API) openIncident(c echo.Context) error {
 		return errors.New("open incident: accepted without an IncidentOpened event")
 	}
 	answer := IncidentAnswer{IncidentID: opened.IncidentID, ContractID: opened.ContractID, Position: out.Position.String()}
+	if domain.CanSeeContractIDs(by(c), out.State.PartnerUsers()) != nil {
+		answer.ContractID = "" // R4: an unlinked account draws on its linked contract without seeing the ID
+	}
 	for _, p := range out.State.ContractByID[opened.ContractID].Pools {
 		if p.Kind == opened.Pool {
 			answer.Remaining = p.Remaining()

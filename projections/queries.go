@@ -143,7 +143,7 @@ func checkStatusFilter(status domain.IncidentStatus) error {
 // Benefits answers GET /v1/partners/{mpnId}/benefits as of now: level and active
 // memberships are decided at this moment (R3, R6). The Access ID and Contract ID are
 // included only when revealIDs: the caller is an MPN-linked account of the partner or
-// a system role (R4; see PartnerUser.SeesContractIDs). ErrNotFound if no such partner.
+// a system role (R4; decided by domain.CanSeeContractIDs). ErrNotFound if no such partner.
 // Reads BenefitsOverviewName.
 func (rm *ReadModels) Benefits(ctx context.Context, mpnID string, now time.Time, revealIDs bool) (Benefits, error) {
 	var overview benefitsOverviewRow
@@ -220,6 +220,17 @@ func (rm *ReadModels) PartnerUser(ctx context.Context, mpnID, userID string) (Pa
 func partnerUserOf(r partnerUserRow) PartnerUser {
 	return PartnerUser{MPNID: r.MPNID, UserID: r.UserID, AccountType: r.AccountType, MPNLinked: r.MPNLinked,
 		CSPOnly: r.CSPOnly, Roles: splitRoles(r.Roles), RegisteredAt: utc(r.RegisteredAt)}
+}
+
+// User is the account as the domain's read rules take it (domain.PartnerUsers), so a
+// reader's rights can be decided from the read model's users too.
+func (u PartnerUser) User() domain.User {
+	roles := make([]domain.Role, len(u.Roles))
+	for i, r := range u.Roles {
+		roles[i] = domain.Role(r)
+	}
+	return domain.User{UserID: u.UserID, AccountType: domain.AccountType(u.AccountType), MPNLinked: u.MPNLinked,
+		CSPOnly: u.CSPOnly, Roles: roles, RegisteredAt: u.RegisteredAt}
 }
 
 func utcOrNil(t *time.Time) *time.Time {

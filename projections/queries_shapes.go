@@ -12,9 +12,10 @@ type RemainingIncidents struct {
 }
 
 // ContractIncidents is one contract: its window, its status at the asked moment
-// (active | expired | exhausted, R14) and its pools.
+// (active | expired | exhausted, R14) and its pools; its ID only for readers who may
+// see it (R4).
 type ContractIncidents struct {
-	ContractID string          `json:"contractId"`
+	ContractID string          `json:"contractId,omitempty"`
 	ValidFrom  time.Time       `json:"validFrom"`
 	ValidTo    time.Time       `json:"validTo"` // exclusive
 	Status     string          `json:"status"`
@@ -157,7 +158,3 @@ type PartnerUser struct {
 	Roles        []string  `json:"roles"`
 	RegisteredAt time.Time `json:"registeredAt"`
 }
-
-// SeesContractIDs reports whether the account may see the partner's Access ID and
-// Contract ID: it is linked to the partner's MPN account, not only to CSP (R4, R2).
-func (u PartnerUser) SeesContractIDs() bool { return u.MPNLinked && !u.CSPOnly }

@@ -209,8 +209,8 @@ func TestReadModelsShowTheRules(t *testing.T) {
 				must(t, err)
 				cspOnly, err := rm.PartnerUser(ctx, goldCSP, user(goldCSP, "csponly").UserID)
 				must(t, err)
-				if !reader.SeesContractIDs() || cspOnly.SeesContractIDs() {
-					t.Errorf("SeesContractIDs: MPN-linked reader %v (want true), CSP-only %v (want false)", reader.SeesContractIDs(), cspOnly.SeesContractIDs())
+				if !reader.User().SeesContractIDs() || cspOnly.User().SeesContractIDs() {
+					t.Errorf("SeesContractIDs: MPN-linked reader %v (want true), CSP-only %v (want false)", reader.User().SeesContractIDs(), cspOnly.User().SeesContractIDs())
 				}
 			}},
 			{"R3/R6 level is the highest active membership, none once it has ended", func(t *testing.T) {

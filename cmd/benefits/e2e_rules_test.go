@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"ledger/infra/esdbstore/esdbprotocolserver"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -146,6 +148,124 @@ func ruleR4(t *testing.T, s *system) {
 		s.get(t, "/v1/contracts/"+p.contractID+"/linked-accounts", other.adminTok).refused(t, http.StatusForbidden, "forbidden")
 		s.get(t, "/v1/partners/"+p.mpn+"/incidents", other.adminTok).refused(t, http.StatusForbidden, "forbidden")
 		s.get(t, "/v1/accounts/"+p.admin+"/support-plans", other.adminTok).refused(t, http.StatusForbidden, "forbidden")
+	})
+	t.Run("refused: an account not linked to MPN reads no Contract ID on any route", func(t *testing.T) {
+		ruleR4NoIDsWithoutMPNLink(t, s)
+	})
+	t.Run("refused: a partner that registers another partner's account reads nothing it holds there", func(t *testing.T) {
+		ruleR4SharedAccount(t, s)
+	})
+}
+
+// ruleR4NoIDsWithoutMPNLink: an MSA account not linked to MPN, linked by the admin to
+// the contract so it can file incidents, and a CSP-only admin agent read the partner
+// without the Access ID and Contract ID: the pages that carry them leave them out, the
+// ones that exist to show them refuse (decided per route in domain.CanSeeContractIDs).
+func ruleR4NoIDsWithoutMPNLink(t *testing.T, s *system) {
+	p := s.ready(t, mpnFor(4, 3), actionPack)
+	engineer := "engineer@" + p.mpn
+	readers := map[string]string{
+		"unlinked MSA account": s.user(t, p.mpn, engineer, userSpec{msa: true}),
+		"CSP-only admin agent": s.user(t, p.mpn, "agent@"+p.mpn, userSpec{cspOnly: true, roles: []string{"admin-agent"}}),
+	}
+	s.post(t, "/v1/contracts/"+p.contractID+"/links", p.adminTok, map[string]any{"accessId": p.accessID, "userId": engineer}).
+		want(t, http.StatusCreated)
+	var opened handlers.IncidentAnswer
+	s.open(t, readers["unlinked MSA account"], incident{"mpnId": p.mpn, "kind": "product-support", "product": "SQL Server", "version": "2025"}).
+		want(t, http.StatusCreated).decode(t, &opened)
+	if opened.ContractID != "" || intOf(opened.Remaining) != "9" {
+		t.Errorf("the unlinked account's incident answer %+v: want no contractId, 9 remaining", opened)
+	}
+	noIDs := func(t *testing.T, route string, r reply) {
+		t.Helper()
+		if bytes.Contains(r.body, []byte(p.contractID)) || bytes.Contains(r.body, []byte(p.accessID)) {
+			t.Errorf("%s answers %d with the IDs: %s", route, r.status, r.body)
+		}
+	}
+	for who, tok := range readers {
+		t.Run(who, func(t *testing.T) {
+			noIDs(t, "benefits", s.get(t, "/v1/partners/"+p.mpn+"/benefits", tok).want(t, http.StatusOK))
+			var pools projections.RemainingIncidents
+			r := s.get(t, "/v1/partners/"+p.mpn+"/remaining-incidents", tok).want(t, http.StatusOK)
+			noIDs(t, "remaining-incidents", r)
+			if r.decode(t, &pools); len(pools.Contracts) != 1 || len(pools.Contracts[0].Pools) != 1 || pools.Contracts[0].Pools[0].Used != 1 {
+				t.Errorf("remaining-incidents without IDs %+v: want the contract's pool, one used", pools)
+			}
+			var incidents projections.Incidents
+			r = s.get(t, "/v1/partners/"+p.mpn+"/incidents", tok).want(t, http.StatusOK)
+			noIDs(t, "incidents", r)
+			if r.decode(t, &incidents); len(incidents.Incidents) != 1 || incidents.Incidents[0].Pool != "product-support" {
+				t.Errorf("incidents without IDs %+v", incidents)
+			}
+			s.get(t, "/v1/contracts/"+p.contractID+"/linked-accounts", tok).refused(t, http.StatusForbidden, "forbidden")
+			s.do(t, http.MethodGet, "/v1/partners/"+p.mpn+"/history", tok, nil).refused(t, http.StatusForbidden, "forbidden")
+			s.do(t, http.MethodGet, "/v1/partners/"+p.mpn+"/state", tok, nil).refused(t, http.StatusForbidden, "forbidden")
+		})
+	}
+	t.Run("unlinked MSA account's own support plans", func(t *testing.T) {
+		var plans projections.SupportPlans
+		r := s.get(t, "/v1/accounts/"+engineer+"/support-plans", readers["unlinked MSA account"]).want(t, http.StatusOK)
+		noIDs(t, "support-plans", r)
+		if r.decode(t, &plans); len(plans.Usable) != 1 || plans.Usable[0].Plan != "product-support" || intOf(plans.Usable[0].Remaining) != "9" {
+			t.Errorf("the linked pool without its ID: %+v", plans)
+		}
+	})
+	t.Run("accepted: an MPN-linked account reads the same routes with the IDs", func(t *testing.T) {
+		if _, ok := pool(t, s.remaining(t, p.mpn, p.adminTok), p.contractID, "product-support"); !ok {
+			t.Error("the admin's remaining-incidents lack the contract ID")
+		}
+		var incidents projections.Incidents
+		s.get(t, "/v1/partners/"+p.mpn+"/incidents", p.adminTok).want(t, http.StatusOK).decode(t, &incidents)
+		if len(incidents.Incidents) != 1 || incidents.Incidents[0].ContractID != p.contractID {
+			t.Errorf("the admin's incidents %+v", incidents)
+		}
+		s.get(t, "/v1/contracts/"+p.contractID+"/linked-accounts", p.adminTok).want(t, http.StatusOK)
+		if plans := s.supportPlans(t, engineer, p.adminTok); len(plans.Usable) != 1 || plans.Usable[0].ContractID != p.contractID {
+			t.Errorf("the admin reads the engineer's plans %+v", plans)
+		}
+	})
+}
+
+// ruleR4SharedAccount: the shared-account decision (domain/access.go). Partner A's
+// admin registers B's admin with A and links it to A's contract; then A's admin reads
+// only what the account holds with A, B's other admin only what it holds with B, and
+// the account itself both.
+func ruleR4SharedAccount(t *testing.T, s *system) {
+	a, b := s.ready(t, mpnFor(4, 4), actionPack), s.ready(t, mpnFor(4, 5), actionPack)
+	otherAdminOfB := s.user(t, b.mpn, "admin2@"+b.mpn, userSpec{mpnLinked: true, roles: []string{"global-admin"}})
+	s.post(t, "/v1/partners/"+a.mpn+"/users", a.adminTok, map[string]any{"userId": b.admin, "accountType": "aad",
+		"mpnLinked": true, "cspOnly": false, "roles": []string{}}).want(t, http.StatusCreated)
+	s.post(t, "/v1/contracts/"+a.contractID+"/links", a.adminTok, map[string]any{"accessId": a.accessID, "userId": b.admin}).
+		want(t, http.StatusCreated)
+	s.benefits(t, a.mpn, a.adminTok) // waits for the users' read model too: both partners know the account
+	plansOf := func(t *testing.T, tok string) (partners map[string]bool, body []byte) {
+		t.Helper()
+		var plans projections.SupportPlans
+		r := s.get(t, "/v1/accounts/"+b.admin+"/support-plans", tok).want(t, http.StatusOK)
+		r.decode(t, &plans)
+		partners = map[string]bool{}
+		for _, p := range slices.Concat(plans.Usable, plans.Unavailable) {
+			partners[p.MPNID] = true
+		}
+		return partners, r.body
+	}
+	t.Run("A's admin sees nothing of B through the shared account", func(t *testing.T) {
+		partners, body := plansOf(t, a.adminTok)
+		if !partners[a.mpn] || partners[b.mpn] || bytes.Contains(body, []byte(b.contractID)) {
+			t.Errorf("A's admin reads the shared account's plans with partners %v: %s", partners, body)
+		}
+	})
+	t.Run("B's other admin sees nothing of A through the shared account", func(t *testing.T) {
+		partners, body := plansOf(t, otherAdminOfB)
+		if !partners[b.mpn] || partners[a.mpn] || bytes.Contains(body, []byte(a.contractID)) {
+			t.Errorf("B's other admin reads the shared account's plans with partners %v: %s", partners, body)
+		}
+	})
+	t.Run("accepted: the account itself sees its plans with both partners", func(t *testing.T) {
+		partners, body := plansOf(t, b.adminTok)
+		if !partners[a.mpn] || !partners[b.mpn] || !bytes.Contains(body, []byte(a.contractID)) || !bytes.Contains(body, []byte(b.contractID)) {
+			t.Errorf("the shared account reads its plans with partners %v: %s", partners, body)
+		}
 	})
 }
 
