@@ -101,6 +101,9 @@ func (s *Store) commitBatch(batch []*appendRequest) error {
 		}
 		return nil
 	default:
+		if errors.Is(err, eventstore.ErrUnavailable) {
+			s.opts.Logger.Error("event store: the database cannot take writes; appends refused", "appends", len(live), "err", err)
+		}
 		s.fail(live, err)
 	}
 	return err
