@@ -235,3 +235,39 @@ func storeWaitsForTheLock(ctx context.Context, other bun.Conn) bool {
 		WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'`).Scan(&waiting)
 	return err == nil && waiting == 1
 }
+
+// An append the database itself refuses for its own reason (here a trigger standing
+// for a constraint another process added) fails alone: the group commit it was in is
+// retried one by one, the other appends are stored, and no waiter is left unanswered.
+func TestAnAppendTheDatabaseRefusesFailsAloneInItsGroupCommit(t *testing.T) {
+	s := openSQLite(t, Options{})
+	ctx := ctxFor(t, time.Minute)
+	if _, err := s.DB().ExecContext(ctx, `CREATE TRIGGER refuse_poison BEFORE INSERT ON event_log
+		WHEN NEW.stream = 'poison' BEGIN SELECT RAISE(ABORT, 'poison refused'); END`); err != nil {
+		t.Fatal(err)
+	}
+	release := holdWriter(t, s)
+	var wg sync.WaitGroup
+	outcomes := make(chan appendOutcomeOf, 16)
+	appendInBackground(t, &wg, s, "first", event("first"), outcomes)
+	eventually(t, 5*time.Second, "writer picks up the first append", func() bool { return s.Stats().Writing == 1 })
+	for _, stream := range []string{"healthy-1", "poison", "healthy-2"} {
+		appendInBackground(t, &wg, s, stream, event(stream), outcomes)
+	}
+	eventually(t, 5*time.Second, "3 appends queue behind the held lock", func() bool { return s.Stats().Queued == 3 })
+	release()
+	wg.Wait()
+	close(outcomes)
+	for o := range outcomes {
+		switch {
+		case o.stream == "poison" && (o.err == nil || errors.Is(o.err, eventstore.ErrUnavailable)):
+			t.Errorf("the refused append answered %v, want the database's refusal", o.err)
+		case o.stream == "poison":
+			assertStream(t, s, o.stream)
+		case o.err != nil:
+			t.Errorf("append to %s beside the refused one: %v", o.stream, o.err)
+		default:
+			assertStream(t, s, o.stream, o.event.ID)
+		}
+	}
+}
