@@ -96,6 +96,9 @@ func operation(b *schemaBuilder, r Route) (map[string]any, error) {
 		s["description"] = http.StatusText(st)
 		responses[strconv.Itoa(st)] = s
 	}
+	if r.Method != http.MethodGet {
+		responses["503"] = problemResponse("store_unavailable: the event store cannot record changes now (disk full, locked, unreachable); retry after Retry-After")
+	}
 	if !r.Public {
 		op["security"] = []any{map[string]any{"bearer": []any{}}}
 		responses["401"] = problemResponse("unauthenticated: missing, invalid or expired token")

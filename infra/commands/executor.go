@@ -88,7 +88,10 @@ func New(store EventStore, opts ...Option) *Executor {
 // ErrTooManyRetries means the stream kept changing under the command.
 var ErrTooManyRetries = errors.New("command lost the race too many times")
 
-// Partner decides cmd on the partner stream of mpnID and appends the result.
+// Partner decides cmd on the partner stream of mpnID and appends the result. Only a
+// lost race is retried; any other failure, eventstore.ErrUnavailable included, is
+// returned at once for the caller to retry later (the store already waited its busy
+// timeout, and retrying against a full disk would only hold the request longer).
 func (x *Executor) Partner(ctx context.Context, mpnID string, cmd domain.Command, meta Meta) (Outcome, error) {
 	stream := domain.PartnerStream(mpnID)
 	meta = meta.withCommandID()

@@ -167,6 +167,13 @@ var ErrWrongExpectedRevision = errors.New("wrong expected revision")
 // ErrDuplicateEventID: an event ID that is already stored, in a different append.
 var ErrDuplicateEventID = errors.New("duplicate event id")
 
+// ErrUnavailable: the store could not do the work for a reason outside the request (a
+// full disk, a write lock held past the busy timeout, a lost or refused database
+// connection). Nothing half-written is visible. An append that failed while its commit
+// was in flight may still have been stored; re-appending the same event IDs is
+// idempotent, so the caller may simply try again later.
+var ErrUnavailable = errors.New("event store unavailable")
+
 // WrongExpectedRevisionError says what the stream really held.
 type WrongExpectedRevisionError struct {
 	Stream   string

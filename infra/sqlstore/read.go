@@ -30,7 +30,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 		q = q.Limit(opts.Limit)
 	}
 	if err := q.Scan(ctx); err != nil {
-		return nil, fmt.Errorf("read stream %s: %w", stream, err)
+		return nil, fmt.Errorf("read stream %s: %w", stream, classify(err))
 	}
 	return recorded(rows), nil
 }
@@ -66,7 +66,7 @@ func (s *Store) ReadAll(ctx context.Context, from eventstore.Position) iter.Seq2
 func (s *Store) readPage(ctx context.Context, after uint64) ([]eventstore.RecordedEvent, error) {
 	rows, err := s.db.QueryContext(ctx, readPageQuery, int64(min(after, math.MaxInt64)), s.opts.PageSize)
 	if err != nil {
-		return nil, fmt.Errorf("read the event log after %d: %w", after, err)
+		return nil, fmt.Errorf("read the event log after %d: %w", after, classify(err))
 	}
 	defer rows.Close()
 	out := make([]eventstore.RecordedEvent, 0, s.opts.PageSize)
@@ -92,7 +92,7 @@ func (s *Store) readPage(ctx context.Context, after uint64) ([]eventstore.Record
 		out = append(out, ev)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read the event log after %d: %w", after, err)
+		return nil, fmt.Errorf("read the event log after %d: %w", after, classify(err))
 	}
 	return out, nil
 }
@@ -146,7 +146,7 @@ func (st *scannedTime) parse(s string) error {
 func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 	var head int64
 	if err := s.db.NewSelect().Model((*eventRow)(nil)).ColumnExpr("coalesce(max(position), 0)").Scan(ctx, &head); err != nil {
-		return eventstore.Position{}, fmt.Errorf("read the head: %w", err)
+		return eventstore.Position{}, fmt.Errorf("read the head: %w", classify(err))
 	}
 	return eventstore.Position{Commit: uint64(head), Prepare: uint64(head)}, nil
 }
