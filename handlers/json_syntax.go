@@ -12,13 +12,12 @@ import (
 
 // checkSyntax is Bind's first pass: the body must be exactly one JSON object, with
 // unique member names and valid Unicode text as RFC 7493 (I-JSON) asks. encoding/json
-// is lenient where that
-// matters for a ledger: it turns invalid UTF-8 and lone surrogate escapes ("\ud800")
-// into U+FFFD and keeps the last of two members with the same name, so a client's
-// mistake would be stored silently altered. jsontext (the Go team's encoding/json/v2
-// text layer; the standard library's own from Go 1.27) refuses both by default and
-// says where, as a JSON pointer, which dst's type turns into the field name Bind
-// reports. A correctly encoded U+FFFD (or "\ufffd") is valid and passes.
+// is lenient there: it turns invalid UTF-8 and lone surrogate escapes ("\ud800") into
+// U+FFFD and keeps the last of two members with the same name, so a client's mistake
+// would be stored silently altered. jsontext (the Go team's encoding/json/v2 text
+// layer, in the standard library from Go 1.27) refuses both by default and says where
+// as a JSON pointer, which dst's type turns into the field name Bind reports. A
+// correctly encoded U+FFFD (or "\ufffd") is valid text and passes.
 func checkSyntax(body []byte, dst reflect.Type) error {
 	dec := jsontext.NewDecoder(bytes.NewReader(body))
 	v, err := dec.ReadValue()
