@@ -102,7 +102,9 @@ func TestDepsValidateCatchesWiringMistakes(t *testing.T) {
 	type other struct{ A int }
 	var sameName any
 	{
-		type other struct{ B string }
+		type other struct {
+			B string `maxLength:"5"`
+		}
 		sameName = other{}
 	}
 	cases := []struct {
