@@ -2,8 +2,8 @@ package eventmeta
 
 import (
 	"bytes"
-	"testing"
 	"strings"
+	"testing"
 	"time"
 )
 
