@@ -166,6 +166,23 @@ func Evolve(s Partner, e Event) Partner {
 	return s
 }
 
+// FoldOnto returns the state after events, starting from s, which is left untouched:
+// its small maps are cloned once and the incident log copies only what changes. The
+// command executor brings a kept state up to date with it.
+func FoldOnto(s Partner, events []Event) Partner {
+	if len(events) == 0 {
+		return s
+	}
+	s.MembershipByID = maps.Clone(s.MembershipByID)
+	s.UserByID = maps.Clone(s.UserByID)
+	s.ContractByID = maps.Clone(s.ContractByID)
+	s.PaidPlanByID = maps.Clone(s.PaidPlanByID)
+	for _, e := range events {
+		s.apply(e, false)
+	}
+	return s
+}
+
 // Fold replays events from scratch.
 func Fold(events []Event) Partner {
 	var s Partner

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -44,7 +45,7 @@ func TestPartnerSnapshotVersionFollowsTheStateShape(t *testing.T) {
 }
 
 // partnerFingerprint hashes Partner's type, field by field down to the leaves, and the
-// source of Evolve, apply and the incident log's put.
+// source of Evolve, FoldOnto, Fold, apply and the incident log's put.
 func partnerFingerprint(t *testing.T) string {
 	h := sha256.New()
 	writeShape(h, reflect.TypeFor[Partner](), map[reflect.Type]bool{})
@@ -55,7 +56,7 @@ func partnerFingerprint(t *testing.T) string {
 			t.Fatal(err)
 		}
 		for _, d := range f.Decls {
-			if fn, ok := d.(*ast.FuncDecl); ok && (fn.Name.Name == "Evolve" || fn.Name.Name == "apply" || fn.Name.Name == "put") {
+			if fn, ok := d.(*ast.FuncDecl); ok && slices.Contains([]string{"Evolve", "FoldOnto", "Fold", "apply", "put"}, fn.Name.Name) {
 				var b bytes.Buffer
 				if err := printer.Fprint(&b, fset, fn); err != nil {
 					t.Fatal(err)
