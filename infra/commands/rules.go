@@ -85,7 +85,9 @@ func (x *Executor) Rules(ctx context.Context, cmd domain.PublishRules, meta Meta
 }
 
 // raceBackoff is the wait after losing a race to another process's append.
-func raceBackoff() retry.Backoff { return retry.Backoff{Min: time.Millisecond, Max: 50 * time.Millisecond} }
+func raceBackoff() retry.Backoff {
+	return retry.Backoff{Min: time.Millisecond, Max: 50 * time.Millisecond}
+}
 
 // RulesAt returns the rules in force at an instant, from the rules stream.
 func (x *Executor) RulesAt(ctx context.Context, at time.Time) (domain.Rules, error) {
