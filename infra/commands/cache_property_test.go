@@ -17,7 +17,7 @@ import (
 // the same events; one activation per partner happens within a property run.
 type fixedIDs struct{}
 
-func (fixedIDs) NewAccessID() string                { return "AC-PROPERTY" }
+func (fixedIDs) NewAccessID() string               { return "AC-PROPERTY" }
 func (fixedIDs) NewContractID(mpnID string) string { return domain.ContractID(mpnID, "PROPERTY") }
 
 // propertyCommand draws a valid or invalid command for partner mpn in state s: random
