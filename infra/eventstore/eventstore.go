@@ -157,6 +157,8 @@ type Store interface {
 	Subscribe(ctx context.Context, from Position, handle func(SubscriptionMessage) error) error
 	// Head is the position of the last event in the global log (Start when empty).
 	Head(ctx context.Context) (Position, error)
+	// Snapshots of folded states, kept beside the log (never in it).
+	SnapshotStore
 	Close() error
 }
 
