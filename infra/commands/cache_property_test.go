@@ -156,8 +156,9 @@ func TestPropertyCachedExecutorsDecideLikeAFreshFold(t *testing.T) {
 	if seen["domain.IncidentOpened"] < 40 {
 		t.Errorf("only %d incidents opened: the walk did not fill several leaves of the incident log", seen["domain.IncidentOpened"])
 	}
-	if snap, found, err := store.(eventstore.SnapshotStore).LoadSnapshot(ctx, domain.PartnerStream(partners[0])); err != nil || !found || snap.Version != domain.PartnerSnapshotVersion {
-		t.Errorf("no current snapshot of %s: found %v, err %v", partners[0], found, err)
-	}
+	waitUntil(t, "a snapshot of the first partner is saved", func() bool {
+		snap, found, err := store.(eventstore.SnapshotStore).LoadSnapshot(ctx, domain.PartnerStream(partners[0]))
+		return err == nil && found && snap.Version == domain.PartnerSnapshotVersion
+	})
 	t.Logf("walk: %v", seen)
 }

@@ -132,10 +132,13 @@ func TestColdExecutorContinuesFromTheSnapshot(t *testing.T) {
 	clock := WithClock(func() time.Time { return now })
 	x := New(store, clock, WithSnapshotEvery(3))
 	admin, contract := actionPackPartner(t, x, "4712003")
-	snap, found, err := store.(eventstore.SnapshotStore).LoadSnapshot(ctx, domain.PartnerStream("4712003"))
-	if err != nil || !found || snap.Revision < 2 {
-		t.Fatalf("after 5 events with snapshots every 3: snapshot found %v at %d, err %v", found, snap.Revision, err)
-	}
+	waitUntil(t, "a snapshot is saved after 3 events", func() bool {
+		snap, found, err := store.(eventstore.SnapshotStore).LoadSnapshot(ctx, domain.PartnerStream("4712003"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return found && snap.Revision >= 2
+	})
 	if _, err := New(store, clock).Partner(ctx, "4712003", openIncident("4712003", admin, contract), Meta{Actor: admin}); err != nil {
 		t.Fatal(err)
 	}

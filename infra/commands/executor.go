@@ -81,8 +81,9 @@ type Executor struct {
 
 	states *stateCache
 
-	queuesMu sync.Mutex
-	queues   map[string]*streamQueue
+	queuesMu     sync.Mutex
+	queues       map[string]*streamQueue
+	snapshotting map[string]bool // streams whose snapshot is being saved
 
 	rulesMu sync.Mutex
 	rules   ruleBookState
@@ -115,7 +116,7 @@ func WithSnapshotEvery(n int) Option { return func(x *Executor) { x.snapshotEver
 // New builds an executor over store.
 func New(store EventStore, opts ...Option) *Executor {
 	x := &Executor{store: store, ids: domain.RandomIDs{}, now: time.Now, maxRetries: defaultMaxRetries, log: slog.Default(),
-		cacheSize: DefaultStateCacheSize, snapshotEvery: DefaultSnapshotEvery, queues: map[string]*streamQueue{}}
+		cacheSize: DefaultStateCacheSize, snapshotEvery: DefaultSnapshotEvery, queues: map[string]*streamQueue{}, snapshotting: map[string]bool{}}
 	for _, o := range opts {
 		o(x)
 	}

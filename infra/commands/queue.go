@@ -222,7 +222,5 @@ func (x *Executor) answer(stream string, before streamState, parts []decided, he
 	after := before
 	after.streamHead, after.partner = head, parts[len(parts)-1].out.State
 	x.states.put(stream, after)
-	if x.snapshotDue(after) {
-		x.saveSnapshot(context.Background(), stream, after)
-	}
+	x.snapshotIfDue(stream, after)
 }

@@ -51,6 +51,30 @@ func (x *Executor) snapshotDue(st streamState) bool {
 	return x.snapshots != nil && x.snapshotEvery > 0 && st.exists && st.next()-st.snapshotNext >= uint64(x.snapshotEvery)
 }
 
+// snapshotIfDue saves st as the stream's snapshot in the background when it is due and
+// none of the stream is being saved: encoding a long history takes a while, and the
+// stream's next commands need not wait for it (st is a value nothing changes).
+func (x *Executor) snapshotIfDue(stream string, st streamState) {
+	if !x.snapshotDue(st) {
+		return
+	}
+	x.queuesMu.Lock()
+	busy := x.snapshotting[stream]
+	x.snapshotting[stream] = true
+	x.queuesMu.Unlock()
+	if busy {
+		return
+	}
+	go func() {
+		defer func() {
+			x.queuesMu.Lock()
+			delete(x.snapshotting, stream)
+			x.queuesMu.Unlock()
+		}()
+		x.saveSnapshot(context.Background(), stream, st)
+	}()
+}
+
 // saveSnapshot stores st as the stream's snapshot. A failure only costs a longer cold
 // start, so it is logged, not returned.
 func (x *Executor) saveSnapshot(ctx context.Context, stream string, st streamState) {
