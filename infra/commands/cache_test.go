@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"reflect"
 	"slices"
 	"sync"
@@ -257,5 +258,41 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting until %s", what)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// panickingIDs fails the way a broken ID source would.
+type panickingIDs struct{}
+
+func (panickingIDs) NewAccessID() string             { panic("ID source broken") }
+func (panickingIDs) NewContractID(mpn string) string { panic("ID source broken") }
+
+// A decision that panics in the stream's queue is answered as an error (not a crash of
+// the process), stores nothing, and the stream's next command is decided as usual.
+func TestPanickingDecisionIsAnsweredAndTheStreamGoesOn(t *testing.T) {
+	store := stores(t)["sqlite"](t)
+	ctx := context.Background()
+	x := New(store, WithClock(func() time.Time { return now }), WithIDs(panickingIDs{}), WithLogger(slog.New(slog.DiscardHandler)))
+	mpn := "4712005"
+	admin := domain.Actor{UserID: "admin@" + mpn}
+	for _, c := range []domain.Command{
+		domain.EnrollPartner{MPNID: mpn, By: platform, Name: "Contoso"},
+		domain.GrantMembership{MPNID: mpn, By: platform, Level: domain.LevelActionPack, ValidFrom: now.AddDate(0, -1, 0), ValidUntil: now.AddDate(1, 0, 0)},
+		domain.RegisterUser{MPNID: mpn, By: platform, UserID: admin.UserID, AccountType: domain.AccountAAD, MPNLinked: true, Roles: []domain.Role{domain.RoleGlobalAdmin}},
+	} {
+		if _, err := x.Partner(ctx, mpn, c, Meta{Actor: c.(domain.PartnerCommand).Actor()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head, _ := store.Head(ctx)
+	if _, err := x.Partner(ctx, mpn, domain.ActivateBenefit{MPNID: mpn, By: admin}, Meta{Actor: admin}); !errors.Is(err, ErrDecisionFailed) {
+		t.Fatalf("activation with a broken ID source: %v, want ErrDecisionFailed", err)
+	}
+	if after, _ := store.Head(ctx); after != head {
+		t.Fatalf("a failed decision stored events: head %v -> %v", head, after)
+	}
+	out, err := x.Partner(ctx, mpn, domain.PurchaseSupportPlan{MPNID: mpn, By: admin, Plan: domain.PlanPremier, ValidUntil: now.AddDate(1, 0, 0)}, Meta{Actor: admin})
+	if err != nil || len(out.Events) != 1 {
+		t.Fatalf("the next command on the stream: %d events, %v", len(out.Events), err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"ledger/domain"
@@ -78,9 +79,34 @@ func (x *Executor) drain(stream string, q *streamQueue) {
 		if n == 0 {
 			return
 		}
-		x.runBatch(stream, batch)
+		x.runBatchSafely(stream, batch)
 	}
 }
+
+// runBatchSafely runs the batch in the drain goroutine, where a panic (a fault in a
+// decision or an ID source) would end the process rather than one request: it is
+// answered as an error to every command of the batch still waiting, and the queue goes on.
+func (x *Executor) runBatchSafely(stream string, batch []*request) {
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		x.log.Error("deciding a batch of commands panicked", "stream", stream, "panic", p, "stack", string(debug.Stack()))
+		err := fmt.Errorf("%s: %w: %v", stream, ErrDecisionFailed, p)
+		for _, r := range batch {
+			select {
+			case r.done <- answer{err: err}:
+			default: // answered already
+			}
+		}
+	}()
+	x.runBatch(stream, batch)
+}
+
+// ErrDecisionFailed: deciding a command failed unexpectedly (a panic); nothing of the
+// batch it was in is stored.
+var ErrDecisionFailed = errors.New("deciding the command failed")
 
 // decided is one command's part of a batch.
 type decided struct {
