@@ -197,7 +197,7 @@ func serveSettings(c *Config) []setting {
 				c.StateCacheSize, err = parseCount(v, 1, 10_000_000)
 				return err
 			}},
-		{name: "snapshot-every", def: "1000", usage: "api: events a partner's stream grows by between snapshots of its state (0: none)",
+		{name: "snapshot-every", def: "1000", usage: "api: events a partner's stream grows by between snapshots of its state, or a tenth of its history if more (0: none)",
 			apply: func(v string) (err error) {
 				c.SnapshotEvery, err = parseCount(v, 0, 10_000_000)
 				return err

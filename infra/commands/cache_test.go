@@ -296,3 +296,24 @@ func TestPanickingDecisionIsAnsweredAndTheStreamGoesOn(t *testing.T) {
 		t.Fatalf("the next command on the stream: %d events, %v", len(out.Events), err)
 	}
 }
+
+// Snapshots come every N events, but a long history waits for a tenth of itself, so the
+// work of encoding a state that grows with history stays flat per command.
+func TestSnapshotsOfALongHistoryAreSpacedByATenthOfIt(t *testing.T) {
+	x := New(stores(t)["sqlite"](t), WithSnapshotEvery(1000))
+	at := func(last, snapshotNext uint64) streamState {
+		return streamState{streamHead: streamHead{exists: true, revision: last}, snapshotNext: snapshotNext}
+	}
+	for _, c := range []struct {
+		last, snapshotNext uint64
+		due                bool
+	}{
+		{998, 0, false}, {999, 0, true}, // 1,000 events, no snapshot yet
+		{2999, 2000, true},                              // a short history: every 1,000
+		{50_999, 50_000, false}, {54_999, 50_000, true}, // 50,000 events: every 5,000
+	} {
+		if got := x.snapshotDue(at(c.last, c.snapshotNext)); got != c.due {
+			t.Errorf("last revision %d, snapshot up to %d: due %v, want %v", c.last, c.snapshotNext, got, c.due)
+		}
+	}
+}

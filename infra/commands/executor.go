@@ -110,7 +110,8 @@ func WithLogger(l *slog.Logger) Option { return func(x *Executor) { x.log = l } 
 func WithStateCacheSize(n int) Option { return func(x *Executor) { x.cacheSize = n } }
 
 // WithSnapshotEvery sets how many events a partner stream grows by between snapshots
-// (default DefaultSnapshotEvery); 0 writes none.
+// (default DefaultSnapshotEvery; a long stream waits for a tenth of its history if that
+// is more); 0 writes none.
 func WithSnapshotEvery(n int) Option { return func(x *Executor) { x.snapshotEvery = n } }
 
 // New builds an executor over store.
