@@ -146,6 +146,7 @@ func (p *process) addAPI(cfg Config, logger *slog.Logger, opts wireOptions) {
 		copts = append(copts, commands.WithClock(opts.now))
 	}
 	p.executor = commands.New(p.store, copts...)
+	p.closers = append(p.closers, p.executor.Close) // before the store: a snapshot may be being saved
 	if p.runner != nil {
 		p.deps.Projections = p.runner.Checkpoints() // wakes waiters on commit, not by polling
 	} else {

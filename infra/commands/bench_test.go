@@ -93,6 +93,7 @@ func benchmarkCommandAt(b *testing.B, events int) {
 	mpn := "5200001"
 	writeHistory(b, store, mpn, events)
 	x := New(store, WithClock(func() time.Time { return now }))
+	b.Cleanup(func() { x.Close() }) // before the store closes
 	ctx := context.Background()
 	// Steady state: the state is kept and a snapshot is recent (it is saved every 1,000
 	// events in the background; the first one of a long history would land in the loop).
@@ -123,6 +124,7 @@ func BenchmarkExecutorCommandsPerSecond(b *testing.B) {
 		b.Run(fmt.Sprintf("partners=%d/goroutines=32", partners), func(b *testing.B) {
 			store := benchStore(b)
 			x := New(store, WithClock(func() time.Time { return now }))
+			b.Cleanup(func() { x.Close() }) // before the store closes
 			mpns := make([]string, partners)
 			for i := range mpns {
 				mpns[i] = fmt.Sprintf("53%05d", i)

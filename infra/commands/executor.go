@@ -84,6 +84,7 @@ type Executor struct {
 	queuesMu     sync.Mutex
 	queues       map[string]*streamQueue
 	snapshotting map[string]bool // streams whose snapshot is being saved
+	background   sync.WaitGroup  // snapshot saves under way
 
 	rulesMu sync.Mutex
 	rules   ruleBookState
@@ -125,6 +126,13 @@ func New(store EventStore, opts ...Option) *Executor {
 	x.states = newStateCache(max(x.cacheSize, 1))
 	x.rules = ruleBookState{streamHead: newHead(), book: domain.FoldRules(nil)}
 	return x
+}
+
+// Close waits for the snapshots being saved in the background, so that the store can
+// be closed after it without cutting one off.
+func (x *Executor) Close() error {
+	x.background.Wait()
+	return nil
 }
 
 // ErrTooManyRetries means the stream kept changing under the command.

@@ -70,14 +70,14 @@ func (x *Executor) snapshotIfDue(stream string, st streamState) {
 	if busy {
 		return
 	}
-	go func() {
+	x.background.Go(func() {
 		defer func() {
 			x.queuesMu.Lock()
 			delete(x.snapshotting, stream)
 			x.queuesMu.Unlock()
 		}()
 		x.saveSnapshot(context.Background(), stream, st)
-	}()
+	})
 }
 
 // saveSnapshot stores st as the stream's snapshot. A failure only costs a longer cold
