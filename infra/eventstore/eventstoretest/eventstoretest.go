@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store) {
 		{"Subscribe start position is exclusive", subscribeExclusiveStart},
 		{"Subscribe stops on context cancel and returns nil", subscribeStopsOnCancel},
 		{"Subscribe returns the handler's error", subscribeReturnsHandlerError},
+		{"snapshots: the latest per stream is kept, beside the log, never in it", snapshotsBesideTheLog},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, newStore(t)) })
