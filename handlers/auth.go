@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -72,6 +74,26 @@ type claims struct {
 	jwt.RegisteredClaims
 }
 
+// numericDateClaims are the claims RFC 7519 §2 defines as NumericDate: a JSON number.
+var numericDateClaims = []string{"exp", "iat", "nbf"}
+
+// UnmarshalJSON refuses a date claim written as a string: jwt's NumericDate reads
+// "exp":"32503680000" as a number, and a token whose issuer wrote it so was not made by
+// IssueToken nor by any library that follows the RFC.
+func (c *claims) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	for _, name := range numericDateClaims {
+		if v, ok := raw[name]; ok && !isJSONNumber(v) {
+			return fmt.Errorf("claim %q is not a number of seconds since the epoch", name)
+		}
+	}
+	type plain claims // without this method
+	return json.Unmarshal(b, (*plain)(c))
+}
+
 // IssueToken signs an HS256 bearer token for sub with the given system roles, valid for ttl.
 func IssueToken(secret []byte, sub string, roles []SystemRole, ttl time.Duration) (string, error) {
 	if len(secret) == 0 {
@@ -107,19 +129,42 @@ func IssueToken(secret []byte, sub string, roles []SystemRole, ttl time.Duration
 	return s, nil
 }
 
-// authenticator checks bearer tokens against one secret.
-type authenticator struct {
-	secret []byte
-	parser *jwt.Parser
+func isJSONNumber(v json.RawMessage) bool {
+	dec := json.NewDecoder(bytes.NewReader(v))
+	dec.UseNumber()
+	var tok any
+	if err := dec.Decode(&tok); err != nil {
+		return false
+	}
+	_, ok := tok.(json.Number)
+	return ok
 }
 
-func newAuthenticator(secret []byte) *authenticator {
+// DefaultMaxTokenLifetime is the longest a token may be valid, from its iat (or from
+// now, without one) to its exp, unless Deps.MaxTokenLifetime says otherwise.
+const DefaultMaxTokenLifetime = 24 * time.Hour
+
+// TokenClockLeeway is the clock skew tolerated between the issuer and this server: an
+// iat or nbf up to this far in the future, an exp up to this far in the past.
+const TokenClockLeeway = time.Minute
+
+// authenticator checks bearer tokens against one secret.
+type authenticator struct {
+	secret      []byte
+	maxLifetime time.Duration
+	parser      *jwt.Parser
+}
+
+func newAuthenticator(secret []byte, maxLifetime time.Duration) *authenticator {
 	return &authenticator{
-		secret: secret,
+		secret:      secret,
+		maxLifetime: maxLifetime,
 		// Only HS256: "none" and every other algorithm, including RS256 with the secret
-		// passed off as a public key, fail here before any key is used.
+		// passed off as a public key, fail here before any key is used. nbf is always
+		// checked; WithIssuedAt adds iat, so that a token cannot claim to be issued later
+		// than it was and so stretch its lifetime.
 		parser: jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-			jwt.WithExpirationRequired()),
+			jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(TokenClockLeeway)),
 	}
 }
 
@@ -132,6 +177,9 @@ func (a *authenticator) principal(token string) (Principal, error) {
 	if strings.TrimSpace(cl.Subject) == "" {
 		return Principal{}, errors.New("token has no subject")
 	}
+	if err := a.checkLifetime(cl.RegisteredClaims); err != nil {
+		return Principal{}, err
+	}
 	p := Principal{UserID: cl.Subject}
 	for _, name := range cl.Roles {
 		r, err := ParseSystemRole(name)
@@ -141,6 +189,20 @@ func (a *authenticator) principal(token string) (Principal, error) {
 		p.SystemRoles = append(p.SystemRoles, r)
 	}
 	return p, nil
+}
+
+// checkLifetime refuses a token valid for longer than maxLifetime: from its iat, or
+// from now when it has none (a token without iat cannot outlive the bound either).
+func (a *authenticator) checkLifetime(cl jwt.RegisteredClaims) error {
+	from := time.Now()
+	if cl.IssuedAt != nil {
+		from = cl.IssuedAt.Time
+	}
+	if lifetime := cl.ExpiresAt.Sub(from); lifetime > a.maxLifetime {
+		return fmt.Errorf("token is valid for %s, longer than this server's maximum of %s (--max-token-lifetime)",
+			lifetime.Round(time.Second), a.maxLifetime)
+	}
+	return nil
 }
 
 // require authenticates the request and, when roles is not empty, demands one of them.
