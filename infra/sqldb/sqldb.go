@@ -27,11 +27,24 @@ const (
 	Postgres Dialect = "postgres"
 )
 
+// Option tunes a database handle as it is opened.
+type Option func(*sql.DB)
+
+// MaxConns bounds the connections open at once to n (0: no bound, database/sql's
+// default); a caller beyond it waits for a connection to come free. As many are kept
+// idle, so a busy pool reuses its connections instead of opening one per query.
+func MaxConns(n int) Option {
+	return func(db *sql.DB) {
+		db.SetMaxOpenConns(n)
+		db.SetMaxIdleConns(max(n, 2)) // 2 is database/sql's default
+	}
+}
+
 // OpenSQLite opens (creating if needed) a SQLite file in WAL mode with
 // synchronous=FULL, so a committed transaction survives power loss, and a busy timeout,
 // so concurrent writers from several connections wait instead of failing.
 // sqliteshim picks modernc.org/sqlite on linux/amd64: pure Go, no cgo, static binary.
-func OpenSQLite(ctx context.Context, path string) (*bun.DB, error) {
+func OpenSQLite(ctx context.Context, path string, opts ...Option) (*bun.DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("sqlite %s: %w", path, err)
 	}
@@ -44,6 +57,9 @@ func OpenSQLite(ctx context.Context, path string) (*bun.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite %s: %w", path, err)
 	}
+	for _, o := range opts {
+		o(sqldb)
+	}
 	db := bun.NewDB(sqldb, sqlitedialect.New())
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
@@ -54,8 +70,11 @@ func OpenSQLite(ctx context.Context, path string) (*bun.DB, error) {
 
 // OpenPostgres opens a PostgreSQL database from a DSN
 // (postgres://user:pass@host:port/db?sslmode=disable).
-func OpenPostgres(ctx context.Context, dsn string) (*bun.DB, error) {
+func OpenPostgres(ctx context.Context, dsn string, opts ...Option) (*bun.DB, error) {
 	sqldb := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(dsn)))
+	for _, o := range opts {
+		o(sqldb)
+	}
 	db := bun.NewDB(sqldb, pgdialect.New())
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
@@ -65,12 +84,12 @@ func OpenPostgres(ctx context.Context, dsn string) (*bun.DB, error) {
 }
 
 // Open chooses by dialect; for SQLite target is a file path, for PostgreSQL a DSN.
-func Open(ctx context.Context, d Dialect, target string) (*bun.DB, error) {
+func Open(ctx context.Context, d Dialect, target string, opts ...Option) (*bun.DB, error) {
 	switch d {
 	case SQLite:
-		return OpenSQLite(ctx, target)
+		return OpenSQLite(ctx, target, opts...)
 	case Postgres:
-		return OpenPostgres(ctx, target)
+		return OpenPostgres(ctx, target, opts...)
 	default:
 		return nil, fmt.Errorf("unknown database dialect %q (want sqlite or postgres)", d)
 	}
