@@ -134,7 +134,7 @@ type Checkpoints struct {
 // NewCheckpoints reads progress from db.
 func NewCheckpoints(db bun.IDB) *Checkpoints {
 	return &Checkpoints{db: db, poll: 50 * time.Millisecond, notify: newBroadcast(),
-		known: knownCheckpoints{at: map[string]eventstore.Position{}}}
+		known: knownCheckpoints{at: map[string]eventstore.Position{}, seen: map[string]time.Time{}}}
 }
 
 // State is one projection's progress, status and dead-letter count.

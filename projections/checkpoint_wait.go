@@ -18,17 +18,35 @@ const pollTimeout = 10 * time.Second
 type knownCheckpoints struct {
 	mu      sync.Mutex
 	at      map[string]eventstore.Position
-	polls   uint64 // polls completed
-	pollErr error  // of the last poll
+	seen    map[string]time.Time // when at was last confirmed
+	polls   uint64               // polls completed
+	pollErr error                // of the last poll
 	waiters int
 	polling bool // a poller goroutine runs
 }
 
-// raise records that name's checkpoint is at least pos. Callers hold mu.
-func (k *knownCheckpoints) raise(name string, pos eventstore.Position) {
+// raise records that name's checkpoint is at least pos, as of now. Callers hold mu.
+func (k *knownCheckpoints) raise(name string, pos eventstore.Position, now time.Time) {
 	if at, ok := k.at[name]; !ok || at.Less(pos) {
 		k.at[name] = pos
 	}
+	k.seen[name] = now
+}
+
+// sight is one look at what is known of a projection.
+type sight struct {
+	at     eventstore.Position
+	known  bool
+	fresh  bool  // confirmed within the last poll interval
+	polled bool  // a poll has completed since the waiter joined
+	err    error // of the last poll
+}
+
+// reached tells whether a waiter for pos may go with what it sees. A query that asks
+// for no position (pos is Start) wants where the read model stands, to report it: it
+// takes a fresh sight, or one polled since it came, not a long-stale one.
+func (s sight) reached(pos eventstore.Position) bool {
+	return s.known && !s.at.Less(pos) && (!pos.IsZero() || s.fresh || s.polled)
 }
 
 // WaitFor returns once projection name has applied the event at pos (its checkpoint is
@@ -43,26 +61,27 @@ func (k *knownCheckpoints) raise(name string, pos eventstore.Position) {
 // all again (for projectors in other processes) — one query per poll interval, not one
 // per waiter.
 func (c *Checkpoints) WaitFor(ctx context.Context, name string, pos eventstore.Position) (eventstore.Position, error) {
-	if at, ok := c.knownAt(name); ok && !at.Less(pos) {
-		return at, nil
+	if s, _ := c.look(name); s.reached(pos) {
+		return s.at, nil
 	}
 	joined := c.join()
 	defer c.leave()
 	for {
 		wake := c.notify.wait() // before looking, so a signal in between is not missed
-		at, ok, polled, err := c.look(name, joined)
+		s, polls := c.look(name)
+		s.polled = polls > joined
 		switch {
-		case ok && !at.Less(pos):
-			return at, nil
-		case polled && err != nil && !isTransient(err):
-			return at, err
-		case polled && err == nil && !ok:
-			return at, fmt.Errorf("%w: %s", ErrUnknownProjection, name)
+		case s.reached(pos):
+			return s.at, nil
+		case s.polled && s.err != nil && !isTransient(s.err):
+			return s.at, s.err
+		case s.polled && s.err == nil && !s.known:
+			return s.at, fmt.Errorf("%w: %s", ErrUnknownProjection, name)
 		}
 		// Not there yet, or the database blinked: keep waiting while ctx lives.
 		select {
 		case <-ctx.Done():
-			return at, fmt.Errorf("%w: %s at %s, waiting for %s: %w", ErrProjectionBehind, name, at, pos, ctx.Err())
+			return s.at, fmt.Errorf("%w: %s at %s, waiting for %s: %w", ErrProjectionBehind, name, s.at, pos, ctx.Err())
 		case <-wake:
 		}
 	}
@@ -72,25 +91,18 @@ func (c *Checkpoints) WaitFor(ctx context.Context, name string, pos eventstore.P
 // moved to pos.
 func (c *Checkpoints) committed(name string, pos eventstore.Position) {
 	c.known.mu.Lock()
-	c.known.raise(name, pos)
+	c.known.raise(name, pos, time.Now())
 	c.known.mu.Unlock()
 	c.notify.signal()
 }
 
-func (c *Checkpoints) knownAt(name string) (eventstore.Position, bool) {
+// look reads what is known of name, and how many polls have completed.
+func (c *Checkpoints) look(name string) (sight, uint64) {
 	c.known.mu.Lock()
 	defer c.known.mu.Unlock()
 	at, ok := c.known.at[name]
-	return at, ok
-}
-
-// look reads what is known of name, and whether a poll has completed since the waiter
-// joined (after poll number joined) and with what error.
-func (c *Checkpoints) look(name string, joined uint64) (at eventstore.Position, ok, polled bool, err error) {
-	c.known.mu.Lock()
-	defer c.known.mu.Unlock()
-	at, ok = c.known.at[name]
-	return at, ok, c.known.polls > joined, c.known.pollErr
+	return sight{at: at, known: ok, fresh: ok && time.Since(c.known.seen[name]) <= c.poll,
+		err: c.known.pollErr}, c.known.polls
 }
 
 // join counts a waiter and starts the poller if none runs; it returns the number of
@@ -143,8 +155,9 @@ func (c *Checkpoints) pollOnce() {
 	c.known.mu.Lock()
 	c.known.polls++
 	c.known.pollErr = err
+	now := time.Now()
 	for _, r := range rows {
-		c.known.raise(r.Name, r.state().Checkpoint)
+		c.known.raise(r.Name, r.state().Checkpoint, now)
 	}
 	c.known.mu.Unlock()
 	c.notify.signal()

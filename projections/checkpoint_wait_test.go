@@ -9,6 +9,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"ledger/infra/eventstore"
 	"ledger/infra/sqldb"
 )
 
@@ -120,4 +121,26 @@ func (p *connPeak) stop() int64 {
 	close(p.done)
 	p.wg.Wait()
 	return p.peak.Load()
+}
+
+// A query that asks for no position reports where its read model stands
+// (X-Projection-Position): an API-only process, which learns of progress only by
+// polling, does not keep answering with the position it saw long ago.
+func TestWaitForWithoutAPositionReportsWhereTheReadModelStands(t *testing.T) {
+	forEachReadDialect(t, func(t *testing.T, h *harness) {
+		h.runForwarder()
+		p := newCounter("counter")
+		r := h.runner(nil, p)
+		h.background("runner", r.Run)
+		api := NewCheckpoints(h.openReadDB())
+
+		first := h.appendEvents(3, "TestHappened")
+		h.waitFor(api, p.Name(), first)
+		head := h.appendEvents(5, "TestHappened")
+		h.waitFor(r.Checkpoints(), p.Name(), head)
+		eventually(t, "the API process reports the projection at the head", func() bool {
+			at, err := api.WaitFor(context.Background(), p.Name(), eventstore.Start)
+			return err == nil && !at.Less(head)
+		})
+	})
 }
