@@ -29,11 +29,20 @@ func TestAFullEventStoreDiskAnswersCommands503AndTheProcessKeepsServing(t *testi
 	head := s.head(t)
 
 	free := sqldbtest.FillDisk(t, eventStoreDB(t, s), filepath.Join(cfg.DataDir, eventsFileName))
-	// A name longer than a page: the event cannot fit in the free space of the pages
-	// the file already has, so the append must grow the file.
-	enrol := map[string]any{"mpnId": mpnFor(90, 2), "name": strings.Repeat("Full Disk Partner ", 400), "csp": false}
-	start := time.Now()
-	refused := s.post(t, "/v1/partners", platform, enrol)
+	// The file may not grow: partners enrolled with names at the 200-character limit fit
+	// in the free space of the pages the file already has, until one does not and its
+	// append must grow the file. That command is the one on a full disk.
+	var enrol map[string]any
+	var refused reply
+	var start time.Time
+	for i := 2; i < 200; i++ {
+		head = s.head(t)
+		enrol = map[string]any{"mpnId": mpnFor(90, i), "name": strings.Repeat("Full Disk Partner ", 12)[:200], "csp": false}
+		start = time.Now()
+		if refused = s.post(t, "/v1/partners", platform, enrol); refused.status != http.StatusCreated {
+			break
+		}
+	}
 	t.Logf("the command on a full disk answered %d after %s", refused.status, time.Since(start).Round(time.Millisecond))
 	refused.refused(t, http.StatusServiceUnavailable, handlers.CodeStoreUnavailable)
 	if got, want := refused.header.Get("Retry-After"), strconv.Itoa(int(handlers.StoreRetryAfter.Seconds())); got != want {
@@ -53,7 +62,7 @@ func TestAFullEventStoreDiskAnswersCommands503AndTheProcessKeepsServing(t *testi
 
 	free()
 	s.post(t, "/v1/partners", platform, enrol).want(t, http.StatusCreated)
-	if got := s.benefits(t, mpnFor(90, 2), platform); got.MPNID != mpnFor(90, 2) {
+	if got := s.benefits(t, enrol["mpnId"].(string), platform); got.MPNID != enrol["mpnId"] {
 		t.Errorf("benefits of the partner enrolled after space was freed: %+v", got)
 	}
 }
