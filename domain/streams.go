@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -58,6 +59,20 @@ func ContractID(mpnID, unique string) string { return contractIDPrefix + mpnID +
 // IncidentID builds the ID of the partner's seq-th incident.
 func IncidentID(mpnID string, seq int) string {
 	return fmt.Sprintf("%s%s-%d", incidentIDPrefix, mpnID, seq)
+}
+
+// IncidentSeq reads the partner's incident counter back out of an incident ID: the
+// incident's place in the order the partner's incidents were opened.
+func IncidentSeq(incidentID string) (int, bool) {
+	mpn, ok := PartnerOfIncident(incidentID)
+	if !ok {
+		return 0, false
+	}
+	seq, err := strconv.Atoi(incidentID[strings.LastIndexByte(incidentID, '-')+1:])
+	if err != nil || seq < 1 || IncidentID(mpn, seq) != incidentID {
+		return 0, false
+	}
+	return seq, true
 }
 
 // PartnerOfContract reads the MPN ID out of a contract ID.

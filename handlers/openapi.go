@@ -56,10 +56,16 @@ func buildOpenAPI(routes []Route, version string) ([]byte, error) {
 func operation(b *schemaBuilder, r Route) (map[string]any, error) {
 	op := map[string]any{"summary": r.Summary, "operationId": operationID(r)}
 	params := []any{}
+	responses := map[string]any{"default": problemResponse("An RFC 9457 problem; switch on its code")}
 	for _, m := range echoParam.FindAllStringSubmatch(r.Path, -1) {
 		params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
 	}
-	responses := map[string]any{"default": problemResponse("An RFC 9457 problem; switch on its code")}
+	for _, q := range r.Query {
+		params = append(params, q.document())
+	}
+	if len(r.Query) > 0 {
+		responses["400"] = problemResponse("bad_request: a query parameter is malformed or out of range; field names it")
+	}
 	if r.Request != nil {
 		s, err := b.ref(reflect.TypeOf(r.Request))
 		if err != nil {
@@ -80,10 +86,8 @@ func operation(b *schemaBuilder, r Route) (map[string]any, error) {
 		success["content"] = map[string]any{"application/json": map[string]any{"schema": s}}
 	}
 	if r.Projection != "" {
-		pos := map[string]any{"type": "string", "pattern": positionSyntax.String()}
-		params = append(params,
-			map[string]any{"name": QueryMinPosition, "in": "query", "schema": pos,
-				"description": "Wait (bounded) until the read model has applied this global position"},
+		pos := minPositionParam.schema()
+		params = append(params, minPositionParam.document(),
 			map[string]any{"name": HeaderMinPosition, "in": "header", "schema": pos,
 				"description": "Same as the minPosition query parameter"})
 		success["headers"] = map[string]any{HeaderProjectionPosition: map[string]any{

@@ -1,15 +1,14 @@
 package handlers
 
 import (
-	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"ledger/domain"
 	"ledger/infra/audit"
+	"ledger/infra/paging"
 	"ledger/projections"
 )
 
@@ -32,7 +31,9 @@ type PartnerStateAsOf struct {
 	Benefits           projections.Benefits           `json:"benefits"`
 	RemainingIncidents projections.RemainingIncidents `json:"remainingIncidents"`
 	LinkedAccounts     []ContractAccounts             `json:"linkedAccounts"`
-	Incidents          projections.Incidents          `json:"incidents"`
+	// Incidents is one page of the incidents, paged by ?cursor= and ?limit= like
+	// GET /v1/partners/{mpnId}/incidents; the rest of the state is small and whole.
+	Incidents projections.Incidents `json:"incidents"`
 }
 
 // ContractAccounts is the linked accounts of one contract (R12), as of the instant.
@@ -41,16 +42,22 @@ type ContractAccounts struct {
 	Accounts   []projections.LinkedAccount `json:"accounts"`
 }
 
+var (
+	streamParam = QueryParam{Name: "stream", Description: "Verify only this stream (e.g. partner-1234567); every stream when absent"}
+	asOfParam   = QueryParam{Name: "asOf", Format: "date-time",
+		Description: "The instant (RFC 3339) the state is folded to: events that occurred at or before it; now when absent"}
+)
+
 // AuditRoutes are the auditors' routes: chain verification, history and as-of state.
 func AuditRoutes(a AuditAPI) []Route {
 	get := http.MethodGet
 	return []Route{
 		{Method: get, Path: "/v1/audit/verify", Summary: "Walk the hash chain of every stream (or ?stream=) and report the first broken link (auditor, ops)",
-			Roles: []SystemRole{RoleAuditor, RoleOps}, Response: audit.Verification{}, Handler: a.verify},
+			Roles: []SystemRole{RoleAuditor, RoleOps}, Query: []QueryParam{streamParam}, Response: audit.Verification{}, Handler: a.verify},
 		{Method: get, Path: "/v1/partners/:mpnId/history", Summary: "A partner's events in order with their metadata and hashes, paged by ?cursor= and ?limit= (auditor, or the partner's MPN-linked users)",
-			Response: audit.HistoryPage{}, Handler: a.history},
-		{Method: get, Path: "/v1/partners/:mpnId/state", Summary: "A partner's remaining incidents, linked accounts, memberships and incidents as of ?asOf=RFC3339, folded from its events (auditor, or the partner's MPN-linked users)",
-			Response: PartnerStateAsOf{}, Handler: a.state},
+			Query: pageParams, Response: audit.HistoryPage{}, Handler: a.history},
+		{Method: get, Path: "/v1/partners/:mpnId/state", Summary: "A partner's remaining incidents, linked accounts, memberships and a page of its incidents (?cursor=, ?limit=) as of ?asOf=RFC3339, folded from its events (auditor, or the partner's MPN-linked users)",
+			Query: append([]QueryParam{asOfParam}, pageParams...), Response: PartnerStateAsOf{}, Handler: a.state},
 	}
 }
 
@@ -74,22 +81,15 @@ func (a AuditAPI) history(c echo.Context) error {
 	if err := a.authorisePartnerAudit(c, mpn); err != nil {
 		return err
 	}
-	limit := 0
-	if raw := c.QueryParam("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > audit.MaxHistoryLimit {
-			return Problemf(http.StatusBadRequest, CodeBadRequest, "limit %q: want 1 to %d", raw, audit.MaxHistoryLimit).With("field", "limit")
-		}
-		limit = n
-	}
-	page, err := audit.History(c.Request().Context(), a.Log, mpn, c.QueryParam("cursor"), limit)
-	if errors.Is(err, audit.ErrBadCursor) {
-		return Problemf(http.StatusBadRequest, CodeBadRequest, "%v; pass the nextCursor of the previous page", err).With("field", "cursor")
-	}
+	page, err := pageOf(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, page)
+	history, err := audit.History(c.Request().Context(), a.Log, mpn, page)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, history)
 }
 
 func (a AuditAPI) state(c echo.Context) error {
@@ -102,6 +102,10 @@ func (a AuditAPI) state(c echo.Context) error {
 		}
 		at = t.UTC()
 	}
+	page, err := pageOf(c)
+	if err != nil {
+		return err
+	}
 	if err := a.authorisePartnerAudit(c, mpn); err != nil {
 		return err
 	}
@@ -112,22 +116,30 @@ func (a AuditAPI) state(c echo.Context) error {
 	if !st.Partner.Enrolled() {
 		return Problemf(http.StatusNotFound, CodeNotFound, "partner %s was not enrolled at %s", mpn, at.Format(time.RFC3339Nano))
 	}
-	return c.JSON(http.StatusOK, renderAsOf(st))
+	answer, err := renderAsOf(st, page)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, answer)
 }
 
 // renderAsOf answers through the read models' own render functions, so as-of and live
 // answers cannot differ in shape. It shows the IDs: only readers who may see them get
 // here (authorisePartnerAudit).
-func renderAsOf(st audit.PartnerState) PartnerStateAsOf {
+func renderAsOf(st audit.PartnerState, page paging.Page) (PartnerStateAsOf, error) {
 	p, at := st.Partner, st.AsOf
+	incidents, err := projections.RenderIncidentsPage(p, "", page)
+	if err != nil {
+		return PartnerStateAsOf{}, err
+	}
 	out := PartnerStateAsOf{MPNID: p.MPNID, AsOf: at, Position: st.Position.String(), Events: st.Events,
 		Benefits: projections.RenderBenefits(p, at, true), RemainingIncidents: projections.RenderRemainingIncidents(p, at),
-		LinkedAccounts: []ContractAccounts{}, Incidents: projections.RenderIncidents(p, "")}
+		LinkedAccounts: []ContractAccounts{}, Incidents: incidents}
 	for _, c := range p.Contracts(at) {
 		out.LinkedAccounts = append(out.LinkedAccounts, ContractAccounts{ContractID: c.ContractID,
 			Accounts: projections.RenderLinkedAccounts(p, c.ContractID).Accounts})
 	}
-	return out
+	return out, nil
 }
 
 // authorisePartnerAudit admits the readers who may see the partner's Access ID and

@@ -18,6 +18,7 @@ import (
 	"ledger/handlers"
 	"ledger/infra/audit"
 	"ledger/infra/commands"
+	"ledger/infra/paging"
 	"ledger/infra/sqldb"
 	"ledger/infra/sqlstore"
 	"ledger/projections"
@@ -210,8 +211,8 @@ func TestStateAsOfNowEqualsTheLiveReadModels(t *testing.T) {
 	rm := projections.NewReadModels(w.db)
 	benefits, _ := rm.Benefits(ctx, "4711001", w.now, true)
 	remaining, _ := rm.RemainingIncidents(ctx, "4711001", w.now)
-	incidents, _ := rm.Incidents(ctx, "4711001", "")
-	linked, _ := rm.LinkedAccounts(ctx, asOf.Benefits.Activation.ContractID)
+	incidents, _ := rm.Incidents(ctx, "4711001", "", paging.Page{})
+	linked, _ := rm.LinkedAccounts(ctx, asOf.Benefits.Activation.ContractID, paging.Page{})
 	same := func(name string, a, b any) {
 		ja, _ := json.Marshal(a)
 		jb, _ := json.Marshal(b)
