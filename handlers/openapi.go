@@ -63,7 +63,7 @@ func operation(b *schemaBuilder, r Route) (map[string]any, error) {
 	for _, q := range r.Query {
 		params = append(params, q.document())
 	}
-	if len(r.Query) > 0 {
+	if len(r.Query) > 0 || r.Projection != "" {
 		responses["400"] = problemResponse("bad_request: a query parameter is malformed or out of range; field names it")
 	}
 	if r.Request != nil {

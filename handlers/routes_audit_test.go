@@ -27,8 +27,8 @@ import (
 var auditT0 = time.Date(2026, 1, 15, 9, 0, 0, 0, time.UTC)
 
 // auditWorld is the real path minus NATS: a SQLite event store written by the command
-// executor, read models built from it by the ops rebuild, and the audit, ops and rules
-// routes over both.
+// executor, read models built from it by the ops rebuild, and the audit, ops, rules and
+// query routes over both.
 type auditWorld struct {
 	t     *testing.T
 	store *sqlstore.Store
@@ -60,7 +60,9 @@ func newAuditWorld(t *testing.T) *auditWorld {
 	routes := append(handlers.AuditRoutes(handlers.AuditAPI{Log: store, Now: clock}),
 		handlers.OpsRoutes(handlers.OpsAPI{Projections: w.ops})...)
 	routes = append(routes, handlers.RulesRoutes(handlers.RulesAPI{Rules: w.x, Now: clock})...)
-	w.srv = handlers.NewServer(handlers.Deps{JWTSecret: testSecret, Routes: routes, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	routes = append(routes, handlers.QueryRoutes(handlers.API{Commands: w.x, ReadModels: projections.NewReadModels(db), Now: clock})...)
+	w.srv = handlers.NewServer(handlers.Deps{JWTSecret: testSecret, Routes: routes, Projections: projections.NewCheckpoints(db),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	return w
 }
 
