@@ -78,7 +78,7 @@ func (a AuditAPI) verify(c echo.Context) error {
 
 func (a AuditAPI) history(c echo.Context) error {
 	mpn := c.Param("mpnId")
-	if err := a.authorisePartnerAudit(c, mpn); err != nil {
+	if _, err := a.authorisePartnerAudit(c, mpn, a.now()); err != nil {
 		return err
 	}
 	page, err := pageOf(c)
@@ -94,7 +94,8 @@ func (a AuditAPI) history(c echo.Context) error {
 
 func (a AuditAPI) state(c echo.Context) error {
 	mpn := c.Param("mpnId")
-	at := a.now()
+	now := a.now()
+	at := now
 	if raw := c.QueryParam("asOf"); raw != "" {
 		t, err := time.Parse(time.RFC3339Nano, raw)
 		if err != nil {
@@ -106,17 +107,22 @@ func (a AuditAPI) state(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.authorisePartnerAudit(c, mpn); err != nil {
-		return err
-	}
-	st, err := audit.PartnerAsOf(c.Request().Context(), a.Log, mpn, at)
+	current, err := a.authorisePartnerAudit(c, mpn, now)
 	if err != nil {
 		return err
+	}
+	st := current // the state as of now, when authorising folded it: no second fold
+	if st == nil || !at.Equal(now) {
+		folded, err := audit.PartnerAsOf(c.Request().Context(), a.Log, mpn, at)
+		if err != nil {
+			return err
+		}
+		st = &folded
 	}
 	if !st.Partner.Enrolled() {
 		return Problemf(http.StatusNotFound, CodeNotFound, "partner %s was not enrolled at %s", mpn, at.Format(time.RFC3339Nano))
 	}
-	answer, err := renderAsOf(st, page)
+	answer, err := renderAsOf(*st, page)
 	if err != nil {
 		return err
 	}
@@ -144,22 +150,24 @@ func renderAsOf(st audit.PartnerState, page paging.Page) (PartnerStateAsOf, erro
 
 // authorisePartnerAudit admits the readers who may see the partner's Access ID and
 // Contract ID (domain.CanSeeContractIDs): history and past state carry both, so an
-// account not linked to MPN, or linked only to CSP, is refused (R2, R4).
-func (a AuditAPI) authorisePartnerAudit(c echo.Context, mpnID string) error {
+// account not linked to MPN, or linked only to CSP, is refused (R2, R4). For a reader
+// the rule must check against the partner's users it folds the partner as of now and
+// returns that state (nil for system readers), which an answer as of now reuses.
+func (a AuditAPI) authorisePartnerAudit(c echo.Context, mpnID string, now time.Time) (*audit.PartnerState, error) {
 	if domain.ValidateMPNID(mpnID) != nil {
-		return Problemf(http.StatusNotFound, CodeNotFound, "no partner %q: an MPN ID is 5 to 10 digits", mpnID)
+		return nil, Problemf(http.StatusNotFound, CodeNotFound, "no partner %q: an MPN ID is 5 to 10 digits", mpnID)
 	}
 	me := by(c)
 	if me.ReadsEverything() {
-		return nil // the rule admits them whatever the partner's users: skip the fold
+		return nil, nil // the rule admits them whatever the partner's users: skip the fold
 	}
-	now, err := audit.PartnerAsOf(c.Request().Context(), a.Log, mpnID, a.now())
+	current, err := audit.PartnerAsOf(c.Request().Context(), a.Log, mpnID, now)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := domain.CanSeeContractIDs(me, now.Partner.PartnerUsers()); err != nil {
-		return Problemf(http.StatusForbidden, CodeForbidden,
+	if err := domain.CanSeeContractIDs(me, current.Partner.PartnerUsers()); err != nil {
+		return nil, Problemf(http.StatusForbidden, CodeForbidden,
 			"the history of partner %s is open to auditors and to the partner's MPN-linked accounts (R2, R4)", mpnID)
 	}
-	return nil
+	return &current, nil
 }

@@ -30,7 +30,7 @@ var auditT0 = time.Date(2026, 1, 15, 9, 0, 0, 0, time.UTC)
 // executor, read models built from it by the ops rebuild, and the audit, ops, rules and
 // query routes over both.
 type auditWorld struct {
-	t     *testing.T
+	t     testing.TB
 	store *sqlstore.Store
 	db    *bun.DB
 	x     *commands.Executor
@@ -39,7 +39,7 @@ type auditWorld struct {
 	ops   *projections.Operations
 }
 
-func newAuditWorld(t *testing.T) *auditWorld {
+func newAuditWorld(t testing.TB) *auditWorld {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -111,7 +111,7 @@ func (w *auditWorld) request(method, path string, sub string, roles ...handlers.
 	return rec.Code, body
 }
 
-func decode[T any](t *testing.T, body []byte) T {
+func decode[T any](t testing.TB, body []byte) T {
 	t.Helper()
 	var v T
 	if err := json.Unmarshal(body, &v); err != nil {
