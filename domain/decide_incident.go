@@ -176,7 +176,7 @@ func (d decision) opened(c OpenIncident, prod Product, u User, contractID string
 // closeIncident: R22. The opener, a partner admin, the platform or ops may close; closing
 // a closed incident records nothing.
 func (d decision) closeIncident(c CloseIncident) ([]Event, error) {
-	in, ok := d.s.IncidentByID[c.IncidentID]
+	in, ok := d.s.IncidentLog.ByID(c.IncidentID)
 	if !ok {
 		return nil, refusef(CodeNotFound, "incident %q not found", c.IncidentID)
 	}

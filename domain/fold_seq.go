@@ -11,7 +11,7 @@ func FoldSeq(events iter.Seq2[Event, error]) (Partner, error) {
 		if err != nil {
 			return Partner{}, err
 		}
-		s.apply(e) // s owns its maps: no cloning needed
+		s.apply(e, true) // s owns its maps and incident log: no cloning needed
 	}
 	return s, nil
 }

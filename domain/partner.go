@@ -19,8 +19,10 @@ type Partner struct {
 	MembershipByID map[string]Membership
 	UserByID       map[string]User
 	ContractByID   map[string]Contract
-	IncidentByID   map[string]Incident
 	PaidPlanByID   map[string]PaidPlan
+	// IncidentLog holds every incident, persistently (incidents.go): it grows with
+	// history, the maps above do not.
+	IncidentLog IncidentLog
 
 	// CurrentContractID is the contract of the latest activation ("" before any).
 	CurrentContractID string
@@ -151,16 +153,33 @@ type PaidPlan struct {
 // ActiveAt reports whether the plan is in force at t.
 func (p PaidPlan) ActiveAt(t time.Time) bool { return !t.Before(p.ValidFrom) && t.Before(p.ValidUntil) }
 
-// Evolve returns the state after e. s itself is left untouched: its maps are cloned
-// before the change (O(size of state)); Fold avoids that cost when replaying.
+// Evolve returns the state after e. s itself is left untouched: its small maps are
+// cloned before the change (their size does not grow with history) and the incident
+// log copies only the nodes the event changes; Fold avoids even that when replaying.
 // Events of other aggregates (RulesPublished) leave the state as it is.
 func Evolve(s Partner, e Event) Partner {
 	s.MembershipByID = maps.Clone(s.MembershipByID)
 	s.UserByID = maps.Clone(s.UserByID)
 	s.ContractByID = maps.Clone(s.ContractByID)
-	s.IncidentByID = maps.Clone(s.IncidentByID)
 	s.PaidPlanByID = maps.Clone(s.PaidPlanByID)
-	s.apply(e)
+	s.apply(e, false)
+	return s
+}
+
+// FoldOnto returns the state after events, starting from s, which is left untouched:
+// its small maps are cloned once and the incident log copies only what changes. The
+// command executor brings a kept state up to date with it.
+func FoldOnto(s Partner, events []Event) Partner {
+	if len(events) == 0 {
+		return s
+	}
+	s.MembershipByID = maps.Clone(s.MembershipByID)
+	s.UserByID = maps.Clone(s.UserByID)
+	s.ContractByID = maps.Clone(s.ContractByID)
+	s.PaidPlanByID = maps.Clone(s.PaidPlanByID)
+	for _, e := range events {
+		s.apply(e, false)
+	}
 	return s
 }
 
@@ -168,7 +187,7 @@ func Evolve(s Partner, e Event) Partner {
 func Fold(events []Event) Partner {
 	var s Partner
 	for _, e := range events {
-		s.apply(e) // s owns its maps: no cloning needed
+		s.apply(e, true) // s owns its maps and log: no cloning needed
 	}
 	return s
 }
@@ -179,15 +198,16 @@ func FoldAsOf(events []Event, at time.Time) Partner {
 	var s Partner
 	for _, e := range events {
 		if !e.Meta().OccurredAt.After(at) {
-			s.apply(e)
+			s.apply(e, true)
 		}
 	}
 	return s
 }
 
 // apply changes s in place. It may write to s's maps (the caller owns them) but treats
-// slices inside map values as shared and replaces rather than modifies them.
-func (s *Partner) apply(e Event) {
+// slices inside map values as shared and replaces rather than modifies them; the
+// incident log is changed in place only when owned (a fold from scratch).
+func (s *Partner) apply(e Event, owned bool) {
 	if _, ok := e.(RulesPublished); ok {
 		return
 	}
@@ -232,12 +252,12 @@ func (s *Partner) apply(e Event) {
 		s.ContractByID[e.ContractID] = c
 	case IncidentOpened:
 		s.IncidentCount++
-		s.IncidentByID[e.IncidentID] = Incident{
+		s.IncidentLog.put(Incident{
 			IncidentID: e.IncidentID, Seq: s.IncidentCount, Plan: e.Plan, ContractID: e.ContractID,
 			Pool: e.Pool, PaidPlanID: e.PaidPlanID, Product: e.Product, Version: e.Version,
 			CustomerID: e.CustomerID, Title: e.Title, OpenedBy: e.OpenedBy, OpenedAt: e.OccurredAt,
 			RulesVersion: e.RulesVersion,
-		}
+		}, owned)
 		if e.Pool != "" {
 			c := s.ContractByID[e.ContractID]
 			c.Pools = slices.Clone(c.Pools)
@@ -247,9 +267,10 @@ func (s *Partner) apply(e Event) {
 			s.ContractByID[e.ContractID] = c
 		}
 	case IncidentClosed:
-		in := s.IncidentByID[e.IncidentID]
-		in.ClosedAt, in.ClosedBy, in.Resolution = e.OccurredAt, e.ClosedBy, e.Resolution
-		s.IncidentByID[e.IncidentID] = in
+		if in, ok := s.IncidentLog.ByID(e.IncidentID); ok {
+			in.ClosedAt, in.ClosedBy, in.Resolution = e.OccurredAt, e.ClosedBy, e.Resolution
+			s.IncidentLog.put(in, owned)
+		}
 	case SupportPlanPurchased:
 		s.PaidPlanCount++
 		s.PaidPlanByID[e.PlanID] = PaidPlan{
@@ -268,9 +289,6 @@ func (s *Partner) ensureMaps() {
 	}
 	if s.ContractByID == nil {
 		s.ContractByID = map[string]Contract{}
-	}
-	if s.IncidentByID == nil {
-		s.IncidentByID = map[string]Incident{}
 	}
 	if s.PaidPlanByID == nil {
 		s.PaidPlanByID = map[string]PaidPlan{}

@@ -65,11 +65,13 @@ func (a *Allowance) exceeds(b *Allowance) bool {
 }
 
 // Product is a catalog entry. On-premises products have a version, release date and
-// mainstream-support end; cloud products have neither.
+// mainstream-support end; cloud products have neither. The maxLength tags bound the
+// text a published rules version may carry (the HTTP layer reads them, see
+// handlers/text_rules.go).
 type Product struct {
-	Name       string     `json:"name"`
-	Version    string     `json:"version,omitempty"`
-	Deployment Deployment `json:"deployment"`
+	Name       string     `json:"name" maxLength:"100"`
+	Version    string     `json:"version,omitempty" maxLength:"50"`
+	Deployment Deployment `json:"deployment" maxLength:"64"`
 	ReleasedOn time.Time  `json:"releasedOn,omitzero"`
 	// MainstreamEndsOn is the last day of mainstream support (inclusive, UTC).
 	MainstreamEndsOn time.Time `json:"mainstreamEndsOn,omitzero"`

@@ -223,14 +223,11 @@ func (s Partner) SupportPlansFor(userID string, at time.Time) SupportPlans {
 }
 
 // Incidents lists every incident in the order opened.
-func (s Partner) Incidents() []Incident {
-	return sortedValues(s.IncidentByID, func(a, b Incident) int { return cmp.Compare(a.Seq, b.Seq) })
-}
+func (s Partner) Incidents() []Incident { return s.IncidentLog.All() }
 
 // Incident finds one incident.
 func (s Partner) Incident(incidentID string) (Incident, bool) {
-	in, ok := s.IncidentByID[incidentID]
-	return in, ok
+	return s.IncidentLog.ByID(incidentID)
 }
 
 // Users lists the partner's user accounts by ID.

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 
@@ -18,9 +20,12 @@ import (
 
 // Bind reads the request body as exactly one JSON object into dst, a pointer to a
 // struct, and refuses anything else with a 400 bad_request problem that names the
-// field: malformed JSON, trailing data, a field the struct does not have (matched
-// case-sensitively, unlike encoding/json), a value of the wrong type, or a field tagged
-// `binding:"required"` that is absent or null. A body over the limit answers 413.
+// field: malformed JSON, trailing data, a member name given twice, a string that is not
+// valid UTF-8 (raw bytes or a lone surrogate escape), a field the struct does not have
+// (matched case-sensitively, unlike encoding/json), a value of the wrong type, a field
+// tagged `binding:"required"` that is absent or null, or text that breaks its field's
+// rule: a control character or more than its `maxLength` (text_rules.go). A body over
+// the limit answers 413.
 // Nothing is decoded into dst unless the whole body is acceptable, so a handler that
 // gets an error has nothing to store.
 func Bind(c echo.Context, dst any) error {
@@ -51,14 +56,10 @@ func BindJSON(body []byte, dst any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return NewProblem(http.StatusBadRequest, CodeBadRequest, "the request body is empty; want a JSON object")
 	}
-	var probe any
-	if err := json.Unmarshal(body, &probe); err != nil {
-		return malformed(err)
+	if err := checkSyntax(body, t.Elem()); err != nil {
+		return err
 	}
-	if _, ok := probe.(map[string]any); !ok {
-		return NewProblem(http.StatusBadRequest, CodeBadRequest, "the request body must be a JSON object")
-	}
-	if err := checkValue(body, t.Elem(), ""); err != nil {
+	if err := checkValue(body, t.Elem(), "", textRule{}); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -83,14 +84,6 @@ func requireJSON(contentType string) error {
 		"Content-Type %q is not accepted; send application/json", contentType)
 }
 
-func malformed(err error) *Problem {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return Problemf(http.StatusBadRequest, CodeBadRequest, "malformed JSON at byte %d: %v", se.Offset, se)
-	}
-	return Problemf(http.StatusBadRequest, CodeBadRequest, "malformed JSON: %v", err)
-}
-
 func fieldProblem(path, format string, args ...any) *Problem {
 	return Problemf(http.StatusBadRequest, CodeBadRequest, "field %q: "+format, append([]any{path}, args...)...).
 		With("field", path)
@@ -101,8 +94,10 @@ var (
 	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
-// checkValue walks raw alongside t and reports the first thing Bind refuses.
-func checkValue(raw json.RawMessage, t reflect.Type, path string) error {
+// checkValue walks raw alongside t and reports the first thing Bind refuses. rule is
+// the text rule of the field raw belongs to; it applies to the strings raw holds
+// directly (itself, list elements, map keys), not to those of nested structs.
+func checkValue(raw json.RawMessage, t reflect.Type, path string, rule textRule) error {
 	if isNull(raw) {
 		return nil // absent in effect; required fields are checked by their parent
 	}
@@ -110,40 +105,43 @@ func checkValue(raw json.RawMessage, t reflect.Type, path string) error {
 		t = t.Elem()
 	}
 	if reflect.PointerTo(t).Implements(jsonUnmarshaler) || reflect.PointerTo(t).Implements(textUnmarshaler) {
-		return checkScalar(raw, t, path)
+		return checkScalar(raw, t, path, rule)
 	}
 	switch t.Kind() {
 	case reflect.Struct:
 		return checkObject(raw, t, path)
 	case reflect.Slice, reflect.Array:
 		if t.Elem().Kind() == reflect.Uint8 {
-			return checkScalar(raw, t, path) // []byte is a base64 string in JSON
+			return checkScalar(raw, t, path, rule) // []byte is a base64 string in JSON
 		}
 		var items []json.RawMessage
 		if err := json.Unmarshal(raw, &items); err != nil {
 			return fieldProblem(path, "want an array, got %s", jsonKind(raw))
 		}
 		for i, item := range items {
-			if err := checkValue(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+			if err := checkValue(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), rule); err != nil {
 				return err
 			}
 		}
-		return checkScalar(raw, t, path) // array length and the like
+		return checkScalar(raw, t, path, rule) // array length and the like
 	case reflect.Map:
 		var members map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &members); err != nil {
 			return fieldProblem(path, "want an object, got %s", jsonKind(raw))
 		}
-		for k, v := range members {
-			if err := checkValue(v, t.Elem(), joinPath(path, k)); err != nil {
+		for _, k := range slices.Sorted(maps.Keys(members)) {
+			if err := rule.check(k); err != nil {
+				return fieldProblem(joinPath(path, k), "the member name %v", err)
+			}
+			if err := checkValue(members[k], t.Elem(), joinPath(path, k), rule); err != nil {
 				return err
 			}
 		}
-		return checkScalar(raw, t, path) // key types
+		return checkScalar(raw, t, path, rule) // key types
 	case reflect.Interface:
 		return nil
 	default:
-		return checkScalar(raw, t, path)
+		return checkScalar(raw, t, path, rule)
 	}
 }
 
@@ -165,7 +163,7 @@ func checkObject(raw json.RawMessage, t reflect.Type, path string) error {
 			return fieldProblem(joinPath(path, f.name), "is required")
 		}
 		if present {
-			if err := checkValue(v, f.typ, joinPath(path, f.name)); err != nil {
+			if err := checkValue(v, f.typ, joinPath(path, f.name), f.text); err != nil {
 				return err
 			}
 		}
@@ -173,17 +171,23 @@ func checkObject(raw json.RawMessage, t reflect.Type, path string) error {
 	return nil
 }
 
-// checkScalar decodes raw into a fresh value of t and words the failure for a client.
-func checkScalar(raw json.RawMessage, t reflect.Type, path string) error {
-	err := json.Unmarshal(raw, reflect.New(t).Interface())
-	if err == nil {
-		return nil
-	}
+// checkScalar decodes raw into a fresh value of t and words the failure for a client;
+// a string must also follow rule.
+func checkScalar(raw json.RawMessage, t reflect.Type, path string, rule textRule) error {
+	v := reflect.New(t)
+	err := json.Unmarshal(raw, v.Interface())
 	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
+	switch {
+	case errors.As(err, &te):
 		return fieldProblem(path, "want %s, got %s", describeType(t), te.Value)
+	case err != nil:
+		return fieldProblem(path, "%v", err)
+	case t.Kind() == reflect.String:
+		if err := rule.check(v.Elem().String()); err != nil {
+			return fieldProblem(path, "%v", err)
+		}
 	}
-	return fieldProblem(path, "%v", err)
+	return nil
 }
 
 func describeType(t reflect.Type) string {
@@ -232,11 +236,15 @@ func joinPath(path, name string) string {
 	return path + "." + name
 }
 
-// jsonField is one member of a struct as encoding/json names it.
+// jsonField is one member of a struct as encoding/json names it, with the rule its
+// text must follow (text_rules.go).
 type jsonField struct {
 	name     string
 	typ      reflect.Type
 	required bool
+	text     textRule
+	limited  bool  // text carries a maxLength from the tag
+	ruleErr  error // a malformed tag, reported by Deps.Validate
 }
 
 type jsonFields struct {
@@ -287,6 +295,7 @@ func collectFields(t reflect.Type, fs *jsonFields) {
 			continue
 		}
 		f := jsonField{name: name, typ: sf.Type, required: hasOption(sf.Tag.Get("binding"), "required")}
+		f.text, f.limited, f.ruleErr = textRuleOf(sf)
 		fs.list = append(fs.list, f)
 		fs.byName[name] = f
 	}

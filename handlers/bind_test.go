@@ -89,8 +89,8 @@ func TestStrictBindingRefusesOtherMediaTypes(t *testing.T) {
 
 // paddedGrant is a valid grant body of exactly n bytes.
 func paddedGrant(n int) []byte {
-	head := `{"mpnId":"1","offer":"gold","validFrom":"2024-01-01T00:00:00Z","contact":{"email":"`
-	tail := `"}}`
+	head := `{"mpnId":"1","offer":"gold","validFrom":"2024-01-01T00:00:00Z","note":"`
+	tail := `"}`
 	return []byte(head + strings.Repeat("x", n-len(head)-len(tail)) + tail)
 }
 
@@ -126,4 +126,78 @@ func TestBodyLimit(t *testing.T) {
 			t.Error("an oversized body was stored")
 		}
 	})
+}
+
+// grantWith is a valid grant body with extra members spliced in (raw JSON after a comma).
+func grantWith(members string) string {
+	return `{"mpnId":"1","offer":"gold","validFrom":"2024-01-01T00:00:00Z",` + members + `}`
+}
+
+// encoding/json would store these silently altered (U+FFFD, the last duplicate) or
+// unbounded; Bind refuses each with a 400 naming the field, and stores nothing.
+func TestStrictBindingRefusesTextEncodingJSONWouldAlterOrNotBound(t *testing.T) {
+	f := newFixture(t)
+	auth := bearer(t, "alice", handlers.RolePlatform)
+	cases := []struct {
+		name, body, wantField, wantText string
+	}{
+		{"invalid UTF-8 bytes", "{\"mpnId\":\"1\xff\",\"offer\":\"gold\",\"validFrom\":\"2024-01-01T00:00:00Z\"}", "mpnId", "invalid UTF-8"},
+		{"a truncated UTF-8 sequence", "{\"mpnId\":\"1\",\"offer\":\"gol\xc3\",\"validFrom\":\"2024-01-01T00:00:00Z\"}", "offer", "invalid UTF-8"},
+		{"a lone high surrogate escape", `{"mpnId":"\ud800","offer":"gold","validFrom":"2024-01-01T00:00:00Z"}`, "mpnId", "surrogate"},
+		{"a lone low surrogate escape", grantWith(`"contact":{"email":"a\udc00b"}`), "contact.email", "surrogate"},
+		{"surrogates in the wrong order", grantWith(`"pools":[{"kind":"a"},{"kind":"\udc00\ud800"}]`), "pools[1].kind", "surrogate"},
+		{"a duplicate member", `{"mpnId":"1","offer":"gold","offer":"silver","validFrom":"2024-01-01T00:00:00Z"}`, "offer", "more than once"},
+		{"a duplicate nested member", grantWith(`"contact":{"email":"a@b","email":"c@d"}`), "contact.email", "more than once"},
+		{"a duplicate map key", grantWith(`"quotas":{"a":"1","a":"2"}`), "quotas.a", "more than once"},
+		{"NUL", `{"mpnId":"1\u0000","offer":"gold","validFrom":"2024-01-01T00:00:00Z"}`, "mpnId", "U+0000"},
+		{"BEL", grantWith(`"contact":{"email":"a\u0007@b"}`), "contact.email", "U+0007"},
+		{"ESC", `{"mpnId":"1","offer":"\u001b[31mgold","validFrom":"2024-01-01T00:00:00Z"}`, "offer", "U+001B"},
+		{"DEL", grantWith(`"tags":["ok","a\u007f"]`), "tags[1]", "U+007F"},
+		{"a C1 control", grantWith(`"quotas":{"a":"x\u0085y"}`), "quotas.a", "U+0085"},
+		{"a control character in a map key", grantWith(`"quotas":{"a\u0000":"1"}`), "quotas.a\x00", "U+0000"},
+		{"a newline in a single-line field", `{"mpnId":"1","offer":"gold\n","validFrom":"2024-01-01T00:00:00Z"}`, "offer", "U+000A"},
+		{"a tab in a single-line field", grantWith(`"pools":[{"kind":"a\tb"}]`), "pools[0].kind", "U+0009"},
+		{"NUL in a multiline field", grantWith(`"note":"line\n\u0000"`), "note", "U+0000"},
+		{"one character over maxLength", `{"mpnId":"12345678901","offer":"gold","validFrom":"2024-01-01T00:00:00Z"}`, "mpnId", "11 characters long; at most 10"},
+		{"a long name (60 KB)", `{"mpnId":"1","offer":"` + strings.Repeat("g", 60000) + `","validFrom":"2024-01-01T00:00:00Z"}`, "offer", "at most 64"},
+		{"a list element over maxLength", grantWith(`"tags":["ok","123456789"]`), "tags[1]", "at most 8"},
+		{"a map key over maxLength", grantWith(`"quotas":{"123456789":"1"}`), "quotas.123456789", "at most 8"},
+		{"a map value over maxLength", grantWith(`"quotas":{"a":"123456789"}`), "quotas.a", "at most 8"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := f.do(http.MethodPost, "/v1/partners/1/grants", jsonBody(tc.body), "Authorization", auth, "Content-Type", "application/json")
+			if rec.Code != http.StatusBadRequest {
+				t.Fatalf("status %d, want 400: %s", rec.Code, rec.Body)
+			}
+			p := problemOf(t, rec)
+			if p.Code != handlers.CodeBadRequest || !strings.Contains(p.Detail, tc.wantText) {
+				t.Errorf("problem %q %q, want bad_request mentioning %q", p.Code, p.Detail, tc.wantText)
+			}
+			if p.Extra["field"] != tc.wantField {
+				t.Errorf("field %q, want %q (detail %q)", p.Extra["field"], tc.wantField, p.Detail)
+			}
+		})
+	}
+	if n := f.storedCount(); n != 0 {
+		t.Errorf("%d refused bodies were stored", n)
+	}
+}
+
+// What the text rules accept: U+FFFD sent as text, surrogate pairs (one character
+// each), TAB/LF/CR in a multiline field, and a string of exactly maxLength characters.
+func TestStrictBindingAcceptsValidTextUpToItsLimit(t *testing.T) {
+	f := newFixture(t)
+	auth := bearer(t, "alice", handlers.RolePlatform)
+	body := `{"mpnId":"😀😀😀😀😀😀😀😀😀\ud83d\ude00","offer":"g` + "\uFFFD" + `\ufffd` + strings.Repeat("o", 61) + `",` +
+		`"validFrom":"2024-01-01T00:00:00Z","tags":["12345678"],"quotas":{"12345678":"ü"},"note":"a\tb\r\nc"}`
+	rec := f.do(http.MethodPost, "/v1/partners/1/grants", jsonBody(body), "Authorization", auth, "Content-Type", "application/json")
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	got := f.stored[0]
+	if got.MpnID != strings.Repeat("😀", 10) || got.Offer != "g\uFFFD\uFFFD"+strings.Repeat("o", 61) ||
+		got.Note != "a\tb\r\nc" || got.Quotas["12345678"] != "ü" || got.Tags[0] != "12345678" {
+		t.Errorf("stored %+v", got)
+	}
 }

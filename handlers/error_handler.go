@@ -3,7 +3,10 @@ package handlers
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -23,6 +26,9 @@ func (s *server) handleError(err error, c echo.Context) {
 	if p.Status >= http.StatusInternalServerError && p.Code == CodeInternal {
 		s.deps.Logger.ErrorContext(ctx, "request failed", "error", err,
 			"correlation_id", CorrelationID(ctx), "method", c.Request().Method, "route", c.Path())
+	}
+	if p.RetryAfter > 0 {
+		c.Response().Header().Set(echo.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(p.RetryAfter.Seconds()))))
 	}
 	p.Instance = c.Request().URL.Path
 	if id := CorrelationID(ctx); id != "" {
@@ -44,9 +50,13 @@ func (s *server) handleError(err error, c echo.Context) {
 	}
 }
 
+// StoreRetryAfter is the Retry-After of a store_unavailable answer: what stops the event
+// store (a full disk, a held lock, a restarting database) takes seconds to clear.
+const StoreRetryAfter = 5 * time.Second
+
 // problemOf classifies err: a Problem as it is, a domain refusal by the status table,
-// Echo's own errors by status, a lost optimistic-concurrency race as conflict, and
-// everything else as internal.
+// Echo's own errors by status, a lost optimistic-concurrency race as conflict, an
+// unavailable event store as 503 store_unavailable, and everything else as internal.
 func (s *server) problemOf(err error) *Problem {
 	var p *Problem
 	if errors.As(err, &p) {
@@ -72,6 +82,12 @@ func (s *server) problemOf(err error) *Problem {
 	}
 	if errors.Is(err, eventstore.ErrWrongExpectedRevision) {
 		return NewProblem(http.StatusConflict, CodeConflict, "the data changed concurrently; retry the request")
+	}
+	if errors.Is(err, eventstore.ErrUnavailable) {
+		p := NewProblem(http.StatusServiceUnavailable, CodeStoreUnavailable,
+			"the event store cannot record changes now (disk full, locked or unreachable); the command was not acknowledged, retry after the Retry-After delay")
+		p.RetryAfter = StoreRetryAfter
+		return p
 	}
 	if errors.Is(err, context.Canceled) {
 		// The client is gone; the status is for the log line only.

@@ -24,22 +24,26 @@ import (
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
 
 // grantRequest is a command body shaped like the real ones: required fields, an
-// optional one, a time, a nested object and a list of objects.
+// optional one, a time, a nested object, a list of objects, a list and a map of strings
+// and a multiline note.
 type grantRequest struct {
-	MpnID     string       `json:"mpnId" binding:"required"`
-	Offer     string       `json:"offer" binding:"required"`
-	Seats     int          `json:"seats"`
-	ValidFrom time.Time    `json:"validFrom" binding:"required"`
-	Contact   *contactInfo `json:"contact"`
-	Pools     []poolSpec   `json:"pools"`
+	MpnID     string            `json:"mpnId" binding:"required" maxLength:"10"`
+	Offer     string            `json:"offer" binding:"required" maxLength:"64"`
+	Seats     int               `json:"seats"`
+	ValidFrom time.Time         `json:"validFrom" binding:"required"`
+	Contact   *contactInfo      `json:"contact"`
+	Pools     []poolSpec        `json:"pools"`
+	Tags      []string          `json:"tags" maxLength:"8"`
+	Quotas    map[string]string `json:"quotas" maxLength:"8"`
+	Note      string            `json:"note" maxLength:"65536" multiline:"true"`
 }
 
 type contactInfo struct {
-	Email string `json:"email" binding:"required"`
+	Email string `json:"email" binding:"required" maxLength:"254"`
 }
 
 type poolSpec struct {
-	Kind    string `json:"kind" binding:"required"`
+	Kind    string `json:"kind" binding:"required" maxLength:"64"`
 	Granted *int   `json:"granted"`
 }
 

@@ -56,15 +56,16 @@ func buildOpenAPI(routes []Route, version string) ([]byte, error) {
 func operation(b *schemaBuilder, r Route) (map[string]any, error) {
 	op := map[string]any{"summary": r.Summary, "operationId": operationID(r)}
 	params := []any{}
-	responses := map[string]any{"default": problemResponse("An RFC 9457 problem; switch on its code")}
 	for _, m := range echoParam.FindAllStringSubmatch(r.Path, -1) {
 		params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
 	}
+	responses := map[string]any{"default": problemResponse("An RFC 9457 problem; switch on its code"),
+		"400": problemResponse("bad_request: " + badQuery + "; field names the parameter")}
 	for _, q := range r.Query {
 		params = append(params, q.document())
 	}
-	if len(r.Query) > 0 || r.Projection != "" {
-		responses["400"] = problemResponse("bad_request: a query parameter is malformed or out of range; field names it")
+	if len(r.Query) > 0 {
+		responses["400"] = problemResponse("bad_request: " + badQuery + ", or a query parameter's value outside its schema (a limit out of range, a cursor this list did not hand out); field names the parameter")
 	}
 	if r.Request != nil {
 		s, err := b.ref(reflect.TypeOf(r.Request))
@@ -72,9 +73,9 @@ func operation(b *schemaBuilder, r Route) (map[string]any, error) {
 			return nil, err
 		}
 		op["requestBody"] = map[string]any{"required": true,
-			"description": "JSON, at most 64 KiB; unknown fields, wrong types and missing required fields are refused with 400",
+			"description": "JSON, at most 64 KiB, one object. Refused with 400: " + badBody,
 			"content":     map[string]any{"application/json": map[string]any{"schema": s}}}
-		responses["400"] = problemResponse("bad_request: malformed JSON, unknown, missing or mistyped field")
+		responses["400"] = problemResponse("bad_request: " + badBody + "; or " + badQuery + "; field names the culprit")
 		responses["413"] = problemResponse("payload_too_large: body over 64 KiB")
 	}
 	success := map[string]any{"description": http.StatusText(http.StatusOK)}
@@ -100,6 +101,9 @@ func operation(b *schemaBuilder, r Route) (map[string]any, error) {
 		s["description"] = http.StatusText(st)
 		responses[strconv.Itoa(st)] = s
 	}
+	if r.Method != http.MethodGet {
+		responses["503"] = problemResponse("store_unavailable: the event store cannot record changes now (disk full, locked, unreachable); retry after Retry-After")
+	}
 	if !r.Public {
 		op["security"] = []any{map[string]any{"bearer": []any{}}}
 		responses["401"] = problemResponse("unauthenticated: missing, invalid or expired token")
@@ -114,6 +118,15 @@ func operation(b *schemaBuilder, r Route) (map[string]any, error) {
 	op["responses"] = responses
 	return op, nil
 }
+
+// What a 400 answers, as the document tells it (Bind and refuseMalformedQuery).
+const (
+	badBody = "malformed JSON or data after the object, a member name given twice, a string that is not valid " +
+		"UTF-8 (raw bytes or a lone surrogate escape), a control character in text (only multiline fields accept " +
+		"TAB, LF and CR; see each string's pattern), text over its field's maxLength (in characters), an unknown, " +
+		"missing or mistyped field"
+	badQuery = "a malformed query string (a ';', a bad %-escape, a parameter given twice, a control character)"
+)
 
 func operationID(r Route) string {
 	parts := []string{strings.ToLower(r.Method)}

@@ -73,7 +73,7 @@ func TestOpenAPIDocumentDescribesBodiesAuthAndReadYourWrites(t *testing.T) {
 	}
 	post := doc.Paths["/v1/partners/{mpnId}/grants"]["post"]
 	responses := post["responses"].(map[string]any)
-	for _, status := range []string{"201", "400", "401", "413", "default"} {
+	for _, status := range []string{"201", "400", "401", "413", "503", "default"} {
 		if _, ok := responses[status]; !ok {
 			t.Errorf("grant lacks response %s", status)
 		}
@@ -102,7 +102,9 @@ func TestDepsValidateCatchesWiringMistakes(t *testing.T) {
 	type other struct{ A int }
 	var sameName any
 	{
-		type other struct{ B string }
+		type other struct {
+			B string `maxLength:"5"`
+		}
 		sameName = other{}
 	}
 	cases := []struct {

@@ -100,8 +100,9 @@ func awaitProjection(p PositionWaiter, projection string, wait time.Duration) ec
 
 func behind(c echo.Context, projection string, want, at eventstore.Position, wait time.Duration) error {
 	SetProjectionPosition(c, at)
-	c.Response().Header().Set(echo.HeaderRetryAfter, "1")
-	return Problemf(http.StatusServiceUnavailable, CodeProjectionBehind,
+	p := Problemf(http.StatusServiceUnavailable, CodeProjectionBehind,
 		"the %s read model has not reached position %s within %s; retry shortly", projection, want, wait).
 		With("projection", projection).With("minPosition", want.String()).With("projectionPosition", at.String())
+	p.RetryAfter = time.Second
+	return p
 }

@@ -23,7 +23,8 @@ type Route struct {
 	// decides (partner users act by their own identity).
 	Roles []SystemRole
 	// Request is a zero value of the body type (nil: no body). Its Go type name is the
-	// schema name in the document; route handlers bind it with Bind.
+	// schema name in the document; route handlers bind it with Bind. Every field holding
+	// text needs a `maxLength` tag (text_rules.go); Deps.Validate says which lack one.
 	Request any
 	// Response is a zero value of the success body type (nil: no body).
 	Response any
@@ -93,6 +94,11 @@ func validateRoutes(routes []Route, hasProjections bool) error {
 		for _, v := range []any{r.Request, r.Response} {
 			if v != nil && reflect.TypeOf(v).Name() == "" {
 				errs = append(errs, fmt.Errorf("route %s: body type %T has no name for the schema", id, v))
+			}
+		}
+		if r.Request != nil {
+			if err := checkTextLimits(reflect.TypeOf(r.Request)); err != nil {
+				errs = append(errs, fmt.Errorf("route %s: %w", id, err))
 			}
 		}
 		seen[id] = true

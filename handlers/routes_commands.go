@@ -61,8 +61,8 @@ func (a API) now() time.Time {
 
 // EnrollPartnerRequest enrols a partner; csp marks a Cloud Solution Provider (R20).
 type EnrollPartnerRequest struct {
-	MPNID string `json:"mpnId" binding:"required"`
-	Name  string `json:"name" binding:"required"`
+	MPNID string `json:"mpnId" binding:"required" maxLength:"64"`
+	Name  string `json:"name" binding:"required" maxLength:"200"`
 	CSP   bool   `json:"csp"`
 }
 
@@ -75,8 +75,8 @@ type PartnerAnswer struct {
 // GrantMembershipRequest grants an offer for [validFrom, validTo); validFrom defaults
 // to now, competency is required for silver and gold.
 type GrantMembershipRequest struct {
-	Offer      string     `json:"offer" binding:"required"`
-	Competency string     `json:"competency"`
+	Offer      string     `json:"offer" binding:"required" maxLength:"64"`
+	Competency string     `json:"competency" maxLength:"100"`
 	ValidFrom  *time.Time `json:"validFrom"`
 	ValidTo    time.Time  `json:"validTo" binding:"required"`
 }
@@ -89,16 +89,16 @@ type MembershipAnswer struct {
 
 // RegisterUserRequest registers a partner user account (R1, R2, R4, R19 read these).
 type RegisterUserRequest struct {
-	UserID      string   `json:"userId" binding:"required"`
-	AccountType string   `json:"accountType" binding:"required"`
+	UserID      string   `json:"userId" binding:"required" maxLength:"254"`
+	AccountType string   `json:"accountType" binding:"required" maxLength:"64"`
 	MPNLinked   bool     `json:"mpnLinked"`
 	CSPOnly     bool     `json:"cspOnly"`
-	Roles       []string `json:"roles"`
+	Roles       []string `json:"roles" maxLength:"64"`
 }
 
 // ChangeRolesRequest replaces a user's partner roles.
 type ChangeRolesRequest struct {
-	Roles []string `json:"roles" binding:"required"`
+	Roles []string `json:"roles" binding:"required" maxLength:"64"`
 }
 
 // UserAnswer answers a registration or a role change.
@@ -116,7 +116,7 @@ type ActivationAnswer struct {
 
 // PurchasePlanRequest records a paid plan, premier or advanced (R21).
 type PurchasePlanRequest struct {
-	Plan      string     `json:"plan" binding:"required"`
+	Plan      string     `json:"plan" binding:"required" maxLength:"64"`
 	ValidFrom *time.Time `json:"validFrom"`
 	ValidTo   time.Time  `json:"validTo" binding:"required"`
 }
@@ -130,8 +130,8 @@ type PurchaseAnswer struct {
 // LinkContractRequest presents the Access ID for the contract in the path (R12); userId
 // lets an MPN-linked admin link another account of the partner (default: the caller).
 type LinkContractRequest struct {
-	AccessID string `json:"accessId" binding:"required"`
-	UserID   string `json:"userId"`
+	AccessID string `json:"accessId" binding:"required" maxLength:"64"`
+	UserID   string `json:"userId" maxLength:"254"`
 }
 
 // LinkAnswer says "linked" (201) or "already-linked" (200, R17).
@@ -153,14 +153,14 @@ const (
 // advanced (R21) draw on none and name the partner by mpnId. accessId with contractId
 // links the contract on first use (R12). The partner is the contract's, else mpnId's.
 type OpenIncidentRequest struct {
-	MPNID      string `json:"mpnId"`
-	ContractID string `json:"contractId"`
-	AccessID   string `json:"accessId"`
-	Kind       string `json:"kind" binding:"required"`
-	Product    string `json:"product" binding:"required"`
-	Version    string `json:"version"`
-	CustomerID string `json:"customerId"`
-	Title      string `json:"title"`
+	MPNID      string `json:"mpnId" maxLength:"64"`
+	ContractID string `json:"contractId" maxLength:"64"`
+	AccessID   string `json:"accessId" maxLength:"64"`
+	Kind       string `json:"kind" binding:"required" maxLength:"64"`
+	Product    string `json:"product" binding:"required" maxLength:"100"`
+	Version    string `json:"version" maxLength:"50"`
+	CustomerID string `json:"customerId" maxLength:"128"`
+	Title      string `json:"title" maxLength:"200"`
 }
 
 // IncidentAnswer answers an opened incident; remaining is what the pool has left (null:
@@ -174,7 +174,7 @@ type IncidentAnswer struct {
 
 // CloseIncidentRequest is the optional body of a close.
 type CloseIncidentRequest struct {
-	Resolution string `json:"resolution"`
+	Resolution string `json:"resolution" maxLength:"2000" multiline:"true"`
 }
 
 // CloseAnswer answers a close (R22: closing gives nothing back).
@@ -189,8 +189,8 @@ type CloseAnswer struct {
 type PublishRulesRequest struct {
 	Version           int                                      `json:"version" binding:"required"`
 	EffectiveFrom     *time.Time                               `json:"effectiveFrom"`
-	Entitlements      map[domain.Level]domain.LevelEntitlement `json:"entitlements" binding:"required"`
-	CloudCompetencies []string                                 `json:"cloudCompetencies" binding:"required"`
+	Entitlements      map[domain.Level]domain.LevelEntitlement `json:"entitlements" binding:"required" maxLength:"64"`
+	CloudCompetencies []string                                 `json:"cloudCompetencies" binding:"required" maxLength:"100"`
 	Products          []domain.Product                         `json:"products" binding:"required"`
 }
 

@@ -103,6 +103,9 @@ func (b *schemaBuilder) object(t reflect.Type) (map[string]any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s.%s: %w", t, f.name, err)
 		}
+		if f.limited {
+			constrainText(s, f.typ, f.text)
+		}
 		props[f.name] = s
 		if f.required {
 			required = append(required, f.name)
@@ -113,4 +116,28 @@ func (b *schemaBuilder) object(t reflect.Type) (map[string]any, error) {
 		obj["required"] = required
 	}
 	return obj, nil
+}
+
+// constrainText writes rule into schema s of a field of type t: on the string itself, or
+// on the items, member names and values of a list or map of strings. Schemas ref builds
+// for these types are fresh maps, so writing into them is safe; a $ref is left alone.
+func constrainText(s map[string]any, t reflect.Type, rule textRule) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case s == nil || t == timeType:
+	case t.Kind() == reflect.String:
+		s["maxLength"] = rule.maxLength
+		s["pattern"] = rule.pattern()
+	case t.Kind() == reflect.Slice || t.Kind() == reflect.Array:
+		items, _ := s["items"].(map[string]any)
+		constrainText(items, t.Elem(), rule)
+	case t.Kind() == reflect.Map:
+		names := map[string]any{"type": "string"}
+		constrainText(names, t.Key(), rule)
+		s["propertyNames"] = names
+		values, _ := s["additionalProperties"].(map[string]any)
+		constrainText(values, t.Elem(), rule)
+	}
 }

@@ -103,7 +103,7 @@ func NewServer(deps Deps) *echo.Echo {
 				"error", err, "correlation_id", CorrelationID(c.Request().Context()), "stack", string(stack))
 			return err
 		},
-	}), middleware.BodyLimit(fmt.Sprintf("%dB", MaxBodyBytes)))
+	}), middleware.BodyLimit(fmt.Sprintf("%dB", MaxBodyBytes)), refuseMalformedQuery)
 
 	// Built twice: the document describes the built-in routes too, including itself.
 	doc, _ := buildOpenAPI(append(builtinRoutes(deps, nil), deps.Routes...), deps.Version)

@@ -63,6 +63,8 @@ type Config struct {
 	QueryWait       time.Duration
 	GapGrace        time.Duration
 	ShutdownTimeout time.Duration
+	StateCacheSize  int // partner states the command executor keeps
+	SnapshotEvery   int // events between snapshots of a partner's state; 0: none
 }
 
 // setting is one configuration item: a flag, an environment variable (unless noEnv),
@@ -188,6 +190,16 @@ func serveSettings(c *Config) []setting {
 		{name: "gap-grace", def: "1s", usage: "projector: how long a delivery whose predecessors another projector holds waits for them before it fills the gap from the event store",
 			apply: func(v string) (err error) {
 				c.GapGrace, err = parseDuration(v, time.Minute)
+				return err
+			}},
+		{name: "state-cache-size", def: "10000", usage: "api: partner states the command executor keeps in memory (least recently used go first)",
+			apply: func(v string) (err error) {
+				c.StateCacheSize, err = parseCount(v, 1, 10_000_000)
+				return err
+			}},
+		{name: "snapshot-every", def: "1000", usage: "api: events a partner's stream grows by between snapshots of its state, or a tenth of its history if more (0: none)",
+			apply: func(v string) (err error) {
+				c.SnapshotEvery, err = parseCount(v, 0, 10_000_000)
 				return err
 			}},
 		{name: "shutdown-timeout", def: "15s", usage: "on SIGINT/SIGTERM, longest wait for in-flight requests to finish",
@@ -352,6 +364,14 @@ func parseDuration(v string, maximum time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("want more than 0 and at most %s", maximum)
 	}
 	return d, nil
+}
+
+func parseCount(v string, least, most int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < least || n > most {
+		return 0, fmt.Errorf("want a whole number from %d to %d", least, most)
+	}
+	return n, nil
 }
 
 // redactURL hides the password of a URL-shaped value.

@@ -30,7 +30,8 @@ func TestServeDefaults(t *testing.T) {
 	}
 	want := Config{Addr: ":8080", DataDir: "data", EventStore: StoreTarget{Backend: BackendSQLite},
 		ReadDB: StoreTarget{Backend: BackendSQLite}, LogFormat: autoLogFormat(), LogLevel: slog.LevelInfo,
-		Role: RoleAll, QueryWait: 2 * time.Second, GapGrace: time.Second, ShutdownTimeout: 15 * time.Second}
+		Role: RoleAll, QueryWait: 2 * time.Second, GapGrace: time.Second, ShutdownTimeout: 15 * time.Second,
+		StateCacheSize: 10_000, SnapshotEvery: 1000}
 	if cfg != want {
 		t.Errorf("defaults\n got %+v\nwant %+v", cfg, want)
 	}
@@ -63,6 +64,8 @@ func TestServeSettingsComeFromFlagsThenEnvThenDefaults(t *testing.T) {
 		{"each role", []string{"--role", "projector"}, nil, func(c Config) bool { return c.Role == RoleProjector }},
 		{"query wait", nil, []string{"BENEFITS_QUERY_WAIT", "500ms"}, func(c Config) bool { return c.QueryWait == 500*time.Millisecond }},
 		{"gap grace", []string{"--gap-grace", "250ms"}, nil, func(c Config) bool { return c.GapGrace == 250*time.Millisecond }},
+		{"state cache size", []string{"--state-cache-size", "500"}, nil, func(c Config) bool { return c.StateCacheSize == 500 }},
+		{"no snapshots", nil, []string{"BENEFITS_SNAPSHOT_EVERY", "0"}, func(c Config) bool { return c.SnapshotEvery == 0 }},
 		{"log format and level", []string{"--log-format", "json", "--log-level", "debug"}, nil,
 			func(c Config) bool { return c.LogFormat == "json" && c.LogLevel == slog.LevelDebug }},
 		{"data dir from env", nil, []string{"BENEFITS_DATA_DIR", "/var/lib/benefits/"},
@@ -105,6 +108,8 @@ func TestWrongValuesFailNamingFlagAndEnv(t *testing.T) {
 		{"query wait not a duration", []string{"--query-wait", "2"}, nil, "invalid --query-wait / BENEFITS_QUERY_WAIT", ""},
 		{"query wait negative", nil, []string{"BENEFITS_QUERY_WAIT", "-1s"}, "invalid --query-wait", ""},
 		{"gap grace not a duration", nil, []string{"BENEFITS_GAP_GRACE", "soon"}, "invalid --gap-grace / BENEFITS_GAP_GRACE", ""},
+		{"state cache of no partner", []string{"--state-cache-size", "0"}, nil, "invalid --state-cache-size / BENEFITS_STATE_CACHE_SIZE", ""},
+		{"snapshot interval not a number", nil, []string{"BENEFITS_SNAPSHOT_EVERY", "often"}, "invalid --snapshot-every / BENEFITS_SNAPSHOT_EVERY", ""},
 		{"shutdown timeout zero", []string{"--shutdown-timeout", "0s"}, nil, "invalid --shutdown-timeout / BENEFITS_SHUTDOWN_TIMEOUT", ""},
 		{"unknown flag", []string{"--port", "80"}, nil, "flag provided but not defined: -port", ""},
 		{"stray argument", []string{"now"}, nil, `unexpected argument "now"`, ""},

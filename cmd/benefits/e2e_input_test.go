@@ -143,3 +143,63 @@ func FuzzCommandBodies(f *testing.F) {
 		}
 	})
 }
+
+// Text encoding/json would have stored altered (invalid UTF-8 and lone surrogates as
+// U+FFFD, the last of two duplicate members) or unbounded, control characters, and
+// query strings net/url would have read with parameters silently dropped: each answers
+// 400 bad_request naming the field, over HTTP, and the event store holds nothing new.
+// Every body would be accepted if its text were clean (a fresh partner, a known user).
+func TestLenientInputIsRefusedNamingTheFieldAndStoresNothing(t *testing.T) {
+	s := startSystem(t, testConfig(t), wireOptions{})
+	p := s.ready(t, mpnFor(83, 1), actionPack)
+	var in handlers.IncidentAnswer
+	s.open(t, p.adminTok, productIncident(p.contractID, "SQL Server", "2025")).want(t, http.StatusCreated).decode(t, &in)
+	platform := s.platform(t)
+	enrol := func(k int, name string) string { return `{"mpnId":"` + mpnFor(83, k) + `","name":` + name + `}` }
+	incident := func(title string) string {
+		return `{"contractId":"` + p.contractID + `","kind":"product-support","product":"SQL Server","version":"2025","title":` + title + `}`
+	}
+	cases := []struct {
+		name, method, path, tok, body, wantField string
+	}{
+		{"invalid UTF-8", http.MethodPost, "/v1/partners", platform, enrol(2, "\"Contoso \xff\""), "name"},
+		{"a lone surrogate escape", http.MethodPost, "/v1/partners", platform, enrol(3, `"Contoso \ud800"`), "name"},
+		{"a duplicate member", http.MethodPost, "/v1/partners", platform, enrol(4, `"Contoso","name":"Fabrikam"`), "name"},
+		{"NUL", http.MethodPost, "/v1/partners", platform, enrol(5, `"Contoso\u0000"`), "name"},
+		{"another control character", http.MethodPost, "/v1/partners", platform, enrol(6, `"Contoso\u001b[2J"`), "name"},
+		{"a 60 KB name", http.MethodPost, "/v1/partners", platform, enrol(7, `"`+strings.Repeat("C", 60000)+`"`), "name"},
+		{"a user ID over 254 characters", http.MethodPost, "/v1/partners/" + p.mpn + "/users", platform,
+			`{"userId":"` + strings.Repeat("u", 255) + `","accountType":"aad","roles":[]}`, "userId"},
+		{"a customer ID over 128 characters", http.MethodPost, "/v1/incidents", p.adminTok,
+			strings.Replace(incident(`"slow"`), "{", `{"customerId":"`+strings.Repeat("c", 129)+`",`, 1), "customerId"},
+		{"a newline in a title", http.MethodPost, "/v1/incidents", p.adminTok, incident(`"slow\nreally"`), "title"},
+		{"NUL in a multiline resolution", http.MethodPost, "/v1/incidents/" + in.IncidentID + "/close", p.adminTok,
+			`{"resolution":"fixed\u0000"}`, "resolution"},
+		{"a ';' in a command's query", http.MethodPost, "/v1/partners?x=1;y", platform, enrol(8, `"Contoso"`), "x"},
+		{"a ';' in a query's query", http.MethodGet, "/v1/partners/" + p.mpn + "/incidents?minPosition=9999;x", p.adminTok, "", "minPosition"},
+		{"a bad %-escape", http.MethodGet, "/v1/partners/" + p.mpn + "/incidents?status=%zz", p.adminTok, "", "status"},
+		{"a repeated parameter", http.MethodGet, "/v1/partners/" + p.mpn + "/incidents?status=open&status=closed", p.adminTok, "", "status"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := s.head(t)
+			var body any
+			if tc.body != "" {
+				body = []byte(tc.body)
+			}
+			got := s.do(t, tc.method, tc.path, tc.tok, body).refused(t, http.StatusBadRequest, handlers.CodeBadRequest)
+			if got.Extra["field"] != tc.wantField {
+				t.Errorf("field %q, want %q: %s", got.Extra["field"], tc.wantField, got.Detail)
+			}
+			if after := s.head(t); after != before {
+				t.Errorf("the store moved from %s to %s", before, after)
+			}
+		})
+	}
+	t.Run("clean text at the limits is accepted, and a resolution may span lines", func(t *testing.T) {
+		s.post(t, "/v1/partners", platform, []byte(enrol(9, `"`+strings.Repeat("é", 200)+`"`))).
+			want(t, http.StatusCreated)
+		s.post(t, "/v1/incidents/"+in.IncidentID+"/close", p.adminTok, []byte(`{"resolution":"patched\r\n\tthen rebooted \ufffd"}`)).
+			want(t, http.StatusOK)
+	})
+}

@@ -128,7 +128,7 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 		}
 	}
 	if n.api {
-		p.addAPI(logger, opts)
+		p.addAPI(cfg, logger, opts)
 		p.addAuditAndOpsRoutes(cfg, logger, opts)
 	}
 	if err := p.watchProgress(); err != nil {
@@ -139,12 +139,14 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 
 // addAPI wires the command executor and the read models into the route groups. An
 // API-only process reads projection progress from the shared read database.
-func (p *process) addAPI(logger *slog.Logger, opts wireOptions) {
-	copts := []commands.Option{commands.WithLogger(logger)}
+func (p *process) addAPI(cfg Config, logger *slog.Logger, opts wireOptions) {
+	copts := []commands.Option{commands.WithLogger(logger),
+		commands.WithStateCacheSize(cfg.StateCacheSize), commands.WithSnapshotEvery(cfg.SnapshotEvery)}
 	if opts.now != nil {
 		copts = append(copts, commands.WithClock(opts.now))
 	}
 	p.executor = commands.New(p.store, copts...)
+	p.closers = append(p.closers, p.executor.Close) // before the store: a snapshot may be being saved
 	if p.runner != nil {
 		p.deps.Projections = p.runner.Checkpoints() // wakes waiters on commit, not by polling
 	} else {

@@ -1,15 +1,21 @@
-// Package commands runs domain decisions against the event store: load the aggregate's
-// stream, fold it, decide with the rules in force, seal each event into the stream's
-// hash chain and append with the expected revision. A concurrent writer makes the
-// append fail with a wrong expected revision; the executor then reloads and decides
-// again, so a pool can never be over-drawn whatever the load (architecture guarantee 1).
+// Package commands runs domain decisions against the event store. The executor keeps
+// each stream's folded state (with its revision, position and the head of its hash
+// chain) in a bounded cache and brings it up to date by reading only the events after
+// that revision, so a command costs the same on a partner with five events as on one
+// with fifty thousand, and several processes sharing one store stay correct.
+//
+// Commands on one stream are queued and decided in order on that state; the events of
+// commands that arrive together are appended in one append with the expected revision.
+// A concurrent writer in another process makes the append fail with a wrong expected
+// revision; the executor then reads what it missed and decides again, so a pool can
+// never be over-drawn whatever the load (architecture guarantee 1).
 package commands
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,7 +24,8 @@ import (
 	"ledger/infra/eventstore"
 )
 
-// EventStore is the part of the event store the executor needs.
+// EventStore is the part of the event store the executor needs. A store that also
+// implements eventstore.SnapshotStore gets snapshots of partner states written to it.
 type EventStore interface {
 	Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error)
 	ReadStream(ctx context.Context, stream string, opts eventstore.ReadStreamOptions) ([]eventstore.RecordedEvent, error)
@@ -41,9 +48,10 @@ func (m Meta) withCommandID() Meta {
 	return m
 }
 
-// Outcome of a command. Position is the global position of the last event appended, or
-// of the stream's last event when the command was idempotent and appended nothing, so a
-// caller can always wait for read models to reach it.
+// Outcome of a command. Position is the global position of the last event of the
+// append that stored the command's events, or of the stream's last event when the
+// command was idempotent and appended nothing, so a caller can always wait for read
+// models to reach it. Revision is the stream revision of the command's last event.
 type Outcome struct {
 	Events   []domain.Event
 	State    domain.Partner
@@ -52,13 +60,34 @@ type Outcome struct {
 	Revision uint64
 }
 
+// Defaults of the settings.
+const (
+	DefaultStateCacheSize = 10_000
+	DefaultSnapshotEvery  = 1_000
+	defaultMaxRetries     = 10
+	maxBatchCommands      = 256
+)
+
 // Executor is safe for concurrent use.
 type Executor struct {
-	store      EventStore
-	ids        domain.IDs
-	now        func() time.Time
-	maxRetries int
-	log        *slog.Logger
+	store         EventStore
+	snapshots     eventstore.SnapshotStore // nil when the store keeps none
+	ids           domain.IDs
+	now           func() time.Time
+	maxRetries    int
+	log           *slog.Logger
+	cacheSize     int
+	snapshotEvery int
+
+	states *stateCache
+
+	queuesMu     sync.Mutex
+	queues       map[string]*streamQueue
+	snapshotting map[string]bool // streams whose snapshot is being saved
+	background   sync.WaitGroup  // snapshot saves under way
+
+	rulesMu sync.Mutex
+	rules   ruleBookState
 }
 
 // Option configures an Executor.
@@ -70,137 +99,59 @@ func WithClock(now func() time.Time) Option { return func(x *Executor) { x.now =
 // WithIDs replaces the random ID generator.
 func WithIDs(ids domain.IDs) Option { return func(x *Executor) { x.ids = ids } }
 
-// WithMaxRetries bounds how often a command is re-decided after losing a race.
+// WithMaxRetries bounds how often a command is re-decided after losing a race to
+// another process (default 10).
 func WithMaxRetries(n int) Option { return func(x *Executor) { x.maxRetries = n } }
 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(x *Executor) { x.log = l } }
 
+// WithStateCacheSize bounds how many streams' states are kept (least recently used go
+// first; default DefaultStateCacheSize).
+func WithStateCacheSize(n int) Option { return func(x *Executor) { x.cacheSize = n } }
+
+// WithSnapshotEvery sets how many events a partner stream grows by between snapshots
+// (default DefaultSnapshotEvery; a long stream waits for a tenth of its history if that
+// is more); 0 writes none.
+func WithSnapshotEvery(n int) Option { return func(x *Executor) { x.snapshotEvery = n } }
+
 // New builds an executor over store.
 func New(store EventStore, opts ...Option) *Executor {
-	x := &Executor{store: store, ids: domain.RandomIDs{}, now: time.Now, maxRetries: 1000, log: slog.Default()}
+	x := &Executor{store: store, ids: domain.RandomIDs{}, now: time.Now, maxRetries: defaultMaxRetries, log: slog.Default(),
+		cacheSize: DefaultStateCacheSize, snapshotEvery: DefaultSnapshotEvery, queues: map[string]*streamQueue{}, snapshotting: map[string]bool{}}
 	for _, o := range opts {
 		o(x)
 	}
+	x.snapshots, _ = store.(eventstore.SnapshotStore)
+	x.states = newStateCache(max(x.cacheSize, 1))
+	x.rules = ruleBookState{streamHead: newHead(), book: domain.FoldRules(nil)}
 	return x
+}
+
+// Close waits for the snapshots being saved in the background, so that the store can
+// be closed after it without cutting one off.
+func (x *Executor) Close() error {
+	x.background.Wait()
+	return nil
 }
 
 // ErrTooManyRetries means the stream kept changing under the command.
 var ErrTooManyRetries = errors.New("command lost the race too many times")
 
-// Partner decides cmd on the partner stream of mpnID and appends the result.
+// Partner decides cmd on the partner stream of mpnID and appends the result. It waits
+// for the command's turn in the stream's queue (see queue.go). Only a lost race is
+// re-decided; any other failure, eventstore.ErrUnavailable included, is returned at
+// once for the caller to retry later.
 func (x *Executor) Partner(ctx context.Context, mpnID string, cmd domain.Command, meta Meta) (Outcome, error) {
-	stream := domain.PartnerStream(mpnID)
-	meta = meta.withCommandID()
-	for attempt := 0; ; attempt++ {
-		out, err := x.partnerOnce(ctx, stream, cmd, meta)
-		if !errors.Is(err, eventstore.ErrWrongExpectedRevision) {
-			return out, err
-		}
-		if attempt >= x.maxRetries {
-			return Outcome{}, fmt.Errorf("%s: %w", stream, ErrTooManyRetries)
-		}
-		if err := ctx.Err(); err != nil {
-			return Outcome{}, err
-		}
-	}
+	return x.enqueue(ctx, domain.PartnerStream(mpnID), cmd, meta.withCommandID())
 }
 
-func (x *Executor) partnerOnce(ctx context.Context, stream string, cmd domain.Command, meta Meta) (Outcome, error) {
-	now := x.now().UTC()
-	rules, err := x.RulesAt(ctx, now)
-	if err != nil {
-		return Outcome{}, err
-	}
-	loaded, err := x.load(ctx, stream)
-	if err != nil {
-		return Outcome{}, err
-	}
-	// Fold, not Evolve in a loop: Evolve copies the state, Fold builds it once.
-	state := domain.Fold(loaded.events)
-	events, err := domain.Decide(state, cmd, rules, now, x.ids)
-	if err != nil {
-		return Outcome{State: state, Rules: rules}, err
-	}
-	for _, e := range events {
-		state = domain.Evolve(state, e)
-	}
-	out := Outcome{Events: events, State: state, Rules: rules, Position: loaded.lastPosition, Revision: loaded.lastRevision}
-	if len(events) == 0 {
-		return out, nil
-	}
-	// The roles used are the token's system roles and the partner roles the actor
-	// held when the command was decided (an auditor asks "as whom did they act").
-	if u, ok := state.UserByID[meta.Actor.UserID]; ok && meta.Actor.UserID != "" {
-		for _, r := range u.Roles {
-			meta.partnerRoles = append(meta.partnerRoles, string(r))
-		}
-	}
-	res, err := x.append(ctx, stream, loaded, events, rules.Version, meta, now)
-	if err != nil {
-		return out, err
-	}
-	out.Position, out.Revision = res.Position, res.NextRevision
-	return out, nil
-}
-
-// Rules publishes a new rules version on the rules stream.
-func (x *Executor) Rules(ctx context.Context, cmd domain.PublishRules, meta Meta) (Outcome, error) {
-	meta = meta.withCommandID()
-	for attempt := 0; ; attempt++ {
-		now := x.now().UTC()
-		loaded, book, err := x.loadRuleBook(ctx)
-		if err != nil {
-			return Outcome{}, err
-		}
-		events, err := domain.DecideRules(book, cmd, now)
-		if err != nil {
-			return Outcome{}, err
-		}
-		out := Outcome{Events: events, Rules: book.InForce(now), Position: loaded.lastPosition, Revision: loaded.lastRevision}
-		if len(events) == 0 {
-			return out, nil
-		}
-		res, err := x.append(ctx, domain.RulesStream, loaded, events, out.Rules.Version, meta, now)
-		if errors.Is(err, eventstore.ErrWrongExpectedRevision) && attempt < x.maxRetries {
-			continue
-		}
-		if err != nil {
-			return out, err
-		}
-		out.Position, out.Revision = res.Position, res.NextRevision
-		return out, nil
-	}
-}
-
-// RulesAt returns the rules in force at an instant, from the rules stream.
-func (x *Executor) RulesAt(ctx context.Context, at time.Time) (domain.Rules, error) {
-	_, book, err := x.loadRuleBook(ctx)
-	if err != nil {
-		return domain.Rules{}, err
-	}
-	return book.InForce(at), nil
-}
-
-// RuleBook returns every published rules version.
-func (x *Executor) RuleBook(ctx context.Context) (domain.RuleBook, error) {
-	_, book, err := x.loadRuleBook(ctx)
-	return book, err
-}
-
-// LoadPartner folds a partner's stream without deciding anything.
+// LoadPartner is a partner's current state, from the cache brought up to date with
+// the store: no fold, one read of the events the cache has not seen.
 func (x *Executor) LoadPartner(ctx context.Context, mpnID string) (domain.Partner, eventstore.Position, error) {
-	loaded, err := x.load(ctx, domain.PartnerStream(mpnID))
+	st, err := x.current(ctx, domain.PartnerStream(mpnID))
 	if err != nil {
 		return domain.Partner{}, eventstore.Position{}, err
 	}
-	return domain.Fold(loaded.events), loaded.lastPosition, nil
-}
-
-func (x *Executor) loadRuleBook(ctx context.Context) (loadedStream, domain.RuleBook, error) {
-	loaded, err := x.load(ctx, domain.RulesStream)
-	if err != nil {
-		return loaded, domain.RuleBook{}, err
-	}
-	return loaded, domain.FoldRules(loaded.events), nil
+	return st.partner, st.position, nil
 }

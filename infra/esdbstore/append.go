@@ -95,7 +95,7 @@ func expectedRevision(e eventstore.ExpectedRevision) esdb.ExpectedRevision {
 func (s *Store) appendError(ctx context.Context, stream string, expected eventstore.ExpectedRevision, proposed []esdb.EventData, err error) error {
 	var esErr *esdb.Error
 	if !errors.As(err, &esErr) || esErr.Code() != esdb.ErrorCodeWrongExpectedVersion {
-		return fmt.Errorf("append to %s: %w", stream, err)
+		return fmt.Errorf("append to %s: %w", stream, classify(ctx, err))
 	}
 	actual, exists, ok := actualRevision(esErr)
 	if !ok {

@@ -83,7 +83,7 @@ func (s *Store) claimID(ctx context.Context, stream string, id uuid.UUID) error 
 		return fmt.Errorf("append to %s: event id %s is already stored in another stream: %w", stream, id, eventstore.ErrDuplicateEventID)
 	}
 	if err != nil {
-		return fmt.Errorf("claim event id %s: %w", id, errOrCancel(ctx, err))
+		return fmt.Errorf("claim event id %s: %w", id, classify(ctx, err))
 	}
 	return nil
 }

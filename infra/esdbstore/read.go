@@ -34,7 +34,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 	}
 	rs, err := s.client.ReadStream(ctx, stream, read, count)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", stream, err)
+		return nil, fmt.Errorf("read %s: %w", stream, classify(ctx, err))
 	}
 	defer rs.Close()
 	var out []eventstore.RecordedEvent
@@ -47,7 +47,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 			return nil, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", stream, errOrCancel(ctx, err))
+			return nil, fmt.Errorf("read %s: %w", stream, classify(ctx, err))
 		}
 		out = append(out, recorded(ev.Event))
 	}
@@ -60,7 +60,7 @@ func (s *Store) ReadAll(ctx context.Context, from eventstore.Position) iter.Seq2
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
 		rs, err := s.client.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Forwards, From: allPosition(from)}, unlimited)
 		if err != nil {
-			yield(eventstore.RecordedEvent{}, fmt.Errorf("read $all: %w", err))
+			yield(eventstore.RecordedEvent{}, fmt.Errorf("read $all: %w", classify(ctx, err)))
 			return
 		}
 		defer rs.Close()
@@ -70,7 +70,7 @@ func (s *Store) ReadAll(ctx context.Context, from eventstore.Position) iter.Seq2
 				return
 			}
 			if err != nil {
-				yield(eventstore.RecordedEvent{}, fmt.Errorf("read $all: %w", errOrCancel(ctx, err)))
+				yield(eventstore.RecordedEvent{}, fmt.Errorf("read $all: %w", classify(ctx, err)))
 				return
 			}
 			e := ev.Event
@@ -88,7 +88,7 @@ func (s *Store) ReadAll(ctx context.Context, from eventstore.Position) iter.Seq2
 func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 	rs, err := s.client.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: esdb.End{}}, unlimited)
 	if err != nil {
-		return eventstore.Position{}, fmt.Errorf("head of $all: %w", err)
+		return eventstore.Position{}, fmt.Errorf("head of $all: %w", classify(ctx, err))
 	}
 	defer rs.Close()
 	for {
@@ -97,7 +97,7 @@ func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 			return eventstore.Start, nil
 		}
 		if err != nil {
-			return eventstore.Position{}, fmt.Errorf("head of $all: %w", errOrCancel(ctx, err))
+			return eventstore.Position{}, fmt.Errorf("head of $all: %w", classify(ctx, err))
 		}
 		if !isSystem(ev.Event) {
 			return position(ev.Event), nil
@@ -131,11 +131,20 @@ func isNotFound(err error) bool {
 	return errors.As(err, &esErr) && esErr.Code() == esdb.ErrorCodeResourceNotFound
 }
 
-// errOrCancel reports the caller's cancellation as itself rather than as the gRPC
-// status the client turns it into.
-func errOrCancel(ctx context.Context, err error) error {
+// classify is the one reading of the client's errors: the caller's cancellation is
+// reported as itself rather than as the gRPC status the client turns it into, and a
+// node that cannot be reached, a closed connection or a leader change as
+// eventstore.ErrUnavailable (the cause kept in the chain).
+func classify(ctx context.Context, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return ctxErr
+	}
+	var esErr *esdb.Error
+	if errors.As(err, &esErr) && !errors.Is(err, eventstore.ErrUnavailable) {
+		switch esErr.Code() {
+		case esdb.ErrorUnavailable, esdb.ErrorCodeConnectionClosed, esdb.ErrorCodeNotLeader:
+			return fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+		}
 	}
 	return err
 }

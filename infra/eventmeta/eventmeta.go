@@ -67,6 +67,23 @@ func Hash(prevHash, eventType string, data, canonicalMeta []byte, revision uint6
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// SealedHash reads the hash out of metadata as Seal wrote it (the hash is the last
+// member), without parsing the JSON: a command keeps its stream's last hash this way.
+// ok is false for metadata of another form; Parse reads those.
+func SealedHash(stored []byte) (hash string, ok bool) {
+	const tail = len(`,"hash":"`) + 64 + len(`"}`)
+	if len(stored) < tail || !bytes.HasSuffix(stored, []byte(`"}`)) || !bytes.HasPrefix(stored[len(stored)-tail:], []byte(`,"hash":"`)) {
+		return "", false
+	}
+	hash = string(stored[len(stored)-66 : len(stored)-2])
+	for _, c := range hash {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return "", false
+		}
+	}
+	return hash, true
+}
+
 var hashTail = regexp.MustCompile(`,"hash":"([0-9a-f]{64})"}\s*$`)
 
 // ErrUnsealed is returned for metadata that carries no hash.

@@ -2,6 +2,7 @@ package eventmeta
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,5 +58,26 @@ func TestAnyEditBreaksTheHash(t *testing.T) {
 func TestUnsealedMetadataIsReported(t *testing.T) {
 	if _, _, _, err := Check("X", nil, []byte(`{"actor":"a"}`), 0); err != ErrUnsealed {
 		t.Fatalf("want ErrUnsealed, got %v", err)
+	}
+}
+
+// A command keeps its stream's last hash without parsing the metadata: the hash read
+// from the sealed bytes is the one Parse finds, and other forms are not mistaken for it.
+func TestSealedHashIsTheHashParseFinds(t *testing.T) {
+	sealed, err := Seal(Metadata{Actor: "a", CorrelationID: "c", RecordedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, "T.v1", []byte(`{"x":1}`), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Parse(sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := SealedHash(sealed); !ok || got != m.Hash {
+		t.Fatalf("SealedHash = %q, %v; Parse found %q", got, ok, m.Hash)
+	}
+	for _, other := range []string{`{"actor":"a"}`, `{"hash":"` + m.Hash + `"} `, ``, `{"a":1,"hash":"` + strings.ToUpper(m.Hash) + `"}`} {
+		if got, ok := SealedHash([]byte(other)); ok {
+			t.Fatalf("SealedHash(%s) = %q, want not found", other, got)
+		}
 	}
 }

@@ -157,6 +157,8 @@ type Store interface {
 	Subscribe(ctx context.Context, from Position, handle func(SubscriptionMessage) error) error
 	// Head is the position of the last event in the global log (Start when empty).
 	Head(ctx context.Context) (Position, error)
+	// Snapshots of folded states, kept beside the log (never in it).
+	SnapshotStore
 	Close() error
 }
 
@@ -166,6 +168,13 @@ var ErrWrongExpectedRevision = errors.New("wrong expected revision")
 
 // ErrDuplicateEventID: an event ID that is already stored, in a different append.
 var ErrDuplicateEventID = errors.New("duplicate event id")
+
+// ErrUnavailable: the store could not do the work for a reason outside the request (a
+// full disk, a write lock held past the busy timeout, a lost or refused database
+// connection). Nothing half-written is visible. An append that failed while its commit
+// was in flight may still have been stored; re-appending the same event IDs is
+// idempotent, so the caller may simply try again later.
+var ErrUnavailable = errors.New("event store unavailable")
 
 // WrongExpectedRevisionError says what the stream really held.
 type WrongExpectedRevisionError struct {
@@ -185,3 +194,22 @@ func (e *WrongExpectedRevisionError) Error() string {
 }
 
 func (e *WrongExpectedRevisionError) Is(target error) bool { return target == ErrWrongExpectedRevision }
+
+// Snapshot is a stream's folded state as of a revision. Stores that implement
+// SnapshotStore keep one per stream beside the log, never in it: readers of the global
+// log (the forwarder, projections, audit, rebuilds) never see a snapshot.
+type Snapshot struct {
+	Stream   string
+	Revision uint64 // the last revision folded into Data
+	Version  int    // the schema version of Data; a reader ignores versions it does not know
+	Data     []byte
+}
+
+// SnapshotStore keeps the latest snapshot of each stream. A snapshot only saves work: a
+// reader that finds none (or one it cannot use) folds the stream from its first event.
+type SnapshotStore interface {
+	// SaveSnapshot keeps s unless a snapshot of a later revision is kept already.
+	SaveSnapshot(ctx context.Context, s Snapshot) error
+	// LoadSnapshot returns the stream's snapshot; found is false when there is none.
+	LoadSnapshot(ctx context.Context, stream string) (s Snapshot, found bool, err error)
+}

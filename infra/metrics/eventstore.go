@@ -12,6 +12,7 @@ import (
 const (
 	AppendOK                    = "ok"
 	AppendWrongExpectedRevision = "wrong_expected_revision" // a concurrent writer won; the executor retries
+	AppendUnavailable           = "unavailable"             // the database could not take the write: disk full, lock held, connection lost
 	AppendFailed                = "failed"
 )
 
@@ -33,6 +34,8 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	switch {
 	case errors.Is(err, eventstore.ErrWrongExpectedRevision):
 		outcome = AppendWrongExpectedRevision
+	case errors.Is(err, eventstore.ErrUnavailable):
+		outcome = AppendUnavailable
 	case err != nil:
 		outcome = AppendFailed
 	}

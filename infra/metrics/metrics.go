@@ -71,7 +71,7 @@ func New(logger *slog.Logger) *Metrics {
 	}, []string{"command"})
 	m.appends = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Subsystem: "event_store", Name: "appends_total",
-		Help: "Appends to the event store, by outcome (ok, wrong_expected_revision, failed).",
+		Help: "Appends to the event store, by outcome (ok, wrong_expected_revision, unavailable, failed).",
 	}, []string{"outcome"})
 	m.appendDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: namespace, Subsystem: "event_store", Name: "append_duration_seconds",

@@ -4,6 +4,7 @@ package retry
 
 import (
 	"context"
+	"math/rand/v2"
 	"time"
 )
 
@@ -21,6 +22,15 @@ func (b *Backoff) Next() time.Duration {
 		b.cur = min(2*b.cur, b.Max)
 	}
 	return b.cur
+}
+
+// Jittered is a random wait between half of d and d, so that writers who failed
+// together (two processes losing the same race) do not retry together.
+func Jittered(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d-d/2)
 }
 
 // Reset starts again from Min after a success.

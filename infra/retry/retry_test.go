@@ -34,3 +34,17 @@ func TestSleepEndsWithTheContext(t *testing.T) {
 		t.Fatal("Sleep on a live context reported it ended")
 	}
 }
+
+func TestJitteredWaitsBetweenHalfAndAll(t *testing.T) {
+	seen := map[time.Duration]bool{}
+	for range 200 {
+		d := Jittered(10 * time.Millisecond)
+		if d < 5*time.Millisecond || d > 10*time.Millisecond {
+			t.Fatalf("Jittered(10ms) = %v, want within [5ms, 10ms]", d)
+		}
+		seen[d] = true
+	}
+	if len(seen) < 2 {
+		t.Fatal("Jittered always gives the same wait: no jitter")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
@@ -27,16 +28,35 @@ const (
 	Postgres Dialect = "postgres"
 )
 
+// DefaultBusyTimeout is how long a SQLite connection waits for another connection's
+// write lock before its statement fails with SQLITE_BUSY.
+const DefaultBusyTimeout = 10 * time.Second
+
+// SQLiteOption changes one setting of OpenSQLite.
+type SQLiteOption func(*sqliteSettings)
+
+type sqliteSettings struct{ busyTimeout time.Duration }
+
+// WithBusyTimeout replaces DefaultBusyTimeout (tests that hold the lock on purpose).
+func WithBusyTimeout(d time.Duration) SQLiteOption {
+	return func(s *sqliteSettings) { s.busyTimeout = d }
+}
+
 // OpenSQLite opens (creating if needed) a SQLite file in WAL mode with
 // synchronous=FULL, so a committed transaction survives power loss, and a busy timeout,
 // so concurrent writers from several connections wait instead of failing.
 // sqliteshim picks modernc.org/sqlite on linux/amd64: pure Go, no cgo, static binary.
-func OpenSQLite(ctx context.Context, path string) (*bun.DB, error) {
+func OpenSQLite(ctx context.Context, path string, opts ...SQLiteOption) (*bun.DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("sqlite %s: %w", path, err)
 	}
+	set := sqliteSettings{busyTimeout: DefaultBusyTimeout}
+	for _, o := range opts {
+		o(&set)
+	}
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)"} {
+	busy := fmt.Sprintf("busy_timeout(%d)", set.busyTimeout.Milliseconds())
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", busy, "foreign_keys(ON)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -53,9 +73,11 @@ func OpenSQLite(ctx context.Context, path string) (*bun.DB, error) {
 }
 
 // OpenPostgres opens a PostgreSQL database from a DSN
-// (postgres://user:pass@host:port/db?sslmode=disable).
+// (postgres://user:pass@host:port/db?sslmode=disable). A pooled connection the server
+// has ended is dropped before reuse (dropIfEndedByServer), so a database restart costs
+// no statement an error.
 func OpenPostgres(ctx context.Context, dsn string) (*bun.DB, error) {
-	sqldb := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(dsn)))
+	sqldb := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(dsn), pgdriver.WithResetSessionFunc(dropIfEndedByServer)))
 	db := bun.NewDB(sqldb, pgdialect.New())
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()

@@ -2,11 +2,13 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/uptrace/bun"
 
+	"ledger/infra/eventstore"
 	"ledger/infra/sqldb"
 )
 
@@ -69,8 +71,11 @@ func (s *Store) refuseQueued() {
 // commitBatch answers every request of the batch. If the transaction fails for a
 // reason no single check predicted (say a constraint another process tripped), each
 // request is retried in a transaction of its own, so one bad append cannot fail the
-// rest; retrying is safe because re-appending the same event IDs is idempotent.
-func (s *Store) commitBatch(batch []*appendRequest) {
+// rest; retrying is safe because re-appending the same event IDs is idempotent. When
+// the database itself is unavailable (disk full, lock held, connection lost) a retry
+// would only fail again after the same wait, so the requests not yet tried are
+// answered with that error at once. It returns the transaction's error.
+func (s *Store) commitBatch(batch []*appendRequest) error {
 	live := make([]*appendRequest, 0, len(batch))
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
@@ -80,20 +85,32 @@ func (s *Store) commitBatch(batch []*appendRequest) {
 		live = append(live, r)
 	}
 	if len(live) == 0 {
-		return
+		return nil
 	}
 	outcomes, err := s.writeBatch(live)
-	if err != nil && len(live) > 1 {
+	switch {
+	case err == nil:
+		s.answer(live, outcomes)
+	case len(live) > 1 && !errors.Is(err, eventstore.ErrUnavailable):
 		s.opts.Logger.Warn("event store: group commit failed, retrying its appends one by one", "appends", len(live), "err", err)
-		for _, r := range live {
-			s.commitBatch([]*appendRequest{r})
+		for i, r := range live {
+			if err := s.commitBatch([]*appendRequest{r}); errors.Is(err, eventstore.ErrUnavailable) {
+				s.fail(live[i+1:], err)
+				return err
+			}
 		}
-		return
+		return nil
+	default:
+		if errors.Is(err, eventstore.ErrUnavailable) {
+			s.opts.Logger.Error("event store: the database cannot take writes; appends refused", "appends", len(live), "err", err)
+		}
+		s.fail(live, err)
 	}
-	for i, r := range live {
-		if err != nil {
-			outcomes[i] = appendOutcome{err: fmt.Errorf("append to %s: %w", r.stream, err)}
-		}
+	return err
+}
+
+func (s *Store) answer(reqs []*appendRequest, outcomes []appendOutcome) {
+	for i, r := range reqs {
 		if outcomes[i].err == nil {
 			s.appends.Add(1)
 		}
@@ -101,11 +118,30 @@ func (s *Store) commitBatch(batch []*appendRequest) {
 	}
 }
 
+func (s *Store) fail(reqs []*appendRequest, err error) {
+	for _, r := range reqs {
+		r.done <- appendOutcome{err: fmt.Errorf("append to %s: %w", r.stream, err)}
+	}
+}
+
 // writeBatch decides and writes the batch in one transaction. It runs on a context of
-// its own: one caller giving up must not roll back the others.
+// its own: one caller giving up must not roll back the others. Its error, if any, is
+// the transaction's, classified: see classify.
 func (s *Store) writeBatch(reqs []*appendRequest) ([]appendOutcome, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
+	outcomes, err := s.writeTx(ctx, reqs)
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("%w: the write transaction took over %s: %w", eventstore.ErrUnavailable, writeTimeout, err)
+	}
+	return outcomes, classify(err)
+}
+
+// writeTimeout bounds one write transaction, waiting for PostgreSQL's append lock
+// included; past it the database counts as unavailable.
+const writeTimeout = time.Minute
+
+func (s *Store) writeTx(ctx context.Context, reqs []*appendRequest) ([]appendOutcome, error) {
 	tx, err := s.db.BeginTx(ctx, nil) // SQLite: BEGIN IMMEDIATE (sqldb sets _txlock)
 	if err != nil {
 		return nil, err

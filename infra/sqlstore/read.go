@@ -6,33 +6,89 @@ import (
 	"fmt"
 	"iter"
 	"math"
+	"sync"
 	"time"
 
 	"ledger/infra/eventstore"
+	"ledger/infra/sqldb"
 )
 
-// ReadStream reads one stream in revision order; a missing stream reads as empty.
+// ReadStream reads one stream in revision order; a missing stream reads as empty. It is
+// on every command's path (the executor reads the events after its cached revision), so
+// it runs a prepared statement and scans with plain database/sql like readPage.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.ReadStreamOptions) ([]eventstore.RecordedEvent, error) {
-	var rows []eventRow
-	q := s.db.NewSelect().Model(&rows).Where("stream = ?", stream)
+	if opts.Limit < 0 {
+		return nil, fmt.Errorf("read stream %s: negative limit %d", stream, opts.Limit)
+	}
+	if opts.Direction != eventstore.Backwards && opts.From >= math.MaxInt64 {
+		return nil, nil
+	}
+	stmts, err := s.streamStatements(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stmt, limit := stmts.forwards, int64(math.MaxInt64)
 	if opts.Direction == eventstore.Backwards {
-		if opts.From < math.MaxInt64 {
-			q = q.Where("revision <= ?", int64(opts.From))
-		}
-		q = q.Order("revision DESC")
-	} else {
-		if opts.From >= math.MaxInt64 {
-			return nil, nil
-		}
-		q = q.Where("revision >= ?", int64(opts.From)).Order("revision ASC")
+		stmt = stmts.backwards
 	}
 	if opts.Limit > 0 {
-		q = q.Limit(opts.Limit)
+		limit = int64(opts.Limit)
 	}
-	if err := q.Scan(ctx); err != nil {
-		return nil, fmt.Errorf("read stream %s: %w", stream, err)
+	rows, err := stmt.QueryContext(ctx, stream, int64(min(opts.From, math.MaxInt64)), limit)
+	if err != nil {
+		return nil, fmt.Errorf("read stream %s: %w", stream, classify(err))
 	}
-	return recorded(rows), nil
+	out, err := scanEvents(rows, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read stream %s: %w", stream, classify(err))
+	}
+	return out, nil
+}
+
+// streamStatements are ReadStream's two queries, prepared once per Store. A failed
+// prepare (the database unreachable at that moment) is not remembered: the next read
+// tries again, so a fault at start-up cannot break reads for the life of the process.
+type streamStatements struct {
+	mu                  sync.Mutex
+	forwards, backwards *sql.Stmt
+}
+
+func (s *Store) streamStatements(ctx context.Context) (*streamStatements, error) {
+	st := &s.streamReads
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.forwards != nil && st.backwards != nil {
+		return st, nil
+	}
+	// Placeholders are the driver's own: the statements bypass bun's formatter.
+	arg := func(n int) string { return "?" }
+	if s.dialect == sqldb.Postgres {
+		arg = func(n int) string { return fmt.Sprintf("$%d", n) }
+	}
+	query := func(cmp, order string) string {
+		return "SELECT position, event_id, stream, revision, type, data, metadata, recorded_at FROM event_log " +
+			"WHERE stream = " + arg(1) + " AND revision " + cmp + " " + arg(2) + " ORDER BY revision " + order + " LIMIT " + arg(3)
+	}
+	var err error
+	if st.forwards == nil {
+		if st.forwards, err = s.db.DB.PrepareContext(ctx, query(">=", "ASC")); err != nil {
+			return nil, fmt.Errorf("prepare the stream reads: %w", classify(err))
+		}
+	}
+	if st.backwards, err = s.db.DB.PrepareContext(ctx, query("<=", "DESC")); err != nil {
+		return nil, fmt.Errorf("prepare the stream reads: %w", classify(err))
+	}
+	return st, nil
+}
+
+func (st *streamStatements) close() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, stmt := range []*sql.Stmt{st.forwards, st.backwards} {
+		if stmt != nil {
+			stmt.Close()
+		}
+	}
 }
 
 // ReadAll yields the log after from, one page per query: no transaction stays open
@@ -60,16 +116,25 @@ func (s *Store) ReadAll(ctx context.Context, from eventstore.Position) iter.Seq2
 }
 
 // readPage reads up to PageSize events after position after, keyset-paged on the
-// primary key. Rows are scanned with plain database/sql rather than bun's model scanner
-// (which reflects per row and was the larger part of a rebuild's read cost), and the
-// data and metadata bytes of the whole page share one allocation.
+// primary key (scanEvents says how rows are read).
 func (s *Store) readPage(ctx context.Context, after uint64) ([]eventstore.RecordedEvent, error) {
 	rows, err := s.db.QueryContext(ctx, readPageQuery, int64(min(after, math.MaxInt64)), s.opts.PageSize)
 	if err != nil {
-		return nil, fmt.Errorf("read the event log after %d: %w", after, err)
+		return nil, fmt.Errorf("read the event log after %d: %w", after, classify(err))
 	}
+	out, err := scanEvents(rows, s.opts.PageSize)
+	if err != nil {
+		return nil, fmt.Errorf("read the event log after %d: %w", after, classify(err))
+	}
+	return out, nil
+}
+
+// scanEvents reads event rows (in readPageQuery's column order) and closes them. Rows
+// are scanned with plain database/sql rather than bun's model scanner (which reflects
+// per row), and the data and metadata bytes share page-sized allocations.
+func scanEvents(rows *sql.Rows, sizeHint int) ([]eventstore.RecordedEvent, error) {
 	defer rows.Close()
-	out := make([]eventstore.RecordedEvent, 0, s.opts.PageSize)
+	out := make([]eventstore.RecordedEvent, 0, sizeHint)
 	var (
 		position, revision int64
 		data, metadata     sql.RawBytes
@@ -79,7 +144,7 @@ func (s *Store) readPage(ctx context.Context, after uint64) ([]eventstore.Record
 	for rows.Next() {
 		var ev eventstore.RecordedEvent
 		if err := rows.Scan(&position, &ev.ID, &ev.Stream, &revision, &ev.Type, &data, &metadata, &recordedAt); err != nil {
-			return nil, fmt.Errorf("read the event log after %d: %w", after, err)
+			return nil, err
 		}
 		if need := len(data) + len(metadata); cap(slab)-len(slab) < need {
 			// RawBytes is only valid until the next Scan: copy into a page-sized slab.
@@ -91,10 +156,7 @@ func (s *Store) readPage(ctx context.Context, after uint64) ([]eventstore.Record
 		ev.Revision, ev.Position, ev.RecordedAt = uint64(revision), eventstore.Position{Commit: p, Prepare: p}, recordedAt.t
 		out = append(out, ev)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read the event log after %d: %w", after, err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 const readPageQuery = "SELECT position, event_id, stream, revision, type, data, metadata, recorded_at " +
@@ -146,20 +208,7 @@ func (st *scannedTime) parse(s string) error {
 func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 	var head int64
 	if err := s.db.NewSelect().Model((*eventRow)(nil)).ColumnExpr("coalesce(max(position), 0)").Scan(ctx, &head); err != nil {
-		return eventstore.Position{}, fmt.Errorf("read the head: %w", err)
+		return eventstore.Position{}, fmt.Errorf("read the head: %w", classify(err))
 	}
 	return eventstore.Position{Commit: uint64(head), Prepare: uint64(head)}, nil
-}
-
-func recorded(rows []eventRow) []eventstore.RecordedEvent {
-	out := make([]eventstore.RecordedEvent, len(rows))
-	for i, r := range rows {
-		p := uint64(r.Position)
-		out[i] = eventstore.RecordedEvent{
-			ID: r.EventID, Stream: r.Stream, Revision: uint64(r.Revision),
-			Position: eventstore.Position{Commit: p, Prepare: p},
-			Type:     r.Type, Data: r.Data, Metadata: r.Metadata, RecordedAt: r.RecordedAt,
-		}
-	}
-	return out
 }

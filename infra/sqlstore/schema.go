@@ -54,6 +54,23 @@ var schemaV1 = map[sqldb.Dialect][]string{
 	)`},
 }
 
+// snapshotSchema is a table beside the log, one row per stream (snapshot.go): never in
+// the log, so nothing that reads the log can mistake a snapshot for an event.
+var snapshotSchema = map[sqldb.Dialect][]string{
+	sqldb.SQLite: {`CREATE TABLE IF NOT EXISTS stream_snapshot (
+		stream   TEXT    PRIMARY KEY,
+		revision INTEGER NOT NULL,
+		version  INTEGER NOT NULL,
+		data     BLOB    NOT NULL
+	)`},
+	sqldb.Postgres: {`CREATE TABLE IF NOT EXISTS stream_snapshot (
+		stream   TEXT    PRIMARY KEY,
+		revision BIGINT  NOT NULL,
+		version  INTEGER NOT NULL,
+		data     BYTEA   NOT NULL
+	)`},
+}
+
 // migrations lists schema versions in order; add new ones at the end, never edit one
 // that has shipped.
 func migrations(d sqldb.Dialect) *migrate.Migrations {
@@ -63,6 +80,12 @@ func migrations(d sqldb.Dialect) *migrate.Migrations {
 		Comment: "event_log",
 		Up:      execAll(schemaV1[d]),
 		Down:    execAll([]string{`DROP TABLE IF EXISTS event_log`}),
+	})
+	ms.Add(migrate.Migration{
+		Name:    "20261130000001",
+		Comment: "stream_snapshot",
+		Up:      execAll(snapshotSchema[d]),
+		Down:    execAll([]string{`DROP TABLE IF EXISTS stream_snapshot`}),
 	})
 	return ms
 }

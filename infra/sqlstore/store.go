@@ -79,6 +79,8 @@ type Store struct {
 	commits atomic.Uint64 // write transactions committed
 	appends atomic.Uint64 // appends acknowledged (including idempotent ones)
 	writing atomic.Int64  // appends in the transaction being written now
+
+	streamReads streamStatements // ReadStream's prepared queries (read.go)
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -137,6 +139,7 @@ func openOwned(ctx context.Context, d sqldb.Dialect, target string, opts Options
 func (s *Store) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	s.workers.Wait()
+	s.streamReads.close()
 	if s.ownsDB {
 		return s.db.Close()
 	}

@@ -1,0 +1,11 @@
+package domain
+
+// PartnerSnapshotVersion names the shape of a Partner and the meaning of Evolve that a
+// stored snapshot of a partner's state was made with. A snapshot of another version is
+// ignored (the state is folded from the events instead), never trusted.
+//
+// Bump it whenever Partner's fields (or those of the types it holds) or Evolve/apply
+// change: TestPartnerSnapshotVersionFollowsTheStateShape fails until you do, because
+// a snapshot written by the old code would otherwise be read as a state the new code
+// would not have folded.
+const PartnerSnapshotVersion = 1

@@ -1,0 +1,238 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"ledger/domain"
+	"ledger/infra/eventstore"
+	"ledger/infra/sqldb"
+	"ledger/infra/sqlstore"
+)
+
+// Benchmarks of issue 10: a command's cost must not grow with the partner's history.
+//
+//	go test ./infra/commands -run '^$' -bench . -benchmem -count 3
+
+func benchStore(b *testing.B) *sqlstore.Store {
+	b.Helper()
+	s, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(b.TempDir(), "events.db"), sqlstore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+var benchAdmin = func(mpn string) domain.Actor { return domain.Actor{UserID: "admin@" + mpn} }
+
+// premierIncident draws on no pool, so a benchmark can open as many as it likes.
+func premierIncident(mpn string) domain.OpenIncident {
+	return domain.OpenIncident{MPNID: mpn, By: benchAdmin(mpn), Plan: domain.PlanPremier, Product: "SQL Server", Version: "2025", Title: "bench"}
+}
+
+// writeHistory gives partner mpn a history of n events (n ≥ 3): enrolment, its admin, a
+// Premier plan, then incidents opened and closed. The events are decided by the domain
+// and sealed by the executor's own code, in appends of up to 1,000, so 50,000 take
+// seconds rather than 50,000 commands.
+func writeHistory(b *testing.B, store eventstore.Store, mpn string, n int) {
+	b.Helper()
+	ctx := context.Background()
+	x := New(store, WithClock(func() time.Time { return now }))
+	rules := domain.DefaultRules()
+	head, state := newHead(), domain.Partner{}
+	var pending []sealing
+	pendingEvents := 0
+	flush := func() {
+		var err error
+		if head, err = x.appendSealed(ctx, domain.PartnerStream(mpn), head, pending, rules.Version, now); err != nil {
+			b.Fatal(err)
+		}
+		pending, pendingEvents = nil, 0
+	}
+	admin := benchAdmin(mpn)
+	setup := []domain.Command{
+		domain.EnrollPartner{MPNID: mpn, By: platform, Name: "Contoso"},
+		domain.RegisterUser{MPNID: mpn, By: platform, UserID: admin.UserID, AccountType: domain.AccountAAD, MPNLinked: true, Roles: []domain.Role{domain.RoleGlobalAdmin}},
+		domain.PurchaseSupportPlan{MPNID: mpn, By: admin, Plan: domain.PlanPremier, ValidFrom: now.AddDate(0, -1, 0), ValidUntil: now.AddDate(5, 0, 0)},
+	}
+	for written := 0; written < n; {
+		var cmd domain.Command
+		switch {
+		case written < len(setup):
+			cmd = setup[written]
+		case state.IncidentCount > 0 && state.IncidentLog.Len() > 0 && written%2 == 0:
+			cmd = domain.CloseIncident{MPNID: mpn, By: admin, IncidentID: domain.IncidentID(mpn, state.IncidentCount), Resolution: "fixed"}
+		default:
+			cmd = premierIncident(mpn)
+		}
+		events, err := domain.Decide(state, cmd, rules, now, domain.RandomIDs{})
+		if err != nil || len(events) != 1 {
+			b.Fatalf("history of %s at %d: %d events, %v", mpn, written, len(events), err)
+		}
+		state = domain.FoldOnto(state, events)
+		pending = append(pending, sealing{events: events, meta: Meta{Actor: admin, CorrelationID: "history", CausationID: fmt.Sprintf("command-history-%d", written)}})
+		written, pendingEvents = written+1, pendingEvents+1
+		if pendingEvents == 1000 {
+			flush()
+		}
+	}
+	if len(pending) > 0 {
+		flush()
+	}
+}
+
+func benchmarkCommandAt(b *testing.B, events int) {
+	store := benchStore(b)
+	mpn := "5200001"
+	writeHistory(b, store, mpn, events)
+	x := New(store, WithClock(func() time.Time { return now }))
+	b.Cleanup(func() { x.Close() }) // before the store closes
+	ctx := context.Background()
+	// Steady state: the state is kept and a snapshot is recent (it is saved every 1,000
+	// events in the background; the first one of a long history would land in the loop).
+	st, err := x.current(ctx, domain.PartnerStream(mpn))
+	if err != nil {
+		b.Fatal(err)
+	}
+	x.saveSnapshot(ctx, domain.PartnerStream(mpn), st)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := x.Partner(ctx, mpn, premierIncident(mpn), Meta{Actor: benchAdmin(mpn)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCommandAt5Events: one command on a partner with a fresh history.
+func BenchmarkCommandAt5Events(b *testing.B) { benchmarkCommandAt(b, 5) }
+
+// BenchmarkCommandAt50000Events: the same command on a partner with 50,000 events.
+func BenchmarkCommandAt50000Events(b *testing.B) { benchmarkCommandAt(b, 50_000) }
+
+// BenchmarkExecutorCommandsPerSecond: 32 goroutines sending commands to one hot
+// partner, or spread over 200 partners; compare with BenchmarkBareSQLiteOneRowPerTx.
+func BenchmarkExecutorCommandsPerSecond(b *testing.B) {
+	for _, partners := range []int{1, 200} {
+		b.Run(fmt.Sprintf("partners=%d/goroutines=32", partners), func(b *testing.B) {
+			store := benchStore(b)
+			x := New(store, WithClock(func() time.Time { return now }))
+			b.Cleanup(func() { x.Close() }) // before the store closes
+			mpns := make([]string, partners)
+			for i := range mpns {
+				mpns[i] = fmt.Sprintf("53%05d", i)
+				writeHistory(b, store, mpns[i], 5)
+			}
+			ctx := context.Background()
+			var next atomic.Int64
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			parallel(32, b.N, func(i int) {
+				mpn := mpns[int(next.Add(1))%partners]
+				if _, err := x.Partner(ctx, mpn, premierIncident(mpn), Meta{Actor: benchAdmin(mpn)}); err != nil {
+					b.Error(err)
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "commands/s")
+		})
+	}
+}
+
+// BenchmarkBareSQLiteOneRowPerTx is the yardstick: one row per transaction into a
+// SQLite file opened as the event store opens it (WAL, synchronous=FULL), from one
+// goroutine (the plain loop) and from 32 (which SQLite's busy handler serialises).
+func BenchmarkBareSQLiteOneRowPerTx(b *testing.B) {
+	for _, workers := range []int{1, 32} {
+		b.Run(fmt.Sprintf("goroutines=%d", workers), func(b *testing.B) {
+			ctx := context.Background()
+			db, err := sqldb.OpenSQLite(ctx, filepath.Join(b.TempDir(), "bare.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.ExecContext(ctx, `CREATE TABLE bare (id INTEGER PRIMARY KEY, body BLOB NOT NULL)`); err != nil {
+				b.Fatal(err)
+			}
+			body := make([]byte, 400) // about one event's data and metadata
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			parallel(workers, b.N, func(int) {
+				tx, err := db.BeginTx(ctx, nil)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if _, err := tx.ExecContext(ctx, `INSERT INTO bare (body) VALUES (?)`, body); err != nil {
+					tx.Rollback()
+					b.Error(err)
+					return
+				}
+				if err := tx.Commit(); err != nil {
+					b.Error(err)
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "rows/s")
+		})
+	}
+}
+
+// parallel runs n calls of fn on workers goroutines.
+func parallel(workers, n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// BenchmarkCachedPartnerBytes reports the heap a kept partner state holds: many small
+// partners, or one with 50,000 events (half of them incidents).
+func BenchmarkCachedPartnerBytes(b *testing.B) {
+	for _, c := range []struct {
+		partners, events int
+	}{{200, 5}, {1, 50_000}} {
+		b.Run(fmt.Sprintf("events=%d", c.events), func(b *testing.B) {
+			store := benchStore(b)
+			mpns := make([]string, c.partners)
+			for i := range mpns {
+				mpns[i] = fmt.Sprintf("54%05d", i)
+				writeHistory(b, store, mpns[i], c.events)
+			}
+			ctx := context.Background()
+			var perPartner float64
+			for b.Loop() {
+				x := New(store, WithSnapshotEvery(0))
+				before := heapInUse()
+				for _, mpn := range mpns {
+					if _, _, err := x.LoadPartner(ctx, mpn); err != nil {
+						b.Fatal(err)
+					}
+				}
+				perPartner = float64(heapInUse()-before) / float64(c.partners)
+				runtime.KeepAlive(x)
+			}
+			b.ReportMetric(perPartner, "bytes/partner")
+		})
+	}
+}
+
+func heapInUse() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}

@@ -1,0 +1,164 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+
+	"ledger/domain"
+	"ledger/infra/eventstore"
+)
+
+// fixedIDs makes ActivateBenefit deterministic, so an executor and a fresh fold decide
+// the same events; one activation per partner happens within a property run.
+type fixedIDs struct{}
+
+func (fixedIDs) NewAccessID() string               { return "AC-PROPERTY" }
+func (fixedIDs) NewContractID(mpnID string) string { return domain.ContractID(mpnID, "PROPERTY") }
+
+// propertyCommand draws a valid or invalid command for partner mpn in state s: random
+// actors (including strangers), real and wrong IDs, products inside and outside the
+// rules, and enough Premier incidents to fill several leaves of the incident log.
+func propertyCommand(rng *rand.Rand, mpn string, s domain.Partner, at time.Time) domain.Command {
+	admin, member := "admin@"+mpn, "member@"+mpn
+	users := []string{admin, member, "stranger", "agent@" + mpn}
+	actor := domain.Actor{UserID: users[rng.IntN(len(users))]}
+	if rng.IntN(4) > 0 {
+		actor = domain.Actor{UserID: []string{admin, member}[rng.IntN(2)]}
+	}
+	accessID, contractID := "AC-wrong", domain.ContractID(mpn, "wrong")
+	if a, ok := s.Activation(); ok && rng.IntN(5) > 0 {
+		accessID, contractID = a.AccessID, a.ContractID
+	}
+	incidentID := domain.IncidentID(mpn, 1+rng.IntN(max(s.IncidentCount, 1)+1))
+	products := [][2]string{{"SQL Server", "2025"}, {"SQL Server", "2019"}, {"Azure", ""}, {"Exchange Server", "2016"}, {"", ""}}
+	prod := products[rng.IntN(len(products))]
+	plans := []domain.Plan{domain.PlanProductSupport, domain.PlanPremier, domain.PlanPremier, domain.PlanSignatureCloud, "bogus"}
+	roles := [][]domain.Role{nil, {domain.RoleGlobalAdmin}, {domain.RoleMPNPartnerAdmin}, {domain.RoleAdminAgent}}
+	switch {
+	case !s.Enrolled() && rng.IntN(4) > 0:
+		return domain.EnrollPartner{MPNID: mpn, By: platform, Name: "Contoso " + mpn}
+	case len(s.UserByID) == 0 && rng.IntN(2) == 0:
+		return domain.RegisterUser{MPNID: mpn, By: platform, UserID: admin, AccountType: domain.AccountAAD, MPNLinked: true, Roles: []domain.Role{domain.RoleGlobalAdmin}}
+	}
+	switch rng.IntN(16) {
+	case 0:
+		return domain.GrantMembership{MPNID: mpn, By: platform, Level: []domain.Level{domain.LevelActionPack, domain.LevelGold, "platinum"}[rng.IntN(3)],
+			Competency: []string{"", "Cloud Platform"}[rng.IntN(2)], ValidFrom: at.AddDate(0, 0, -1), ValidUntil: at.AddDate(1, 0, 0)}
+	case 1:
+		return domain.EndMembership{MPNID: mpn, By: platform, MembershipID: fmt.Sprintf("MS-%d", 1+rng.IntN(2))}
+	case 2:
+		return domain.RegisterUser{MPNID: mpn, By: actor, UserID: users[rng.IntN(len(users))], AccountType: domain.AccountAAD,
+			MPNLinked: rng.IntN(3) > 0, Roles: roles[rng.IntN(len(roles))]}
+	case 3:
+		return domain.ChangeUserRoles{MPNID: mpn, By: actor, UserID: users[rng.IntN(len(users))], Roles: roles[rng.IntN(len(roles))]}
+	case 4:
+		return domain.ActivateBenefit{MPNID: mpn, By: actor}
+	case 5:
+		return domain.LinkContract{MPNID: mpn, By: actor, AccessID: accessID, ContractID: contractID}
+	case 6, 7:
+		return domain.CloseIncident{MPNID: mpn, By: actor, IncidentID: incidentID, Resolution: "done"}
+	case 8:
+		return domain.PurchaseSupportPlan{MPNID: mpn, By: actor, Plan: domain.PlanPremier, ValidUntil: at.AddDate(1, 0, 0)}
+	}
+	return domain.OpenIncident{MPNID: mpn, By: actor, Plan: plans[rng.IntN(len(plans))], Product: prod[0], Version: prod[1],
+		AccessID: accessID, ContractID: contractID, Title: "property"}
+}
+
+// freshDecision is what the executor must decide: the command decided on the stream
+// folded from its first event, with the rules folded from theirs, no cache, no snapshot.
+func freshDecision(t *testing.T, store eventstore.Store, mpn string, cmd domain.Command, at time.Time) ([]domain.Event, error) {
+	t.Helper()
+	state := domain.Fold(readEvents(t, store, domain.PartnerStream(mpn)))
+	rules := domain.FoldRules(readEvents(t, store, domain.RulesStream)).InForce(at)
+	return domain.Decide(state, cmd, rules, at, fixedIDs{})
+}
+
+func readEvents(t *testing.T, store eventstore.Store, stream string) []domain.Event {
+	t.Helper()
+	recorded, err := store.ReadStream(context.Background(), stream, eventstore.ReadStreamOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := make([]domain.Event, len(recorded))
+	for i, r := range recorded {
+		if events[i], err = domain.Decode(r.Type, r.Data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return events
+}
+
+// Property: random command sequences on three partners, each command sent to one of
+// TWO executors sharing ONE store (small caches that evict, snapshots every few events)
+// or to a third executor started cold from the snapshots, decide exactly the events and
+// refusals that a fresh fold of the stream decides; and every executor's kept state is
+// the fresh fold of the stream.
+func TestPropertyCachedExecutorsDecideLikeAFreshFold(t *testing.T) {
+	store := stores(t)["sqlite"](t)
+	ctx := context.Background()
+	at := now
+	clock := func() time.Time { return at }
+	opts := func(cacheSize int) []Option {
+		return []Option{WithClock(clock), WithIDs(fixedIDs{}), WithStateCacheSize(cacheSize), WithSnapshotEvery(4)}
+	}
+	executors := []*Executor{New(store, opts(2)...), New(store, opts(1)...)}
+	partners := []string{"5100001", "5100002", "5100003"}
+	rng := rand.New(rand.NewPCG(7, 11))
+	seen := map[string]int{}
+	for step := range 900 {
+		at = at.Add(time.Hour)
+		mpn := partners[rng.IntN(len(partners))]
+		x := executors[rng.IntN(len(executors))]
+		if rng.IntN(50) == 0 {
+			x = New(store, opts(4)...) // a process starting cold, from the snapshots
+		}
+		state := domain.Fold(readEvents(t, store, domain.PartnerStream(mpn)))
+		cmd := propertyCommand(rng, mpn, state, at)
+		wantEvents, wantErr := freshDecision(t, store, mpn, cmd, at)
+		out, err := x.Partner(ctx, mpn, cmd, Meta{Actor: cmd.(domain.PartnerCommand).Actor(), CorrelationID: "property"})
+		if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+			t.Fatalf("step %d %s on %s: error %v, a fresh fold decides %v", step, cmd.CommandName(), mpn, err, wantErr)
+		}
+		if !reflect.DeepEqual(out.Events, wantEvents) && (len(out.Events) > 0 || len(wantEvents) > 0) {
+			t.Fatalf("step %d %s on %s: events\n%+v\na fresh fold decides\n%+v", step, cmd.CommandName(), mpn, out.Events, wantEvents)
+		}
+		var de *domain.Error
+		if errors.As(err, &de) {
+			seen[string(de.Code)]++
+		}
+		for _, e := range out.Events {
+			seen[fmt.Sprintf("%T", e)]++
+		}
+	}
+	for _, x := range executors {
+		for _, mpn := range partners {
+			kept, _, err := x.LoadPartner(ctx, mpn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fresh := domain.Fold(readEvents(t, store, domain.PartnerStream(mpn))); !reflect.DeepEqual(kept, fresh) {
+				t.Fatalf("partner %s: the kept state differs from the fresh fold", mpn)
+			}
+		}
+	}
+	// The walk must have gone far: incidents over several leaves of the log, closes,
+	// refusals, and snapshots that a cold executor started from.
+	for _, want := range []string{"domain.IncidentOpened", "domain.IncidentClosed", "domain.BenefitActivated", "domain.ContractLinked", string(domain.CodeNotAuthorized), string(domain.CodeNotFound)} {
+		if seen[want] == 0 {
+			t.Errorf("the walk never saw %s: %v", want, seen)
+		}
+	}
+	if seen["domain.IncidentOpened"] < 40 {
+		t.Errorf("only %d incidents opened: the walk did not fill several leaves of the incident log", seen["domain.IncidentOpened"])
+	}
+	waitUntil(t, "a snapshot of the first partner is saved", func() bool {
+		snap, found, err := store.(eventstore.SnapshotStore).LoadSnapshot(ctx, domain.PartnerStream(partners[0]))
+		return err == nil && found && snap.Version == domain.PartnerSnapshotVersion
+	})
+	t.Logf("walk: %v", seen)
+}

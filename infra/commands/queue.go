@@ -1,0 +1,252 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"ledger/domain"
+	"ledger/infra/eventstore"
+	"ledger/infra/retry"
+)
+
+// Commands on one stream in one process do not race each other: they wait in the
+// stream's queue, one goroutine decides them in arrival order on the kept state, and
+// the events of all the commands waiting together go to the store in one append. Each
+// command still gets its own answer, causation ID and refusal; a refused command adds
+// nothing. Only another process can make the append fail (wrong expected revision);
+// then the batch is decided again on the state with the events it missed.
+
+// request is one queued command.
+type request struct {
+	ctx  context.Context
+	cmd  domain.Command
+	meta Meta
+	done chan answer // buffered: the batch never waits for the caller
+}
+
+type answer struct {
+	out Outcome
+	err error
+}
+
+// streamQueue holds a stream's waiting commands; draining says a goroutine is
+// deciding them (it removes the queue when it finds it empty).
+type streamQueue struct {
+	pending  []*request
+	draining bool
+}
+
+func (x *Executor) enqueue(ctx context.Context, stream string, cmd domain.Command, meta Meta) (Outcome, error) {
+	req := &request{ctx: ctx, cmd: cmd, meta: meta, done: make(chan answer, 1)}
+	x.queuesMu.Lock()
+	q := x.queues[stream]
+	if q == nil {
+		q = &streamQueue{}
+		x.queues[stream] = q
+	}
+	q.pending = append(q.pending, req)
+	start := !q.draining
+	q.draining = true
+	x.queuesMu.Unlock()
+	if start {
+		go x.drain(stream, q)
+	}
+	select {
+	case a := <-req.done:
+		return a.out, a.err
+	case <-ctx.Done():
+		// The command may still be decided and stored if its batch was already under
+		// way; a caller that gives up cannot know, as with any cut-off request.
+		return Outcome{}, ctx.Err()
+	}
+}
+
+// drain decides the stream's waiting commands, a batch at a time, until none waits.
+func (x *Executor) drain(stream string, q *streamQueue) {
+	for {
+		x.queuesMu.Lock()
+		n := min(len(q.pending), maxBatchCommands)
+		batch := q.pending[:n:n]
+		q.pending = q.pending[n:]
+		if n == 0 {
+			q.draining = false
+			delete(x.queues, stream)
+		}
+		x.queuesMu.Unlock()
+		if n == 0 {
+			return
+		}
+		x.runBatchSafely(stream, batch)
+	}
+}
+
+// runBatchSafely runs the batch in the drain goroutine, where a panic (a fault in a
+// decision or an ID source) would end the process rather than one request: it is
+// answered as an error to every command of the batch still waiting, and the queue goes on.
+func (x *Executor) runBatchSafely(stream string, batch []*request) {
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		x.log.Error("deciding a batch of commands panicked", "stream", stream, "panic", p, "stack", string(debug.Stack()))
+		err := fmt.Errorf("%s: %w: %v", stream, ErrDecisionFailed, p)
+		for _, r := range batch {
+			select {
+			case r.done <- answer{err: err}:
+			default: // answered already
+			}
+		}
+	}()
+	x.runBatch(stream, batch)
+}
+
+// ErrDecisionFailed: deciding a command failed unexpectedly (a panic); nothing of the
+// batch it was in is stored.
+var ErrDecisionFailed = errors.New("deciding the command failed")
+
+// decided is one command's part of a batch.
+type decided struct {
+	req    *request
+	events []domain.Event
+	meta   Meta      // the command's, with the partner roles its actor held
+	now    time.Time // when the batch was decided: every event's RecordedAt
+	out    Outcome
+	err    error // the command's refusal; nothing of it is appended
+}
+
+// runBatch decides the batch and appends its events, deciding again after losing a
+// race to another process, at most maxRetries times.
+func (x *Executor) runBatch(stream string, batch []*request) {
+	// The store work outlives any one caller: the others wait for it.
+	ctx := context.WithoutCancel(batch[0].ctx)
+	backoff := raceBackoff()
+	for attempt := 0; ; attempt++ {
+		batch = stillWaiting(batch)
+		if len(batch) == 0 {
+			return
+		}
+		parts, st, err := x.decideBatch(ctx, stream, batch)
+		if err != nil {
+			answerAll(batch, err)
+			return
+		}
+		head, err := x.appendBatch(ctx, stream, st.streamHead, parts)
+		if errors.Is(err, eventstore.ErrWrongExpectedRevision) {
+			if attempt >= x.maxRetries {
+				answerAll(batch, fmt.Errorf("%s: %w", stream, ErrTooManyRetries))
+				return
+			}
+			retry.Sleep(ctx, retry.Jittered(backoff.Next()))
+			continue
+		}
+		x.answer(stream, st, parts, head, err)
+		return
+	}
+}
+
+// stillWaiting answers the commands whose callers gave up and returns the others.
+func stillWaiting(batch []*request) []*request {
+	live := batch[:0:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- answer{err: err}
+			continue
+		}
+		live = append(live, r)
+	}
+	return live
+}
+
+func answerAll(batch []*request, err error) {
+	for _, r := range batch {
+		r.done <- answer{err: err}
+	}
+}
+
+// decideBatch decides each command in order on the state the ones before it left. It
+// returns the parts and the state before the batch.
+func (x *Executor) decideBatch(ctx context.Context, stream string, batch []*request) ([]decided, streamState, error) {
+	st, err := x.current(ctx, stream)
+	if err != nil {
+		return nil, st, err
+	}
+	now := x.now().UTC()
+	book, err := x.ruleBook(ctx)
+	if err != nil {
+		return nil, st, err
+	}
+	rules := book.book.InForce(now)
+	state, next := st.partner, st.next()
+	parts := make([]decided, len(batch))
+	for i, r := range batch {
+		last := max(next, 1) - 1 // the revision of the stream's last event (0 for none)
+		events, err := domain.Decide(state, r.cmd, rules, now, x.ids)
+		if err != nil {
+			parts[i] = decided{req: r, now: now, out: Outcome{State: state, Rules: rules, Position: st.position, Revision: last}, err: err}
+			continue
+		}
+		state = domain.FoldOnto(state, events)
+		next += uint64(len(events))
+		parts[i] = decided{req: r, now: now, events: events, meta: withPartnerRoles(r.meta, state),
+			out: Outcome{Events: events, State: state, Rules: rules, Position: st.position, Revision: max(next, 1) - 1}}
+	}
+	return parts, st, nil
+}
+
+// withPartnerRoles adds the partner roles the actor holds: an event records the
+// token's system roles and those (an auditor asks "as whom did they act").
+func withPartnerRoles(meta Meta, state domain.Partner) Meta {
+	meta.partnerRoles = nil
+	if u, ok := state.UserByID[meta.Actor.UserID]; ok && meta.Actor.UserID != "" {
+		for _, r := range u.Roles {
+			meta.partnerRoles = append(meta.partnerRoles, string(r))
+		}
+	}
+	return meta
+}
+
+// appendBatch appends the events of every part in one append; with none it appends
+// nothing and returns head.
+func (x *Executor) appendBatch(ctx context.Context, stream string, head streamHead, parts []decided) (streamHead, error) {
+	var commands []sealing
+	for _, p := range parts {
+		if len(p.events) > 0 {
+			commands = append(commands, sealing{events: p.events, meta: p.meta})
+		}
+	}
+	if len(commands) == 0 {
+		return head, nil
+	}
+	return x.appendSealed(ctx, stream, head, commands, parts[0].out.Rules.Version, parts[0].now)
+}
+
+// answer keeps the state after a successful append (and snapshots it when due) and
+// answers each command: its refusal, or its outcome at the append's position. When the
+// append failed, the commands that had events get its error: none of them is stored.
+func (x *Executor) answer(stream string, before streamState, parts []decided, head streamHead, appendErr error) {
+	appended := appendErr == nil && head != before.streamHead
+	for _, p := range parts {
+		switch {
+		case p.err != nil:
+			p.req.done <- answer{out: p.out, err: p.err}
+		case appendErr != nil && len(p.events) > 0:
+			p.req.done <- answer{out: p.out, err: appendErr}
+		default:
+			if appended {
+				p.out.Position = head.position
+			}
+			p.req.done <- answer{out: p.out}
+		}
+	}
+	if !appended {
+		return
+	}
+	after := before
+	after.streamHead, after.partner = head, parts[len(parts)-1].out.State
+	x.states.put(stream, after)
+	x.snapshotIfDue(stream, after)
+}

@@ -1,0 +1,105 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"ledger/domain"
+	"ledger/infra/eventstore"
+	"ledger/infra/retry"
+)
+
+// ruleBookState is the rules stream as the executor knows it. Its few events are kept
+// whole: the rule book is folded from all of them when one arrives.
+type ruleBookState struct {
+	streamHead
+	events []domain.Event
+	book   domain.RuleBook
+}
+
+// ruleBook is the rule book brought up to date with the store by reading the events
+// after the kept revision.
+func (x *Executor) ruleBook(ctx context.Context) (ruleBookState, error) {
+	x.rulesMu.Lock()
+	st := x.rules
+	x.rulesMu.Unlock()
+	events, head, err := x.readAfter(ctx, domain.RulesStream, st.streamHead)
+	if err != nil || len(events) == 0 {
+		return st, err
+	}
+	st.events = append(slices.Clip(st.events), events...)
+	st.book, st.streamHead = domain.FoldRules(st.events), head
+	x.keepRuleBook(st)
+	return st, nil
+}
+
+// keepRuleBook keeps st unless a later state is kept already.
+func (x *Executor) keepRuleBook(st ruleBookState) {
+	x.rulesMu.Lock()
+	defer x.rulesMu.Unlock()
+	if !x.rules.exists || st.exists && st.revision > x.rules.revision {
+		x.rules = st
+	}
+}
+
+// Rules publishes a new rules version on the rules stream.
+func (x *Executor) Rules(ctx context.Context, cmd domain.PublishRules, meta Meta) (Outcome, error) {
+	meta = meta.withCommandID()
+	backoff := raceBackoff()
+	for attempt := 0; ; attempt++ {
+		now := x.now().UTC()
+		st, err := x.ruleBook(ctx)
+		if err != nil {
+			return Outcome{}, err
+		}
+		events, err := domain.DecideRules(st.book, cmd, now)
+		if err != nil {
+			return Outcome{}, err
+		}
+		out := Outcome{Events: events, Rules: st.book.InForce(now), Position: st.position, Revision: st.revision}
+		if len(events) == 0 {
+			return out, nil
+		}
+		head, err := x.appendSealed(ctx, domain.RulesStream, st.streamHead, []sealing{{events: events, meta: meta}}, out.Rules.Version, now)
+		if errors.Is(err, eventstore.ErrWrongExpectedRevision) {
+			if attempt >= x.maxRetries {
+				return Outcome{}, fmt.Errorf("%s: %w", domain.RulesStream, ErrTooManyRetries)
+			}
+			if !retry.Sleep(ctx, retry.Jittered(backoff.Next())) {
+				return Outcome{}, ctx.Err()
+			}
+			continue
+		}
+		if err != nil {
+			return out, err
+		}
+		st.events = append(slices.Clip(st.events), events...)
+		st.book, st.streamHead = domain.FoldRules(st.events), head
+		x.keepRuleBook(st)
+		out.Position, out.Revision = head.position, head.revision
+		return out, nil
+	}
+}
+
+// raceBackoff is the wait after losing a race to another process's append.
+func raceBackoff() retry.Backoff {
+	return retry.Backoff{Min: time.Millisecond, Max: 50 * time.Millisecond}
+}
+
+// RulesAt returns the rules in force at an instant, from the rules stream.
+func (x *Executor) RulesAt(ctx context.Context, at time.Time) (domain.Rules, error) {
+	st, err := x.ruleBook(ctx)
+	if err != nil {
+		return domain.Rules{}, err
+	}
+	return st.book.InForce(at), nil
+}
+
+// RuleBook returns every published rules version.
+func (x *Executor) RuleBook(ctx context.Context) (domain.RuleBook, error) {
+	st, err := x.ruleBook(ctx)
+	return st.book, err
+}

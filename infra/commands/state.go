@@ -1,0 +1,140 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"ledger/domain"
+	"ledger/infra/eventmeta"
+	"ledger/infra/eventstore"
+)
+
+// streamHead is where a stream ended when the executor last read or wrote it.
+type streamHead struct {
+	exists   bool
+	revision uint64              // last revision, when exists
+	position eventstore.Position // of the last event
+	lastHash string              // the hash chain's head: the next event's PrevHash
+}
+
+func newHead() streamHead { return streamHead{lastHash: eventmeta.GenesisHash} }
+
+// next is the revision the next event of the stream takes.
+func (h streamHead) next() uint64 {
+	if !h.exists {
+		return 0
+	}
+	return h.revision + 1
+}
+
+// expected is the condition under which an append continues exactly this stream.
+func (h streamHead) expected() eventstore.ExpectedRevision {
+	if !h.exists {
+		return eventstore.NoStream()
+	}
+	return eventstore.Exact(h.revision)
+}
+
+// streamState is a partner stream as the executor knows it. It is a value, shared
+// freely between the cache, queued decisions and callers: domain.Partner is copy on
+// write, so a newer state never changes an older one.
+type streamState struct {
+	streamHead
+	partner domain.Partner
+	// snapshotNext is the next revision after the last snapshot known to be stored (0:
+	// none), so a snapshot is written every snapshotEvery events.
+	snapshotNext uint64
+}
+
+// readAfter reads the events after head and returns them decoded, with the new head.
+// Only the last sealed event's metadata is looked at, for the hash chain.
+func (x *Executor) readAfter(ctx context.Context, stream string, head streamHead) ([]domain.Event, streamHead, error) {
+	recorded, err := x.store.ReadStream(ctx, stream, eventstore.ReadStreamOptions{Direction: eventstore.Forwards, From: head.next()})
+	if err != nil {
+		return nil, head, fmt.Errorf("read %s: %w", stream, err)
+	}
+	if len(recorded) == 0 {
+		return nil, head, nil
+	}
+	events := make([]domain.Event, 0, len(recorded))
+	for _, r := range recorded {
+		e, err := domain.Decode(r.Type, r.Data)
+		if err != nil {
+			return nil, head, fmt.Errorf("%s@%d: %w", stream, r.Revision, err)
+		}
+		events = append(events, e)
+	}
+	last := recorded[len(recorded)-1]
+	head.exists, head.revision, head.position = true, last.Revision, last.Position
+	for i := len(recorded) - 1; i >= 0; i-- {
+		if hash, ok := sealedHash(recorded[i].Metadata); ok {
+			head.lastHash = hash
+			break
+		}
+	}
+	return events, head, nil
+}
+
+func sealedHash(metadata []byte) (string, bool) {
+	if hash, ok := eventmeta.SealedHash(metadata); ok {
+		return hash, true
+	}
+	if m, err := eventmeta.Parse(metadata); err == nil && m.Hash != "" {
+		return m.Hash, true
+	}
+	return "", false
+}
+
+// current is the stream's state brought up to date with the store: from the cache, or
+// on a miss from the stream's snapshot, plus the events after it.
+func (x *Executor) current(ctx context.Context, stream string) (streamState, error) {
+	st, ok := x.states.get(stream)
+	if !ok {
+		st = x.fromSnapshot(ctx, stream)
+	}
+	events, head, err := x.readAfter(ctx, stream, st.streamHead)
+	if err != nil {
+		return st, err
+	}
+	if len(events) > 0 {
+		if st.exists {
+			st.partner = domain.FoldOnto(st.partner, events)
+		} else {
+			st.partner = domain.Fold(events) // from scratch: builds in place
+		}
+		st.streamHead = head
+	}
+	if st.exists && (!ok || len(events) > 0) { // unknown partners are not kept
+		x.states.put(stream, st)
+	}
+	return st, nil
+}
+
+// stateCache keeps the latest known state of the most recently used streams. A state
+// never replaces a later one (a slow reader cannot undo a newer append).
+type stateCache struct {
+	mu     sync.Mutex
+	states *lru.Cache[string, streamState]
+}
+
+func newStateCache(size int) *stateCache {
+	states, err := lru.New[string, streamState](size)
+	if err != nil {
+		panic(err) // only for size <= 0, which New rules out
+	}
+	return &stateCache{states: states}
+}
+
+func (c *stateCache) get(stream string) (streamState, bool) { return c.states.Get(stream) }
+
+func (c *stateCache) put(stream string, st streamState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.states.Peek(stream); ok && old.exists && (!st.exists || old.revision > st.revision) {
+		return
+	}
+	c.states.Add(stream, st)
+}
