@@ -162,3 +162,40 @@ func TestOpenAPIDocumentListsEveryQueryParameter(t *testing.T) {
 		}
 	}
 }
+
+// R4: a reader who may read the partner but not see its Contract IDs walks the same
+// pages as an MPN-linked admin, without the IDs.
+func TestR4ReaderWithoutContractIDsWalksTheSameIncidentPages(t *testing.T) {
+	w := newAuditWorld(t)
+	w.goldPartner("4711001")
+	w.openMore("4711001", 4)
+	w.rebuildAll()
+	walk := func(sub string) (ids []string, bodies string) {
+		cursor := ""
+		for range 10 {
+			code, body := w.get("/v1/partners/4711001/incidents?limit=2&cursor="+cursor, sub)
+			if code != http.StatusOK {
+				t.Fatalf("%s: %d %s", sub, code, body)
+			}
+			page := decode[projections.Incidents](t, body)
+			for _, in := range page.Incidents {
+				ids = append(ids, in.IncidentID)
+			}
+			bodies += string(body)
+			if cursor = page.NextCursor; cursor == "" {
+				return ids, bodies
+			}
+		}
+		t.Fatalf("%s: more than 10 pages of 2 for 5 incidents", sub)
+		return nil, ""
+	}
+	adminIDs, adminBodies := walk("admin@4711001")
+	cspIDs, cspBodies := walk("csp@4711001")
+	if !slices.Equal(cspIDs, adminIDs) || len(adminIDs) != 5 {
+		t.Fatalf("the CSP-only reader walked %v, the admin %v", cspIDs, adminIDs)
+	}
+	if !strings.Contains(adminBodies, `"contractId"`) || strings.Contains(cspBodies, `"contractId"`) {
+		t.Errorf("contract IDs: the admin's pages %t, the CSP-only reader's %t; want only the admin's",
+			strings.Contains(adminBodies, `"contractId"`), strings.Contains(cspBodies, `"contractId"`))
+	}
+}
