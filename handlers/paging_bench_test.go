@@ -72,7 +72,7 @@ func (w *auditWorld) seedBusyPartner(mpn string, n int) {
 
 // BenchmarkFirstPageOfIncidents measures the heap one first page (the default 100
 // incidents) allocates, for a partner with 100 incidents and one with 50,000: the read
-// model query alone, GET /incidents and GET /state as a client calls them. Compare
+// model query alone, and GET /incidents, /state and /history as a client calls them. Compare
 // B/op between the two sizes; speed is not the point. Run with
 // go test ./handlers/ -run '^$' -bench FirstPageOfIncidents -benchtime 20x
 func BenchmarkFirstPageOfIncidents(b *testing.B) {
@@ -94,7 +94,7 @@ func BenchmarkFirstPageOfIncidents(b *testing.B) {
 				}
 			}
 		})
-		for _, route := range []string{"incidents", "state"} {
+		for _, route := range []string{"incidents", "state", "history"} {
 			b.Run(fmt.Sprintf("incidents=%d/GET_%s", sizes[mpn], route), func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {

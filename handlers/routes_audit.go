@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 
 	"ledger/domain"
 	"ledger/infra/audit"
+	"ledger/infra/eventstore"
 	"ledger/infra/paging"
 	"ledger/projections"
 )
@@ -16,8 +18,17 @@ import (
 // model, so an answer cannot be stale or rebuilt wrong.
 type AuditAPI struct {
 	Log audit.Log
+	// Partners gives a partner's current state, folded from the event store (the
+	// command executor keeps it): who may read a partner's history is decided on it,
+	// at a cost that does not grow with the partner's history.
+	Partners PartnerLoader
 	// Now is the default instant of an as-of answer (time.Now when nil).
 	Now func() time.Time
+}
+
+// PartnerLoader is the part of the command executor that loads a partner's state.
+type PartnerLoader interface {
+	LoadPartner(ctx context.Context, mpnID string) (domain.Partner, eventstore.Position, error)
 }
 
 // PartnerStateAsOf is GET /v1/partners/{mpnId}/state: the partner's state at asOf,
@@ -78,7 +89,7 @@ func (a AuditAPI) verify(c echo.Context) error {
 
 func (a AuditAPI) history(c echo.Context) error {
 	mpn := c.Param("mpnId")
-	if _, err := a.authorisePartnerAudit(c, mpn, a.now()); err != nil {
+	if err := a.authorisePartnerAudit(c, mpn); err != nil {
 		return err
 	}
 	page, err := pageOf(c)
@@ -94,8 +105,7 @@ func (a AuditAPI) history(c echo.Context) error {
 
 func (a AuditAPI) state(c echo.Context) error {
 	mpn := c.Param("mpnId")
-	now := a.now()
-	at := now
+	at := a.now()
 	if raw := c.QueryParam("asOf"); raw != "" {
 		t, err := time.Parse(time.RFC3339Nano, raw)
 		if err != nil {
@@ -107,22 +117,17 @@ func (a AuditAPI) state(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	current, err := a.authorisePartnerAudit(c, mpn, now)
-	if err != nil {
+	if err := a.authorisePartnerAudit(c, mpn); err != nil {
 		return err
 	}
-	st := current // the state as of now, when authorising folded it: no second fold
-	if st == nil || !at.Equal(now) {
-		folded, err := audit.PartnerAsOf(c.Request().Context(), a.Log, mpn, at)
-		if err != nil {
-			return err
-		}
-		st = &folded
+	st, err := audit.PartnerAsOf(c.Request().Context(), a.Log, mpn, at)
+	if err != nil {
+		return err
 	}
 	if !st.Partner.Enrolled() {
 		return Problemf(http.StatusNotFound, CodeNotFound, "partner %s was not enrolled at %s", mpn, at.Format(time.RFC3339Nano))
 	}
-	answer, err := renderAsOf(*st, page)
+	answer, err := renderAsOf(st, page)
 	if err != nil {
 		return err
 	}
@@ -150,24 +155,23 @@ func renderAsOf(st audit.PartnerState, page paging.Page) (PartnerStateAsOf, erro
 
 // authorisePartnerAudit admits the readers who may see the partner's Access ID and
 // Contract ID (domain.CanSeeContractIDs): history and past state carry both, so an
-// account not linked to MPN, or linked only to CSP, is refused (R2, R4). For a reader
-// the rule must check against the partner's users it folds the partner as of now and
-// returns that state (nil for system readers), which an answer as of now reuses.
-func (a AuditAPI) authorisePartnerAudit(c echo.Context, mpnID string, now time.Time) (*audit.PartnerState, error) {
+// account not linked to MPN, or linked only to CSP, is refused (R2, R4). The rule is
+// asked on the partner's current users, as every read route asks it.
+func (a AuditAPI) authorisePartnerAudit(c echo.Context, mpnID string) error {
 	if domain.ValidateMPNID(mpnID) != nil {
-		return nil, Problemf(http.StatusNotFound, CodeNotFound, "no partner %q: an MPN ID is 5 to 10 digits", mpnID)
+		return Problemf(http.StatusNotFound, CodeNotFound, "no partner %q: an MPN ID is 5 to 10 digits", mpnID)
 	}
 	me := by(c)
 	if me.ReadsEverything() {
-		return nil, nil // the rule admits them whatever the partner's users: skip the fold
+		return nil // the rule admits them whatever the partner's users: skip the load
 	}
-	current, err := audit.PartnerAsOf(c.Request().Context(), a.Log, mpnID, now)
+	current, _, err := a.Partners.LoadPartner(c.Request().Context(), mpnID)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := domain.CanSeeContractIDs(me, current.Partner.PartnerUsers()); err != nil {
-		return nil, Problemf(http.StatusForbidden, CodeForbidden,
+	if err := domain.CanSeeContractIDs(me, current.PartnerUsers()); err != nil {
+		return Problemf(http.StatusForbidden, CodeForbidden,
 			"the history of partner %s is open to auditors and to the partner's MPN-linked accounts (R2, R4)", mpnID)
 	}
-	return &current, nil
+	return nil
 }

@@ -57,7 +57,7 @@ func newAuditWorld(t testing.TB) *auditWorld {
 	w.x = commands.New(store, commands.WithClock(func() time.Time { return w.now }))
 	w.ops = &projections.Operations{DB: db, Store: store, DataDir: dir}
 	clock := func() time.Time { return w.now }
-	routes := append(handlers.AuditRoutes(handlers.AuditAPI{Log: store, Now: clock}),
+	routes := append(handlers.AuditRoutes(handlers.AuditAPI{Log: store, Partners: w.x, Now: clock}),
 		handlers.OpsRoutes(handlers.OpsAPI{Projections: w.ops})...)
 	routes = append(routes, handlers.RulesRoutes(handlers.RulesAPI{Rules: w.x, Now: clock})...)
 	routes = append(routes, handlers.QueryRoutes(handlers.API{Commands: w.x, ReadModels: projections.NewReadModels(db), Now: clock})...)
@@ -286,7 +286,7 @@ func TestOpsListAndRebuildProjectionsAndRulesAreListed(t *testing.T) {
 func TestAuditOpsAndRulesRoutesJoinTheOthers(t *testing.T) {
 	w := newAuditWorld(t)
 	routes := append(handlers.CommandRoutes(handlers.API{}), handlers.QueryRoutes(handlers.API{})...)
-	routes = append(routes, handlers.AuditRoutes(handlers.AuditAPI{Log: w.store})...)
+	routes = append(routes, handlers.AuditRoutes(handlers.AuditAPI{Log: w.store, Partners: w.x})...)
 	routes = append(routes, handlers.OpsRoutes(handlers.OpsAPI{Projections: w.ops})...)
 	routes = append(routes, handlers.RulesRoutes(handlers.RulesAPI{Rules: w.x})...)
 	deps := handlers.Deps{JWTSecret: testSecret, Routes: routes, Projections: projections.NewCheckpoints(w.db)}
