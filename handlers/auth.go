@@ -66,12 +66,6 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 // tokenIssuer names this service in the tokens it issues.
 const tokenIssuer = "benefits-ledger"
 
-// claims is the token body: sub (user id), exp (required), iat, and roles.
-type claims struct {
-	Roles []string `json:"roles,omitempty"`
-	jwt.RegisteredClaims
-}
-
 // IssueToken signs an HS256 bearer token for sub with the given system roles, valid for ttl.
 func IssueToken(secret []byte, sub string, roles []SystemRole, ttl time.Duration) (string, error) {
 	if len(secret) == 0 {
@@ -109,17 +103,21 @@ func IssueToken(secret []byte, sub string, roles []SystemRole, ttl time.Duration
 
 // authenticator checks bearer tokens against one secret.
 type authenticator struct {
-	secret []byte
-	parser *jwt.Parser
+	secret      []byte
+	maxLifetime time.Duration
+	parser      *jwt.Parser
 }
 
-func newAuthenticator(secret []byte) *authenticator {
+func newAuthenticator(secret []byte, maxLifetime time.Duration) *authenticator {
 	return &authenticator{
-		secret: secret,
+		secret:      secret,
+		maxLifetime: maxLifetime,
 		// Only HS256: "none" and every other algorithm, including RS256 with the secret
-		// passed off as a public key, fail here before any key is used.
+		// passed off as a public key, fail here before any key is used. nbf is always
+		// checked; WithIssuedAt adds iat, so that a token cannot claim to be issued later
+		// than it was and so stretch its lifetime.
 		parser: jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-			jwt.WithExpirationRequired()),
+			jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(TokenClockLeeway)),
 	}
 }
 
@@ -132,6 +130,9 @@ func (a *authenticator) principal(token string) (Principal, error) {
 	if strings.TrimSpace(cl.Subject) == "" {
 		return Principal{}, errors.New("token has no subject")
 	}
+	if err := a.checkLifetime(cl.RegisteredClaims); err != nil {
+		return Principal{}, err
+	}
 	p := Principal{UserID: cl.Subject}
 	for _, name := range cl.Roles {
 		r, err := ParseSystemRole(name)
@@ -141,6 +142,20 @@ func (a *authenticator) principal(token string) (Principal, error) {
 		p.SystemRoles = append(p.SystemRoles, r)
 	}
 	return p, nil
+}
+
+// checkLifetime refuses a token valid for longer than maxLifetime: from its iat, or
+// from now when it has none (a token without iat cannot outlive the bound either).
+func (a *authenticator) checkLifetime(cl jwt.RegisteredClaims) error {
+	from := time.Now()
+	if cl.IssuedAt != nil {
+		from = cl.IssuedAt.Time
+	}
+	if lifetime := cl.ExpiresAt.Sub(from); lifetime > a.maxLifetime {
+		return fmt.Errorf("token is valid for %s, longer than this server's maximum of %s (--max-token-lifetime)",
+			lifetime.Round(time.Second), a.maxLifetime)
+	}
+	return nil
 }
 
 // require authenticates the request and, when roles is not empty, demands one of them.

@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -165,5 +166,97 @@ func TestParseSystemRole(t *testing.T) {
 	}
 	if _, err := handlers.ParseSystemRole("Platform"); err == nil {
 		t.Error("roles are case-sensitive: Platform accepted")
+	}
+}
+
+// assertRefused checks that a request with tok is refused with 401 unauthenticated and
+// a detail containing want.
+func assertRefused(t *testing.T, f *fixture, tok, want string) {
+	t.Helper()
+	rec := f.do(http.MethodGet, "/v1/whoami", nil, "Authorization", "Bearer "+tok)
+	if rec.Code != http.StatusUnauthorized {
+		t.Fatalf("status %d, want 401; body %s", rec.Code, rec.Body)
+	}
+	if p := problemOf(t, rec); p.Code != handlers.CodeUnauthenticated || !strings.Contains(p.Detail, want) {
+		t.Errorf("problem %+v, want code unauthenticated and a detail naming %q", p, want)
+	}
+}
+
+func TestAuthenticationRefusesDatesWrittenAsStrings(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	exp, iat := now.Add(time.Hour).Unix(), now.Unix()
+	cases := []struct {
+		name  string
+		claim string
+		body  jwt.MapClaims
+	}{
+		{"exp as a string", "exp", jwt.MapClaims{"sub": "alice", "exp": fmt.Sprint(exp)}},
+		{"iat as a string", "iat", jwt.MapClaims{"sub": "alice", "exp": exp, "iat": fmt.Sprint(iat)}},
+		{"nbf as a string", "nbf", jwt.MapClaims{"sub": "alice", "exp": exp, "nbf": fmt.Sprint(iat)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assertRefused(t, f, signed(t, jwt.SigningMethodHS256, testSecret, tc.body), tc.claim)
+		})
+	}
+	if len(f.seen) != 0 {
+		t.Errorf("handler ran for refused tokens: %v", f.seen)
+	}
+}
+
+func TestAuthenticationRefusesATokenIssuedInTheFuture(t *testing.T) {
+	f := newFixture(t)
+	issued := time.Now().AddDate(3, 0, 0)
+	tok := signed(t, jwt.SigningMethodHS256, testSecret,
+		jwt.MapClaims{"sub": "alice", "iat": issued.Unix(), "exp": issued.Add(time.Hour).Unix()})
+	assertRefused(t, f, tok, "used before issued")
+
+	// A clock a few seconds ahead of ours is within the leeway.
+	skewed := time.Now().Add(handlers.TokenClockLeeway / 2)
+	tok = signed(t, jwt.SigningMethodHS256, testSecret,
+		jwt.MapClaims{"sub": "alice", "iat": skewed.Unix(), "exp": skewed.Add(time.Hour).Unix()})
+	if rec := f.do(http.MethodGet, "/v1/whoami", nil, "Authorization", "Bearer "+tok); rec.Code != http.StatusOK {
+		t.Errorf("iat within the leeway: status %d, want 200; body %s", rec.Code, rec.Body)
+	}
+}
+
+func TestAuthenticationRefusesATokenLongerLivedThanTheMaximum(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	year3000 := time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	cases := []struct {
+		name string
+		body jwt.MapClaims
+	}{
+		{"exp in the year 3000", jwt.MapClaims{"sub": "alice", "iat": now.Unix(), "exp": year3000}},
+		{"exp in the year 3000 without iat", jwt.MapClaims{"sub": "alice", "exp": year3000}},
+		{"a day and an hour from iat", jwt.MapClaims{"sub": "alice", "iat": now.Unix(), "exp": now.Add(25 * time.Hour).Unix()}},
+		{"an old iat with an exp a year later", jwt.MapClaims{"sub": "alice", "iat": now.AddDate(-1, 0, 0).Unix(), "exp": now.Add(time.Hour).Unix()}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assertRefused(t, f, signed(t, jwt.SigningMethodHS256, testSecret, tc.body), "--max-token-lifetime")
+		})
+	}
+	exactly := jwt.MapClaims{"sub": "alice", "iat": now.Unix(), "exp": now.Add(handlers.DefaultMaxTokenLifetime).Unix()}
+	if rec := f.do(http.MethodGet, "/v1/whoami", nil, "Authorization", "Bearer "+signed(t, jwt.SigningMethodHS256, testSecret, exactly)); rec.Code != http.StatusOK {
+		t.Errorf("a token valid for exactly the maximum: status %d, want 200; body %s", rec.Code, rec.Body)
+	}
+}
+
+func TestMaxTokenLifetimeIsTheServersSetting(t *testing.T) {
+	f := newFixture(t, func(d *handlers.Deps) { d.MaxTokenLifetime = 30 * time.Minute })
+	tok, err := handlers.IssueToken(testSecret, "alice", nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertRefused(t, f, tok, "30m0s")
+	tok, err = handlers.IssueToken(testSecret, "alice", nil, 30*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := f.do(http.MethodGet, "/v1/whoami", nil, "Authorization", "Bearer "+tok); rec.Code != http.StatusOK {
+		t.Errorf("a 30m token under a 30m maximum: status %d, want 200; body %s", rec.Code, rec.Body)
 	}
 }

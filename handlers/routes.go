@@ -37,7 +37,11 @@ type Route struct {
 	// Projection names the read model a query route reads. Setting it makes the route a
 	// query: minPosition / X-Min-Position are honoured and X-Projection-Position answered.
 	Projection string
-	Handler    echo.HandlerFunc
+	// LongRunning routes answer when their work is done (a rebuild, a walk of the whole
+	// log) and may take longer than the server's read and write timeouts, which are
+	// sized for ordinary requests: see liftDeadlines.
+	LongRunning bool
+	Handler     echo.HandlerFunc
 }
 
 func (r Route) successStatuses() []int {
@@ -110,6 +114,9 @@ func validateRoutes(routes []Route, hasProjections bool) error {
 // read-your-writes wait.
 func (s *server) register(e *echo.Echo, r Route) {
 	var mws []echo.MiddlewareFunc
+	if r.LongRunning {
+		mws = append(mws, liftDeadlines(s.deps.WriteTimeout))
+	}
 	if !r.Public {
 		mws = append(mws, s.auth.require(r.Roles))
 	}

@@ -41,7 +41,7 @@ func OpsRoutes(a OpsAPI) []Route {
 		{Method: http.MethodGet, Path: "/v1/ops/projections", Summary: "Every read model: version, checkpoint, head, lag in events and seconds, state (with rebuild progress) and dead letters (ops, auditor)",
 			Roles: []SystemRole{RoleOps, RoleAuditor}, Response: ProjectionsOverview{}, Handler: a.overview},
 		{Method: http.MethodPost, Path: "/v1/ops/projections/:name/rebuild", Summary: "Rebuild a read model from the event store into new tables, compare with the live ones and swap them in (?dryRun=true compares only) (ops)",
-			Roles: ops, Query: []QueryParam{dryRunParam}, Response: RebuildAnswer{}, Handler: a.rebuild},
+			Roles: ops, Query: []QueryParam{dryRunParam}, Response: RebuildAnswer{}, LongRunning: true, Handler: a.rebuild},
 	}
 }
 

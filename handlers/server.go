@@ -27,6 +27,13 @@ type Deps struct {
 	Checkers []Checker
 	// Projections serves read-your-writes; required when any route sets Projection.
 	Projections PositionWaiter
+	// MaxTokenLifetime is the longest a bearer token may be valid, exp minus iat (or
+	// minus now without iat); longer ones are refused (default DefaultMaxTokenLifetime).
+	MaxTokenLifetime time.Duration
+	// WriteTimeout is the HTTP server's write timeout: a LongRunning route's deadline is
+	// lifted while it works and set again, WriteTimeout ahead, when it answers (zero:
+	// left lifted).
+	WriteTimeout time.Duration
 	// QueryWait bounds a query's wait for minPosition (default DefaultQueryWait).
 	QueryWait time.Duration
 	// ReadyTimeout bounds one /readyz probe (default DefaultReadyTimeout).
@@ -47,6 +54,9 @@ func (d Deps) withDefaults() Deps {
 	}
 	if d.QueryWait <= 0 {
 		d.QueryWait = DefaultQueryWait
+	}
+	if d.MaxTokenLifetime <= 0 {
+		d.MaxTokenLifetime = DefaultMaxTokenLifetime
 	}
 	if d.ReadyTimeout <= 0 {
 		d.ReadyTimeout = DefaultReadyTimeout
@@ -87,7 +97,7 @@ func NewServer(deps Deps) *echo.Echo {
 		panic(fmt.Sprintf("handlers.NewServer: %v", err))
 	}
 	deps = deps.withDefaults()
-	s := &server{deps: deps, auth: newAuthenticator(deps.JWTSecret)}
+	s := &server{deps: deps, auth: newAuthenticator(deps.JWTSecret, deps.MaxTokenLifetime)}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

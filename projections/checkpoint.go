@@ -121,18 +121,20 @@ type statusChange struct {
 }
 
 // Checkpoints reads projection progress from the read database, so it works in any
-// process that shares that database (an API-only process, a CLI). A runner in the same
-// process wakes waiters as soon as it commits; other processes see progress by polling.
+// process that shares that database (an API-only process, a CLI). Waiting for a
+// position costs no database connection: see WaitFor.
 type Checkpoints struct {
 	db     bun.IDB
 	poll   time.Duration
 	notify *broadcast
 	schema sync.Once // the bookkeeping tables, so an unknown name reads as unknown
+	known  knownCheckpoints
 }
 
 // NewCheckpoints reads progress from db.
 func NewCheckpoints(db bun.IDB) *Checkpoints {
-	return &Checkpoints{db: db, poll: 50 * time.Millisecond, notify: newBroadcast()}
+	return &Checkpoints{db: db, poll: 50 * time.Millisecond, notify: newBroadcast(),
+		known: knownCheckpoints{at: map[string]eventstore.Position{}, seen: map[string]time.Time{}}}
 }
 
 // State is one projection's progress, status and dead-letter count.
@@ -166,68 +168,8 @@ func (c *Checkpoints) States(ctx context.Context) ([]State, error) {
 	return out, nil
 }
 
-// WaitFor returns once projection name has applied the event at pos (its checkpoint is
-// at or past pos), with the checkpoint it found: read-your-writes for a query that
-// follows a command. When ctx ends first it returns the last checkpoint seen and an
-// error matching ErrProjectionBehind; a name no runner has set up gives
-// ErrUnknownProjection at once.
-func (c *Checkpoints) WaitFor(ctx context.Context, name string, pos eventstore.Position) (eventstore.Position, error) {
-	c.ensureSchema(ctx)
-	var seen eventstore.Position
-	for {
-		wake := c.notify.wait() // before reading, so a commit in between is not missed
-		st, err := loadState(ctx, c.db, name)
-		switch {
-		case err == nil:
-			seen = st.Checkpoint
-			if !seen.Less(pos) {
-				return seen, nil
-			}
-		case ended(ctx) || isTransient(err):
-			// The query lost a race with ctx's deadline (drivers report it as a network
-			// timeout), or the database blinked: keep waiting while ctx lives.
-		default:
-			return seen, err
-		}
-		select {
-		case <-ctx.Done():
-			return seen, fmt.Errorf("%w: %s at %s, waiting for %s: %w", ErrProjectionBehind, name, seen, pos, ctx.Err())
-		case <-wake:
-		case <-time.After(c.poll):
-		}
-	}
-}
-
-// ended reports whether ctx is done or past its deadline (which a driver may notice
-// a moment before ctx does).
-func ended(ctx context.Context) bool {
-	dl, ok := ctx.Deadline()
-	return ctx.Err() != nil || ok && !time.Now().Before(dl)
-}
-
 // ensureSchema creates the bookkeeping tables if no runner has yet. A failure is left
 // for the query that follows to report.
 func (c *Checkpoints) ensureSchema(ctx context.Context) {
 	c.schema.Do(func() { _ = EnsureSchema(ctx, c.db) })
-}
-
-// broadcast wakes every waiter at once: wait returns a channel closed by the next signal.
-type broadcast struct {
-	mu sync.Mutex
-	ch chan struct{}
-}
-
-func newBroadcast() *broadcast { return &broadcast{ch: make(chan struct{})} }
-
-func (b *broadcast) wait() <-chan struct{} {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.ch
-}
-
-func (b *broadcast) signal() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	close(b.ch)
-	b.ch = make(chan struct{})
 }

@@ -235,7 +235,7 @@ func (w *worker) step(ctx context.Context, ds []delivery) (int, *gapWait, error)
 		// Waiters are woken only after the stats count the commit, so whoever WaitFor
 		// wakes sees both.
 		if prog.st.Checkpoint != st.Checkpoint {
-			w.r.checkpoints.notify.signal()
+			w.r.checkpoints.committed(w.p.Name(), prog.st.Checkpoint)
 		}
 		if err != nil {
 			return 0, nil, err // what committed is in the checkpoint; the next step skips it

@@ -65,6 +65,15 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	StateCacheSize  int // partner states the command executor keeps
 	SnapshotEvery   int // events between snapshots of a partner's state; 0: none
+	// The HTTP server's timeouts: reading a request, writing its answer (from the end
+	// of the request's headers), and a kept-alive connection's idle wait.
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	IdleTimeout  time.Duration
+	// ReadDBMaxConns bounds the read database's connection pool.
+	ReadDBMaxConns int
+	// MaxTokenLifetime is the longest a bearer token may be valid (exp - iat).
+	MaxTokenLifetime time.Duration
 }
 
 // setting is one configuration item: a flag, an environment variable (unless noEnv),
@@ -126,6 +135,17 @@ func jwtSecretSetting(c *Config) setting {
 		}}
 }
 
+// maxTokenLifetimeSetting bounds a bearer token's lifetime; serve refuses longer tokens
+// and token refuses to issue them, so both read the same variable.
+func maxTokenLifetimeSetting(c *Config) setting {
+	return setting{name: "max-token-lifetime", def: "24h",
+		usage: "longest validity (exp - iat) of a bearer token the server accepts and benefits token issues",
+		apply: func(v string) (err error) {
+			c.MaxTokenLifetime, err = parseDuration(v, 366*24*time.Hour)
+			return err
+		}}
+}
+
 func logFormatSetting(c *Config) setting {
 	return setting{name: "log-format", def: "auto",
 		usage: "auto | text | json; auto is text when stderr is a terminal, json otherwise",
@@ -162,6 +182,11 @@ func serveSettings(c *Config) []setting {
 		dataDirSetting(c),
 		eventStoreSetting(c),
 		readDBSetting(c),
+		{name: "read-db-max-conns", def: "16", usage: "most connections open at once to the read database, per process (queries beyond it wait for one)",
+			apply: func(v string) (err error) {
+				c.ReadDBMaxConns, err = parseCount(v, 1, 1000)
+				return err
+			}},
 		{name: "nats-url", def: "", usage: "NATS server URL(s), comma-separated; empty: start an embedded server (JetStream under <data-dir>, loopback only)",
 			apply: func(v string) error {
 				if err := checkNATSURLs(v); err != nil {
@@ -171,6 +196,7 @@ func serveSettings(c *Config) []setting {
 				return nil
 			}},
 		jwtSecretSetting(c),
+		maxTokenLifetimeSetting(c),
 		logFormatSetting(c),
 		logLevelSetting(c),
 		{name: "role", def: "all", usage: "parts this process runs: all | api | projector | forwarder",
@@ -200,6 +226,27 @@ func serveSettings(c *Config) []setting {
 		{name: "snapshot-every", def: "1000", usage: "api: events a partner's stream grows by between snapshots of its state, or a tenth of its history if more (0: none)",
 			apply: func(v string) (err error) {
 				c.SnapshotEvery, err = parseCount(v, 0, 10_000_000)
+				return err
+			}},
+		{name: "read-timeout", def: "30s", usage: "longest time to read a request, headers and body",
+			apply: func(v string) (err error) {
+				c.ReadTimeout, err = parseDuration(v, 10*time.Minute)
+				return err
+			}},
+		// After query-wait: the answer's deadline must leave room for that wait.
+		{name: "write-timeout", def: "30s", usage: "longest time from a request's headers to the end of its answer; a client that does not read its answer is cut off then. Must exceed --query-wait; rebuild and verify lift it while they work",
+			apply: func(v string) (err error) {
+				if c.WriteTimeout, err = parseDuration(v, 10*time.Minute); err != nil {
+					return err
+				}
+				if c.WriteTimeout <= c.QueryWait {
+					return fmt.Errorf("must exceed --query-wait %s, or a query waiting for minPosition is cut off before it can answer", c.QueryWait)
+				}
+				return nil
+			}},
+		{name: "idle-timeout", def: "2m", usage: "how long a kept-alive connection may wait for its next request",
+			apply: func(v string) (err error) {
+				c.IdleTimeout, err = parseDuration(v, time.Hour)
 				return err
 			}},
 		{name: "shutdown-timeout", def: "15s", usage: "on SIGINT/SIGTERM, longest wait for in-flight requests to finish",

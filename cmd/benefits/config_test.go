@@ -31,7 +31,9 @@ func TestServeDefaults(t *testing.T) {
 	want := Config{Addr: ":8080", DataDir: "data", EventStore: StoreTarget{Backend: BackendSQLite},
 		ReadDB: StoreTarget{Backend: BackendSQLite}, LogFormat: autoLogFormat(), LogLevel: slog.LevelInfo,
 		Role: RoleAll, QueryWait: 2 * time.Second, GapGrace: time.Second, ShutdownTimeout: 15 * time.Second,
-		StateCacheSize: 10_000, SnapshotEvery: 1000}
+		StateCacheSize: 10_000, SnapshotEvery: 1000,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		ReadDBMaxConns: 16, MaxTokenLifetime: 24 * time.Hour}
 	if cfg != want {
 		t.Errorf("defaults\n got %+v\nwant %+v", cfg, want)
 	}
@@ -68,6 +70,12 @@ func TestServeSettingsComeFromFlagsThenEnvThenDefaults(t *testing.T) {
 		{"no snapshots", nil, []string{"BENEFITS_SNAPSHOT_EVERY", "0"}, func(c Config) bool { return c.SnapshotEvery == 0 }},
 		{"log format and level", []string{"--log-format", "json", "--log-level", "debug"}, nil,
 			func(c Config) bool { return c.LogFormat == "json" && c.LogLevel == slog.LevelDebug }},
+		{"HTTP timeouts", []string{"--read-timeout", "5s", "--write-timeout", "1m"}, []string{"BENEFITS_IDLE_TIMEOUT", "10s"},
+			func(c Config) bool {
+				return c.ReadTimeout == 5*time.Second && c.WriteTimeout == time.Minute && c.IdleTimeout == 10*time.Second
+			}},
+		{"read db pool", nil, []string{"BENEFITS_READ_DB_MAX_CONNS", "4"}, func(c Config) bool { return c.ReadDBMaxConns == 4 }},
+		{"max token lifetime", []string{"--max-token-lifetime", "8h"}, nil, func(c Config) bool { return c.MaxTokenLifetime == 8*time.Hour }},
 		{"data dir from env", nil, []string{"BENEFITS_DATA_DIR", "/var/lib/benefits/"},
 			func(c Config) bool { return c.DataDir == "/var/lib/benefits" }},
 	}
@@ -111,6 +119,14 @@ func TestWrongValuesFailNamingFlagAndEnv(t *testing.T) {
 		{"state cache of no partner", []string{"--state-cache-size", "0"}, nil, "invalid --state-cache-size / BENEFITS_STATE_CACHE_SIZE", ""},
 		{"snapshot interval not a number", nil, []string{"BENEFITS_SNAPSHOT_EVERY", "often"}, "invalid --snapshot-every / BENEFITS_SNAPSHOT_EVERY", ""},
 		{"shutdown timeout zero", []string{"--shutdown-timeout", "0s"}, nil, "invalid --shutdown-timeout / BENEFITS_SHUTDOWN_TIMEOUT", ""},
+		{"write timeout not a duration", nil, []string{"BENEFITS_WRITE_TIMEOUT", "never"}, "invalid --write-timeout / BENEFITS_WRITE_TIMEOUT", ""},
+		{"write timeout within the query wait", []string{"--query-wait", "5s", "--write-timeout", "5s"}, nil,
+			`invalid --write-timeout / BENEFITS_WRITE_TIMEOUT "5s": must exceed --query-wait 5s`, ""},
+		{"read timeout zero", []string{"--read-timeout", "0s"}, nil, "invalid --read-timeout / BENEFITS_READ_TIMEOUT", ""},
+		{"idle timeout too long", []string{"--idle-timeout", "2h"}, nil, "invalid --idle-timeout / BENEFITS_IDLE_TIMEOUT", ""},
+		{"read db pool of zero", []string{"--read-db-max-conns", "0"}, nil, "invalid --read-db-max-conns / BENEFITS_READ_DB_MAX_CONNS", ""},
+		{"read db pool not a number", nil, []string{"BENEFITS_READ_DB_MAX_CONNS", "many"}, "invalid --read-db-max-conns", ""},
+		{"max token lifetime not a duration", nil, []string{"BENEFITS_MAX_TOKEN_LIFETIME", "1 day"}, "invalid --max-token-lifetime / BENEFITS_MAX_TOKEN_LIFETIME", ""},
 		{"unknown flag", []string{"--port", "80"}, nil, "flag provided but not defined: -port", ""},
 		{"stray argument", []string{"now"}, nil, `unexpected argument "now"`, ""},
 	}

@@ -69,7 +69,7 @@ type system struct {
 // testConfig is the embedded default under a fresh data directory.
 func testConfig(t testing.TB) Config {
 	return Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), EventStore: StoreTarget{Backend: BackendSQLite},
-		ReadDB: StoreTarget{Backend: BackendSQLite}, Role: RoleAll, QueryWait: 20 * time.Second,
+		ReadDB: StoreTarget{Backend: BackendSQLite}, ReadDBMaxConns: 16, Role: RoleAll, QueryWait: 20 * time.Second,
 		ShutdownTimeout: 10 * time.Second, LogLevel: slog.LevelWarn}
 }
 
@@ -96,7 +96,10 @@ func startSystem(t testing.TB, cfg Config, opts wireOptions) *system {
 		proc.close()
 		t.Fatalf("deps: %v", err)
 	}
-	srv := httptest.NewServer(handlers.NewServer(proc.deps))
+	// serve's own http.Server, with cfg's timeouts (none unless the test sets them).
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Config = newHTTPServer(cfg, handlers.NewServer(proc.deps), testLogger(t))
+	srv.Start()
 	ctx, cancel := context.WithCancel(context.Background())
 	var bg sync.WaitGroup
 	for _, run := range proc.background {

@@ -49,13 +49,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err := proc.deps.Validate(); err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           handlers.NewServer(proc.deps),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(cfg, handlers.NewServer(proc.deps), logger)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on --addr %s: %w", cfg.Addr, err)
@@ -81,6 +75,29 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	bg.Wait()
 	logger.Info("stopped")
 	return err
+}
+
+// maxHeaderWait bounds reading a request's headers, whatever --read-timeout allows for
+// its body.
+const maxHeaderWait = 10 * time.Second
+
+// newHTTPServer is serve's HTTP server with cfg's timeouts. Without a write timeout a
+// client that never reads its answer holds the connection, its goroutine and the
+// encoded answer for ever; with one, the write fails at the deadline, the connection is
+// closed and all of it is released. Zero durations mean no timeout (tests).
+func newHTTPServer(cfg Config, h http.Handler, logger *slog.Logger) *http.Server {
+	header := maxHeaderWait
+	if cfg.ReadTimeout > 0 {
+		header = min(header, cfg.ReadTimeout)
+	}
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: header,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
 }
 
 // serveUntilDone serves on ln until ctx ends or background work fails, then shuts down

@@ -42,10 +42,16 @@ func tokenSettings(c *Config, t *tokenRequest) []setting {
 				}
 				return nil
 			}},
-		{name: "ttl", noEnv: true, def: "1h", usage: "how long the token is valid",
+		maxTokenLifetimeSetting(c), // before ttl, which it bounds
+		{name: "ttl", noEnv: true, def: "1h", usage: "how long the token is valid, at most --max-token-lifetime",
 			apply: func(v string) (err error) {
-				t.TTL, err = parseDuration(v, 366*24*time.Hour)
-				return err
+				if t.TTL, err = parseDuration(v, 366*24*time.Hour); err != nil {
+					return err
+				}
+				if c.MaxTokenLifetime > 0 && t.TTL > c.MaxTokenLifetime {
+					return fmt.Errorf("longer than --max-token-lifetime %s: the server would refuse the token", c.MaxTokenLifetime)
+				}
+				return nil
 			}},
 		dataDirSetting(c),
 		jwtSecretSetting(c),

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -71,6 +72,8 @@ func TestTokenRefusesBadArguments(t *testing.T) {
 		{"no sub", []string{}, "invalid --sub"},
 		{"unknown role", []string{"--sub", "a", "--roles", "platform,root"}, `invalid --roles "platform,root"`},
 		{"bad ttl", []string{"--sub", "a", "--ttl", "forever"}, "invalid --ttl"},
+		{"ttl beyond the maximum lifetime", []string{"--sub", "a", "--ttl", "48h"}, `invalid --ttl "48h": longer than --max-token-lifetime 24h0m0s`},
+		{"ttl beyond a lowered maximum", []string{"--sub", "a", "--max-token-lifetime", "30m", "--ttl", "1h"}, "longer than --max-token-lifetime 30m0s"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -83,5 +86,30 @@ func TestTokenRefusesBadArguments(t *testing.T) {
 				t.Errorf("printed a token: %s", out.String())
 			}
 		})
+	}
+}
+
+// The maximum is the server's setting, read from the same variable: raised there, a
+// longer token can be issued, and the server built with it accepts the token.
+func TestTokenTTLFollowsTheMaximumLifetimeSetting(t *testing.T) {
+	secret := strings.Repeat("z", 32)
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), []string{"token", "--sub", "bob", "--ttl", "48h", "--data-dir", t.TempDir()},
+		envOf("BENEFITS_JWT_SECRET", secret, "BENEFITS_MAX_TOKEN_LIFETIME", "72h"), &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, tc := range []struct {
+		max  time.Duration
+		want int
+	}{{72 * time.Hour, http.StatusNoContent}, {24 * time.Hour, http.StatusUnauthorized}} {
+		e := handlers.NewServer(handlers.Deps{JWTSecret: []byte(secret), MaxTokenLifetime: tc.max, Routes: []handlers.Route{{
+			Method: http.MethodGet, Path: "/v1/me", Summary: "me", Handler: func(c echo.Context) error { return c.NoContent(204) }}}})
+		req := httptest.NewRequest(http.MethodGet, "/v1/me", nil)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(out.String()))
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, req)
+		if rec.Code != tc.want {
+			t.Errorf("a 48h token on a server allowing %s: status %d, want %d", tc.max, rec.Code, tc.want)
+		}
 	}
 }

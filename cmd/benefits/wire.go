@@ -95,6 +95,9 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 		QueryWait:   cfg.QueryWait,
 		DomainError: domainRefusal,
 		Metrics:     m,
+		// Long-running routes re-arm the server's write deadline when they answer.
+		WriteTimeout:     cfg.WriteTimeout,
+		MaxTokenLifetime: cfg.MaxTokenLifetime,
 	}}
 	defer func() {
 		if err != nil {

@@ -48,14 +48,17 @@ func (p *process) openEventStore(ctx context.Context, cfg Config, logger *slog.L
 	return nil
 }
 
-// openReadDB opens the read models' database cfg.ReadDB names.
+// openReadDB opens the read models' database cfg.ReadDB names, with at most
+// --read-db-max-conns connections: queries beyond them wait for one rather than open
+// more (waiting for minPosition takes none).
 func (p *process) openReadDB(ctx context.Context, cfg Config) error {
 	var err error
+	bound := sqldb.MaxConns(cfg.ReadDBMaxConns)
 	switch cfg.ReadDB.Backend {
 	case BackendSQLite:
-		p.readDB, err = sqldb.OpenSQLite(ctx, filepath.Join(cfg.DataDir, readModelsFileName))
+		p.readDB, err = sqldb.OpenSQLite(ctx, filepath.Join(cfg.DataDir, readModelsFileName), bound)
 	case BackendPostgres:
-		p.readDB, err = sqldb.OpenPostgres(ctx, cfg.ReadDB.DSN)
+		p.readDB, err = sqldb.OpenPostgres(ctx, cfg.ReadDB.DSN, bound)
 	default:
 		err = fmt.Errorf("unknown backend %q", cfg.ReadDB.Backend)
 	}

@@ -160,6 +160,11 @@ func TestScrapeShowsCheckpointsLagBatchesAndForwarderProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Set up before running in the background, as the process does: a WaitFor before
+	// the checkpoint row exists answers "unknown projection".
+	if err := runner.Setup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	stopRunner := w.background(runner.Run)
 	if err := w.m.WatchProgress(metrics.Progress{Log: w.store, Projections: w.cps, Runner: runner, Forwarder: fwd}); err != nil {
 		t.Fatal(err)

@@ -32,28 +32,51 @@ const (
 // write lock before its statement fails with SQLITE_BUSY.
 const DefaultBusyTimeout = 10 * time.Second
 
-// SQLiteOption changes one setting of OpenSQLite.
-type SQLiteOption func(*sqliteSettings)
+// Option changes one setting of a database handle as it is opened.
+type Option func(*settings)
 
-type sqliteSettings struct{ busyTimeout time.Duration }
+type settings struct {
+	busyTimeout time.Duration // SQLite only
+	maxConns    int           // 0: no bound, database/sql's default
+}
 
-// WithBusyTimeout replaces DefaultBusyTimeout (tests that hold the lock on purpose).
-func WithBusyTimeout(d time.Duration) SQLiteOption {
-	return func(s *sqliteSettings) { s.busyTimeout = d }
+func settingsOf(opts []Option) settings {
+	set := settings{busyTimeout: DefaultBusyTimeout}
+	for _, o := range opts {
+		o(&set)
+	}
+	return set
+}
+
+// WithBusyTimeout replaces DefaultBusyTimeout on SQLite (tests that hold the lock on
+// purpose); PostgreSQL ignores it.
+func WithBusyTimeout(d time.Duration) Option {
+	return func(s *settings) { s.busyTimeout = d }
+}
+
+// MaxConns bounds the connections open at once to n (0: no bound, database/sql's
+// default); a caller beyond it waits for a connection to come free. As many are kept
+// idle, so a busy pool reuses its connections instead of opening one per query.
+func MaxConns(n int) Option {
+	return func(s *settings) { s.maxConns = n }
+}
+
+func (s settings) applyPool(db *sql.DB) {
+	if s.maxConns > 0 {
+		db.SetMaxOpenConns(s.maxConns)
+		db.SetMaxIdleConns(max(s.maxConns, 2)) // 2 is database/sql's default
+	}
 }
 
 // OpenSQLite opens (creating if needed) a SQLite file in WAL mode with
 // synchronous=FULL, so a committed transaction survives power loss, and a busy timeout,
 // so concurrent writers from several connections wait instead of failing.
 // sqliteshim picks modernc.org/sqlite on linux/amd64: pure Go, no cgo, static binary.
-func OpenSQLite(ctx context.Context, path string, opts ...SQLiteOption) (*bun.DB, error) {
+func OpenSQLite(ctx context.Context, path string, opts ...Option) (*bun.DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("sqlite %s: %w", path, err)
 	}
-	set := sqliteSettings{busyTimeout: DefaultBusyTimeout}
-	for _, o := range opts {
-		o(&set)
-	}
+	set := settingsOf(opts)
 	q := url.Values{}
 	busy := fmt.Sprintf("busy_timeout(%d)", set.busyTimeout.Milliseconds())
 	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", busy, "foreign_keys(ON)"} {
@@ -64,6 +87,7 @@ func OpenSQLite(ctx context.Context, path string, opts ...SQLiteOption) (*bun.DB
 	if err != nil {
 		return nil, fmt.Errorf("sqlite %s: %w", path, err)
 	}
+	set.applyPool(sqldb)
 	db := bun.NewDB(sqldb, sqlitedialect.New())
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
@@ -76,8 +100,9 @@ func OpenSQLite(ctx context.Context, path string, opts ...SQLiteOption) (*bun.DB
 // (postgres://user:pass@host:port/db?sslmode=disable). A pooled connection the server
 // has ended is dropped before reuse (dropIfEndedByServer), so a database restart costs
 // no statement an error.
-func OpenPostgres(ctx context.Context, dsn string) (*bun.DB, error) {
+func OpenPostgres(ctx context.Context, dsn string, opts ...Option) (*bun.DB, error) {
 	sqldb := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(dsn), pgdriver.WithResetSessionFunc(dropIfEndedByServer)))
+	settingsOf(opts).applyPool(sqldb)
 	db := bun.NewDB(sqldb, pgdialect.New())
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
@@ -87,12 +112,12 @@ func OpenPostgres(ctx context.Context, dsn string) (*bun.DB, error) {
 }
 
 // Open chooses by dialect; for SQLite target is a file path, for PostgreSQL a DSN.
-func Open(ctx context.Context, d Dialect, target string) (*bun.DB, error) {
+func Open(ctx context.Context, d Dialect, target string, opts ...Option) (*bun.DB, error) {
 	switch d {
 	case SQLite:
-		return OpenSQLite(ctx, target)
+		return OpenSQLite(ctx, target, opts...)
 	case Postgres:
-		return OpenPostgres(ctx, target)
+		return OpenPostgres(ctx, target, opts...)
 	default:
 		return nil, fmt.Errorf("unknown database dialect %q (want sqlite or postgres)", d)
 	}
