@@ -3,8 +3,6 @@ package domain
 import (
 	"encoding/json"
 	"slices"
-	"strconv"
-	"strings"
 )
 
 // IncidentLog holds a partner's incidents in the order opened (Seq 1, 2, 3 ...). It is
@@ -44,12 +42,8 @@ func (l IncidentLog) bySeq(seq int) (Incident, bool) {
 
 // ByID finds an incident by its ID (IN-<mpnId>-<seq>).
 func (l IncidentLog) ByID(incidentID string) (Incident, bool) {
-	i := strings.LastIndexByte(incidentID, '-')
-	if i < 0 {
-		return Incident{}, false
-	}
-	seq, err := strconv.Atoi(incidentID[i+1:])
-	if err != nil {
+	seq, ok := IncidentSeq(incidentID)
+	if !ok {
 		return Incident{}, false
 	}
 	in, ok := l.bySeq(seq)

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -58,6 +59,23 @@ func ContractID(mpnID, unique string) string { return contractIDPrefix + mpnID +
 // IncidentID builds the ID of the partner's seq-th incident.
 func IncidentID(mpnID string, seq int) string {
 	return fmt.Sprintf("%s%s-%d", incidentIDPrefix, mpnID, seq)
+}
+
+// IncidentSeq reads the partner's incident counter back out of an incident ID: the
+// incident's place in the order the partner's incidents were opened. Only the exact
+// form IncidentID writes is read (no sign, no leading zero); it allocates nothing, as
+// the command path looks incidents up by it.
+func IncidentSeq(incidentID string) (int, bool) {
+	mpn, ok := PartnerOfIncident(incidentID)
+	if !ok {
+		return 0, false
+	}
+	digits := incidentID[len(incidentIDPrefix)+len(mpn)+1:]
+	if digits[0] == '0' || strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
+		return 0, false
+	}
+	seq, err := strconv.Atoi(digits)
+	return seq, err == nil
 }
 
 // PartnerOfContract reads the MPN ID out of a contract ID.

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -92,5 +93,43 @@ func TestFoldAsOfGivesThePastState(t *testing.T) {
 	}
 	if len(Fold(w.events).Incidents()) != 1 {
 		t.Fatal("full fold lost the incident")
+	}
+}
+
+// An incident's number is read back only from an ID IncidentID made: the paged
+// incident lists are keyed by it.
+func TestIncidentSeqReadsTheNumberBackOnlyFromIncidentIDs(t *testing.T) {
+	for _, seq := range []int{1, 9, 10, 50000} {
+		if got, ok := IncidentSeq(IncidentID("12345", seq)); !ok || got != seq {
+			t.Errorf("IncidentSeq(IncidentID(12345, %d)) = %d, %v", seq, got, ok)
+		}
+	}
+	for _, id := range []string{"IN-12345-0", "IN-12345-07", "IN-12345-+7", "IN-12345-x", "IN-12345-1-2", "CT-12345-7", "IN-12-7", ""} {
+		if seq, ok := IncidentSeq(id); ok {
+			t.Errorf("IncidentSeq(%q) = %d, want not an incident ID", id, seq)
+		}
+	}
+}
+
+// Folding events one at a time as they are read gives the state folding them all at
+// once gives, and stops at the first read error.
+func TestFoldSeqFoldsLikeFoldAndStopsAtAnError(t *testing.T) {
+	w, a := activated(t, goldCloud)
+	w.link(uMember, a)
+	w.must(cloud(uMember, "Azure"))
+	one := func(yield func(Event, error) bool) {
+		for _, e := range w.events {
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+	got, err := FoldSeq(one)
+	if err != nil || !reflect.DeepEqual(got, Fold(w.events)) {
+		t.Fatalf("FoldSeq: %+v, %v; want %+v", got, err, Fold(w.events))
+	}
+	broken := errors.New("read failed")
+	if _, err := FoldSeq(func(yield func(Event, error) bool) { yield(nil, broken) }); !errors.Is(err, broken) {
+		t.Fatalf("a read error: %v", err)
 	}
 }

@@ -70,6 +70,9 @@ func (s *server) problemOf(err error) *Problem {
 			return r.problem()
 		}
 	}
+	if p := pagingProblem(err); p != nil {
+		return p
+	}
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
 		if inner, ok := he.Internal.(*echo.HTTPError); ok {

@@ -61,6 +61,12 @@ func operation(b *schemaBuilder, r Route) (map[string]any, error) {
 	}
 	responses := map[string]any{"default": problemResponse("An RFC 9457 problem; switch on its code"),
 		"400": problemResponse("bad_request: " + badQuery + "; field names the parameter")}
+	for _, q := range r.Query {
+		params = append(params, q.document())
+	}
+	if len(r.Query) > 0 {
+		responses["400"] = problemResponse("bad_request: " + badQuery + ", or a query parameter's value outside its schema (a limit out of range, a cursor this list did not hand out); field names the parameter")
+	}
 	if r.Request != nil {
 		s, err := b.ref(reflect.TypeOf(r.Request))
 		if err != nil {
@@ -81,10 +87,8 @@ func operation(b *schemaBuilder, r Route) (map[string]any, error) {
 		success["content"] = map[string]any{"application/json": map[string]any{"schema": s}}
 	}
 	if r.Projection != "" {
-		pos := map[string]any{"type": "string", "pattern": positionSyntax.String()}
-		params = append(params,
-			map[string]any{"name": QueryMinPosition, "in": "query", "schema": pos,
-				"description": "Wait (bounded) until the read model has applied this global position"},
+		pos := minPositionParam.schema()
+		params = append(params, minPositionParam.document(),
 			map[string]any{"name": HeaderMinPosition, "in": "header", "schema": pos,
 				"description": "Same as the minPosition query parameter"})
 		success["headers"] = map[string]any{HeaderProjectionPosition: map[string]any{

@@ -130,6 +130,13 @@ func TestDepsValidateCatchesWiringMistakes(t *testing.T) {
 			d.Routes = []handlers.Route{{Method: "GET", Path: "/a", Public: true, Roles: []handlers.SystemRole{handlers.RoleOps}, Handler: ok}}
 		}},
 		{"a wildcard path", func(d *handlers.Deps) { d.Routes = []handlers.Route{{Method: "GET", Path: "/a/*", Handler: ok}} }},
+		{"a query parameter declared twice", func(d *handlers.Deps) {
+			d.Routes = []handlers.Route{{Method: "GET", Path: "/a", Handler: ok,
+				Query: []handlers.QueryParam{{Name: "limit", Type: "integer"}, {Name: "limit"}}}}
+		}},
+		{"a query parameter of no known type", func(d *handlers.Deps) {
+			d.Routes = []handlers.Route{{Method: "GET", Path: "/a", Handler: ok, Query: []handlers.QueryParam{{Name: "at", Type: "date"}}}}
+		}},
 		{"two body types with one schema name", func(d *handlers.Deps) {
 			d.Routes = []handlers.Route{{Method: "POST", Path: "/a", Request: other{}, Handler: ok},
 				{Method: "POST", Path: "/b", Request: sameName, Handler: ok}}

@@ -31,6 +31,9 @@ type Route struct {
 	// Statuses are the success statuses (default 200), e.g. 201 and 200 for "created or
 	// already there".
 	Statuses []int
+	// Query lists the query parameters the route reads, for the OpenAPI document
+	// (minPosition is implied by Projection).
+	Query []QueryParam
 	// Projection names the read model a query route reads. Setting it makes the route a
 	// query: minPosition / X-Min-Position are honoured and X-Projection-Position answered.
 	Projection string
@@ -88,6 +91,9 @@ func validateRoutes(routes []Route, hasProjections bool) error {
 			errs = append(errs, fmt.Errorf("route %s: query on projection %q but Deps.Projections is nil", id, r.Projection))
 		case r.Public && len(r.Roles) > 0:
 			errs = append(errs, fmt.Errorf("route %s: public routes cannot demand roles", id))
+		}
+		if err := checkQueryParams(r.Query); err != nil {
+			errs = append(errs, fmt.Errorf("route %s: %w", id, err))
 		}
 		for _, v := range []any{r.Request, r.Response} {
 			if v != nil && reflect.TypeOf(v).Name() == "" {

@@ -1,15 +1,16 @@
 package handlers
 
 import (
-	"errors"
+	"context"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"ledger/domain"
 	"ledger/infra/audit"
+	"ledger/infra/eventstore"
+	"ledger/infra/paging"
 	"ledger/projections"
 )
 
@@ -17,8 +18,17 @@ import (
 // model, so an answer cannot be stale or rebuilt wrong.
 type AuditAPI struct {
 	Log audit.Log
+	// Partners gives a partner's current state, folded from the event store (the
+	// command executor keeps it): who may read a partner's history is decided on it,
+	// at a cost that does not grow with the partner's history.
+	Partners PartnerLoader
 	// Now is the default instant of an as-of answer (time.Now when nil).
 	Now func() time.Time
+}
+
+// PartnerLoader is the part of the command executor that loads a partner's state.
+type PartnerLoader interface {
+	LoadPartner(ctx context.Context, mpnID string) (domain.Partner, eventstore.Position, error)
 }
 
 // PartnerStateAsOf is GET /v1/partners/{mpnId}/state: the partner's state at asOf,
@@ -32,7 +42,9 @@ type PartnerStateAsOf struct {
 	Benefits           projections.Benefits           `json:"benefits"`
 	RemainingIncidents projections.RemainingIncidents `json:"remainingIncidents"`
 	LinkedAccounts     []ContractAccounts             `json:"linkedAccounts"`
-	Incidents          projections.Incidents          `json:"incidents"`
+	// Incidents is one page of the incidents, paged by ?cursor= and ?limit= like
+	// GET /v1/partners/{mpnId}/incidents; the rest of the state is small and whole.
+	Incidents projections.Incidents `json:"incidents"`
 }
 
 // ContractAccounts is the linked accounts of one contract (R12), as of the instant.
@@ -41,16 +53,22 @@ type ContractAccounts struct {
 	Accounts   []projections.LinkedAccount `json:"accounts"`
 }
 
+var (
+	streamParam = QueryParam{Name: "stream", Description: "Verify only this stream (e.g. partner-1234567); every stream when absent"}
+	asOfParam   = QueryParam{Name: "asOf", Format: "date-time",
+		Description: "The instant (RFC 3339) the state is folded to: events that occurred at or before it; now when absent"}
+)
+
 // AuditRoutes are the auditors' routes: chain verification, history and as-of state.
 func AuditRoutes(a AuditAPI) []Route {
 	get := http.MethodGet
 	return []Route{
 		{Method: get, Path: "/v1/audit/verify", Summary: "Walk the hash chain of every stream (or ?stream=) and report the first broken link (auditor, ops)",
-			Roles: []SystemRole{RoleAuditor, RoleOps}, Response: audit.Verification{}, LongRunning: true, Handler: a.verify},
+			Roles: []SystemRole{RoleAuditor, RoleOps}, Query: []QueryParam{streamParam}, Response: audit.Verification{}, LongRunning: true, Handler: a.verify},
 		{Method: get, Path: "/v1/partners/:mpnId/history", Summary: "A partner's events in order with their metadata and hashes, paged by ?cursor= and ?limit= (auditor, or the partner's MPN-linked users)",
-			Response: audit.HistoryPage{}, Handler: a.history},
-		{Method: get, Path: "/v1/partners/:mpnId/state", Summary: "A partner's remaining incidents, linked accounts, memberships and incidents as of ?asOf=RFC3339, folded from its events (auditor, or the partner's MPN-linked users)",
-			Response: PartnerStateAsOf{}, Handler: a.state},
+			Query: pageParams, Response: audit.HistoryPage{}, Handler: a.history},
+		{Method: get, Path: "/v1/partners/:mpnId/state", Summary: "A partner's remaining incidents, linked accounts, memberships and a page of its incidents (?cursor=, ?limit=) as of ?asOf=RFC3339, folded from its events (auditor, or the partner's MPN-linked users)",
+			Query: append([]QueryParam{asOfParam}, pageParams...), Response: PartnerStateAsOf{}, Handler: a.state},
 	}
 }
 
@@ -74,22 +92,15 @@ func (a AuditAPI) history(c echo.Context) error {
 	if err := a.authorisePartnerAudit(c, mpn); err != nil {
 		return err
 	}
-	limit := 0
-	if raw := c.QueryParam("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > audit.MaxHistoryLimit {
-			return Problemf(http.StatusBadRequest, CodeBadRequest, "limit %q: want 1 to %d", raw, audit.MaxHistoryLimit).With("field", "limit")
-		}
-		limit = n
-	}
-	page, err := audit.History(c.Request().Context(), a.Log, mpn, c.QueryParam("cursor"), limit)
-	if errors.Is(err, audit.ErrBadCursor) {
-		return Problemf(http.StatusBadRequest, CodeBadRequest, "%v; pass the nextCursor of the previous page", err).With("field", "cursor")
-	}
+	page, err := pageOf(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, page)
+	history, err := audit.History(c.Request().Context(), a.Log, mpn, page)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, history)
 }
 
 func (a AuditAPI) state(c echo.Context) error {
@@ -102,6 +113,10 @@ func (a AuditAPI) state(c echo.Context) error {
 		}
 		at = t.UTC()
 	}
+	page, err := pageOf(c)
+	if err != nil {
+		return err
+	}
 	if err := a.authorisePartnerAudit(c, mpn); err != nil {
 		return err
 	}
@@ -112,40 +127,49 @@ func (a AuditAPI) state(c echo.Context) error {
 	if !st.Partner.Enrolled() {
 		return Problemf(http.StatusNotFound, CodeNotFound, "partner %s was not enrolled at %s", mpn, at.Format(time.RFC3339Nano))
 	}
-	return c.JSON(http.StatusOK, renderAsOf(st))
+	answer, err := renderAsOf(st, page)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, answer)
 }
 
 // renderAsOf answers through the read models' own render functions, so as-of and live
 // answers cannot differ in shape. It shows the IDs: only readers who may see them get
 // here (authorisePartnerAudit).
-func renderAsOf(st audit.PartnerState) PartnerStateAsOf {
+func renderAsOf(st audit.PartnerState, page paging.Page) (PartnerStateAsOf, error) {
 	p, at := st.Partner, st.AsOf
+	incidents, err := projections.RenderIncidentsPage(p, "", page)
+	if err != nil {
+		return PartnerStateAsOf{}, err
+	}
 	out := PartnerStateAsOf{MPNID: p.MPNID, AsOf: at, Position: st.Position.String(), Events: st.Events,
 		Benefits: projections.RenderBenefits(p, at, true), RemainingIncidents: projections.RenderRemainingIncidents(p, at),
-		LinkedAccounts: []ContractAccounts{}, Incidents: projections.RenderIncidents(p, "")}
+		LinkedAccounts: []ContractAccounts{}, Incidents: incidents}
 	for _, c := range p.Contracts(at) {
 		out.LinkedAccounts = append(out.LinkedAccounts, ContractAccounts{ContractID: c.ContractID,
 			Accounts: projections.RenderLinkedAccounts(p, c.ContractID).Accounts})
 	}
-	return out
+	return out, nil
 }
 
 // authorisePartnerAudit admits the readers who may see the partner's Access ID and
 // Contract ID (domain.CanSeeContractIDs): history and past state carry both, so an
-// account not linked to MPN, or linked only to CSP, is refused (R2, R4).
+// account not linked to MPN, or linked only to CSP, is refused (R2, R4). The rule is
+// asked on the partner's current users, as every read route asks it.
 func (a AuditAPI) authorisePartnerAudit(c echo.Context, mpnID string) error {
 	if domain.ValidateMPNID(mpnID) != nil {
 		return Problemf(http.StatusNotFound, CodeNotFound, "no partner %q: an MPN ID is 5 to 10 digits", mpnID)
 	}
 	me := by(c)
 	if me.ReadsEverything() {
-		return nil // the rule admits them whatever the partner's users: skip the fold
+		return nil // the rule admits them whatever the partner's users: skip the load
 	}
-	now, err := audit.PartnerAsOf(c.Request().Context(), a.Log, mpnID, a.now())
+	current, _, err := a.Partners.LoadPartner(c.Request().Context(), mpnID)
 	if err != nil {
 		return err
 	}
-	if err := domain.CanSeeContractIDs(me, now.Partner.PartnerUsers()); err != nil {
+	if err := domain.CanSeeContractIDs(me, current.PartnerUsers()); err != nil {
 		return Problemf(http.StatusForbidden, CodeForbidden,
 			"the history of partner %s is open to auditors and to the partner's MPN-linked accounts (R2, R4)", mpnID)
 	}

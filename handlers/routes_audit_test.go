@@ -18,6 +18,7 @@ import (
 	"ledger/handlers"
 	"ledger/infra/audit"
 	"ledger/infra/commands"
+	"ledger/infra/paging"
 	"ledger/infra/sqldb"
 	"ledger/infra/sqlstore"
 	"ledger/projections"
@@ -26,10 +27,10 @@ import (
 var auditT0 = time.Date(2026, 1, 15, 9, 0, 0, 0, time.UTC)
 
 // auditWorld is the real path minus NATS: a SQLite event store written by the command
-// executor, read models built from it by the ops rebuild, and the audit, ops and rules
-// routes over both.
+// executor, read models built from it by the ops rebuild, and the audit, ops, rules and
+// query routes over both.
 type auditWorld struct {
-	t     *testing.T
+	t     testing.TB
 	store *sqlstore.Store
 	db    *bun.DB
 	x     *commands.Executor
@@ -38,7 +39,7 @@ type auditWorld struct {
 	ops   *projections.Operations
 }
 
-func newAuditWorld(t *testing.T) *auditWorld {
+func newAuditWorld(t testing.TB) *auditWorld {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -56,10 +57,12 @@ func newAuditWorld(t *testing.T) *auditWorld {
 	w.x = commands.New(store, commands.WithClock(func() time.Time { return w.now }))
 	w.ops = &projections.Operations{DB: db, Store: store, DataDir: dir}
 	clock := func() time.Time { return w.now }
-	routes := append(handlers.AuditRoutes(handlers.AuditAPI{Log: store, Now: clock}),
+	routes := append(handlers.AuditRoutes(handlers.AuditAPI{Log: store, Partners: w.x, Now: clock}),
 		handlers.OpsRoutes(handlers.OpsAPI{Projections: w.ops})...)
 	routes = append(routes, handlers.RulesRoutes(handlers.RulesAPI{Rules: w.x, Now: clock})...)
-	w.srv = handlers.NewServer(handlers.Deps{JWTSecret: testSecret, Routes: routes, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	routes = append(routes, handlers.QueryRoutes(handlers.API{Commands: w.x, ReadModels: projections.NewReadModels(db), Now: clock})...)
+	w.srv = handlers.NewServer(handlers.Deps{JWTSecret: testSecret, Routes: routes, Projections: projections.NewCheckpoints(db),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	return w
 }
 
@@ -108,7 +111,7 @@ func (w *auditWorld) request(method, path string, sub string, roles ...handlers.
 	return rec.Code, body
 }
 
-func decode[T any](t *testing.T, body []byte) T {
+func decode[T any](t testing.TB, body []byte) T {
 	t.Helper()
 	var v T
 	if err := json.Unmarshal(body, &v); err != nil {
@@ -210,8 +213,8 @@ func TestStateAsOfNowEqualsTheLiveReadModels(t *testing.T) {
 	rm := projections.NewReadModels(w.db)
 	benefits, _ := rm.Benefits(ctx, "4711001", w.now, true)
 	remaining, _ := rm.RemainingIncidents(ctx, "4711001", w.now)
-	incidents, _ := rm.Incidents(ctx, "4711001", "")
-	linked, _ := rm.LinkedAccounts(ctx, asOf.Benefits.Activation.ContractID)
+	incidents, _ := rm.Incidents(ctx, "4711001", "", paging.Page{})
+	linked, _ := rm.LinkedAccounts(ctx, asOf.Benefits.Activation.ContractID, paging.Page{})
 	same := func(name string, a, b any) {
 		ja, _ := json.Marshal(a)
 		jb, _ := json.Marshal(b)
@@ -283,7 +286,7 @@ func TestOpsListAndRebuildProjectionsAndRulesAreListed(t *testing.T) {
 func TestAuditOpsAndRulesRoutesJoinTheOthers(t *testing.T) {
 	w := newAuditWorld(t)
 	routes := append(handlers.CommandRoutes(handlers.API{}), handlers.QueryRoutes(handlers.API{})...)
-	routes = append(routes, handlers.AuditRoutes(handlers.AuditAPI{Log: w.store})...)
+	routes = append(routes, handlers.AuditRoutes(handlers.AuditAPI{Log: w.store, Partners: w.x})...)
 	routes = append(routes, handlers.OpsRoutes(handlers.OpsAPI{Projections: w.ops})...)
 	routes = append(routes, handlers.RulesRoutes(handlers.RulesAPI{Rules: w.x})...)
 	deps := handlers.Deps{JWTSecret: testSecret, Routes: routes, Projections: projections.NewCheckpoints(w.db)}

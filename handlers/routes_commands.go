@@ -13,6 +13,7 @@ import (
 	"ledger/domain"
 	"ledger/infra/commands"
 	"ledger/infra/eventstore"
+	"ledger/infra/paging"
 	"ledger/projections"
 )
 
@@ -28,9 +29,9 @@ type PartnerCommands interface {
 // ReadModels answers queries (projections.ReadModels implements it).
 type ReadModels interface {
 	RemainingIncidents(ctx context.Context, mpnID string, now time.Time) (projections.RemainingIncidents, error)
-	LinkedAccounts(ctx context.Context, contractID string) (projections.LinkedAccounts, error)
+	LinkedAccounts(ctx context.Context, contractID string, page paging.Page) (projections.LinkedAccounts, error)
 	SupportPlans(ctx context.Context, userID string, now time.Time) (projections.SupportPlans, error)
-	Incidents(ctx context.Context, mpnID string, status domain.IncidentStatus) (projections.Incidents, error)
+	Incidents(ctx context.Context, mpnID string, status domain.IncidentStatus, page paging.Page) (projections.Incidents, error)
 	Benefits(ctx context.Context, mpnID string, now time.Time, revealIDs bool) (projections.Benefits, error)
 	PartnersOfUser(ctx context.Context, userID string) ([]projections.PartnerUser, error)
 }

@@ -41,9 +41,12 @@ func OpsRoutes(a OpsAPI) []Route {
 		{Method: http.MethodGet, Path: "/v1/ops/projections", Summary: "Every read model: version, checkpoint, head, lag in events and seconds, state (with rebuild progress) and dead letters (ops, auditor)",
 			Roles: []SystemRole{RoleOps, RoleAuditor}, Response: ProjectionsOverview{}, Handler: a.overview},
 		{Method: http.MethodPost, Path: "/v1/ops/projections/:name/rebuild", Summary: "Rebuild a read model from the event store into new tables, compare with the live ones and swap them in (?dryRun=true compares only) (ops)",
-			Roles: ops, Response: RebuildAnswer{}, LongRunning: true, Handler: a.rebuild},
+			Roles: ops, Query: []QueryParam{dryRunParam}, Response: RebuildAnswer{}, LongRunning: true, Handler: a.rebuild},
 	}
 }
+
+var dryRunParam = QueryParam{Name: "dryRun", Type: "boolean", Default: false,
+	Description: "Rebuild and compare only: the live read model stays as it is"}
 
 func (a OpsAPI) overview(c echo.Context) error {
 	list, err := a.Projections.Overview(c.Request().Context())

@@ -23,14 +23,17 @@ func QueryRoutes(a API) []Route {
 			Projection: projections.BenefitsOverviewName, Response: projections.Benefits{}, Handler: a.benefits},
 		{Method: get, Path: "/v1/partners/:mpnId/remaining-incidents", Summary: "Remaining incidents per contract and pool; the contract IDs only for MPN-linked users and system roles (R4, R13, R14, R22)",
 			Projection: projections.RemainingIncidentsName, Response: projections.RemainingIncidents{}, Handler: a.remainingIncidents},
-		{Method: get, Path: "/v1/contracts/:contractId/linked-accounts", Summary: "Accounts linked to a contract; only for MPN-linked users of its partner and system roles (R4, R12)",
-			Projection: projections.LinkedAccountsName, Response: projections.LinkedAccounts{}, Handler: a.linkedAccounts},
+		{Method: get, Path: "/v1/contracts/:contractId/linked-accounts", Summary: "Accounts linked to a contract, in link order, paged by ?cursor= and ?limit=; only for MPN-linked users of its partner and system roles (R4, R12)",
+			Projection: projections.LinkedAccountsName, Query: pageParams, Response: projections.LinkedAccounts{}, Handler: a.linkedAccounts},
 		{Method: get, Path: "/v1/accounts/:userId/support-plans", Summary: "Plans an account can use, and the unavailable ones with the reason, with the partners the caller may read (R4, R14)",
 			Projection: projections.SupportPlansName, Response: projections.SupportPlans{}, Handler: a.supportPlans},
-		{Method: get, Path: "/v1/partners/:mpnId/incidents", Summary: "A partner's incidents, the contract IDs only for MPN-linked users and system roles (R4); ?status=open|closed filters",
-			Projection: projections.IncidentsName, Response: projections.Incidents{}, Handler: a.incidents},
+		{Method: get, Path: "/v1/partners/:mpnId/incidents", Summary: "A partner's incidents in the order opened, paged by ?cursor= and ?limit=, the contract IDs only for MPN-linked users and system roles (R4); ?status=open|closed filters",
+			Projection: projections.IncidentsName, Query: append([]QueryParam{incidentStatusParam}, pageParams...), Response: projections.Incidents{}, Handler: a.incidents},
 	}
 }
+
+var incidentStatusParam = QueryParam{Name: "status", Enum: []string{string(domain.IncidentStatusOpen), string(domain.IncidentStatusClosed)},
+	Description: "Only open or only closed incidents; every incident when absent"}
 
 func (a API) benefits(c echo.Context) error {
 	mpn := c.Param("mpnId")
@@ -81,7 +84,11 @@ func (a API) linkedAccounts(c echo.Context) error {
 	if _, ok := r.state.ContractByID[contract]; !ok {
 		return notFound("partner %s has no contract %s", mpn, contract)
 	}
-	answer, err := a.ReadModels.LinkedAccounts(c.Request().Context(), contract)
+	page, err := pageOf(c)
+	if err != nil {
+		return err
+	}
+	answer, err := a.ReadModels.LinkedAccounts(c.Request().Context(), contract, page)
 	if err != nil {
 		return err
 	}
@@ -153,11 +160,15 @@ func (a API) incidents(c echo.Context) error {
 	default:
 		return Problemf(http.StatusBadRequest, CodeBadRequest, "status %q: want open or closed", status).With("field", "status")
 	}
+	page, err := pageOf(c)
+	if err != nil {
+		return err
+	}
 	r, err := a.partnerForReading(c, mpn)
 	if err != nil {
 		return err
 	}
-	answer, err := a.ReadModels.Incidents(c.Request().Context(), mpn, status)
+	answer, err := a.ReadModels.Incidents(c.Request().Context(), mpn, status, page)
 	if err != nil {
 		return err
 	}

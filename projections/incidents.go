@@ -19,13 +19,18 @@ const IncidentsName = "incidents"
 // product, who opened it, and whether it is open or closed.
 type IncidentsProjection struct{}
 
-const incidentsVersion = 1
+// incidentsVersion 2: the seq column and its indexes, the key the incident list is
+// paged by.
+const incidentsVersion = 2
 
 type incidentRow struct {
 	bun.BaseModel `bun:"table:incidents,alias:inc"`
 
-	IncidentID string     `bun:"incident_id,pk"`
-	MPNID      string     `bun:"mpn_id,notnull"`
+	IncidentID string `bun:"incident_id,pk"`
+	MPNID      string `bun:"mpn_id,notnull"`
+	// Seq is the incident's number at its partner (IN-<mpnId>-<seq>): it orders a
+	// partner's incidents as opened, and is the key their list is paged by.
+	Seq        int64      `bun:"seq,notnull"`
 	Plan       string     `bun:"plan,notnull"`
 	ContractID string     `bun:"contract_id,notnull"` // "" when no contract is involved
 	Pool       string     `bun:"pool,notnull"`        // "" when it drew on no pool
@@ -40,8 +45,7 @@ type incidentRow struct {
 	ClosedAt   *time.Time `bun:"closed_at"`
 	ClosedBy   string     `bun:"closed_by,notnull"`
 	Resolution string     `bun:"resolution,notnull"`
-	// OpenedPosition is the global position of the opening event: it orders a partner's
-	// incidents as opened.
+	// OpenedPosition is the global position of the opening event.
 	OpenedPosition int64 `bun:"opened_position,notnull"`
 	rowVersions
 }
@@ -52,10 +56,12 @@ func (IncidentsProjection) Name() string     { return IncidentsName }
 func (IncidentsProjection) Version() int     { return incidentsVersion }
 func (IncidentsProjection) Tables() []string { return []string{IncidentsName} }
 
-// Create makes the table, indexed for "a partner's incidents, in order"; the status
-// filter reads that partner's rows only, so it needs no index of its own.
+// Create makes the table, indexed for "a partner's incidents, in order, after this one"
+// with and without the status filter, so a page reads only the rows it answers
+// whatever the partner's number of incidents.
 func (IncidentsProjection) Create(ctx context.Context, db bun.IDB, t Tables) error {
-	return createTable[incidentRow](ctx, db, t, IncidentsName, index{"by_partner", "mpn_id, opened_position"})
+	return createTable[incidentRow](ctx, db, t, IncidentsName,
+		index{"by_partner", "mpn_id, seq"}, index{"by_partner_status", "mpn_id, status, seq"})
 }
 
 // Apply inserts opened incidents and marks closed ones; closing gives nothing back (R22),
@@ -72,8 +78,12 @@ func (p IncidentsProjection) Apply(ctx context.Context, tx bun.Tx, t Tables, bat
 	for _, d := range events {
 		switch e := d.event.(type) {
 		case domain.IncidentOpened:
+			seq, ok := domain.IncidentSeq(e.IncidentID)
+			if !ok {
+				return fmt.Errorf("incident %s: not an incident ID of the form IN-<mpnId>-<seq>", e.IncidentID)
+			}
 			rows.put(e.IncidentID, incidentRow{
-				IncidentID: e.IncidentID, MPNID: e.MPNID, Plan: string(e.Plan), ContractID: e.ContractID,
+				IncidentID: e.IncidentID, MPNID: e.MPNID, Seq: int64(seq), Plan: string(e.Plan), ContractID: e.ContractID,
 				Pool: string(e.Pool), PaidPlanID: e.PaidPlanID, Product: e.Product, Version: e.Version,
 				CustomerID: e.CustomerID, Title: e.Title, Status: string(domain.IncidentStatusOpen),
 				OpenedBy: e.OpenedBy, OpenedAt: utc(e.OccurredAt), OpenedPosition: int64(d.position.Commit),

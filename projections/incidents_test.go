@@ -8,6 +8,7 @@ import (
 
 	"ledger/domain"
 	"ledger/infra/eventstore"
+	"ledger/infra/paging"
 )
 
 // An event a read model needs but cannot read, or that contradicts what it holds, is
@@ -45,7 +46,7 @@ func TestAnEventAReadModelCannotApplyIsDeadLetteredNotSkipped(t *testing.T) {
 				t.Errorf("%s: %d dead letters, status %s; want %d, %s", name, st.DeadLetters, st.Status, n, wantStatus)
 			}
 		}
-		in, err := rm.Incidents(context.Background(), goldCSP, domain.IncidentStatusOpen)
+		in, err := rm.Incidents(context.Background(), goldCSP, domain.IncidentStatusOpen, paging.Page{})
 		must(t, err)
 		last := in.Incidents[len(in.Incidents)-1]
 		if last.IncidentID != after.Events[0].(domain.IncidentOpened).IncidentID {

@@ -19,7 +19,8 @@ const LinkedAccountsName = "linked_accounts"
 // remaining_incidents.
 type LinkedAccountsProjection struct{}
 
-const linkedAccountsVersion = 1
+// linkedAccountsVersion 2: the index the per-contract list is paged by.
+const linkedAccountsVersion = 2
 
 type linkedAccountRow struct {
 	bun.BaseModel `bun:"table:linked_accounts,alias:la"`
@@ -30,7 +31,8 @@ type linkedAccountRow struct {
 	AccountType string    `bun:"account_type,notnull"`
 	LinkedAt    time.Time `bun:"linked_at,notnull"`
 	LinkedBy    string    `bun:"linked_by,notnull"`
-	// LinkPosition is the global position of the link event: it orders links as made.
+	// LinkPosition is the global position of the link event: it orders links as made,
+	// and (with user_id) is the key their list is paged by.
 	LinkPosition int64 `bun:"link_position,notnull"`
 	rowVersions
 }
@@ -41,10 +43,11 @@ func (LinkedAccountsProjection) Name() string     { return LinkedAccountsName }
 func (LinkedAccountsProjection) Version() int     { return linkedAccountsVersion }
 func (LinkedAccountsProjection) Tables() []string { return []string{LinkedAccountsName} }
 
-// Create makes the table; its key (contract_id, user_id) serves the per-contract query,
-// the index the per-account one.
+// Create makes the table; by_contract serves the per-contract list page by page in
+// link order, by_user the per-account query.
 func (LinkedAccountsProjection) Create(ctx context.Context, db bun.IDB, t Tables) error {
-	return createTable[linkedAccountRow](ctx, db, t, LinkedAccountsName, index{"by_user", "user_id"})
+	return createTable[linkedAccountRow](ctx, db, t, LinkedAccountsName,
+		index{"by_contract", "contract_id, link_position, user_id"}, index{"by_user", "user_id"})
 }
 
 // Apply records each link: a batch is one bulk write. Linking again records no event

@@ -10,6 +10,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"ledger/domain"
+	"ledger/infra/paging"
 )
 
 // ReadModels answers the API's queries from the read models. It reads the logical
@@ -46,18 +47,43 @@ func (rm *ReadModels) RemainingIncidents(ctx context.Context, mpnID string, now 
 	return RenderRemainingIncidents(p, now), nil
 }
 
-// LinkedAccounts answers GET /v1/contracts/{contractId}/linked-accounts, in link order.
-// Reads LinkedAccountsName.
-func (rm *ReadModels) LinkedAccounts(ctx context.Context, contractID string) (LinkedAccounts, error) {
+// LinkedAccounts answers GET /v1/contracts/{contractId}/linked-accounts: one page of
+// the accounts linked to the contract, in link order (see paging.Page; a cursor of
+// another list is paging.ErrBadCursor). Reads LinkedAccountsName.
+func (rm *ReadModels) LinkedAccounts(ctx context.Context, contractID string, page paging.Page) (LinkedAccounts, error) {
+	limit, err := page.Size()
+	if err != nil {
+		return LinkedAccounts{}, err
+	}
+	scope := "linked-accounts/" + contractID
+	after, err := paging.Decode[linkKey](scope, page.Cursor)
+	if err != nil {
+		return LinkedAccounts{}, err
+	}
 	var rows []linkedAccountRow
-	if err := rm.db.NewSelect().Model(&rows).Where("contract_id = ?", contractID).Order("link_position").Scan(ctx); err != nil {
+	q := rm.db.NewSelect().Model(&rows).Where("contract_id = ?", contractID).
+		Where("(link_position > ? OR (link_position = ? AND user_id > ?))", after.Position, after.Position, after.UserID).
+		Order("link_position", "user_id").Limit(limit + 1)
+	if err := q.Scan(ctx); err != nil {
 		return LinkedAccounts{}, fmt.Errorf("accounts linked to %s: %w", contractID, err)
 	}
-	out := LinkedAccounts{Accounts: make([]LinkedAccount, len(rows))}
+	out := LinkedAccounts{Accounts: make([]LinkedAccount, 0, min(len(rows), limit))}
 	for i, r := range rows {
-		out.Accounts[i] = LinkedAccount{UserID: r.UserID, AccountType: r.AccountType, LinkedAt: utc(r.LinkedAt), LinkedBy: r.LinkedBy}
+		if i == limit {
+			last := rows[i-1]
+			out.NextCursor = paging.Encode(scope, linkKey{Position: last.LinkPosition, UserID: last.UserID})
+			break
+		}
+		out.Accounts = append(out.Accounts, LinkedAccount{UserID: r.UserID, AccountType: r.AccountType, LinkedAt: utc(r.LinkedAt), LinkedBy: r.LinkedBy})
 	}
 	return out, nil
+}
+
+// linkKey is where a page of linked accounts ends: the last link's position, and its
+// account when two links share one (events appended together).
+type linkKey struct {
+	Position int64  `json:"p"`
+	UserID   string `json:"u"`
 }
 
 // SupportPlans answers GET /v1/accounts/{userId}/support-plans as of now: the plans
@@ -107,27 +133,37 @@ func supportPlanReason(r supportPlanRow, now time.Time) string {
 	return ""
 }
 
-// Incidents answers GET /v1/partners/{mpnId}/incidents in the order opened; status ""
-// lists all, else only open or only closed ones (else ErrBadStatusFilter). Reads
-// IncidentsName.
-func (rm *ReadModels) Incidents(ctx context.Context, mpnID string, status domain.IncidentStatus) (Incidents, error) {
+// Incidents answers GET /v1/partners/{mpnId}/incidents: one page of the partner's
+// incidents in the order opened (see paging.Page); status "" lists all, else only open
+// or only closed ones (else ErrBadStatusFilter). The page is read by key from an index,
+// so it costs the same whatever the partner's number of incidents, and incidents opened
+// while a client walks the pages come at the end. Reads IncidentsName.
+func (rm *ReadModels) Incidents(ctx context.Context, mpnID string, status domain.IncidentStatus, page paging.Page) (Incidents, error) {
 	if err := checkStatusFilter(status); err != nil {
 		return Incidents{}, err
 	}
+	limit, after, err := incidentsPage(mpnID, status, page)
+	if err != nil {
+		return Incidents{}, err
+	}
 	var rows []incidentRow
-	q := rm.db.NewSelect().Model(&rows).Where("mpn_id = ?", mpnID).Order("opened_position")
+	q := rm.db.NewSelect().Model(&rows).Where("mpn_id = ?", mpnID).Where("seq > ?", after.Seq).Order("seq").Limit(limit + 1)
 	if status != "" {
 		q = q.Where("status = ?", string(status))
 	}
 	if err := q.Scan(ctx); err != nil {
 		return Incidents{}, fmt.Errorf("incidents of %s: %w", mpnID, err)
 	}
-	out := Incidents{Incidents: make([]Incident, len(rows))}
+	out := Incidents{Incidents: make([]Incident, 0, min(len(rows), limit))}
 	for i, r := range rows {
-		out.Incidents[i] = Incident{IncidentID: r.IncidentID, MPNID: r.MPNID, Plan: r.Plan, ContractID: r.ContractID,
+		if i == limit {
+			out.NextCursor = incidentsCursor(mpnID, status, rows[i-1].Seq)
+			break
+		}
+		out.Incidents = append(out.Incidents, Incident{IncidentID: r.IncidentID, MPNID: r.MPNID, Plan: r.Plan, ContractID: r.ContractID,
 			Pool: r.Pool, PaidPlanID: r.PaidPlanID, Product: r.Product, Version: r.Version, CustomerID: r.CustomerID,
 			Title: r.Title, Status: r.Status, OpenedBy: r.OpenedBy, OpenedAt: utc(r.OpenedAt),
-			ClosedAt: utcOrNil(r.ClosedAt), ClosedBy: r.ClosedBy, Resolution: r.Resolution}
+			ClosedAt: utcOrNil(r.ClosedAt), ClosedBy: r.ClosedBy, Resolution: r.Resolution})
 	}
 	return out, nil
 }

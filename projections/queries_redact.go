@@ -18,7 +18,7 @@ func (r RemainingIncidents) WithoutContractIDs() RemainingIncidents {
 // WithoutContractIDs is the answer for a reader who may read the partner but not see
 // its Contract IDs (R4): the same incidents, without the contract they drew on.
 func (r Incidents) WithoutContractIDs() Incidents {
-	out := Incidents{Incidents: make([]Incident, len(r.Incidents))}
+	out := Incidents{Incidents: make([]Incident, len(r.Incidents)), NextCursor: r.NextCursor}
 	for i, in := range r.Incidents {
 		in.ContractID = ""
 		out.Incidents[i] = in

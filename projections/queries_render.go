@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"ledger/domain"
+	"ledger/infra/paging"
 )
 
 // Render functions give the read models' answers from a partner's state at an instant:
@@ -49,20 +50,49 @@ func RenderSupportPlans(p domain.Partner, userID string, at time.Time) SupportPl
 	return out
 }
 
-// RenderIncidents is Incidents from state; status "" lists all.
+// RenderIncidents is every incident of state as one list; status "" lists all.
 func RenderIncidents(p domain.Partner, status domain.IncidentStatus) Incidents {
 	out := Incidents{Incidents: []Incident{}}
 	for _, in := range p.Incidents() {
-		if status != "" && in.Status() != status {
-			continue
+		if status == "" || in.Status() == status {
+			out.Incidents = append(out.Incidents, incidentOf(p.MPNID, in))
 		}
-		out.Incidents = append(out.Incidents, Incident{IncidentID: in.IncidentID, MPNID: p.MPNID, Plan: string(in.Plan),
-			ContractID: in.ContractID, Pool: string(in.Pool), PaidPlanID: in.PaidPlanID, Product: in.Product,
-			Version: in.Version, CustomerID: in.CustomerID, Title: in.Title, Status: string(in.Status()),
-			OpenedBy: in.OpenedBy, OpenedAt: utc(in.OpenedAt), ClosedAt: utcPtr(in.ClosedAt), ClosedBy: in.ClosedBy,
-			Resolution: in.Resolution})
 	}
 	return out
+}
+
+// RenderIncidentsPage is the page of Incidents from state that ReadModels.Incidents
+// answers from the read model: same order, same cursors. It looks incidents up by
+// number from the cursor on, so it reads only the page, not the partner's history.
+func RenderIncidentsPage(p domain.Partner, status domain.IncidentStatus, page paging.Page) (Incidents, error) {
+	if err := checkStatusFilter(status); err != nil {
+		return Incidents{}, err
+	}
+	limit, after, err := incidentsPage(p.MPNID, status, page)
+	if err != nil {
+		return Incidents{}, err
+	}
+	out, last := Incidents{Incidents: []Incident{}}, after.Seq
+	for seq := after.Seq + 1; seq <= int64(p.IncidentCount); seq++ {
+		in, ok := p.Incident(domain.IncidentID(p.MPNID, int(seq)))
+		if !ok || (status != "" && in.Status() != status) {
+			continue
+		}
+		if len(out.Incidents) == limit {
+			out.NextCursor = incidentsCursor(p.MPNID, status, last)
+			break
+		}
+		out.Incidents, last = append(out.Incidents, incidentOf(p.MPNID, in)), seq
+	}
+	return out, nil
+}
+
+func incidentOf(mpnID string, in domain.Incident) Incident {
+	return Incident{IncidentID: in.IncidentID, MPNID: mpnID, Plan: string(in.Plan),
+		ContractID: in.ContractID, Pool: string(in.Pool), PaidPlanID: in.PaidPlanID, Product: in.Product,
+		Version: in.Version, CustomerID: in.CustomerID, Title: in.Title, Status: string(in.Status()),
+		OpenedBy: in.OpenedBy, OpenedAt: utc(in.OpenedAt), ClosedAt: utcPtr(in.ClosedAt), ClosedBy: in.ClosedBy,
+		Resolution: in.Resolution}
 }
 
 // RenderBenefits is Benefits from state at at; the IDs only when revealIDs (R4).

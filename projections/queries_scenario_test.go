@@ -11,6 +11,7 @@ import (
 	"ledger/domain"
 	"ledger/infra/commands"
 	"ledger/infra/eventstore"
+	"ledger/infra/paging"
 )
 
 // t0 is "now" in the scenarios; whole seconds, so nothing depends on sub-microsecond
@@ -211,11 +212,10 @@ func (s *scenario) assertMatchesDomain(rm *ReadModels, at time.Time) {
 			s.sameJSON("benefits of "+mpn, b, err, RenderBenefits(p, at, reveal))
 		}
 		for _, status := range []domain.IncidentStatus{"", domain.IncidentStatusOpen, domain.IncidentStatusClosed} {
-			in, err := rm.Incidents(ctx, mpn, status)
-			s.sameJSON("incidents ("+string(status)+") of "+mpn, in, err, RenderIncidents(p, status))
+			s.samePagesOfIncidents(rm, p, status)
 		}
 		for id := range p.ContractByID {
-			la, err := rm.LinkedAccounts(ctx, id)
+			la, err := rm.LinkedAccounts(ctx, id, paging.Page{})
 			s.sameJSON("accounts linked to "+id, la, err, RenderLinkedAccounts(p, id))
 		}
 		for id := range p.UserByID {
@@ -223,6 +223,28 @@ func (s *scenario) assertMatchesDomain(rm *ReadModels, at time.Time) {
 			s.sameJSON("support plans of "+id, sp, err, RenderSupportPlans(p, id, at))
 		}
 	}
+}
+
+// samePagesOfIncidents walks the read model's incident pages and the domain's in step,
+// two incidents a page: the same pages, the same cursors, and together the whole list.
+func (s *scenario) samePagesOfIncidents(rm *ReadModels, p domain.Partner, status domain.IncidentStatus) {
+	s.t.Helper()
+	what := "incidents (" + string(status) + ") of " + p.MPNID
+	all := Incidents{Incidents: []Incident{}}
+	page := paging.Page{Limit: 2}
+	for range p.IncidentCount + 1 {
+		in, err := rm.Incidents(context.Background(), p.MPNID, status, page)
+		want, werr := RenderIncidentsPage(p, status, page)
+		if werr != nil {
+			s.t.Fatalf("%s: domain page: %v", what, werr)
+		}
+		s.sameJSON(what+" after "+page.Cursor, in, err, want)
+		all.Incidents = append(all.Incidents, want.Incidents...)
+		if page.Cursor = want.NextCursor; page.Cursor == "" {
+			break
+		}
+	}
+	s.sameJSON(what+", every page", all, nil, RenderIncidents(p, status))
 }
 
 func (s *scenario) sameJSON(what string, got any, err error, want any) {

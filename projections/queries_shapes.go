@@ -30,9 +30,11 @@ type PoolIncidents struct {
 	Remaining *int   `json:"remaining"`
 }
 
-// LinkedAccounts is GET /v1/contracts/{contractId}/linked-accounts.
+// LinkedAccounts is GET /v1/contracts/{contractId}/linked-accounts: one page of the
+// accounts, in link order. NextCursor, when present, fetches the page after it.
 type LinkedAccounts struct {
-	Accounts []LinkedAccount `json:"accounts"`
+	Accounts   []LinkedAccount `json:"accounts"`
+	NextCursor string          `json:"nextCursor,omitempty"`
 }
 
 // LinkedAccount is one account linked to the contract (R12).
@@ -73,9 +75,11 @@ type SupportPlan struct {
 	Reason     string     `json:"reason,omitempty"`
 }
 
-// Incidents is GET /v1/partners/{mpnId}/incidents.
+// Incidents is GET /v1/partners/{mpnId}/incidents: one page of the incidents, in the
+// order opened. NextCursor, when present, fetches the page after it.
 type Incidents struct {
-	Incidents []Incident `json:"incidents"`
+	Incidents  []Incident `json:"incidents"`
+	NextCursor string     `json:"nextCursor,omitempty"`
 }
 
 // Incident is one support request; contractId and pool are set when it drew on a

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"ledger/domain"
+	"ledger/infra/paging"
 	"ledger/infra/sqldb"
 )
 
@@ -89,7 +90,7 @@ func TestReadModelsShowTheRules(t *testing.T) {
 				}
 			}},
 			{"R20/R21 incidents under the CSP plan or a paid plan draw on no pool", func(t *testing.T) {
-				in, err := rm.Incidents(ctx, goldCSP, "")
+				in, err := rm.Incidents(ctx, goldCSP, "", paging.Page{})
 				must(t, err)
 				plans := map[string]Incident{}
 				for _, i := range in.Incidents {
@@ -103,22 +104,22 @@ func TestReadModelsShowTheRules(t *testing.T) {
 				}
 			}},
 			{"R22 closing an incident gives nothing back; the filter lists it as closed", func(t *testing.T) {
-				closed, err := rm.Incidents(ctx, goldCSP, domain.IncidentStatusClosed)
+				closed, err := rm.Incidents(ctx, goldCSP, domain.IncidentStatusClosed, paging.Page{})
 				must(t, err)
 				if len(closed.Incidents) != 1 || closed.Incidents[0].IncidentID != s.closed || closed.Incidents[0].ClosedAt == nil || closed.Incidents[0].Resolution != "fixed" {
 					t.Fatalf("closed incidents %+v", closed.Incidents)
 				}
-				open, err := rm.Incidents(ctx, goldCSP, domain.IncidentStatusOpen)
+				open, err := rm.Incidents(ctx, goldCSP, domain.IncidentStatusOpen, paging.Page{})
 				must(t, err)
 				if len(open.Incidents) != 3 {
 					t.Errorf("%d open incidents, want 3", len(open.Incidents))
 				}
-				if _, err := rm.Incidents(ctx, goldCSP, "pending"); !errors.Is(err, ErrBadStatusFilter) {
+				if _, err := rm.Incidents(ctx, goldCSP, "pending", paging.Page{}); !errors.Is(err, ErrBadStatusFilter) {
 					t.Errorf("status filter pending: %v, want ErrBadStatusFilter", err)
 				}
 			}},
 			{"R12/R17 linked accounts with who linked them; linking again added nobody", func(t *testing.T) {
-				la, err := rm.LinkedAccounts(ctx, s.contract[goldCSP])
+				la, err := rm.LinkedAccounts(ctx, s.contract[goldCSP], paging.Page{})
 				must(t, err)
 				var got []string
 				for _, a := range la.Accounts {

@@ -17,6 +17,7 @@ import (
 	"ledger/infra/audit"
 	"ledger/infra/commands"
 	"ledger/infra/eventstore"
+	"ledger/infra/paging"
 )
 
 var (
@@ -208,7 +209,7 @@ func TestRuleChangeThenRebuild(t *testing.T) {
 		}
 
 		// History still shows which rules decided each past event.
-		page, err := audit.History(ctx, h.store, "1000002", "", 0)
+		page, err := audit.History(ctx, h.store, "1000002", paging.Page{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,7 +14,7 @@ import (
 func (p *process) addAuditAndOpsRoutes(cfg Config, logger *slog.Logger, opts wireOptions) {
 	var now func() time.Time = opts.now
 	ops := &projections.Operations{DB: p.readDB, Store: p.store, DataDir: cfg.DataDir, Logger: logger}
-	p.deps.Routes = append(p.deps.Routes, handlers.AuditRoutes(handlers.AuditAPI{Log: p.store, Now: now})...)
+	p.deps.Routes = append(p.deps.Routes, handlers.AuditRoutes(handlers.AuditAPI{Log: p.store, Partners: p.executor, Now: now})...)
 	p.deps.Routes = append(p.deps.Routes, handlers.OpsRoutes(handlers.OpsAPI{Projections: ops})...)
 	p.deps.Routes = append(p.deps.Routes, handlers.RulesRoutes(handlers.RulesAPI{Rules: p.executor, Now: now})...)
 }

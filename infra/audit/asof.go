@@ -21,28 +21,39 @@ type PartnerState struct {
 
 // PartnerAsOf folds the partner's events that occurred at or before at (their
 // occurredAt, the instant the decision took effect): what the ledger held then. A
-// partner with no event by then reads as not enrolled (Partner.Enrolled false).
+// partner with no event by then reads as not enrolled (Partner.Enrolled false). The
+// stream is read and folded one page at a time: memory holds the state and one page,
+// whatever the length of the partner's history.
 func PartnerAsOf(ctx context.Context, log Log, mpnID string, at time.Time) (PartnerState, error) {
 	if err := domain.ValidateMPNID(mpnID); err != nil {
 		return PartnerState{}, err
 	}
 	at = at.UTC()
 	out := PartnerState{AsOf: at}
-	var events []domain.Event
-	for rec, err := range readStream(ctx, log, domain.PartnerStream(mpnID), 0) {
-		if err != nil {
-			return PartnerState{}, fmt.Errorf("state of %s as of %s: %w", mpnID, at.Format(time.RFC3339), err)
+	events := func(yield func(domain.Event, error) bool) {
+		for rec, err := range readStream(ctx, log, domain.PartnerStream(mpnID), 0, pageSize) {
+			if err != nil {
+				yield(nil, fmt.Errorf("state of %s as of %s: %w", mpnID, at.Format(time.RFC3339), err))
+				return
+			}
+			e, err := domain.Decode(rec.Type, rec.Data)
+			if err != nil {
+				yield(nil, fmt.Errorf("state of %s: %s@%d: %w", mpnID, rec.Stream, rec.Revision, err))
+				return
+			}
+			if e.Meta().OccurredAt.After(at) {
+				continue
+			}
+			out.Position, out.Revision, out.Events = rec.Position, rec.Revision, out.Events+1
+			if !yield(e, nil) {
+				return
+			}
 		}
-		e, err := domain.Decode(rec.Type, rec.Data)
-		if err != nil {
-			return PartnerState{}, fmt.Errorf("state of %s: %s@%d: %w", mpnID, rec.Stream, rec.Revision, err)
-		}
-		if e.Meta().OccurredAt.After(at) {
-			continue
-		}
-		events = append(events, e)
-		out.Position, out.Revision = rec.Position, rec.Revision
 	}
-	out.Partner, out.Events = domain.FoldAsOf(events, at), len(events)
+	p, err := domain.FoldSeq(events)
+	if err != nil {
+		return PartnerState{}, err
+	}
+	out.Partner = p
 	return out, nil
 }

@@ -55,11 +55,12 @@ func rawJSON(b []byte) json.RawMessage {
 	return s
 }
 
-// readStream yields a stream's events from revision from on, one page at a time.
-func readStream(ctx context.Context, log Log, stream string, from uint64) iter.Seq2[eventstore.RecordedEvent, error] {
+// readStream yields a stream's events from revision from on, reading size events at a
+// time.
+func readStream(ctx context.Context, log Log, stream string, from uint64, size int) iter.Seq2[eventstore.RecordedEvent, error] {
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
 		for {
-			page, err := log.ReadStream(ctx, stream, eventstore.ReadStreamOptions{Direction: eventstore.Forwards, From: from, Limit: pageSize})
+			page, err := log.ReadStream(ctx, stream, eventstore.ReadStreamOptions{Direction: eventstore.Forwards, From: from, Limit: size})
 			if err != nil {
 				yield(eventstore.RecordedEvent{}, err)
 				return
@@ -69,7 +70,7 @@ func readStream(ctx context.Context, log Log, stream string, from uint64) iter.S
 					return
 				}
 			}
-			if len(page) < pageSize {
+			if len(page) < size {
 				return
 			}
 			from = page[len(page)-1].Revision + 1

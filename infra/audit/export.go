@@ -28,7 +28,7 @@ func Export(ctx context.Context, log Log, w io.Writer, f ExportFilter) (int, err
 		if err := domain.ValidateMPNID(f.MPNID); err != nil {
 			return 0, err
 		}
-		events = readStream(ctx, log, domain.PartnerStream(f.MPNID), 0)
+		events = readStream(ctx, log, domain.PartnerStream(f.MPNID), 0, pageSize)
 	} else {
 		events = log.ReadAll(ctx, eventstore.Start)
 	}

@@ -2,11 +2,10 @@ package audit
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strconv"
 
 	"ledger/domain"
+	"ledger/infra/paging"
 )
 
 // HistoryPage is one page of a partner's events in stream order. NextCursor, when not
@@ -17,58 +16,39 @@ type HistoryPage struct {
 	NextCursor string   `json:"nextCursor,omitempty"`
 }
 
-// History limits.
-const (
-	DefaultHistoryLimit = 100
-	MaxHistoryLimit     = 1000
-)
+// historyKey is what a history cursor carries: the next revision to read. Pages stay
+// stable while the stream grows: an event, once listed, is always on the same page.
+type historyKey struct {
+	Revision uint64 `json:"r"`
+}
 
-// ErrBadCursor: a cursor History did not hand out.
-var ErrBadCursor = errors.New("invalid history cursor")
-
-// History reads up to limit events of the partner's stream, starting at cursor (empty:
-// the first event). The cursor is the next revision, so pages stay stable while the
-// stream grows: an event, once listed, is always on the same page.
-func History(ctx context.Context, log Log, mpnID, cursor string, limit int) (HistoryPage, error) {
+// History reads one page of the partner's stream: at most page.Limit events (see
+// paging.Page) after page.Cursor. It reads exactly one more event than it answers, to
+// know whether a next page exists, so its memory is bounded by the limit. A cursor
+// another list handed out, or none at all, is paging.ErrBadCursor.
+func History(ctx context.Context, log Log, mpnID string, page paging.Page) (HistoryPage, error) {
 	if err := domain.ValidateMPNID(mpnID); err != nil {
 		return HistoryPage{}, err
 	}
-	from, err := parseCursor(cursor)
+	limit, err := page.Size()
 	if err != nil {
 		return HistoryPage{}, err
 	}
-	if limit <= 0 {
-		limit = DefaultHistoryLimit
+	scope := "history/" + mpnID
+	from, err := paging.Decode[historyKey](scope, page.Cursor)
+	if err != nil {
+		return HistoryPage{}, err
 	}
-	limit = min(limit, MaxHistoryLimit)
-	stream := domain.PartnerStream(mpnID)
-	page := HistoryPage{MPNID: mpnID, Events: []Record{}}
-	for e, err := range readStream(ctx, log, stream, from) {
+	out := HistoryPage{MPNID: mpnID, Events: []Record{}}
+	for e, err := range readStream(ctx, log, domain.PartnerStream(mpnID), from.Revision, limit+1) {
 		if err != nil {
 			return HistoryPage{}, fmt.Errorf("history of %s: %w", mpnID, err)
 		}
-		if len(page.Events) == limit {
-			page.NextCursor = formatCursor(e.Revision)
+		if len(out.Events) == limit {
+			out.NextCursor = paging.Encode(scope, historyKey{Revision: e.Revision})
 			break
 		}
-		page.Events = append(page.Events, RecordOf(e))
+		out.Events = append(out.Events, RecordOf(e))
 	}
-	return page, nil
-}
-
-// Cursors are "r" and the next revision: opaque to clients, readable in logs.
-func formatCursor(revision uint64) string { return "r" + strconv.FormatUint(revision, 10) }
-
-func parseCursor(c string) (uint64, error) {
-	if c == "" {
-		return 0, nil
-	}
-	if len(c) < 2 || c[0] != 'r' {
-		return 0, fmt.Errorf("%w %q", ErrBadCursor, c)
-	}
-	n, err := strconv.ParseUint(c[1:], 10, 63)
-	if err != nil {
-		return 0, fmt.Errorf("%w %q", ErrBadCursor, c)
-	}
-	return n, nil
+	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"ledger/infra/audit"
+	"ledger/infra/paging"
 )
 
 func TestHistoryPagesAreStableAndCoverTheStream(t *testing.T) {
@@ -23,7 +24,7 @@ func TestHistoryPagesAreStableAndCoverTheStream(t *testing.T) {
 			var revisions []uint64
 			cursor := ""
 			for {
-				page, err := audit.History(ctx, s, "1000001", cursor, 3)
+				page, err := audit.History(ctx, s, "1000001", paging.Page{Cursor: cursor, Limit: 3})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -41,7 +42,7 @@ func TestHistoryPagesAreStableAndCoverTheStream(t *testing.T) {
 			if len(revisions) != 4 || revisions[0] != 0 || revisions[3] != 3 {
 				t.Fatalf("revisions %v, want 0..3", revisions)
 			}
-			if _, err := audit.History(ctx, s, "1000001", "x9", 3); !errors.Is(err, audit.ErrBadCursor) {
+			if _, err := audit.History(ctx, s, "1000001", paging.Page{Cursor: "x9", Limit: 3}); !errors.Is(err, paging.ErrBadCursor) {
 				t.Fatalf("bad cursor: %v", err)
 			}
 		})

@@ -57,7 +57,7 @@ type chainLink struct {
 func Verify(ctx context.Context, log Log, stream string) (Verification, error) {
 	events := log.ReadAll(ctx, eventstore.Start)
 	if stream != "" {
-		events = readStream(ctx, log, stream, 0)
+		events = readStream(ctx, log, stream, 0, pageSize)
 	}
 	return verify(events, stream)
 }
