@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -33,6 +35,9 @@ func (s *server) handleError(err error, c echo.Context) {
 		s.deps.Logger.ErrorContext(ctx, "encoding problem", "error", merr)
 		body = []byte(`{"type":"/problems/internal","title":"Internal Server Error","status":500,"code":"internal"}`)
 		p.Status = http.StatusInternalServerError
+	}
+	if p.RetryAfter > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(p.RetryAfter)))
 	}
 	if c.Request().Method == http.MethodHead {
 		err = c.NoContent(p.Status)
@@ -108,4 +113,10 @@ func echoProblem(he *echo.HTTPError) *Problem {
 		}
 	}
 	return NewProblem(he.Code, code, detail)
+}
+
+// retryAfterSeconds rounds up: Retry-After counts whole seconds, and 0 would invite an
+// immediate retry into the same overload.
+func retryAfterSeconds(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
 }

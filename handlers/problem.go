@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"time"
 )
 
 // ProblemContentType is the media type of every error body (RFC 9457).
@@ -23,6 +24,7 @@ const (
 	CodeUnsupportedMediaType = "unsupported_media_type"
 	CodeProjectionBehind     = "projection_behind"
 	CodeNotReady             = "not_ready"
+	CodeOverloaded           = "overloaded"
 	CodeInternal             = "internal"
 )
 
@@ -41,6 +43,9 @@ type Problem struct {
 	Code     string
 	Instance string
 	Extra    map[string]any
+	// RetryAfter, when positive, is sent as the Retry-After header in whole seconds
+	// (at least 1); it is not part of the body.
+	RetryAfter time.Duration
 }
 
 // NewProblem builds a problem with the title taken from the status.

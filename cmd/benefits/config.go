@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+
+	"ledger/handlers"
 )
 
 // envPrefix prefixes every setting's environment variable: --data-dir is BENEFITS_DATA_DIR.
@@ -63,6 +65,8 @@ type Config struct {
 	QueryWait       time.Duration
 	GapGrace        time.Duration
 	ShutdownTimeout time.Duration
+	// Limits bound the requests in flight (503 overloaded past them); 0 is unbounded.
+	Limits handlers.InFlightLimits
 }
 
 // setting is one configuration item: a flag, an environment variable (unless noEnv),
@@ -188,6 +192,21 @@ func serveSettings(c *Config) []setting {
 		{name: "gap-grace", def: "1s", usage: "projector: how long a delivery whose predecessors another projector holds waits for them before it fills the gap from the event store",
 			apply: func(v string) (err error) {
 				c.GapGrace, err = parseDuration(v, time.Minute)
+				return err
+			}},
+		{name: "max-commands-in-flight", def: "64", usage: "commands this process works on at once; more answer 503 overloaded with Retry-After at once (0: unbounded)",
+			apply: func(v string) (err error) {
+				c.Limits.Commands, err = parseBound(v)
+				return err
+			}},
+		{name: "max-queries-in-flight", def: "128", usage: "queries this process works on at once (waits for minPosition included); more answer 503 overloaded (0: unbounded)",
+			apply: func(v string) (err error) {
+				c.Limits.Queries, err = parseBound(v)
+				return err
+			}},
+		{name: "max-partner-commands-in-flight", def: "8", usage: "commands on one partner's stream at once (they serialise on it); more answer 503 overloaded (0: unbounded)",
+			apply: func(v string) (err error) {
+				c.Limits.PerPartner, err = parseBound(v)
 				return err
 			}},
 		{name: "shutdown-timeout", def: "15s", usage: "on SIGINT/SIGTERM, longest wait for in-flight requests to finish",
@@ -352,6 +371,18 @@ func parseDuration(v string, maximum time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("want more than 0 and at most %s", maximum)
 	}
 	return d, nil
+}
+
+// maxBound is the largest in-flight bound accepted; beyond it a bound bounds nothing.
+const maxBound = 1_000_000
+
+// parseBound reads an in-flight bound: 0 (unbounded) or a positive count.
+func parseBound(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > maxBound {
+		return 0, fmt.Errorf("want a whole number from 0 (unbounded) to %d", maxBound)
+	}
+	return n, nil
 }
 
 // redactURL hides the password of a URL-shaped value.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"ledger/handlers"
 )
 
 func envOf(kv ...string) func(string) (string, bool) {
@@ -30,7 +32,8 @@ func TestServeDefaults(t *testing.T) {
 	}
 	want := Config{Addr: ":8080", DataDir: "data", EventStore: StoreTarget{Backend: BackendSQLite},
 		ReadDB: StoreTarget{Backend: BackendSQLite}, LogFormat: autoLogFormat(), LogLevel: slog.LevelInfo,
-		Role: RoleAll, QueryWait: 2 * time.Second, GapGrace: time.Second, ShutdownTimeout: 15 * time.Second}
+		Role: RoleAll, QueryWait: 2 * time.Second, GapGrace: time.Second, ShutdownTimeout: 15 * time.Second,
+		Limits: handlers.InFlightLimits{Commands: 64, Queries: 128, PerPartner: 8}}
 	if cfg != want {
 		t.Errorf("defaults\n got %+v\nwant %+v", cfg, want)
 	}
@@ -65,6 +68,11 @@ func TestServeSettingsComeFromFlagsThenEnvThenDefaults(t *testing.T) {
 		{"gap grace", []string{"--gap-grace", "250ms"}, nil, func(c Config) bool { return c.GapGrace == 250*time.Millisecond }},
 		{"log format and level", []string{"--log-format", "json", "--log-level", "debug"}, nil,
 			func(c Config) bool { return c.LogFormat == "json" && c.LogLevel == slog.LevelDebug }},
+		{"in-flight bounds, 0 unbounding one", []string{"--max-commands-in-flight", "0", "--max-partner-commands-in-flight", "3"},
+			[]string{"BENEFITS_MAX_QUERIES_IN_FLIGHT", "500"},
+			func(c Config) bool {
+				return c.Limits == handlers.InFlightLimits{Commands: 0, Queries: 500, PerPartner: 3}
+			}},
 		{"data dir from env", nil, []string{"BENEFITS_DATA_DIR", "/var/lib/benefits/"},
 			func(c Config) bool { return c.DataDir == "/var/lib/benefits" }},
 	}
@@ -106,6 +114,8 @@ func TestWrongValuesFailNamingFlagAndEnv(t *testing.T) {
 		{"query wait negative", nil, []string{"BENEFITS_QUERY_WAIT", "-1s"}, "invalid --query-wait", ""},
 		{"gap grace not a duration", nil, []string{"BENEFITS_GAP_GRACE", "soon"}, "invalid --gap-grace / BENEFITS_GAP_GRACE", ""},
 		{"shutdown timeout zero", []string{"--shutdown-timeout", "0s"}, nil, "invalid --shutdown-timeout / BENEFITS_SHUTDOWN_TIMEOUT", ""},
+		{"negative in-flight bound", []string{"--max-commands-in-flight", "-1"}, nil, `invalid --max-commands-in-flight / BENEFITS_MAX_COMMANDS_IN_FLIGHT "-1"`, ""},
+		{"in-flight bound not a number", nil, []string{"BENEFITS_MAX_PARTNER_COMMANDS_IN_FLIGHT", "many"}, "invalid --max-partner-commands-in-flight / BENEFITS_MAX_PARTNER_COMMANDS_IN_FLIGHT", ""},
 		{"unknown flag", []string{"--port", "80"}, nil, "flag provided but not defined: -port", ""},
 		{"stray argument", []string{"now"}, nil, `unexpected argument "now"`, ""},
 	}

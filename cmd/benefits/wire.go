@@ -95,6 +95,7 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 		QueryWait:   cfg.QueryWait,
 		DomainError: domainRefusal,
 		Metrics:     m,
+		Limits:      cfg.Limits,
 	}}
 	defer func() {
 		if err != nil {
