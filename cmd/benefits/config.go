@@ -77,6 +77,7 @@ type setting struct {
 	usage  string
 	secret bool // never echo the value
 	noEnv  bool // per-invocation arguments (token --sub) are flags only
+	isBool bool // a switch: --json alone means --json=true
 	apply  func(v string) error
 }
 
@@ -234,6 +235,12 @@ func parseSettings(cmd, synopsis string, settings []setting, args []string, env 
 	fs.SetOutput(io.Discard) // problems are returned; usage goes where the caller says
 	values := make([]*string, len(settings))
 	for i, s := range settings {
+		if s.isBool {
+			values[i] = new(string)
+			*values[i] = s.def
+			fs.Var(switchValue{values[i]}, s.name, s.usage)
+			continue
+		}
 		values[i] = fs.String(s.name, s.def, s.usage)
 	}
 	if err := fs.Parse(args); err != nil {
@@ -265,6 +272,19 @@ func parseSettings(cmd, synopsis string, settings []setting, args []string, env 
 	}
 	return nil
 }
+
+// switchValue is a string flag that may be given without a value, like a bool flag;
+// the setting's apply still checks what it holds.
+type switchValue struct{ v *string }
+
+func (s switchValue) String() string {
+	if s.v == nil {
+		return ""
+	}
+	return *s.v
+}
+func (s switchValue) Set(v string) error { *s.v = v; return nil }
+func (s switchValue) IsBoolFlag() bool   { return true }
 
 func (s setting) label() string {
 	if s.noEnv {
