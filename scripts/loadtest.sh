@@ -15,7 +15,8 @@ stop() {
   kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
   rm -rf "$DIR"
 }
-trap stop EXIT INT TERM
+trap stop EXIT
+trap 'exit 130' INT TERM
 
 ADDR=
 for _ in $(seq 300); do # port 0: the server logs the port it got
