@@ -2,7 +2,7 @@
 # default, `make test` passes from a fresh clone.
 GO ?= go
 
-.PHONY: run test vet bench test-esdb build fuzz
+.PHONY: run test vet bench test-esdb build fuzz loadtest
 
 build:
 	$(GO) build -o bin/benefits ./cmd/benefits
@@ -32,3 +32,10 @@ bench:
 test-esdb:
 	@test -n "$$ESDB_URL" || { echo "set ESDB_URL, e.g. esdb://localhost:2113?tls=false"; exit 2; }
 	$(GO) test -race -run 'Contract' ./infra/esdbstore/...
+
+# Sizes this machine: a fresh `benefits serve` on a temporary data dir and a free port,
+# every load-test scenario briefly against it, then stop. One scenario with your own
+# flags: make loadtest LOADTEST_ARGS="--scenario commands --clients 64 --duration 30s".
+LOADTEST_ARGS ?=
+loadtest: build
+	scripts/loadtest.sh $(LOADTEST_ARGS)

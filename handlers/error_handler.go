@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"errors"
-	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -27,9 +26,6 @@ func (s *server) handleError(err error, c echo.Context) {
 		s.deps.Logger.ErrorContext(ctx, "request failed", "error", err,
 			"correlation_id", CorrelationID(ctx), "method", c.Request().Method, "route", c.Path())
 	}
-	if p.RetryAfter > 0 {
-		c.Response().Header().Set(echo.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(p.RetryAfter.Seconds()))))
-	}
 	p.Instance = c.Request().URL.Path
 	if id := CorrelationID(ctx); id != "" {
 		p = p.With("correlationId", id)
@@ -39,6 +35,9 @@ func (s *server) handleError(err error, c echo.Context) {
 		s.deps.Logger.ErrorContext(ctx, "encoding problem", "error", merr)
 		body = []byte(`{"type":"/problems/internal","title":"Internal Server Error","status":500,"code":"internal"}`)
 		p.Status = http.StatusInternalServerError
+	}
+	if p.RetryAfter > 0 {
+		c.Response().Header().Set(echo.HeaderRetryAfter, strconv.Itoa(retryAfterSeconds(p.RetryAfter)))
 	}
 	if c.Request().Method == http.MethodHead {
 		err = c.NoContent(p.Status)
@@ -127,4 +126,10 @@ func echoProblem(he *echo.HTTPError) *Problem {
 		}
 	}
 	return NewProblem(he.Code, code, detail)
+}
+
+// retryAfterSeconds rounds up: Retry-After counts whole seconds, and 0 would invite an
+// immediate retry into the same overload.
+func retryAfterSeconds(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
 }

@@ -11,6 +11,8 @@ import (
 // (*metrics.Metrics in production).
 type HTTPMetrics interface {
 	ObserveHTTP(method, route string, status int, elapsed time.Duration)
+	// ObserveRejected counts a request refused 503 overloaded by an in-flight bound.
+	ObserveRejected(class, scope string)
 	Handler() http.Handler
 }
 

@@ -93,7 +93,6 @@ func operation(b *schemaBuilder, r Route) (map[string]any, error) {
 				"description": "Same as the minPosition query parameter"})
 		success["headers"] = map[string]any{HeaderProjectionPosition: map[string]any{
 			"description": "The read model reflects every event up to this position", "schema": pos}}
-		responses["503"] = problemResponse("projection_behind: the read model did not reach minPosition in time")
 		op["x-projection"] = r.Projection
 	}
 	for _, st := range r.successStatuses() {
@@ -107,6 +106,7 @@ func operation(b *schemaBuilder, r Route) (map[string]any, error) {
 	if !r.Public {
 		op["security"] = []any{map[string]any{"bearer": []any{}}}
 		responses["401"] = problemResponse("unauthenticated: missing, invalid or expired token")
+		responses["503"] = problemResponse(unavailableOf(r))
 		if len(r.Roles) > 0 {
 			op["x-roles"] = r.Roles
 			responses["403"] = problemResponse("forbidden: needs one of " + joinRoles(r.Roles))
@@ -158,4 +158,14 @@ var problemSchema = map[string]any{
 		"field":         map[string]any{"type": "string", "description": "the offending request field, on bad_request"},
 	},
 	"additionalProperties": true,
+}
+
+// unavailableOf describes a route's 503s: every bounded route may be overloaded
+// (InFlightLimits), a query may also find its read model behind.
+func unavailableOf(r Route) string {
+	overloaded := "overloaded: too many requests in flight; retry after the Retry-After header's seconds"
+	if r.Projection != "" {
+		return "projection_behind: the read model did not reach minPosition in time; or " + overloaded
+	}
+	return overloaded
 }

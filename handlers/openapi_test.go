@@ -85,11 +85,17 @@ func TestOpenAPIDocumentDescribesBodiesAuthAndReadYourWrites(t *testing.T) {
 			t.Errorf("query parameters %s lack %s", params, want)
 		}
 	}
-	if _, ok := query["responses"].(map[string]any)["503"]; !ok {
-		t.Error("query lacks 503 projection_behind")
+	unavailable, _ := json.Marshal(query["responses"].(map[string]any)["503"])
+	for _, code := range []string{handlers.CodeProjectionBehind, handlers.CodeOverloaded} {
+		if !strings.Contains(string(unavailable), code) {
+			t.Errorf("query's 503 %s lacks %s", unavailable, code)
+		}
 	}
 	if _, ok := doc.Paths["/healthz"]["get"]["security"]; ok {
 		t.Error("healthz is public but documented as secured")
+	}
+	if _, ok := doc.Paths["/healthz"]["get"]["responses"].(map[string]any)["503"]; ok {
+		t.Error("healthz is never limited but documents 503")
 	}
 	admin := doc.Paths["/v1/admin"]["post"]
 	if roles, _ := admin["x-roles"].([]any); !slices.Equal(roles, []any{"platform"}) {

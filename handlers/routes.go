@@ -110,12 +110,16 @@ func validateRoutes(routes []Route, hasProjections bool) error {
 	return errors.Join(errs...)
 }
 
-// register adds one route with its per-route middleware: authentication, then the
-// read-your-writes wait.
+// register adds one route with its per-route middleware: the in-flight bound of its
+// class (first, so that an overloaded process refuses at the least cost), authentication,
+// then the read-your-writes wait.
 func (s *server) register(e *echo.Echo, r Route) {
 	var mws []echo.MiddlewareFunc
 	if r.LongRunning {
 		mws = append(mws, liftDeadlines(s.deps.WriteTimeout))
+	}
+	if limit := s.limiter.middleware(loadClassOf(r)); limit != nil {
+		mws = append(mws, limit)
 	}
 	if !r.Public {
 		mws = append(mws, s.auth.require(r.Roles))

@@ -429,7 +429,14 @@ func (a API) publishRules(c echo.Context) error {
 }
 
 // decide sends cmd to the partner's stream, recording the request's metadata.
+// A partner with too many commands in flight is refused here, where the partner is known
+// whichever way the route found it.
 func (a API) decide(c echo.Context, mpnID string, cmd domain.Command) (commands.Outcome, error) {
+	release, err := admitPartner(c, mpnID)
+	if err != nil {
+		return commands.Outcome{}, err
+	}
+	defer release()
 	return a.Commands.Partner(c.Request().Context(), mpnID, cmd, metaOf(c))
 }
 

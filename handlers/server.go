@@ -46,6 +46,8 @@ type Deps struct {
 	Version string
 	// Metrics, when set, counts and times every request and serves GET /metrics.
 	Metrics HTTPMetrics
+	// Limits bound the requests in flight; the zero value bounds nothing.
+	Limits InFlightLimits
 }
 
 func (d Deps) withDefaults() Deps {
@@ -86,8 +88,9 @@ func (d Deps) Validate() error {
 }
 
 type server struct {
-	deps Deps
-	auth *authenticator
+	deps    Deps
+	auth    *authenticator
+	limiter *limiter
 }
 
 // NewServer builds the Echo server. It panics when deps.Validate fails: that is a wiring
@@ -97,7 +100,7 @@ func NewServer(deps Deps) *echo.Echo {
 		panic(fmt.Sprintf("handlers.NewServer: %v", err))
 	}
 	deps = deps.withDefaults()
-	s := &server{deps: deps, auth: newAuthenticator(deps.JWTSecret, deps.MaxTokenLifetime)}
+	s := &server{deps: deps, auth: newAuthenticator(deps.JWTSecret, deps.MaxTokenLifetime), limiter: newLimiter(deps.Limits, deps.Metrics)}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+
+	"ledger/handlers"
 )
 
 // envPrefix prefixes every setting's environment variable: --data-dir is BENEFITS_DATA_DIR.
@@ -74,6 +76,8 @@ type Config struct {
 	ReadDBMaxConns int
 	// MaxTokenLifetime is the longest a bearer token may be valid (exp - iat).
 	MaxTokenLifetime time.Duration
+	// Limits bound the requests in flight (503 overloaded past them); 0 is unbounded.
+	Limits handlers.InFlightLimits
 }
 
 // setting is one configuration item: a flag, an environment variable (unless noEnv),
@@ -84,6 +88,7 @@ type setting struct {
 	usage  string
 	secret bool // never echo the value
 	noEnv  bool // per-invocation arguments (token --sub) are flags only
+	isBool bool // a switch: --json alone means --json=true
 	apply  func(v string) error
 }
 
@@ -249,6 +254,21 @@ func serveSettings(c *Config) []setting {
 				c.IdleTimeout, err = parseDuration(v, time.Hour)
 				return err
 			}},
+		{name: "max-commands-in-flight", def: "64", usage: "commands this process works on at once; more answer 503 overloaded with Retry-After at once (0: unbounded)",
+			apply: func(v string) (err error) {
+				c.Limits.Commands, err = parseBound(v)
+				return err
+			}},
+		{name: "max-queries-in-flight", def: "128", usage: "queries this process works on at once (waits for minPosition included); more answer 503 overloaded (0: unbounded)",
+			apply: func(v string) (err error) {
+				c.Limits.Queries, err = parseBound(v)
+				return err
+			}},
+		{name: "max-partner-commands-in-flight", def: "8", usage: "commands on one partner's stream at once (they serialise on it); more answer 503 overloaded (0: unbounded)",
+			apply: func(v string) (err error) {
+				c.Limits.PerPartner, err = parseBound(v)
+				return err
+			}},
 		{name: "shutdown-timeout", def: "15s", usage: "on SIGINT/SIGTERM, longest wait for in-flight requests to finish",
 			apply: func(v string) (err error) {
 				c.ShutdownTimeout, err = parseDuration(v, 10*time.Minute)
@@ -274,6 +294,12 @@ func parseSettings(cmd, synopsis string, settings []setting, args []string, env 
 	fs.SetOutput(io.Discard) // problems are returned; usage goes where the caller says
 	values := make([]*string, len(settings))
 	for i, s := range settings {
+		if s.isBool {
+			values[i] = new(string)
+			*values[i] = s.def
+			fs.Var(switchValue{values[i]}, s.name, s.usage)
+			continue
+		}
 		values[i] = fs.String(s.name, s.def, s.usage)
 	}
 	if err := fs.Parse(args); err != nil {
@@ -305,6 +331,19 @@ func parseSettings(cmd, synopsis string, settings []setting, args []string, env 
 	}
 	return nil
 }
+
+// switchValue is a string flag that may be given without a value, like a bool flag;
+// the setting's apply still checks what it holds.
+type switchValue struct{ v *string }
+
+func (s switchValue) String() string {
+	if s.v == nil {
+		return ""
+	}
+	return *s.v
+}
+func (s switchValue) Set(v string) error { *s.v = v; return nil }
+func (s switchValue) IsBoolFlag() bool   { return true }
 
 func (s setting) label() string {
 	if s.noEnv {
@@ -420,6 +459,12 @@ func parseCount(v string, least, most int) (int, error) {
 	}
 	return n, nil
 }
+
+// maxBound is the largest in-flight bound accepted; beyond it a bound bounds nothing.
+const maxBound = 1_000_000
+
+// parseBound reads an in-flight bound: 0 (unbounded) or a positive count.
+func parseBound(v string) (int, error) { return parseCount(v, 0, maxBound) }
 
 // redactURL hides the password of a URL-shaped value.
 func redactURL(v string) string {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"ledger/handlers"
 )
 
 func envOf(kv ...string) func(string) (string, bool) {
@@ -33,7 +35,8 @@ func TestServeDefaults(t *testing.T) {
 		Role: RoleAll, QueryWait: 2 * time.Second, GapGrace: time.Second, ShutdownTimeout: 15 * time.Second,
 		StateCacheSize: 10_000, SnapshotEvery: 1000,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
-		ReadDBMaxConns: 16, MaxTokenLifetime: 24 * time.Hour}
+		ReadDBMaxConns: 16, MaxTokenLifetime: 24 * time.Hour,
+		Limits: handlers.InFlightLimits{Commands: 64, Queries: 128, PerPartner: 8}}
 	if cfg != want {
 		t.Errorf("defaults\n got %+v\nwant %+v", cfg, want)
 	}
@@ -76,6 +79,11 @@ func TestServeSettingsComeFromFlagsThenEnvThenDefaults(t *testing.T) {
 			}},
 		{"read db pool", nil, []string{"BENEFITS_READ_DB_MAX_CONNS", "4"}, func(c Config) bool { return c.ReadDBMaxConns == 4 }},
 		{"max token lifetime", []string{"--max-token-lifetime", "8h"}, nil, func(c Config) bool { return c.MaxTokenLifetime == 8*time.Hour }},
+		{"in-flight bounds, 0 unbounding one", []string{"--max-commands-in-flight", "0", "--max-partner-commands-in-flight", "3"},
+			[]string{"BENEFITS_MAX_QUERIES_IN_FLIGHT", "500"},
+			func(c Config) bool {
+				return c.Limits == handlers.InFlightLimits{Commands: 0, Queries: 500, PerPartner: 3}
+			}},
 		{"data dir from env", nil, []string{"BENEFITS_DATA_DIR", "/var/lib/benefits/"},
 			func(c Config) bool { return c.DataDir == "/var/lib/benefits" }},
 	}
@@ -127,6 +135,8 @@ func TestWrongValuesFailNamingFlagAndEnv(t *testing.T) {
 		{"read db pool of zero", []string{"--read-db-max-conns", "0"}, nil, "invalid --read-db-max-conns / BENEFITS_READ_DB_MAX_CONNS", ""},
 		{"read db pool not a number", nil, []string{"BENEFITS_READ_DB_MAX_CONNS", "many"}, "invalid --read-db-max-conns", ""},
 		{"max token lifetime not a duration", nil, []string{"BENEFITS_MAX_TOKEN_LIFETIME", "1 day"}, "invalid --max-token-lifetime / BENEFITS_MAX_TOKEN_LIFETIME", ""},
+		{"negative in-flight bound", []string{"--max-commands-in-flight", "-1"}, nil, `invalid --max-commands-in-flight / BENEFITS_MAX_COMMANDS_IN_FLIGHT "-1"`, ""},
+		{"in-flight bound not a number", nil, []string{"BENEFITS_MAX_PARTNER_COMMANDS_IN_FLIGHT", "many"}, "invalid --max-partner-commands-in-flight / BENEFITS_MAX_PARTNER_COMMANDS_IN_FLIGHT", ""},
 		{"unknown flag", []string{"--port", "80"}, nil, "flag provided but not defined: -port", ""},
 		{"stray argument", []string{"now"}, nil, `unexpected argument "now"`, ""},
 	}

@@ -18,6 +18,8 @@ Commands:
   serve   run the ledger: HTTP API, forwarder and projectors (see serve --help)
   token   print a bearer token signed with the secret serve uses (see token --help)
   probe   GET a health URL; exit 0 on 2xx (the container health check; see probe --help)
+  loadtest --scenario commands|visibility|offered|queries|history
+          drive a running system and report throughput and latency (see loadtest --help)
   audit verify          walk the event store's hash chain; report the first broken link
   history export        write the event log (or --partner's events) as NDJSON
   projections list      read models with checkpoint, head, lag, state and dead letters
@@ -48,6 +50,8 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 		err = runToken(args[1:], env, stdout)
 	case "probe":
 		err = runProbe(ctx, args[1:], env, stdout)
+	case "loadtest":
+		err = runLoadtest(ctx, args[1:], env, stdout)
 	case "audit", "history", "projections":
 		err = runOpsCommand(ctx, args, env, stdout, stderr)
 	case "help", "-h", "--help", "-help":

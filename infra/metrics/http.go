@@ -12,3 +12,8 @@ func (m *Metrics) ObserveHTTP(method, route string, status int, elapsed time.Dur
 	m.httpRequests.WithLabelValues(method, route, code).Inc()
 	m.httpDuration.WithLabelValues(method, route, code).Observe(elapsed.Seconds())
 }
+
+// ObserveRejected counts one request an in-flight bound refused (503 overloaded).
+func (m *Metrics) ObserveRejected(class, scope string) {
+	m.httpRejected.WithLabelValues(class, scope).Inc()
+}

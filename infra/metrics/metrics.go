@@ -28,6 +28,7 @@ type Metrics struct {
 
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
+	httpRejected *prometheus.CounterVec
 
 	commands        *prometheus.CounterVec
 	commandDuration *prometheus.HistogramVec
@@ -60,6 +61,10 @@ func New(logger *slog.Logger) *Metrics {
 		Help:    "Time from request to response, by method, route template and status code.",
 		Buckets: latencyBuckets,
 	}, []string{"method", "route", "status"})
+	m.httpRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "http", Name: "rejected_total",
+		Help: "Requests refused 503 overloaded by an in-flight bound, by class (command, query) and scope (process, partner).",
+	}, []string{"class", "scope"})
 	m.commands = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Subsystem: "commands", Name: "total",
 		Help: "Commands decided, by command type and outcome (accepted, unchanged, refused, conflict, canceled, failed).",
@@ -95,7 +100,7 @@ func New(logger *slog.Logger) *Metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.httpRequests, m.httpDuration, m.commands, m.commandDuration,
+		m.httpRequests, m.httpDuration, m.httpRejected, m.commands, m.commandDuration,
 		m.appends, m.appendDuration, m.appendedEvents, m.batchSize, m.batchDuration,
 	)
 	return m
