@@ -10,6 +10,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"ledger/infra/broadcast"
 	"ledger/infra/eventstore"
 )
 
@@ -126,14 +127,14 @@ type statusChange struct {
 type Checkpoints struct {
 	db     bun.IDB
 	poll   time.Duration
-	notify *broadcast
+	notify *broadcast.Signal
 	schema sync.Once // the bookkeeping tables, so an unknown name reads as unknown
 	known  knownCheckpoints
 }
 
 // NewCheckpoints reads progress from db.
 func NewCheckpoints(db bun.IDB) *Checkpoints {
-	return &Checkpoints{db: db, poll: 50 * time.Millisecond, notify: newBroadcast(),
+	return &Checkpoints{db: db, poll: 50 * time.Millisecond, notify: broadcast.New(),
 		known: knownCheckpoints{at: map[string]eventstore.Position{}, seen: map[string]time.Time{}}}
 }
 

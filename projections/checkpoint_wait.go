@@ -67,7 +67,7 @@ func (c *Checkpoints) WaitFor(ctx context.Context, name string, pos eventstore.P
 	joined := c.join()
 	defer c.leave()
 	for {
-		wake := c.notify.wait() // before looking, so a signal in between is not missed
+		wake := c.notify.Wait() // before looking, so a signal in between is not missed
 		s, polls := c.look(name)
 		s.polled = polls > joined
 		switch {
@@ -93,7 +93,7 @@ func (c *Checkpoints) committed(name string, pos eventstore.Position) {
 	c.known.mu.Lock()
 	c.known.raise(name, pos, time.Now())
 	c.known.mu.Unlock()
-	c.notify.signal()
+	c.notify.Broadcast()
 }
 
 // look reads what is known of name, and how many polls have completed.
@@ -160,26 +160,5 @@ func (c *Checkpoints) pollOnce() {
 		c.known.raise(r.Name, r.state().Checkpoint, now)
 	}
 	c.known.mu.Unlock()
-	c.notify.signal()
-}
-
-// broadcast wakes every waiter at once: wait returns a channel closed by the next signal.
-type broadcast struct {
-	mu sync.Mutex
-	ch chan struct{}
-}
-
-func newBroadcast() *broadcast { return &broadcast{ch: make(chan struct{})} }
-
-func (b *broadcast) wait() <-chan struct{} {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.ch
-}
-
-func (b *broadcast) signal() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	close(b.ch)
-	b.ch = make(chan struct{})
+	c.notify.Broadcast()
 }

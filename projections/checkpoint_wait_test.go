@@ -11,6 +11,7 @@ import (
 
 	"ledger/infra/eventstore"
 	"ledger/infra/sqldb"
+	"ledger/infra/testkit"
 )
 
 // Issue 9, item 3: 1,500 queries waiting for minPosition opened about as many
@@ -49,7 +50,7 @@ func TestManyWaitersForAFuturePositionHoldNoConnection(t *testing.T) {
 					}
 				})
 			}
-			eventually(t, proc.name+": every waiter waiting", func() bool { return waiting(proc.cp) == waitersPerProcess })
+			testkit.Eventually(t, proc.name+": every waiter waiting", func() bool { return waiting(proc.cp) == waitersPerProcess })
 		}
 		h.runForwarder()
 		h.background("runner", r.Run)
@@ -138,7 +139,7 @@ func TestWaitForWithoutAPositionReportsWhereTheReadModelStands(t *testing.T) {
 		h.waitFor(api, p.Name(), first)
 		head := h.appendEvents(5, "TestHappened")
 		h.waitFor(r.Checkpoints(), p.Name(), head)
-		eventually(t, "the API process reports the projection at the head", func() bool {
+		testkit.Eventually(t, "the API process reports the projection at the head", func() bool {
 			at, err := api.WaitFor(context.Background(), p.Name(), eventstore.Start)
 			return err == nil && !at.Less(head)
 		})

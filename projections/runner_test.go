@@ -14,6 +14,7 @@ import (
 
 	"ledger/infra/eventstore"
 	"ledger/infra/natsbus"
+	"ledger/infra/testkit"
 )
 
 func TestRunnerFoldsEveryEventOnceAndServesItThroughTheView(t *testing.T) {
@@ -44,7 +45,7 @@ func TestRedeliveryAfterAKillBetweenCommitAndAckChangesNothing(t *testing.T) {
 	forEachReadDialect(t, func(t *testing.T, h *harness) {
 		f, _ := h.runForwarder()
 		head := h.appendEvents(100, "TestHappened")
-		eventually(t, "all forwarded", func() bool { return f.Forwarded() == head })
+		testkit.Eventually(t, "all forwarded", func() bool { return f.Forwarded() == head })
 
 		// The first runner's connection dies inside its first batch: the transaction still
 		// commits, the ack never reaches NATS, so NATS redelivers what was committed.
@@ -58,7 +59,7 @@ func TestRedeliveryAfterAKillBetweenCommitAndAckChangesNothing(t *testing.T) {
 		}
 		r1 := h.runner(conn, p)
 		stop1 := h.background("runner 1", r1.Run)
-		eventually(t, "the first runner's connection is killed", killed.Load)
+		testkit.Eventually(t, "the first runner's connection is killed", killed.Load)
 		stop1()
 		st, err := r1.Checkpoints().State(context.Background(), p.Name())
 		if err != nil {
@@ -70,7 +71,7 @@ func TestRedeliveryAfterAKillBetweenCommitAndAckChangesNothing(t *testing.T) {
 
 		r2 := h.runner(nil, p)
 		h.background("runner 2", r2.Run)
-		eventually(t, "NATS redelivers the committed, unacked batch and runner 2 skips it", func() bool {
+		testkit.Eventually(t, "NATS redelivers the committed, unacked batch and runner 2 skips it", func() bool {
 			s, _ := r2.Stats(p.Name())
 			return s.Skipped >= st.Checkpoint.Commit
 		})
@@ -110,7 +111,7 @@ func TestAGapInTheChainIsBackfilledFromTheStore(t *testing.T) {
 	forEachReadDialect(t, func(t *testing.T, h *harness) {
 		f, _ := h.runForwarder()
 		head := h.appendEvents(12, "TestHappened")
-		eventually(t, "forwarded", func() bool { return f.Forwarded() == head })
+		testkit.Eventually(t, "forwarded", func() bool { return f.Forwarded() == head })
 		conn := h.connect()
 		stream, err := conn.JetStream.Stream(context.Background(), natsbus.StreamName)
 		if err != nil {
@@ -130,7 +131,7 @@ func TestAGapInTheChainIsBackfilledFromTheStore(t *testing.T) {
 		h.assertFoldedExactlyOnce(p)
 		// Stats are counted just after the commit that WaitFor may already have seen by
 		// polling the checkpoint row; let them settle, then demand exactly three.
-		eventually(t, "backfill counted", func() bool { s, _ := r.Stats(p.Name()); return s.Backfilled >= 3 })
+		testkit.Eventually(t, "backfill counted", func() bool { s, _ := r.Stats(p.Name()); return s.Backfilled >= 3 })
 		if s, _ := r.Stats(p.Name()); s.Backfilled != 3 {
 			t.Fatalf("backfilled %d events, want the 3 deleted ones", s.Backfilled)
 		}
@@ -356,18 +357,6 @@ func tableExists(t *testing.T, db *bun.DB, name string) bool {
 	t.Helper()
 	_, err := db.NewSelect().TableExpr("?", bun.Ident(name)).ColumnExpr("1").Limit(1).Exec(context.Background())
 	return err == nil
-}
-
-// eventually polls cond until it holds; the bound only keeps a broken test from hanging.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // unusedJetStream and emptyLog fill RunnerConfig for tests that never reach NATS or

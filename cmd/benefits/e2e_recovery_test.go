@@ -16,6 +16,7 @@ import (
 
 	"ledger/infra/eventstore"
 	"ledger/infra/natsbus"
+	"ledger/infra/testkit"
 	"ledger/projections"
 )
 
@@ -46,7 +47,7 @@ func TestReadModelsEqualAFoldOfTheStoreAfterAProjectorKillAndANATSRestart(t *tes
 	var mpns []string
 	round := func(k int) { mpns = append(mpns, busyPartner(t, api, mpnFor(60, k))) }
 	round(1)
-	eventually(t, "the first projector is cut between commit and ack", killed.Load)
+	testkit.Eventually(t, "the first projector is cut between commit and ack", killed.Load)
 	p1.stopBG()
 	assertSomethingCommitted(t, api.proc.readDB) // by the projector that was cut before its ack
 	startSystem(t, withRole(cfg, RoleProjector), wireOptions{})
@@ -223,16 +224,4 @@ func normalised(t testing.TB, raw []byte) any {
 		t.Fatalf("%s: %v", raw, err)
 	}
 	return v
-}
-
-// eventually polls cond for up to a minute.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

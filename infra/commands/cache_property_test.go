@@ -11,6 +11,7 @@ import (
 
 	"ledger/domain"
 	"ledger/infra/eventstore"
+	"ledger/infra/testkit"
 )
 
 // fixedIDs makes ActivateBenefit deterministic, so an executor and a fresh fold decide
@@ -156,7 +157,7 @@ func TestPropertyCachedExecutorsDecideLikeAFreshFold(t *testing.T) {
 	if seen["domain.IncidentOpened"] < 40 {
 		t.Errorf("only %d incidents opened: the walk did not fill several leaves of the incident log", seen["domain.IncidentOpened"])
 	}
-	waitUntil(t, "a snapshot of the first partner is saved", func() bool {
+	testkit.Eventually(t, "a snapshot of the first partner is saved", func() bool {
 		snap, found, err := store.(eventstore.SnapshotStore).LoadSnapshot(ctx, domain.PartnerStream(partners[0]))
 		return err == nil && found && snap.Version == domain.PartnerSnapshotVersion
 	})

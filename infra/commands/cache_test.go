@@ -15,6 +15,7 @@ import (
 	"ledger/infra/eventmeta"
 	"ledger/infra/eventstore"
 	"ledger/infra/sqlstore"
+	"ledger/infra/testkit"
 )
 
 // interleavingStore lets another writer in just before one append: the executor's
@@ -133,7 +134,7 @@ func TestColdExecutorContinuesFromTheSnapshot(t *testing.T) {
 	clock := WithClock(func() time.Time { return now })
 	x := New(store, clock, WithSnapshotEvery(3))
 	admin, contract := actionPackPartner(t, x, "4712003")
-	waitUntil(t, "a snapshot is saved after 3 events", func() bool {
+	testkit.Eventually(t, "a snapshot is saved after 3 events", func() bool {
 		snap, found, err := store.(eventstore.SnapshotStore).LoadSnapshot(ctx, domain.PartnerStream("4712003"))
 		if err != nil {
 			t.Fatal(err)
@@ -176,7 +177,7 @@ func TestCommandsWaitingOnOneStreamAreAppendedTogether(t *testing.T) {
 		out, err := x.Partner(ctx, "4712004", domain.RegisterUser{MPNID: "4712004", By: platform, UserID: "member@4712004", AccountType: domain.AccountAAD}, Meta{Actor: platform})
 		first <- answer{out, err}
 	}()
-	waitUntil(t, "the first command is appending", func() bool { return x.queued(stream) == 0 && x.draining(stream) })
+	testkit.Eventually(t, "the first command is appending", func() bool { return x.queued(stream) == 0 && x.draining(stream) })
 	answers := make([]chan answer, len(commands))
 	for i, c := range commands {
 		answers[i] = make(chan answer, 1)
@@ -184,7 +185,7 @@ func TestCommandsWaitingOnOneStreamAreAppendedTogether(t *testing.T) {
 			out, err := x.Partner(ctx, "4712004", c, Meta{Actor: admin, CorrelationID: "together"})
 			answers[i] <- answer{out, err}
 		}()
-		waitUntil(t, "the command waits in the queue", func() bool { return x.queued(stream) == i+1 })
+		testkit.Eventually(t, "the command waits in the queue", func() bool { return x.queued(stream) == i+1 })
 	}
 	before := base.Stats().Appends
 	close(release)
@@ -247,18 +248,6 @@ func (x *Executor) draining(stream string) bool {
 	defer x.queuesMu.Unlock()
 	q := x.queues[stream]
 	return q != nil && q.draining
-}
-
-// waitUntil waits for a condition another goroutine brings about (no fixed sleep).
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // panickingIDs fails the way a broken ID source would.

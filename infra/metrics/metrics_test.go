@@ -22,6 +22,7 @@ import (
 	"ledger/infra/natsbus"
 	"ledger/infra/sqldb"
 	"ledger/infra/sqlstore"
+	"ledger/infra/testkit"
 	"ledger/projections"
 )
 
@@ -137,17 +138,6 @@ func value(t testing.TB, page metricstest.Page, name string, labels metricstest.
 	return v
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestScrapeShowsCheckpointsLagBatchesAndForwarderProgress(t *testing.T) {
 	w := newWorld(t)
 	fwd, err := natsbus.NewForwarder(natsbus.ForwarderConfig{Store: w.store, JetStream: w.js.JetStream, Logger: quietLogger()})
@@ -208,7 +198,7 @@ func TestScrapeShowsCheckpointsLagBatchesAndForwarderProgress(t *testing.T) {
 	// follows, and the age of its oldest unapplied event grows.
 	stopRunner()
 	w.appendEvents("ticks-2", 3)
-	eventually(t, "the forwarder to publish event 8", func() bool { return fwd.Forwarded().Commit == 8 })
+	testkit.Eventually(t, "the forwarder to publish event 8", func() bool { return fwd.Forwarded().Commit == 8 })
 	time.Sleep(20 * time.Millisecond)
 	page = w.scrape()
 	if got := value(t, page, "benefits_projection_lag_events", proj); got != 3 {

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -92,18 +91,6 @@ func runForwarder(t *testing.T, cfg ForwarderConfig) (*Forwarder, func()) {
 	}
 	t.Cleanup(stop)
 	return f, stop
-}
-
-// eventually polls cond until it holds; the bound only keeps a broken test from hanging.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // streamContents reads every message of the events stream in sequence order.

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"ledger/infra/eventstore"
+	"ledger/infra/testkit"
 )
 
 func TestSubjectNamesCategoryAndID(t *testing.T) {
@@ -119,14 +120,14 @@ func TestForwarderResumesAfterRestartWithoutLossOrDuplicates(t *testing.T) {
 
 	head := appendEvents(t, store, 40)
 	f, stop := runForwarder(t, ForwarderConfig{Store: store, JetStream: c.JetStream})
-	eventually(t, "first forwarder reaches the head", func() bool { return f.Forwarded() == head })
+	testkit.Eventually(t, "first forwarder reaches the head", func() bool { return f.Forwarded() == head })
 	head = appendEvents(t, store, 5) // live events, after catch-up
-	eventually(t, "first forwarder forwards live events", func() bool { return f.Forwarded() == head })
+	testkit.Eventually(t, "first forwarder forwards live events", func() bool { return f.Forwarded() == head })
 	stop()
 
 	head = appendEvents(t, store, 30) // while no forwarder runs
 	f2, _ := runForwarder(t, ForwarderConfig{Store: store, JetStream: c.JetStream})
-	eventually(t, "second forwarder reaches the head", func() bool { return f2.Forwarded() == head })
+	testkit.Eventually(t, "second forwarder reaches the head", func() bool { return f2.Forwarded() == head })
 	assertExactCopy(t, store, streamContents(t, c))
 }
 
@@ -137,7 +138,7 @@ func TestForwarderResumesFromFallbackWhenRetentionEmptiedTheStream(t *testing.T)
 
 	before := appendEvents(t, store, 20)
 	f, stop := runForwarder(t, ForwarderConfig{Store: store, JetStream: c.JetStream})
-	eventually(t, "forwarder reaches the head", func() bool { return f.Forwarded() == before })
+	testkit.Eventually(t, "forwarder reaches the head", func() bool { return f.Forwarded() == before })
 	stop()
 	s, err := c.JetStream.Stream(context.Background(), StreamName)
 	if err != nil {
@@ -149,7 +150,7 @@ func TestForwarderResumesFromFallbackWhenRetentionEmptiedTheStream(t *testing.T)
 
 	head := appendEvents(t, store, 7)
 	f2, _ := runForwarder(t, ForwarderConfig{Store: store, JetStream: c.JetStream})
-	eventually(t, "forwarder reaches the head", func() bool { return f2.Forwarded() == head })
+	testkit.Eventually(t, "forwarder reaches the head", func() bool { return f2.Forwarded() == head })
 	got := streamContents(t, c)
 	if len(got) != 7 {
 		t.Fatalf("after the purge the stream holds %d messages, want the 7 new events only", len(got))
@@ -169,7 +170,7 @@ func TestTwoForwardersOnOneStoreStillPublishEachEventOnceInOrder(t *testing.T) {
 	f1, _ := runForwarder(t, ForwarderConfig{Store: store, JetStream: c1.JetStream})
 	f2, _ := runForwarder(t, ForwarderConfig{Store: store, JetStream: c2.JetStream})
 	head := appendEvents(t, store, 100)
-	eventually(t, "a forwarder reaches the head", func() bool { return f1.Forwarded() == head || f2.Forwarded() == head })
+	testkit.Eventually(t, "a forwarder reaches the head", func() bool { return f1.Forwarded() == head || f2.Forwarded() == head })
 	// Let the other one finish whatever it was racing for.
 	time.Sleep(300 * time.Millisecond)
 	assertExactCopy(t, store, streamContents(t, c1))
@@ -185,11 +186,11 @@ func TestForwarderRidesOutANATSRestart(t *testing.T) {
 
 	f, _ := runForwarder(t, ForwarderConfig{Store: store, JetStream: c.JetStream, PublishTimeout: 500 * time.Millisecond})
 	head := appendEvents(t, store, 10)
-	eventually(t, "forwarded before the restart", func() bool { return f.Forwarded() == head })
+	testkit.Eventually(t, "forwarded before the restart", func() bool { return f.Forwarded() == head })
 	e.Shutdown()
 	head = appendEvents(t, store, 10) // forwarder fails to publish these for now
 	e = startNATS(t, dir, port)
-	eventually(t, "forwarded after the restart", func() bool { return f.Forwarded() == head })
+	testkit.Eventually(t, "forwarded after the restart", func() bool { return f.Forwarded() == head })
 	assertExactCopy(t, store, streamContents(t, c))
 }
 

@@ -179,7 +179,7 @@ func (s *Store) writeTx(ctx context.Context, reqs []*appendRequest) ([]appendOut
 	}
 	s.commits.Add(1)
 	if len(rows) > 0 {
-		s.appended.broadcast()
+		s.appended.Broadcast()
 	}
 	return outcomes, nil
 }

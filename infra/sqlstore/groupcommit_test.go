@@ -12,6 +12,7 @@ import (
 
 	"ledger/infra/eventstore"
 	"ledger/infra/sqldb"
+	"ledger/infra/testkit"
 )
 
 // holdWriter blocks the store's writer from outside, the way another process's write
@@ -65,14 +66,14 @@ func TestGroupCommitJudgesEachAppendAlone(t *testing.T) {
 				})
 			}
 			start("blocked-first", "first", eventstore.NoStream()) // the writer takes it and waits for the lock
-			eventually(t, 5*time.Second, "writer picks up the first append", func() bool { return s.Stats().Writing == 1 })
+			testkit.Eventually(t, "writer picks up the first append", func() bool { return s.Stats().Writing == 1 })
 			for i := range 10 {
 				start("accept", fmt.Sprintf("new-%d", i), eventstore.NoStream())
 				start("refuse", fmt.Sprintf("missing-%d", i), eventstore.Exact(3))
 			}
 			start("contend", "contended", eventstore.NoStream())
 			start("contend", "contended", eventstore.NoStream())
-			eventually(t, 5*time.Second, "22 appends queue behind the held lock", func() bool { return s.Stats().Queued == 22 })
+			testkit.Eventually(t, "22 appends queue behind the held lock", func() bool { return s.Stats().Queued == 22 })
 			release()
 			wg.Wait()
 			close(outcomes)

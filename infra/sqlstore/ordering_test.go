@@ -9,6 +9,7 @@ import (
 
 	"ledger/infra/eventstore"
 	"ledger/infra/pgtest"
+	"ledger/infra/testkit"
 )
 
 // Positions never become visible out of order (marten#4952): several processes append
@@ -70,7 +71,7 @@ func TestConcurrentAppendersAndCatchUpReaderSeeEveryEventOnceInOrder(t *testing.
 			wg.Wait()
 			close(acked)
 			total := processes * appendersEach * appendsEach
-			eventually(t, 10*time.Second, "reader sees every acknowledged event", func() bool {
+			testkit.Eventually(t, "reader sees every acknowledged event", func() bool {
 				mu.Lock()
 				defer mu.Unlock()
 				return len(seen) >= total

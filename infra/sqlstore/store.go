@@ -21,6 +21,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"ledger/infra/broadcast"
 	"ledger/infra/eventstore"
 	"ledger/infra/sqldb"
 )
@@ -68,7 +69,7 @@ type Store struct {
 	ownsDB   bool
 	dialect  sqldb.Dialect
 	opts     Options
-	appended *signal // closed-and-replaced after every commit that wrote events
+	appended *broadcast.Signal // closed-and-replaced after every commit that wrote events
 
 	requests chan *appendRequest
 	stop     chan struct{} // closed by Close
@@ -93,7 +94,7 @@ func Open(ctx context.Context, db *bun.DB, opts Options) (*Store, error) {
 		db:       db,
 		dialect:  d,
 		opts:     opts.withDefaults(d),
-		appended: newSignal(),
+		appended: broadcast.New(),
 		requests: make(chan *appendRequest, 1024),
 		stop:     make(chan struct{}),
 		stopped:  make(chan struct{}),
@@ -160,25 +161,3 @@ func (s *Store) Stats() Stats {
 
 // DB is the database the store writes to (for tests and tools that inspect it).
 func (s *Store) DB() *bun.DB { return s.db }
-
-// signal wakes every waiter at once: waiters take the current channel, broadcast
-// closes it and puts a fresh one in its place.
-type signal struct {
-	mu sync.Mutex
-	ch chan struct{}
-}
-
-func newSignal() *signal { return &signal{ch: make(chan struct{})} }
-
-func (s *signal) wait() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.ch
-}
-
-func (s *signal) broadcast() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	close(s.ch)
-	s.ch = make(chan struct{})
-}

@@ -19,7 +19,7 @@ func (s *Store) Subscribe(ctx context.Context, from eventstore.Position, handle 
 	defer poll.Stop()
 	after, caughtUp := from.Commit, false
 	for {
-		woken := s.appended.wait() // taken before reading, so no append slips between
+		woken := s.appended.Wait() // taken before reading, so no append slips between
 		page, err := s.readPage(ctx, after)
 		if ctx.Err() != nil {
 			return nil
@@ -78,7 +78,7 @@ func (s *Store) relayNotifications(ln *pgdriver.Listener) {
 			if !ok {
 				return
 			}
-			s.appended.broadcast()
+			s.appended.Broadcast()
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"ledger/infra/pgtest"
 	"ledger/infra/sqldb"
 	"ledger/infra/sqldb/sqldbtest"
+	"ledger/infra/testkit"
 )
 
 // bigEvent is larger than a page, so appending it must grow the file.
@@ -73,11 +74,11 @@ func TestAFullDiskFailsEveryWaiterOfAGroupCommitAsUnavailableAndTheStoreRecovers
 	var wg sync.WaitGroup
 	outcomes := make(chan appendOutcomeOf, 16)
 	appendInBackground(t, &wg, s, "first", bigEvent("first"), outcomes)
-	eventually(t, 5*time.Second, "writer picks up the first append", func() bool { return s.Stats().Writing == 1 })
+	testkit.Eventually(t, "writer picks up the first append", func() bool { return s.Stats().Writing == 1 })
 	for i := range 8 {
 		appendInBackground(t, &wg, s, fmt.Sprintf("grouped-%d", i), bigEvent("grouped"), outcomes)
 	}
-	eventually(t, 5*time.Second, "8 appends queue behind the held lock", func() bool { return s.Stats().Queued == 8 })
+	testkit.Eventually(t, "8 appends queue behind the held lock", func() bool { return s.Stats().Queued == 8 })
 	release()
 	wg.Wait()
 	close(outcomes)
@@ -167,7 +168,7 @@ func TestATerminatedPostgresBackendFailsTheAppendAsUnavailableAndTheStoreRecover
 	outcomes := make(chan appendOutcomeOf, 16)
 	first := event("in flight")
 	appendInBackground(t, &wg, s, "in-flight", first, outcomes)
-	eventually(t, 10*time.Second, "the store's transaction waits for the append lock", func() bool {
+	testkit.Eventually(t, "the store's transaction waits for the append lock", func() bool {
 		return storeWaitsForTheLock(ctx, admin)
 	})
 	var killed int
@@ -185,7 +186,7 @@ func TestATerminatedPostgresBackendFailsTheAppendAsUnavailableAndTheStoreRecover
 		ev := event("after")
 		appendInBackground(t, &wg, s, fmt.Sprintf("after-%d", i), ev, outcomes)
 	}
-	eventually(t, 10*time.Second, "the next transaction waits for the lock, on a fresh connection", func() bool {
+	testkit.Eventually(t, "the next transaction waits for the lock, on a fresh connection", func() bool {
 		return s.Stats().Writing+s.Stats().Queued == 4 && storeWaitsForTheLock(ctx, admin)
 	})
 	if _, err := admin.ExecContext(ctx, "SELECT pg_advisory_unlock(?)", appendLockKey); err != nil {
@@ -250,11 +251,11 @@ func TestAnAppendTheDatabaseRefusesFailsAloneInItsGroupCommit(t *testing.T) {
 	var wg sync.WaitGroup
 	outcomes := make(chan appendOutcomeOf, 16)
 	appendInBackground(t, &wg, s, "first", event("first"), outcomes)
-	eventually(t, 5*time.Second, "writer picks up the first append", func() bool { return s.Stats().Writing == 1 })
+	testkit.Eventually(t, "writer picks up the first append", func() bool { return s.Stats().Writing == 1 })
 	for _, stream := range []string{"healthy-1", "poison", "healthy-2"} {
 		appendInBackground(t, &wg, s, stream, event(stream), outcomes)
 	}
-	eventually(t, 5*time.Second, "3 appends queue behind the held lock", func() bool { return s.Stats().Queued == 3 })
+	testkit.Eventually(t, "3 appends queue behind the held lock", func() bool { return s.Stats().Queued == 3 })
 	release()
 	wg.Wait()
 	close(outcomes)
