@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"sync"
 	"testing"
@@ -97,5 +98,37 @@ func TestConcurrentLoadsOfAColdPartnerReadItsStreamOnce(t *testing.T) {
 		if !reflect.DeepEqual(st, states[0]) || st.IncidentCount != 5 {
 			t.Fatalf("caller %d got another state: %d incidents", i, st.IncidentCount)
 		}
+	}
+}
+
+// A caller that gives up on a shared load gets its context's error at once, and the
+// callers waiting on the same load still get the state: the load is not its alone.
+func TestACallerGivingUpOnASharedLoadFailsNoOther(t *testing.T) {
+	store := stores(t)["sqlite"](t)
+	ctx := context.Background()
+	clock := WithClock(func() time.Time { return now })
+	actionPackPartner(t, New(store, clock), "4713002")
+
+	counting := newCountingStore(store, 2) // the read waits for both callers
+	cold := New(counting, clock)
+	cold.joinedLoad = func(string) { counting.joinedLoad() }
+	first, giveUp := context.WithCancel(ctx)
+	firstDone := make(chan error)
+	go func() {
+		_, _, err := cold.LoadPartner(first, "4713002")
+		firstDone <- err
+	}()
+	waitUntil(t, "the first caller waits on the load", func() bool {
+		counting.mu.Lock()
+		defer counting.mu.Unlock()
+		return counting.joined == 1
+	})
+	giveUp()
+	if err := <-firstDone; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the caller that gave up: %v, want context.Canceled", err)
+	}
+	st, _, err := cold.LoadPartner(ctx, "4713002") // joins the load, which may now read
+	if err != nil || !st.Enrolled() {
+		t.Fatalf("the caller still waiting: enrolled %v, %v", st.Enrolled(), err)
 	}
 }
