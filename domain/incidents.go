@@ -15,7 +15,15 @@ import (
 type IncidentLog struct {
 	top []*incidentMid // shared between states: replaced, never modified in place
 	n   int
+	// A view's log (FoldSeqKeeping) holds only the incidents numbered base+1 to
+	// base+keep: windowed is false in a state's log, which holds every incident from 1.
+	windowed   bool
+	base, keep int
 }
+
+// IncidentWindow is which incidents a view keeps: those numbered After+1 to After+Keep
+// (a page of them, and the one after it that tells whether another page follows).
+type IncidentWindow struct{ After, Keep int }
 
 const (
 	incidentLeafSize = 16
@@ -28,15 +36,15 @@ type (
 	incidentMid  [incidentMidSize]*incidentLeaf
 )
 
-// Len is the number of incidents ever opened.
+// Len is the number of incidents held: every incident ever opened, in a state's log.
 func (l IncidentLog) Len() int { return l.n }
 
 // bySeq is the incident opened seq-th (1-based).
 func (l IncidentLog) bySeq(seq int) (Incident, bool) {
-	if seq < 1 || seq > l.n {
+	if seq <= l.base || seq > l.base+l.n {
 		return Incident{}, false
 	}
-	i := seq - 1
+	i := seq - 1 - l.base
 	return l.top[i/incidentsPerTop][i/incidentLeafSize%incidentMidSize][i%incidentLeafSize], true
 }
 
@@ -53,22 +61,23 @@ func (l IncidentLog) ByID(incidentID string) (Incident, bool) {
 	return in, true
 }
 
-// All lists the incidents in the order opened; the list is the caller's.
+// All lists the incidents held in the order opened; the list is the caller's.
 func (l IncidentLog) All() []Incident {
 	out := make([]Incident, 0, l.n)
-	for seq := 1; seq <= l.n; seq++ {
+	for seq := l.base + 1; seq <= l.base+l.n; seq++ {
 		in, _ := l.bySeq(seq)
 		out = append(out, in)
 	}
 	return out
 }
 
-// put stores in as incident number in.Seq, which is at most Len()+1. Unless the log is
-// owned by the caller (a fold building a state from scratch), the nodes on the way are
-// copied first, so states sharing them stay as they were.
+// put stores in as incident number in.Seq, which is at most Len()+1 (past the window's
+// start in a view's log, whose incidents outside the window are dropped). Unless the
+// log is owned by the caller (a fold building a state from scratch), the nodes on the
+// way are copied first, so states sharing them stay as they were.
 func (l *IncidentLog) put(in Incident, owned bool) {
-	i := in.Seq - 1
-	if i < 0 || i > l.n {
+	i := in.Seq - 1 - l.base
+	if i < 0 || i > l.n || (l.windowed && i >= l.keep) {
 		return
 	}
 	t, m, k := i/incidentsPerTop, i/incidentLeafSize%incidentMidSize, i%incidentLeafSize

@@ -21,7 +21,7 @@ type Partner struct {
 	ContractByID   map[string]Contract
 	PaidPlanByID   map[string]PaidPlan
 	// IncidentLog holds every incident, persistently (incidents.go): it grows with
-	// history, the maps above do not.
+	// history, the maps above do not. A view folded by FoldSeqKeeping holds a window.
 	IncidentLog IncidentLog
 
 	// CurrentContractID is the contract of the latest activation ("" before any).

@@ -73,7 +73,10 @@ func (w *auditWorld) seedBusyPartner(mpn string, n int) {
 // BenchmarkFirstPageOfIncidents measures the heap one first page (the default 100
 // incidents) allocates, for a partner with 100 incidents and one with 50,000: the read
 // model query alone, and GET /incidents, /state and /history as a client calls them. Compare
-// B/op between the two sizes; speed is not the point. Run with
+// B/op between the two sizes; speed is not the point. /state folds every event up to its
+// instant, so its B/op still grows with them (each page of events read is garbage once
+// folded), but what it keeps does not: BenchmarkTenConcurrentFirstPagesPeakHeap shows
+// the heap that follows. Run with
 // go test ./handlers/ -run '^$' -bench FirstPageOfIncidents -benchtime 20x
 func BenchmarkFirstPageOfIncidents(b *testing.B) {
 	w := newAuditWorld(b)

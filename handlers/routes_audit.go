@@ -120,7 +120,11 @@ func (a AuditAPI) state(c echo.Context) error {
 	if err := a.authorisePartnerAudit(c, mpn); err != nil {
 		return err
 	}
-	st, err := audit.PartnerAsOf(c.Request().Context(), a.Log, mpn, at)
+	// Of the incidents, only the page's are kept, so the answer's memory does not grow
+	// with the partner's history. A bad cursor keeps none: the rendering below reports
+	// it, after the partner's enrolment is checked, as it always has.
+	window, _ := projections.IncidentsPageWindow(mpn, page)
+	st, err := audit.PartnerViewAsOf(c.Request().Context(), a.Log, mpn, at, window)
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,18 @@ func incidentsCursor(mpnID string, status domain.IncidentStatus, lastSeq int64) 
 	return paging.Encode(incidentsScope(mpnID, status), incidentKey{Seq: lastSeq})
 }
 
+// IncidentsPageWindow is which incidents RenderIncidentsPage of every incident
+// (status "") reads for page: those after the cursor, the page's and the one after it
+// that says whether a next page follows. A fold keeping only them
+// (domain.FoldSeqKeeping) renders the same page as the whole state.
+func IncidentsPageWindow(mpnID string, page paging.Page) (domain.IncidentWindow, error) {
+	limit, after, err := incidentsPage(mpnID, "", page)
+	if err != nil {
+		return domain.IncidentWindow{}, err
+	}
+	return domain.IncidentWindow{After: int(after.Seq), Keep: limit + 1}, nil
+}
+
 // incidentsPage reads the size and the start of a page of the partner's incidents.
 func incidentsPage(mpnID string, status domain.IncidentStatus, page paging.Page) (int, incidentKey, error) {
 	limit, err := page.Size()

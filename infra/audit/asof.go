@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"fmt"
+	"iter"
 	"time"
 
 	"ledger/domain"
@@ -25,6 +26,19 @@ type PartnerState struct {
 // stream is read and folded one page at a time: memory holds the state and one page,
 // whatever the length of the partner's history.
 func PartnerAsOf(ctx context.Context, log Log, mpnID string, at time.Time) (PartnerState, error) {
+	return partnerAsOf(ctx, log, mpnID, at, domain.FoldSeq)
+}
+
+// PartnerViewAsOf is PartnerAsOf keeping, of the incidents, only those in keep
+// (domain.FoldSeqKeeping): its memory holds one page of incidents whatever the length
+// of the partner's history. Everything else in it is PartnerAsOf's.
+func PartnerViewAsOf(ctx context.Context, log Log, mpnID string, at time.Time, keep domain.IncidentWindow) (PartnerState, error) {
+	return partnerAsOf(ctx, log, mpnID, at, func(events iter.Seq2[domain.Event, error]) (domain.Partner, error) {
+		return domain.FoldSeqKeeping(events, keep)
+	})
+}
+
+func partnerAsOf(ctx context.Context, log Log, mpnID string, at time.Time, fold func(iter.Seq2[domain.Event, error]) (domain.Partner, error)) (PartnerState, error) {
 	if err := domain.ValidateMPNID(mpnID); err != nil {
 		return PartnerState{}, err
 	}
@@ -50,7 +64,7 @@ func PartnerAsOf(ctx context.Context, log Log, mpnID string, at time.Time) (Part
 			}
 		}
 	}
-	p, err := domain.FoldSeq(events)
+	p, err := fold(events)
 	if err != nil {
 		return PartnerState{}, err
 	}

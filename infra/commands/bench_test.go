@@ -236,3 +236,22 @@ func heapInUse() int64 {
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
 }
+
+// BenchmarkTenConcurrentColdLoads: ten requests at once for a partner with 50,000
+// events that a fresh executor has not loaded (a restart under load, no snapshot).
+// B/op is what the ten cost between them: one shared read and fold, not ten.
+func BenchmarkTenConcurrentColdLoads(b *testing.B) {
+	store := benchStore(b)
+	mpn := "5500001"
+	writeHistory(b, store, mpn, 50_000)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		x := New(store, WithSnapshotEvery(0))
+		parallel(10, 10, func(int) {
+			if _, _, err := x.LoadPartner(ctx, mpn); err != nil {
+				b.Error(err)
+			}
+		})
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/singleflight"
 
 	"ledger/domain"
 	"ledger/infra/eventstore"
@@ -80,6 +81,9 @@ type Executor struct {
 	snapshotEvery int
 
 	states *stateCache
+	loads  singleflight.Group // loads of streams the cache does not hold, shared (state.go)
+	// joinedLoad, when set (tests), is called once a caller waits on a shared load.
+	joinedLoad func(stream string)
 
 	queuesMu     sync.Mutex
 	queues       map[string]*streamQueue

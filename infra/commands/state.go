@@ -92,9 +92,44 @@ func sealedHash(metadata []byte) (string, bool) {
 // on a miss from the stream's snapshot, plus the events after it.
 func (x *Executor) current(ctx context.Context, stream string) (streamState, error) {
 	st, ok := x.states.get(stream)
-	if !ok {
-		st = x.fromSnapshot(ctx, stream)
+	if ok {
+		return x.catchUp(ctx, stream, st, true)
 	}
+	loaded, fresh, err := x.load(ctx, stream)
+	if err != nil || fresh {
+		return loaded, err
+	}
+	return x.catchUp(ctx, stream, loaded, true) // what was appended since the shared load began
+}
+
+// load is the state of a stream the cache does not hold, from its snapshot and the
+// events after it. Concurrent loads of one stream share one read and fold: a cold
+// start under load would otherwise fold the whole stream once per request. The shared
+// load runs apart from the cancellation of the caller that began it, so one caller
+// giving up fails no other, and each waits as long as its own context allows. fresh
+// says the load began after this caller asked: a caller that joined one under way
+// must still read what was appended in between.
+func (x *Executor) load(ctx context.Context, stream string) (st streamState, fresh bool, err error) {
+	detached := context.WithoutCancel(ctx)
+	results := x.loads.DoChan(stream, func() (any, error) {
+		fresh = true // read by this caller only, after the result arrives
+		return x.catchUp(detached, stream, x.fromSnapshot(detached, stream), false)
+	})
+	if x.joinedLoad != nil {
+		x.joinedLoad(stream)
+	}
+	select {
+	case <-ctx.Done():
+		return streamState{}, false, ctx.Err()
+	case r := <-results:
+		st, _ = r.Val.(streamState)
+		return st, fresh, r.Err
+	}
+}
+
+// catchUp brings st up to date with the events after it and keeps the result when it
+// is news to the cache (cached: st came from it).
+func (x *Executor) catchUp(ctx context.Context, stream string, st streamState, cached bool) (streamState, error) {
 	events, head, err := x.readAfter(ctx, stream, st.streamHead)
 	if err != nil {
 		return st, err
@@ -107,7 +142,7 @@ func (x *Executor) current(ctx context.Context, stream string) (streamState, err
 		}
 		st.streamHead = head
 	}
-	if st.exists && (!ok || len(events) > 0) { // unknown partners are not kept
+	if st.exists && (!cached || len(events) > 0) { // unknown partners are not kept
 		x.states.put(stream, st)
 	}
 	return st, nil
