@@ -10,6 +10,7 @@ import (
 
 	"ledger/domain"
 	"ledger/infra/eventstore"
+	"ledger/infra/testkit"
 )
 
 // countingStore is a real store that counts the events its ReadStream hands out per
@@ -118,7 +119,7 @@ func TestACallerGivingUpOnASharedLoadFailsNoOther(t *testing.T) {
 		_, _, err := cold.LoadPartner(first, "4713002")
 		firstDone <- err
 	}()
-	waitUntil(t, "the first caller waits on the load", func() bool {
+	testkit.Eventually(t, "the first caller waits on the load", func() bool {
 		counting.mu.Lock()
 		defer counting.mu.Unlock()
 		return counting.joined == 1
@@ -130,5 +131,22 @@ func TestACallerGivingUpOnASharedLoadFailsNoOther(t *testing.T) {
 	st, _, err := cold.LoadPartner(ctx, "4713002") // joins the load, which may now read
 	if err != nil || !st.Enrolled() {
 		t.Fatalf("the caller still waiting: enrolled %v, %v", st.Enrolled(), err)
+	}
+}
+
+// panickingStore is a real store whose stream reads panic, as a driver bug would.
+type panickingStore struct{ eventstore.Store }
+
+func (panickingStore) ReadStream(context.Context, string, eventstore.ReadStreamOptions) ([]eventstore.RecordedEvent, error) {
+	panic("driver bug")
+}
+
+// A panic while a cold stream is loaded fails the request that needed it, with an
+// error, instead of ending the process from singleflight's goroutine.
+func TestAPanicWhileLoadingAStreamFailsTheCallerNotTheProcess(t *testing.T) {
+	x := New(panickingStore{stores(t)["sqlite"](t)})
+	_, _, err := x.LoadPartner(context.Background(), "4713009")
+	if !errors.Is(err, ErrLoadFailed) {
+		t.Fatalf("LoadPartner over a panicking read: %v, want ErrLoadFailed", err)
 	}
 }

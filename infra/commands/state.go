@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -102,6 +103,9 @@ func (x *Executor) current(ctx context.Context, stream string) (streamState, err
 	return x.catchUp(ctx, stream, loaded, true) // what was appended since the shared load began
 }
 
+// ErrLoadFailed: reading or folding a stream panicked; the process goes on.
+var ErrLoadFailed = errors.New("loading the stream's state failed")
+
 // load is the state of a stream the cache does not hold, from its snapshot and the
 // events after it. Concurrent loads of one stream share one read and fold: a cold
 // start under load would otherwise fold the whole stream once per request. The shared
@@ -111,7 +115,14 @@ func (x *Executor) current(ctx context.Context, stream string) (streamState, err
 // must still read what was appended in between.
 func (x *Executor) load(ctx context.Context, stream string) (st streamState, fresh bool, err error) {
 	detached := context.WithoutCancel(ctx)
-	results := x.loads.DoChan(stream, func() (any, error) {
+	results := x.loads.DoChan(stream, func() (_ any, err error) {
+		// singleflight re-raises a panic on a goroutine of its own, where no handler's
+		// recovery reaches it: it would end the process. It fails the callers instead.
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("%s: %w: %v", stream, ErrLoadFailed, p)
+			}
+		}()
 		fresh = true // read by this caller only, after the result arrives
 		return x.catchUp(detached, stream, x.fromSnapshot(detached, stream), false)
 	})
