@@ -74,6 +74,8 @@ type Config struct {
 	IdleTimeout  time.Duration
 	// ReadDBMaxConns bounds the read database's connection pool.
 	ReadDBMaxConns int
+	// EventStoreMaxConns bounds the SQL event store's connection pool.
+	EventStoreMaxConns int
 	// MaxTokenLifetime is the longest a bearer token may be valid (exp - iat).
 	MaxTokenLifetime time.Duration
 	// Limits bound the requests in flight (503 overloaded past them); 0 is unbounded.
@@ -187,6 +189,11 @@ func serveSettings(c *Config) []setting {
 		dataDirSetting(c),
 		eventStoreSetting(c),
 		readDBSetting(c),
+		{name: "event-store-max-conns", def: "32", usage: "most connections open at once to a SQLite or PostgreSQL event store, per process (reads beyond it wait for one)",
+			apply: func(v string) (err error) {
+				c.EventStoreMaxConns, err = parseCount(v, 1, 1000)
+				return err
+			}},
 		{name: "read-db-max-conns", def: "16", usage: "most connections open at once to the read database, per process (queries beyond it wait for one)",
 			apply: func(v string) (err error) {
 				c.ReadDBMaxConns, err = parseCount(v, 1, 1000)

@@ -35,7 +35,7 @@ func TestServeDefaults(t *testing.T) {
 		Role: RoleAll, QueryWait: 2 * time.Second, GapGrace: time.Second, ShutdownTimeout: 15 * time.Second,
 		StateCacheSize: 10_000, SnapshotEvery: 1000,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
-		ReadDBMaxConns: 16, MaxTokenLifetime: 24 * time.Hour,
+		ReadDBMaxConns: 16, EventStoreMaxConns: 32, MaxTokenLifetime: 24 * time.Hour,
 		Limits: handlers.InFlightLimits{Commands: 64, Queries: 128, PerPartner: 8}}
 	if cfg != want {
 		t.Errorf("defaults\n got %+v\nwant %+v", cfg, want)

@@ -29,9 +29,9 @@ func (p *process) openEventStore(ctx context.Context, cfg Config, logger *slog.L
 	switch cfg.EventStore.Backend {
 	case BackendSQLite:
 		path := filepath.Join(cfg.DataDir, eventsFileName)
-		p.store, err = sqlstore.OpenSQLite(ctx, path, sqlstore.Options{Logger: logger})
+		p.store, err = sqlstore.OpenSQLite(ctx, path, sqlstore.Options{Logger: logger, MaxConns: cfg.EventStoreMaxConns})
 	case BackendPostgres:
-		p.store, err = sqlstore.OpenPostgres(ctx, cfg.EventStore.DSN, sqlstore.Options{Logger: logger})
+		p.store, err = sqlstore.OpenPostgres(ctx, cfg.EventStore.DSN, sqlstore.Options{Logger: logger, MaxConns: cfg.EventStoreMaxConns})
 	case BackendESDB:
 		p.store, err = esdbstore.Open(ctx, cfg.EventStore.DSN)
 	default:

@@ -42,6 +42,10 @@ type Options struct {
 	MaxBatchEvents int
 	// Logger gets the store's few log lines (default slog.Default()).
 	Logger *slog.Logger
+	// MaxConns bounds the connections a store that opens its own database keeps open
+	// at once (0: no bound). Without it, each concurrent read opens another connection
+	// until the process runs out of file descriptors.
+	MaxConns int
 }
 
 func (o Options) withDefaults(d sqldb.Dialect) Options {
@@ -122,7 +126,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 }
 
 func openOwned(ctx context.Context, d sqldb.Dialect, target string, opts Options) (*Store, error) {
-	db, err := sqldb.Open(ctx, d, target)
+	db, err := sqldb.Open(ctx, d, target, sqldb.MaxConns(opts.MaxConns))
 	if err != nil {
 		return nil, fmt.Errorf("event store: %w", err)
 	}
