@@ -2,11 +2,10 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
-	"strings"
 	"time"
-
-	"github.com/uptrace/bun"
 
 	"ledger/infra/eventstore"
 )
@@ -28,80 +27,57 @@ type storedRef struct {
 }
 
 // loadBatchState reads, inside the write transaction, what the batch's decisions need:
-// three queries per batch, however many appends it holds.
-func loadBatchState(ctx context.Context, tx bun.Tx, reqs []*appendRequest) (*batchState, error) {
+// the head, then one indexed lookup per distinct event ID and per distinct stream, all
+// through statements prepared once (writestatements.go).
+func loadBatchState(ctx context.Context, stmts txStatements, reqs []*appendRequest) (*batchState, error) {
 	st := &batchState{streams: map[string]int64{}, known: map[string]storedRef{}}
-	if err := tx.NewSelect().Model((*eventRow)(nil)).ColumnExpr("coalesce(max(position), 0)").Scan(ctx, &st.head); err != nil {
+	if err := stmts.head.QueryRowContext(ctx).Scan(&st.head); err != nil {
 		return nil, fmt.Errorf("read the head: %w", err)
 	}
-	var ids, streams []string
-	seenStream := map[string]bool{}
+	seenID, seenStream := map[string]bool{}, map[string]bool{}
 	for _, r := range reqs {
 		for _, ev := range r.events {
-			ids = append(ids, ev.ID)
+			if seenID[ev.ID] {
+				continue
+			}
+			seenID[ev.ID] = true
+			if err := st.lookUpEvent(ctx, stmts.eventByID, ev.ID); err != nil {
+				return nil, err
+			}
 		}
-		if !seenStream[r.stream] {
-			seenStream[r.stream] = true
-			streams = append(streams, r.stream)
+		if seenStream[r.stream] {
+			continue
 		}
-	}
-	for start := 0; start < len(ids); start += insertChunk {
-		var rows []eventRow
-		err := tx.NewSelect().Model(&rows).Column("event_id", "stream", "revision", "position").
-			Where("event_id IN (?)", bun.In(ids[start:min(start+insertChunk, len(ids))])).Scan(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("look up event ids: %w", err)
-		}
-		for _, row := range rows {
-			st.known[row.EventID] = storedRef{row.Stream, row.Revision, row.Position}
-		}
-	}
-	for start := 0; start < len(streams); start += insertChunk {
-		if err := loadStreamHeads(ctx, tx, streams[start:min(start+insertChunk, len(streams))], st.streams); err != nil {
+		seenStream[r.stream] = true
+		if err := st.lookUpStream(ctx, stmts.streamHead, r.stream); err != nil {
 			return nil, err
 		}
 	}
 	return st, nil
 }
 
-// loadStreamHeads reads the last revision of each stream with one index seek per
-// stream (a GROUP BY max() would scan every row of a long stream). VALUES names its
-// column column1 in both SQLite and PostgreSQL.
-func loadStreamHeads(ctx context.Context, tx bun.Tx, streams []string, into map[string]int64) error {
-	values := make([]bun.Safe, 0, len(streams))
-	args := make([]any, 0, len(streams))
-	for _, s := range streams {
-		values = append(values, "(?)")
-		args = append(args, s)
+func (st *batchState) lookUpEvent(ctx context.Context, stmt *sql.Stmt, id string) error {
+	var ref storedRef
+	switch err := stmt.QueryRowContext(ctx, id).Scan(&ref.stream, &ref.revision, &ref.position); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("look up event ids: %w", err)
 	}
-	var heads []struct {
-		Stream string `bun:"stream"`
-		Last   *int64 `bun:"last"`
-	}
-	q := tx.NewSelect().
-		ColumnExpr("v.column1 AS stream").
-		ColumnExpr("(SELECT e.revision FROM event_log AS e WHERE e.stream = v.column1 ORDER BY e.revision DESC LIMIT 1) AS last").
-		TableExpr("(VALUES "+joinSafe(values)+") AS v", args...)
-	if err := q.Scan(ctx, &heads); err != nil {
-		return fmt.Errorf("read stream revisions: %w", err)
-	}
-	for _, h := range heads {
-		if h.Last != nil {
-			into[h.Stream] = *h.Last
-		}
-	}
+	st.known[id] = ref
 	return nil
 }
 
-func joinSafe(parts []bun.Safe) string {
-	var b strings.Builder
-	for i, p := range parts {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(string(p))
+func (st *batchState) lookUpStream(ctx context.Context, stmt *sql.Stmt, stream string) error {
+	var last int64
+	switch err := stmt.QueryRowContext(ctx, stream).Scan(&last); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil // no stream
+	case err != nil:
+		return fmt.Errorf("read stream revisions: %w", err)
 	}
-	return b.String()
+	st.streams[stream] = last
+	return nil
 }
 
 // decide checks one request and, if it is accepted, returns the rows to insert and

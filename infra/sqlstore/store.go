@@ -82,6 +82,7 @@ type Store struct {
 	writing atomic.Int64  // appends in the transaction being written now
 
 	streamReads streamStatements // ReadStream's prepared queries (read.go)
+	writes      writeStatements  // the writer's prepared queries (writestatements.go)
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -141,6 +142,7 @@ func (s *Store) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	s.workers.Wait()
 	s.streamReads.close()
+	s.writes.close()
 	if s.ownsDB {
 		return s.db.Close()
 	}
