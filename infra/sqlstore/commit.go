@@ -2,10 +2,11 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/uptrace/bun"
 
 	"ledger/infra/eventstore"
 	"ledger/infra/sqldb"
@@ -148,12 +149,11 @@ func (s *Store) writeTx(ctx context.Context, reqs []*appendRequest) ([]appendOut
 			return nil, fmt.Errorf("lock the event log: %w", err)
 		}
 	}
-	prepared, err := s.writeStatements(ctx)
+	io, err := s.batchIO(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
-	stmts := prepared.inTx(ctx, tx.Tx)
-	st, err := loadBatchState(ctx, stmts, reqs)
+	st, err := loadBatchState(ctx, io, reqs)
 	if err != nil {
 		return nil, err
 	}
@@ -166,8 +166,8 @@ func (s *Store) writeTx(ctx context.Context, reqs []*appendRequest) ([]appendOut
 		rows = append(rows, newRows...)
 	}
 	if len(rows) > 0 {
-		if err := insertRows(ctx, stmts.insert, rows); err != nil {
-			return nil, err
+		if err := io.insert(ctx, rows); err != nil {
+			return nil, fmt.Errorf("insert events: %w", err)
 		}
 		if s.dialect == sqldb.Postgres {
 			if _, err := tx.ExecContext(ctx, "SELECT pg_notify(?, ?)", notifyChannel, fmt.Sprint(st.head)); err != nil {
@@ -185,17 +185,14 @@ func (s *Store) writeTx(ctx context.Context, reqs []*appendRequest) ([]appendOut
 	return outcomes, nil
 }
 
-// insertRows writes the rows one prepared INSERT each: on SQLite a step costs
-// microseconds, far less than parsing a statement whose text grows with the batch.
-// recorded_at goes in as the text bun wrote before (UTC, microseconds), so rows read
-// the same whichever version of the writer stored them.
-func insertRows(ctx context.Context, insert *sql.Stmt, rows []eventRow) error {
-	for _, row := range rows {
-		recordedAt := row.RecordedAt.UTC().Format("2006-01-02 15:04:05.999999-07:00")
-		if _, err := insert.ExecContext(ctx, row.Position, row.EventID, row.Stream, row.Revision,
-			row.Type, row.Data, row.Metadata, recordedAt); err != nil {
-			return fmt.Errorf("insert events: %w", err)
-		}
+// batchIO picks the dialect's way of reading and writing the log (see batchIO).
+func (s *Store) batchIO(ctx context.Context, tx bun.Tx) (batchIO, error) {
+	if s.dialect == sqldb.Postgres {
+		return setIO{tx}, nil
 	}
-	return nil
+	prepared, err := s.writeStatements(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return prepared.inTx(ctx, tx.Tx), nil
 }

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -10,13 +11,11 @@ import (
 	"ledger/infra/sqldb"
 )
 
-// writeStatements are the writer's queries, prepared once per Store and run inside each
-// write transaction through tx.StmtContext (which reuses the statement already prepared
-// on the transaction's connection). Each has a fixed number of parameters, one event
-// ID, stream or row at a time: a statement whose text varied with the batch (an IN
-// list, a VALUES list, a multi-row INSERT) was parsed anew for every batch, and that
-// parse was a quarter of all CPU under load on SQLite. A failed prepare is not
-// remembered, as with streamStatements: the next batch tries again.
+// writeStatements are the SQLite writer's queries (see batchIO), prepared once per
+// Store and run inside each write transaction through tx.StmtContext, which reuses the
+// statement already prepared on the transaction's connection. Each has a fixed number
+// of parameters, so its text, and its parse, never change with the batch. A failed
+// prepare is not remembered, as with streamStatements: the next batch tries again.
 type writeStatements struct {
 	mu                                  sync.Mutex
 	head, eventByID, streamHead, insert *sql.Stmt
@@ -71,17 +70,65 @@ func (ws *writeStatements) close() {
 	}
 }
 
-// inTx binds the statements to one write transaction.
-func (ws *writeStatements) inTx(ctx context.Context, tx *sql.Tx) txStatements {
-	return txStatements{
-		head:       tx.StmtContext(ctx, ws.head),
+// inTx binds the statements to one write transaction; they close with it.
+func (ws *writeStatements) inTx(ctx context.Context, tx *sql.Tx) preparedIO {
+	return preparedIO{
+		readHead:   tx.StmtContext(ctx, ws.head),
 		eventByID:  tx.StmtContext(ctx, ws.eventByID),
 		streamHead: tx.StmtContext(ctx, ws.streamHead),
-		insert:     tx.StmtContext(ctx, ws.insert),
+		insertRow:  tx.StmtContext(ctx, ws.insert),
 	}
 }
 
-// txStatements are the writer's statements bound to one transaction; they close with it.
-type txStatements struct {
-	head, eventByID, streamHead, insert *sql.Stmt
+// preparedIO reads and writes the log one event ID, stream or row per statement
+// execution (batchIO says when it is used).
+type preparedIO struct {
+	readHead, eventByID, streamHead, insertRow *sql.Stmt
+}
+
+func (io preparedIO) head(ctx context.Context) (int64, error) {
+	var head int64
+	err := io.readHead.QueryRowContext(ctx).Scan(&head)
+	return head, err
+}
+
+func (io preparedIO) lookUpEvents(ctx context.Context, ids []string, into map[string]storedRef) error {
+	for _, id := range ids {
+		var ref storedRef
+		switch err := io.eventByID.QueryRowContext(ctx, id).Scan(&ref.stream, &ref.revision, &ref.position); {
+		case errors.Is(err, sql.ErrNoRows):
+			continue
+		case err != nil:
+			return err
+		}
+		into[id] = ref
+	}
+	return nil
+}
+
+func (io preparedIO) lookUpStreams(ctx context.Context, streams []string, into map[string]int64) error {
+	for _, stream := range streams {
+		var last int64
+		switch err := io.streamHead.QueryRowContext(ctx, stream).Scan(&last); {
+		case errors.Is(err, sql.ErrNoRows):
+			continue // no stream
+		case err != nil:
+			return err
+		}
+		into[stream] = last
+	}
+	return nil
+}
+
+// insert writes recorded_at as the text bun wrote before (UTC, microseconds), so rows
+// read the same whichever version of the writer stored them.
+func (io preparedIO) insert(ctx context.Context, rows []eventRow) error {
+	for _, row := range rows {
+		recordedAt := row.RecordedAt.UTC().Format("2006-01-02 15:04:05.999999-07:00")
+		if _, err := io.insertRow.ExecContext(ctx, row.Position, row.EventID, row.Stream, row.Revision,
+			row.Type, row.Data, row.Metadata, recordedAt); err != nil {
+			return err
+		}
+	}
+	return nil
 }
