@@ -24,9 +24,6 @@ const appendLockKey = 0x6c6564676572_02
 // processes; the payload is the new head position.
 const notifyChannel = "ledger_event_log"
 
-// insertChunk bounds the rows (and IDs) in one statement.
-const insertChunk = 1000
-
 // writeLoop is the one writer: it takes every append that is waiting, commits them in
 // one transaction, and answers each. Appends arriving during a commit form the next
 // batch, so batches grow with load and an idle store adds no latency.
@@ -152,7 +149,11 @@ func (s *Store) writeTx(ctx context.Context, reqs []*appendRequest) ([]appendOut
 			return nil, fmt.Errorf("lock the event log: %w", err)
 		}
 	}
-	st, err := loadBatchState(ctx, tx, reqs)
+	io, err := s.batchIO(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := loadBatchState(ctx, io, reqs)
 	if err != nil {
 		return nil, err
 	}
@@ -165,8 +166,8 @@ func (s *Store) writeTx(ctx context.Context, reqs []*appendRequest) ([]appendOut
 		rows = append(rows, newRows...)
 	}
 	if len(rows) > 0 {
-		if err := insertRows(ctx, tx, rows); err != nil {
-			return nil, err
+		if err := io.insert(ctx, rows); err != nil {
+			return nil, fmt.Errorf("insert events: %w", err)
 		}
 		if s.dialect == sqldb.Postgres {
 			if _, err := tx.ExecContext(ctx, "SELECT pg_notify(?, ?)", notifyChannel, fmt.Sprint(st.head)); err != nil {
@@ -184,12 +185,14 @@ func (s *Store) writeTx(ctx context.Context, reqs []*appendRequest) ([]appendOut
 	return outcomes, nil
 }
 
-func insertRows(ctx context.Context, tx bun.Tx, rows []eventRow) error {
-	for start := 0; start < len(rows); start += insertChunk {
-		chunk := rows[start:min(start+insertChunk, len(rows))]
-		if _, err := tx.NewInsert().Model(&chunk).Exec(ctx); err != nil {
-			return fmt.Errorf("insert events: %w", err)
-		}
+// batchIO picks the dialect's way of reading and writing the log (see batchIO).
+func (s *Store) batchIO(ctx context.Context, tx bun.Tx) (batchIO, error) {
+	if s.dialect == sqldb.Postgres {
+		return setIO{tx}, nil
 	}
-	return nil
+	prepared, err := s.writeStatements(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return prepared.inTx(ctx, tx.Tx), nil
 }

@@ -3,10 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
-
-	"github.com/uptrace/bun"
 
 	"ledger/infra/eventstore"
 )
@@ -27,81 +24,48 @@ type storedRef struct {
 	position int64
 }
 
+// batchIO is how one write transaction reads and writes the log. The cheapest way
+// differs by database: SQLite runs in process, so a prepared statement per event ID,
+// stream and row costs microseconds while parsing a statement whose text grows with
+// the batch was a quarter of all CPU under load (preparedIO, writestatements.go);
+// PostgreSQL pays a network round trip per statement, so it keeps one set-based
+// statement per kind (setIO, setqueries.go).
+type batchIO interface {
+	head(ctx context.Context) (int64, error)
+	lookUpEvents(ctx context.Context, ids []string, into map[string]storedRef) error
+	lookUpStreams(ctx context.Context, streams []string, into map[string]int64) error // absent: no stream
+	insert(ctx context.Context, rows []eventRow) error
+}
+
 // loadBatchState reads, inside the write transaction, what the batch's decisions need:
-// three queries per batch, however many appends it holds.
-func loadBatchState(ctx context.Context, tx bun.Tx, reqs []*appendRequest) (*batchState, error) {
+// the head, the batch's distinct event IDs that are stored, and its streams' heads.
+func loadBatchState(ctx context.Context, io batchIO, reqs []*appendRequest) (*batchState, error) {
 	st := &batchState{streams: map[string]int64{}, known: map[string]storedRef{}}
-	if err := tx.NewSelect().Model((*eventRow)(nil)).ColumnExpr("coalesce(max(position), 0)").Scan(ctx, &st.head); err != nil {
+	var err error
+	if st.head, err = io.head(ctx); err != nil {
 		return nil, fmt.Errorf("read the head: %w", err)
 	}
 	var ids, streams []string
-	seenStream := map[string]bool{}
+	seenID, seenStream := map[string]bool{}, map[string]bool{}
 	for _, r := range reqs {
 		for _, ev := range r.events {
-			ids = append(ids, ev.ID)
+			if !seenID[ev.ID] {
+				seenID[ev.ID] = true
+				ids = append(ids, ev.ID)
+			}
 		}
 		if !seenStream[r.stream] {
 			seenStream[r.stream] = true
 			streams = append(streams, r.stream)
 		}
 	}
-	for start := 0; start < len(ids); start += insertChunk {
-		var rows []eventRow
-		err := tx.NewSelect().Model(&rows).Column("event_id", "stream", "revision", "position").
-			Where("event_id IN (?)", bun.In(ids[start:min(start+insertChunk, len(ids))])).Scan(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("look up event ids: %w", err)
-		}
-		for _, row := range rows {
-			st.known[row.EventID] = storedRef{row.Stream, row.Revision, row.Position}
-		}
+	if err := io.lookUpEvents(ctx, ids, st.known); err != nil {
+		return nil, fmt.Errorf("look up event ids: %w", err)
 	}
-	for start := 0; start < len(streams); start += insertChunk {
-		if err := loadStreamHeads(ctx, tx, streams[start:min(start+insertChunk, len(streams))], st.streams); err != nil {
-			return nil, err
-		}
+	if err := io.lookUpStreams(ctx, streams, st.streams); err != nil {
+		return nil, fmt.Errorf("read stream revisions: %w", err)
 	}
 	return st, nil
-}
-
-// loadStreamHeads reads the last revision of each stream with one index seek per
-// stream (a GROUP BY max() would scan every row of a long stream). VALUES names its
-// column column1 in both SQLite and PostgreSQL.
-func loadStreamHeads(ctx context.Context, tx bun.Tx, streams []string, into map[string]int64) error {
-	values := make([]bun.Safe, 0, len(streams))
-	args := make([]any, 0, len(streams))
-	for _, s := range streams {
-		values = append(values, "(?)")
-		args = append(args, s)
-	}
-	var heads []struct {
-		Stream string `bun:"stream"`
-		Last   *int64 `bun:"last"`
-	}
-	q := tx.NewSelect().
-		ColumnExpr("v.column1 AS stream").
-		ColumnExpr("(SELECT e.revision FROM event_log AS e WHERE e.stream = v.column1 ORDER BY e.revision DESC LIMIT 1) AS last").
-		TableExpr("(VALUES "+joinSafe(values)+") AS v", args...)
-	if err := q.Scan(ctx, &heads); err != nil {
-		return fmt.Errorf("read stream revisions: %w", err)
-	}
-	for _, h := range heads {
-		if h.Last != nil {
-			into[h.Stream] = *h.Last
-		}
-	}
-	return nil
-}
-
-func joinSafe(parts []bun.Safe) string {
-	var b strings.Builder
-	for i, p := range parts {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(string(p))
-	}
-	return b.String()
 }
 
 // decide checks one request and, if it is accepted, returns the rows to insert and

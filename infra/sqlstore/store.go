@@ -86,6 +86,7 @@ type Store struct {
 	writing atomic.Int64  // appends in the transaction being written now
 
 	streamReads streamStatements // ReadStream's prepared queries (read.go)
+	writes      writeStatements  // the writer's prepared queries (writestatements.go)
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -125,11 +126,19 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 	return openOwned(ctx, sqldb.Postgres, dsn, opts)
 }
 
+// idleConns is how many connections an owned store keeps open between uses. With
+// database/sql's default of 2, concurrent stream reads (one per command being
+// executed) opened and closed connections all the time, and every new SQLite
+// connection parses its pragmas and re-prepares the store's statements: under 32
+// concurrent commands that was most of the remaining statement-parse CPU.
+const idleConns = 32
+
 func openOwned(ctx context.Context, d sqldb.Dialect, target string, opts Options) (*Store, error) {
 	db, err := sqldb.Open(ctx, d, target, sqldb.MaxConns(opts.MaxConns))
 	if err != nil {
 		return nil, fmt.Errorf("event store: %w", err)
 	}
+	db.SetMaxIdleConns(idleConns)
 	s, err := Open(ctx, db, opts)
 	if err != nil {
 		db.Close()
@@ -145,6 +154,7 @@ func (s *Store) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	s.workers.Wait()
 	s.streamReads.close()
+	s.writes.close()
 	if s.ownsDB {
 		return s.db.Close()
 	}
