@@ -11,6 +11,7 @@ import (
 	"ledger/infra/eventstore"
 	"ledger/infra/natsbus"
 	"ledger/infra/retry"
+	"ledger/infra/sqldb"
 )
 
 // worker runs one projection: pull a batch, plan it against the checkpoint, commit it,
@@ -26,8 +27,11 @@ type worker struct {
 
 func (r *Runner) newWorker(p Projection) *worker {
 	log := r.log.With("projection", p.Name())
-	return &worker{r: r, p: p, log: log, stats: r.stats[p.Name()],
-		apply: applier{db: r.cfg.DB, p: p, log: log}}
+	apply := applier{db: r.cfg.DB, p: p, log: log}
+	if sqldb.DialectOf(r.cfg.DB) == sqldb.SQLite {
+		apply.writes = &r.sqliteWrites
+	}
+	return &worker{r: r, p: p, log: log, stats: r.stats[p.Name()], apply: apply}
 }
 
 func (w *worker) run(ctx context.Context) {
