@@ -77,6 +77,13 @@ type Runner struct {
 	stats       map[string]*stats
 	setupOnce   sync.Mutex
 	setupDone   bool
+	// sqliteWrites queues this process's projectors for SQLite's single write lock in
+	// Go, in arrival order. Left to SQLite's busy handler, a projector that finds the
+	// lock taken sleeps 1, 2, 5 ... up to 100 ms between tries, whatever the lock's
+	// holder needs; five projectors committing small batches on one file then stalled
+	// one read model for 100-300 ms at a time, and read-your-writes queries with it
+	// (issue 10). Nothing runs in parallel that could have: SQLite has one writer.
+	sqliteWrites sync.Mutex
 }
 
 type stats struct{ applied, skipped, backfilled, dead atomic.Uint64 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/uptrace/bun"
 
@@ -39,6 +40,19 @@ type applier struct {
 	db  *bun.DB
 	p   Projection
 	log *slog.Logger
+	// writes, when set, is held for each transaction: the live projectors of one
+	// process share it on SQLite, which takes one writer at a time anyway (see
+	// Runner.sqliteWrites).
+	writes *sync.Mutex
+}
+
+// inTx runs fn in one transaction, holding writes if set.
+func (a *applier) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	if a.writes != nil {
+		a.writes.Lock()
+		defer a.writes.Unlock()
+	}
+	return a.db.RunInTx(ctx, nil, fn)
 }
 
 // apply applies events (in position order) and records progress up to the last one, all
@@ -75,7 +89,7 @@ func (a *applier) apply(ctx context.Context, prog progress, events []eventstore.
 func (a *applier) applyTx(ctx context.Context, prog progress, events []eventstore.RecordedEvent) error {
 	last := events[len(events)-1].Position
 	tables := TablesFor(a.p, prog.generation())
-	err := a.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := a.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := prog.mark(ctx, tx, last); err != nil {
 			return err
 		}
@@ -94,7 +108,7 @@ func (a *applier) deadLetter(ctx context.Context, prog progress, ev eventstore.R
 	change := statusChange{status: StatusDegraded, err: cause.Error()}
 	a.log.Error("event dead-lettered", "position", ev.Position.String(), "event", ev.ID,
 		"type", ev.Type, "stream", ev.Stream, "err", cause)
-	err := a.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := a.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := prog.mark(ctx, tx, ev.Position, change); err != nil {
 			return err
 		}

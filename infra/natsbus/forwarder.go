@@ -135,36 +135,37 @@ func (f *Forwarder) runOnce(ctx context.Context) (progressed bool, err error) {
 	saver := checkpointSaver{kv: kv, key: f.cfg.CheckpointKey, every: time.Second}
 	defer func() { saver.flush(context.WithoutCancel(ctx), f.Forwarded(), f.log) }()
 
+	// A failed confirmation cancels the subscription, which may be waiting for events.
+	runCtx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	pipe := f.startPipeline(runCtx, fail, lastSeq, &saver)
 	prev := from
-	count := 0
-	lastLog := time.Now()
-	err = f.cfg.Store.Subscribe(ctx, from, func(m eventstore.SubscriptionMessage) error {
+	err = f.cfg.Store.Subscribe(runCtx, from, func(m eventstore.SubscriptionMessage) error {
 		if m.CaughtUp {
-			f.log.Info("caught up with the event store", "position", prev.String(), "forwarded", count)
+			f.log.Info("caught up with the event store", "position", prev.String())
 			return nil
 		}
-		seq, err := f.publish(ctx, *m.Event, prev, lastSeq)
-		if err != nil {
+		if err := pipe.publish(runCtx, *m.Event, prev); err != nil {
 			return err
 		}
-		lastSeq, prev = seq, m.Event.Position
-		f.setForwarded(prev)
-		progressed = true
-		count++
-		saver.maybe(ctx, prev, f.log)
-		if time.Since(lastLog) >= 10*time.Second {
-			f.log.Info("forwarding progress", "position", prev.String(), "forwarded", count)
-			lastLog = time.Now()
-		}
+		prev = m.Event.Position
 		return nil
 	})
+	if err != nil {
+		fail(err) // no need to wait for the acks still pending: the stream says where to resume
+	}
+	pipe.close()
+	if cause := context.Cause(runCtx); ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause // the confirmer's failure, not the cancellation it caused
+	}
 	if err == nil && ctx.Err() == nil {
 		err = errors.New("event store subscription ended")
 	}
-	return progressed, err
+	return pipe.acked.Load(), err
 }
 
 // publish sends ev and waits for its PubAck; it returns the stream's last sequence.
+// The pipeline uses it while it cannot predict the next sequence.
 func (f *Forwarder) publish(ctx context.Context, ev eventstore.RecordedEvent, prev eventstore.Position, lastSeq uint64) (uint64, error) {
 	msg, err := NewMsg(ev, prev)
 	if err != nil {
@@ -175,12 +176,7 @@ func (f *Forwarder) publish(ctx context.Context, ev eventstore.RecordedEvent, pr
 	ack, err := f.cfg.JetStream.PublishMsg(pctx, msg,
 		jetstream.WithMsgID(ev.ID), jetstream.WithExpectLastSequence(lastSeq))
 	if err != nil {
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
-			return 0, fmt.Errorf("%w: publish %s at %s: %w", errResync, ev.ID, ev.Position, err)
-		}
-		return 0, fmt.Errorf("publish %s at %s: %w", ev.ID, ev.Position, err)
+		return 0, publishError(ev, err)
 	}
 	if ack.Duplicate {
 		// Stored before (within the dedup window): the stream did not move.

@@ -12,7 +12,7 @@ import (
 )
 
 // BenchmarkForwarder measures catch-up forwarding from a SQLite store into the embedded
-// server, one PubAck awaited per event.
+// server through the publish window.
 func BenchmarkForwarder(b *testing.B) {
 	ctx := context.Background()
 	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(b.TempDir(), "events.db"), sqlstore.Options{})
