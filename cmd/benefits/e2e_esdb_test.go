@@ -3,16 +3,13 @@ package main
 import (
 	"net/http"
 	"testing"
-
-	"ledger/infra/esdbstore/esdbprotocolserver"
 )
 
 // The whole path with EventStoreDB as the event store, through the real client against
 // the in-process protocol server (no EventStoreDB server runs in tests): enrol,
 // activate, open an incident, and read it back.
 func TestEventStoreDBSmokeEnrolActivateIncident(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.EventStore = StoreTarget{Backend: BackendESDB, DSN: esdbprotocolserver.Start(t)}
+	cfg := esdbConfig(t)
 	s := startSystem(t, cfg, wireOptions{})
 	p := s.ready(t, mpnFor(70, 1), actionPack)
 	var answer struct {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"ledger/handlers"
+	"ledger/infra/esdbstore/esdbprotocolserver"
 	"ledger/infra/eventstore"
 	"ledger/infra/pgtest"
 )
@@ -78,6 +79,14 @@ func postgresConfig(t testing.TB) Config {
 	cfg := testConfig(t)
 	cfg.EventStore = StoreTarget{Backend: BackendPostgres, DSN: pgtest.NewDatabase(t)}
 	cfg.ReadDB = StoreTarget{Backend: BackendPostgres, DSN: pgtest.NewDatabase(t)}
+	return cfg
+}
+
+// esdbConfig is the embedded default with EventStoreDB as the event store: the real esdb
+// client against the in-process protocol server.
+func esdbConfig(t testing.TB) Config {
+	cfg := testConfig(t)
+	cfg.EventStore = StoreTarget{Backend: BackendESDB, DSN: esdbprotocolserver.Start(t)}
 	return cfg
 }
 

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"ledger/handlers"
-	"ledger/infra/esdbstore/esdbprotocolserver"
 	"ledger/projections"
 )
 
@@ -27,8 +26,7 @@ func TestIncidentPagesOverHTTPOnPostgreSQL(t *testing.T) {
 }
 
 func TestIncidentPagesOverHTTPOnEventStoreDB(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.EventStore = StoreTarget{Backend: BackendESDB, DSN: esdbprotocolserver.Start(t)}
+	cfg := esdbConfig(t)
 	runIncidentPaging(t, startSystem(t, cfg, wireOptions{}))
 }
 

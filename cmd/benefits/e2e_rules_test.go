@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"ledger/infra/esdbstore/esdbprotocolserver"
 	"net/http"
 	"slices"
 	"strings"
@@ -28,8 +27,7 @@ func TestRulesEndToEndOnPostgreSQL(t *testing.T) {
 // against the in-process protocol server: positions are commit/prepare pairs with gaps
 // between them, and every rule still holds.
 func TestRulesEndToEndOnEventStoreDB(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.EventStore = StoreTarget{Backend: BackendESDB, DSN: esdbprotocolserver.Start(t)}
+	cfg := esdbConfig(t)
 	runRuleSuite(t, startSystem(t, cfg, wireOptions{}))
 }
 
