@@ -41,19 +41,7 @@ func TestStrictBindingRefusesBadBodiesAndStoresNothing(t *testing.T) {
 		{"a missing required field in a list item", `{"mpnId":"1","offer":"gold","validFrom":"2024-01-01T00:00:00Z","pools":[{"granted":1}]}`, "pools[0].kind", "is required"},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			rec := f.do(http.MethodPost, "/v1/partners/1/grants", jsonBody(tc.body), "Authorization", auth, "Content-Type", "application/json")
-			if rec.Code != http.StatusBadRequest {
-				t.Fatalf("status %d, want 400: %s", rec.Code, rec.Body)
-			}
-			p := problemOf(t, rec)
-			if p.Code != handlers.CodeBadRequest || !strings.Contains(p.Detail, tc.wantText) {
-				t.Errorf("problem %q %q, want bad_request mentioning %q", p.Code, p.Detail, tc.wantText)
-			}
-			if tc.wantField != "" && p.Extra["field"] != tc.wantField {
-				t.Errorf("field %v, want %q (detail %q)", p.Extra["field"], tc.wantField, p.Detail)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { postRefused(t, f, auth, tc.body, tc.wantField, tc.wantText) })
 	}
 	if n := f.storedCount(); n != 0 {
 		t.Errorf("%d bad bodies were stored", n)
@@ -165,19 +153,7 @@ func TestStrictBindingRefusesTextEncodingJSONWouldAlterOrNotBound(t *testing.T) 
 		{"a map value over maxLength", grantWith(`"quotas":{"a":"123456789"}`), "quotas.a", "at most 8"},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			rec := f.do(http.MethodPost, "/v1/partners/1/grants", jsonBody(tc.body), "Authorization", auth, "Content-Type", "application/json")
-			if rec.Code != http.StatusBadRequest {
-				t.Fatalf("status %d, want 400: %s", rec.Code, rec.Body)
-			}
-			p := problemOf(t, rec)
-			if p.Code != handlers.CodeBadRequest || !strings.Contains(p.Detail, tc.wantText) {
-				t.Errorf("problem %q %q, want bad_request mentioning %q", p.Code, p.Detail, tc.wantText)
-			}
-			if p.Extra["field"] != tc.wantField {
-				t.Errorf("field %q, want %q (detail %q)", p.Extra["field"], tc.wantField, p.Detail)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { postRefused(t, f, auth, tc.body, tc.wantField, tc.wantText) })
 	}
 	if n := f.storedCount(); n != 0 {
 		t.Errorf("%d refused bodies were stored", n)
@@ -199,5 +175,23 @@ func TestStrictBindingAcceptsValidTextUpToItsLimit(t *testing.T) {
 	if got.MpnID != strings.Repeat("😀", 10) || got.Offer != "g\uFFFD\uFFFD"+strings.Repeat("o", 61) ||
 		got.Note != "a\tb\r\nc" || got.Quotas["12345678"] != "ü" || got.Tags[0] != "12345678" {
 		t.Errorf("stored %+v", got)
+	}
+}
+
+// postRefused posts body as a grant and wants 400 bad_request whose detail mentions
+// wantText and whose field is wantField ("" when the problem concerns no single field,
+// which then must carry none).
+func postRefused(t *testing.T, f *fixture, auth, body, wantField, wantText string) {
+	t.Helper()
+	rec := f.do(http.MethodPost, "/v1/partners/1/grants", jsonBody(body), "Authorization", auth, "Content-Type", "application/json")
+	if rec.Code != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400: %s", rec.Code, rec.Body)
+	}
+	p := problemOf(t, rec)
+	if p.Code != handlers.CodeBadRequest || !strings.Contains(p.Detail, wantText) {
+		t.Errorf("problem %q %q, want bad_request mentioning %q", p.Code, p.Detail, wantText)
+	}
+	if field, _ := p.Extra["field"].(string); field != wantField {
+		t.Errorf("field %q, want %q (detail %q)", field, wantField, p.Detail)
 	}
 }
