@@ -15,15 +15,19 @@ import (
 	"ledger/infra/eventstore"
 )
 
-// Append writes events to stream in one EventStoreDB write if expected holds, after
-// claiming their ids (claims.go). Re-sending the same event ids with the same expected
-// revision is answered by the server as idempotent and returns where the events are.
+// Append writes events to stream in one EventStoreDB write if expected holds: one write
+// per append, whatever the number of events. Re-sending the same event ids with the same
+// expected revision is answered by the server as idempotent and returns where the events
+// are.
+//
+// An event id already stored in another stream is not refused: EventStoreDB checks ids
+// only within the target stream (IndexWriter.CheckCommit), and refusing across streams
+// would cost a second write per event (the per-event claim stream this adapter used to
+// write). Nothing downstream needs that refusal: the forwarder deduplicates NATS
+// messages by the event's $all position, which is unique (natsbus.MsgID).
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
 	proposed, err := proposals(stream, events)
 	if err != nil {
-		return eventstore.AppendResult{}, err
-	}
-	if err := s.claimIDs(ctx, stream, proposed); err != nil {
 		return eventstore.AppendResult{}, err
 	}
 	res, err := s.client.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: expectedRevision(expected)}, proposed...)
@@ -50,8 +54,8 @@ func proposals(stream string, events []eventstore.EventData) ([]esdb.EventData, 
 	if stream == "" {
 		return nil, errors.New("append: stream name is empty")
 	}
-	if reservedStream(stream) {
-		return nil, fmt.Errorf("append to %s: stream names starting with $ or %s are reserved", stream, claimStreamPrefix)
+	if strings.HasPrefix(stream, "$") {
+		return nil, fmt.Errorf("append to %s: stream names starting with $ are the server's", stream)
 	}
 	if len(events) == 0 {
 		return nil, fmt.Errorf("append to %s: no events", stream)

@@ -17,7 +17,7 @@ import (
 func TestContract(t *testing.T) {
 	eventstoretest.Run(t, func(t *testing.T) eventstore.Store {
 		return open(t, esdbprotocolserver.Start(t))
-	})
+	}, eventstoretest.IDsMayRepeatAcrossStreams())
 }
 
 // TestContractRealServer runs the same contract against a real EventStoreDB
@@ -30,7 +30,7 @@ func TestContractRealServer(t *testing.T) {
 	if url == "" {
 		t.Skip("real-server run: set ESDB_URL (make test-esdb)")
 	}
-	eventstoretest.Run(t, func(t *testing.T) eventstore.Store { return open(t, url) })
+	eventstoretest.Run(t, func(t *testing.T) eventstore.Store { return open(t, url) }, eventstoretest.IDsMayRepeatAcrossStreams())
 }
 
 func open(t testing.TB, connString string) *esdbstore.Store {

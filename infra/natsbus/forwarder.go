@@ -174,7 +174,7 @@ func (f *Forwarder) publish(ctx context.Context, ev eventstore.RecordedEvent, pr
 	pctx, cancel := context.WithTimeout(ctx, f.cfg.PublishTimeout)
 	defer cancel()
 	ack, err := f.cfg.JetStream.PublishMsg(pctx, msg,
-		jetstream.WithMsgID(ev.ID), jetstream.WithExpectLastSequence(lastSeq))
+		jetstream.WithMsgID(MsgID(ev)), jetstream.WithExpectLastSequence(lastSeq))
 	if err != nil {
 		return 0, publishError(ev, err)
 	}

@@ -70,7 +70,7 @@ func (p *pipeline) publish(ctx context.Context, ev eventstore.RecordedEvent, pre
 	if err != nil {
 		return err
 	}
-	ack, err := p.f.cfg.JetStream.PublishMsgAsync(msg, jetstream.WithMsgID(ev.ID), jetstream.WithExpectLastSequence(p.nextSeq))
+	ack, err := p.f.cfg.JetStream.PublishMsgAsync(msg, jetstream.WithMsgID(MsgID(ev)), jetstream.WithExpectLastSequence(p.nextSeq))
 	if err != nil {
 		return fmt.Errorf("publish %s at %s: %w", ev.ID, ev.Position, err)
 	}

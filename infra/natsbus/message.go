@@ -49,8 +49,14 @@ type wireEvent struct {
 // ErrNotAnEvent: a message on the events subjects that the forwarder did not write.
 var ErrNotAnEvent = errors.New("not a ledger event message")
 
+// MsgID is the Nats-Msg-Id of ev: its position in the global log, which names one event
+// in every store. Not the event ID: EventStoreDB lets two streams hold the same event ID
+// (it checks ids only within a stream), and JetStream would drop the second event as a
+// duplicate of the first.
+func MsgID(ev eventstore.RecordedEvent) string { return ev.Position.String() }
+
 // NewMsg builds the message for ev, whose predecessor in the global log is prev.
-// Nats-Msg-Id is the event ID, so JetStream stores a re-published event once.
+// Nats-Msg-Id is MsgID, so JetStream stores a re-published event once.
 func NewMsg(ev eventstore.RecordedEvent, prev eventstore.Position) (*nats.Msg, error) {
 	w := wireEvent{ID: ev.ID, Stream: ev.Stream, Revision: ev.Revision, Position: ev.Position,
 		Type: ev.Type, RecordedAt: ev.RecordedAt}
@@ -62,7 +68,7 @@ func NewMsg(ev eventstore.RecordedEvent, prev eventstore.Position) (*nats.Msg, e
 	}
 	msg := nats.NewMsg(Subject(ev.Stream))
 	msg.Data = body
-	msg.Header.Set(nats.MsgIdHdr, ev.ID)
+	msg.Header.Set(nats.MsgIdHdr, MsgID(ev))
 	msg.Header.Set(HeaderPosition, ev.Position.String())
 	msg.Header.Set(HeaderPreviousPosition, prev.String())
 	msg.Header.Set(HeaderStream, ev.Stream)

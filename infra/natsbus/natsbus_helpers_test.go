@@ -115,8 +115,8 @@ func streamContents(t *testing.T, c *Conn) []Envelope {
 		if err != nil {
 			t.Fatalf("decode seq %d: %v", seq, err)
 		}
-		if raw.Header.Get("Nats-Msg-Id") != env.Event.ID {
-			t.Fatalf("seq %d: Nats-Msg-Id %q, event %q", seq, raw.Header.Get("Nats-Msg-Id"), env.Event.ID)
+		if raw.Header.Get("Nats-Msg-Id") != MsgID(env.Event) {
+			t.Fatalf("seq %d: Nats-Msg-Id %q, event at %s", seq, raw.Header.Get("Nats-Msg-Id"), env.Event.Position)
 		}
 		if raw.Subject != Subject(env.Event.Stream) {
 			t.Fatalf("seq %d: subject %q, want %q", seq, raw.Subject, Subject(env.Event.Stream))

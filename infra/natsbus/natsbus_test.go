@@ -42,7 +42,7 @@ func TestMessageCarriesTheEventAndItsChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for h, want := range map[string]string{nats.MsgIdHdr: ev.ID, HeaderPosition: "12/10", HeaderPreviousPosition: "9",
+	for h, want := range map[string]string{nats.MsgIdHdr: "12/10", HeaderPosition: "12/10", HeaderPreviousPosition: "9",
 		HeaderStream: "partner-MPN1", HeaderRevision: "3", HeaderEventType: "BenefitActivated"} {
 		if got := msg.Header.Get(h); got != want {
 			t.Errorf("header %s = %q, want %q", h, got, want)
