@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -45,7 +46,7 @@ var ledgerServices = map[string]Role{"api": RoleAPI, "forwarder": RoleForwarder,
 
 func TestComposeFileValidatesAgainstTheComposeSpecification(t *testing.T) {
 	p := loadCompose(t, composeFile)
-	for _, name := range []string{"eventstore", "nats", "postgres", "api", "forwarder", "projector"} {
+	for _, name := range []string{"kurrentdb", "nats", "postgres", "api", "forwarder", "projector"} {
 		svc, ok := p.Services[name]
 		if !ok {
 			t.Errorf("service %s is missing", name)
@@ -55,7 +56,7 @@ func TestComposeFileValidatesAgainstTheComposeSpecification(t *testing.T) {
 			t.Errorf("service %s has no health check", name)
 		}
 	}
-	for _, vol := range []string{"eventstore-data", "nats-data", "postgres-data"} {
+	for _, vol := range []string{"kurrentdb-data", "nats-data", "postgres-data"} {
 		if _, ok := p.Volumes[vol]; !ok {
 			t.Errorf("named volume %s is missing", vol)
 		}
@@ -69,6 +70,45 @@ func TestComposeFileValidatesAgainstTheComposeSpecification(t *testing.T) {
 	}
 }
 
+// The servers compose runs are the ones the ledger is built and tested against:
+// KurrentDB (EventStoreDB's successor, the same protocol as the esdb client speaks) and
+// the NATS server of the minor version embedded in the binary (go.mod), so that what
+// the tests prove about JetStream holds in the topology.
+func TestComposeRunsKurrentDBAndTheEmbeddedNATSMinorVersion(t *testing.T) {
+	p := loadCompose(t, composeFile)
+	if image := p.Services["kurrentdb"].Image; !strings.HasPrefix(image, "kurrentplatform/kurrentdb:") {
+		t.Errorf("event store image %q, want kurrentplatform/kurrentdb:<version>", image)
+	}
+	embedded := moduleVersion(t, "github.com/nats-io/nats-server/v2") // v2.15.2
+	parts := strings.SplitN(strings.TrimPrefix(embedded, "v"), ".", 3)
+	if len(parts) < 2 {
+		t.Fatalf("nats-server version %q is not semver", embedded)
+	}
+	want := "nats:" + parts[0] + "." + parts[1] + "-"
+	if image := p.Services["nats"].Image; !strings.HasPrefix(image, want) && image != strings.TrimSuffix(want, "-") {
+		t.Errorf("nats image %q, want the embedded server's minor version %s (%s...)", image, embedded, want)
+	}
+}
+
+// moduleVersion is the version of a module built into this test binary (from go.mod).
+func moduleVersion(t *testing.T, path string) string {
+	t.Helper()
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		t.Fatal("no build info in the test binary")
+	}
+	for _, dep := range info.Deps {
+		if dep.Path == path {
+			if dep.Replace != nil {
+				return dep.Replace.Version
+			}
+			return dep.Version
+		}
+	}
+	t.Fatalf("module %s is not built into the binary", path)
+	return ""
+}
+
 func TestComposeLedgerServicesWaitForHealthyServersAndPassTheLedgersOwnChecks(t *testing.T) {
 	p := loadCompose(t, composeFile)
 	for name, role := range ledgerServices {
@@ -77,7 +117,7 @@ func TestComposeLedgerServicesWaitForHealthyServersAndPassTheLedgersOwnChecks(t 
 			if svc.Build == nil || svc.Build.Dockerfile != "Dockerfile" {
 				t.Errorf("not built from the Dockerfile: %+v", svc.Build)
 			}
-			for _, dep := range []string{"eventstore", "nats", "postgres"} {
+			for _, dep := range []string{"kurrentdb", "nats", "postgres"} {
 				if d, ok := svc.DependsOn[dep]; !ok || d.Condition != types.ServiceConditionHealthy {
 					t.Errorf("does not wait for %s to be healthy: %+v", dep, svc.DependsOn)
 				}
