@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode/utf16"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
@@ -12,7 +13,11 @@ import (
 )
 
 // Append reads the options message, then the proposed events until the client closes its
-// side, and answers once. A wrong expected version is a normal reply, not a gRPC error.
+// side, and answers once. A wrong expected version is a normal reply, not a gRPC error;
+// a deleted stream and an append over maxAppendSize are gRPC errors. The node refuses
+// the size as soon as the running total passes it; this server reads the whole request
+// first, so that the client always gets the status rather than, at times, an EOF on a
+// later send.
 func (s *streamsService) Append(srv streams.Streams_AppendServer) error {
 	first, err := srv.Recv()
 	if err != nil {
@@ -31,6 +36,7 @@ func (s *streamsService) Append(srv streams.Streams_AppendServer) error {
 		return err
 	}
 	var events []proposal
+	size := 0
 	for {
 		msg, err := srv.Recv()
 		if errors.Is(err, io.EOF) {
@@ -43,9 +49,17 @@ func (s *streamsService) Append(srv streams.Streams_AppendServer) error {
 		if err != nil {
 			return err
 		}
+		size += len(p.data) + len(p.customMetadata) + 2*len(utf16.Encode([]rune(p.eventType)))
 		events = append(events, p)
 	}
-	return srv.SendAndClose(appendReply(expected, s.log.append(stream, expected, events)))
+	if size > maxAppendSize {
+		return maxAppendSizeError(srv)
+	}
+	out := s.log.append(stream, expected, events)
+	if out.deleted {
+		return streamDeletedError(srv, stream)
+	}
+	return srv.SendAndClose(appendReply(expected, out))
 }
 
 func expectedFromWire(o *streams.AppendReq_Options) (int64, error) {

@@ -1,7 +1,9 @@
 package esdbprotocolserver
 
 import (
+	"encoding/json"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +42,7 @@ type proposal struct {
 
 // appendOutcome is what the core tells the gRPC layer about one append.
 type appendOutcome struct {
+	deleted              bool // tombstoned, or soft-deleted and expected to exist: StreamDeleted
 	wrongExpectedVersion bool
 	currentRevision      int64   // last revision of the stream after the append; -1 for no stream
 	last                 *record // last event written or matched idempotently; nil if none
@@ -52,9 +55,11 @@ type eventLog struct {
 	records []*record
 	streams map[string][]*record
 	byID    map[uuid.UUID]*record
-	next    uint64        // log position of the next record
-	changed chan struct{} // closed and replaced on every write, to wake subscriptions
-	now     func() time.Time
+	// tombstones holds the $streamDeleted record of every hard-deleted stream.
+	tombstones map[string]*record
+	next       uint64        // log position of the next record
+	changed    chan struct{} // closed and replaced on every write, to wake subscriptions
+	now        func() time.Time
 }
 
 // firstUserPosition leaves room before the first record, as a real log starts with its
@@ -63,21 +68,27 @@ const firstUserPosition = 1024
 
 func newEventLog() *eventLog {
 	return &eventLog{
-		streams: map[string][]*record{},
-		byID:    map[uuid.UUID]*record{},
-		next:    firstUserPosition,
-		changed: make(chan struct{}),
-		now:     time.Now,
+		streams:    map[string][]*record{},
+		byID:       map[uuid.UUID]*record{},
+		tombstones: map[string]*record{},
+		next:       firstUserPosition,
+		changed:    make(chan struct{}),
+		now:        time.Now,
 	}
 }
 
 // append checks the expected version and the event ids exactly as EventStoreDB's
-// IndexWriter.CheckCommit does, then writes the events or answers idempotently.
+// IndexWriter.CheckCommit does, then writes the events or answers idempotently. Writing
+// to a soft-deleted stream re-creates it at its next revision, as the node's
+// StorageWriterService does (SoftUndeleteStream: $tb moves to the first new revision).
 func (l *eventLog) append(stream string, expected int64, events []proposal) appendOutcome {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	current := l.lastRevision(stream)
-	switch decision, last := l.checkCommit(stream, expected, current, events); decision {
+	decision, last := l.checkCommit(stream, expected, current, events)
+	switch decision {
+	case commitDeleted:
+		return appendOutcome{deleted: true, currentRevision: current}
 	case commitWrongExpectedVersion:
 		return appendOutcome{wrongExpectedVersion: true, currentRevision: current}
 	case commitIdempotent:
@@ -86,11 +97,28 @@ func (l *eventLog) append(stream string, expected int64, events []proposal) appe
 	if len(events) == 0 {
 		return appendOutcome{currentRevision: current}
 	}
+	undeleteMetastream := isMetastream(stream) && l.metadata(strings.TrimPrefix(stream, metastreamPrefix)).softDeleted()
+	undelete := l.metadata(stream).softDeleted()
+	last = l.write(stream, uint64(current+1), events)
+	if undelete {
+		l.softUndelete(stream, current+1)
+	}
+	if undeleteMetastream {
+		original := strings.TrimPrefix(stream, metastreamPrefix)
+		l.softUndelete(original, l.lastRevision(original)+1)
+	}
+	l.wake()
+	return appendOutcome{currentRevision: int64(last.revision), last: last}
+}
+
+// write appends events to stream from revision first on; the caller holds the lock
+// and wakes subscriptions.
+func (l *eventLog) write(stream string, first uint64, events []proposal) *record {
 	ticks := l.now().UnixNano() / 100
 	var last *record
 	for i, e := range events {
 		last = &record{
-			id: e.id, stream: stream, revision: uint64(current + 1 + int64(i)), position: l.next,
+			id: e.id, stream: stream, revision: first + uint64(i), position: l.next,
 			eventType: e.eventType, contentType: e.contentType, createdTicks: ticks,
 			data: e.data, customMetadata: e.customMetadata,
 		}
@@ -99,9 +127,77 @@ func (l *eventLog) append(stream string, expected int64, events []proposal) appe
 		l.streams[stream] = append(l.streams[stream], last)
 		l.byID[e.id] = last
 	}
+	return last
+}
+
+func (l *eventLog) wake() {
 	close(l.changed)
 	l.changed = make(chan struct{})
-	return appendOutcome{currentRevision: int64(last.revision), last: last}
+}
+
+// writeMetadata appends raw as stream's new metadata.
+func (l *eventLog) writeMetadata(stream string, raw map[string]any) *record {
+	data, _ := json.Marshal(raw) // a map of JSON values always marshals
+	meta := metastreamOf(stream)
+	return l.write(meta, uint64(l.lastRevision(meta)+1), []proposal{{
+		id: uuid.New(), eventType: metadataEventType, contentType: "application/json", data: data, customMetadata: []byte{},
+	}})
+}
+
+// softUndelete keeps stream's metadata but sets $tb to recreateFrom: the events before
+// stay hidden, the stream reads again from its next revision.
+func (l *eventLog) softUndelete(stream string, recreateFrom int64) {
+	raw := l.rawMetadata(stream)
+	raw["$tb"] = recreateFrom
+	l.writeMetadata(stream, raw)
+}
+
+// delete is the node's Delete (soft: the metadata becomes {"$tb": DeletedStream}, so
+// reads answer StreamNotFound until the next append re-creates the stream) and
+// Tombstone (hard: a $streamDeleted record at revision DeletedStream; reads and appends
+// answer StreamDeleted for good). Both check expected like an append with no events.
+func (l *eventLog) delete(stream string, expected int64, hard bool) appendOutcome {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	current := l.lastRevision(stream)
+	switch decision, _ := l.checkCommit(stream, expected, current, nil); decision {
+	case commitDeleted:
+		return appendOutcome{deleted: true, currentRevision: current}
+	case commitWrongExpectedVersion:
+		return appendOutcome{wrongExpectedVersion: true, currentRevision: current}
+	}
+	var last *record
+	if hard {
+		last = &record{
+			id: uuid.New(), stream: stream, revision: uint64(deletedStream), position: l.next,
+			eventType: tombstoneType, contentType: "application/octet-stream", createdTicks: l.now().UnixNano() / 100,
+			data: []byte{}, customMetadata: []byte{},
+		}
+		l.next += recordSize(last)
+		l.records = append(l.records, last)
+		l.tombstones[stream] = last
+	} else {
+		last = l.writeMetadata(stream, map[string]any{"$tb": deletedStream})
+	}
+	l.wake()
+	return appendOutcome{currentRevision: current, last: last}
+}
+
+// readable is what a stream read may return: the visible events (a suffix of the
+// stream), or that the stream is deleted (tombstoned) or not found (never written, or
+// soft-deleted).
+func (l *eventLog) readable(stream string) (visible []*record, deleted, found bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.tombstones[stream] != nil {
+		return nil, true, false
+	}
+	events := l.streams[stream]
+	meta := l.metadata(stream)
+	if len(events) == 0 || meta.softDeleted() {
+		return nil, false, false
+	}
+	return events[meta.firstVisible(events, l.now()):], false, true
 }
 
 // recordSize makes positions grow like byte offsets in a real log, so that clients
@@ -116,11 +212,22 @@ const (
 	commitWrite commitDecision = iota
 	commitIdempotent
 	commitWrongExpectedVersion // also EventStoreDB's "corrupted idempotency"
+	commitDeleted              // tombstoned, or soft-deleted and expected to exist
 )
 
 func (l *eventLog) checkCommit(stream string, expected, current int64, events []proposal) (commitDecision, *record) {
-	if expected == expectStreamExists && current < 0 {
-		return commitWrongExpectedVersion, nil
+	if l.tombstones[stream] != nil {
+		return commitDeleted, nil
+	}
+	softDeleted := l.metadata(stream).softDeleted()
+	if expected == expectStreamExists {
+		if softDeleted {
+			return commitDeleted, nil
+		}
+		// A stream with metadata only exists for the node: the append goes on.
+		if current < 0 && len(l.streams[metastreamOf(stream)]) == 0 {
+			return commitWrongExpectedVersion, nil
+		}
 	}
 	if expected == expectAny || expected == expectStreamExists {
 		// Idempotent only if every id is already in this stream; a first id that is
@@ -148,6 +255,9 @@ func (l *eventLog) checkCommit(stream string, expected, current int64, events []
 		for _, e := range events {
 			next++
 			if next > current || existing[next].id != e.id {
+				if next == expected+1 && expected == expectNoStream && softDeleted {
+					return commitWrite, nil // re-creates the soft-deleted stream
+				}
 				return commitWrongExpectedVersion, nil
 			}
 		}

@@ -39,10 +39,16 @@ func (s *streamsService) Read(req *streams.ReadReq, srv streams.Streams_ReadServ
 	}
 }
 
+// readStream serves what the stream's metadata leaves visible: a tombstoned stream
+// answers StreamDeleted, a soft-deleted or never-written one StreamNotFound, and a
+// truncated one ($tb, $maxCount, $maxAge) only its later events, with no error.
 func (s *streamsService) readStream(o *streams.ReadReq_Options_StreamOptions, backwards bool, count uint64, asString bool, srv streams.Streams_ReadServer) error {
 	name := string(o.GetStreamIdentifier().GetStreamName())
-	events, ok := s.log.stream(name)
-	if !ok {
+	visible, deleted, found := s.log.readable(name)
+	switch {
+	case deleted:
+		return streamDeletedError(srv, name)
+	case !found:
 		return srv.Send(streamNotFound(name))
 	}
 	var from uint64
@@ -53,13 +59,16 @@ func (s *streamsService) readStream(o *streams.ReadReq_Options_StreamOptions, ba
 		from = math.MaxUint64
 	}
 	var selected []*record
-	if backwards {
-		last := min(from, uint64(len(events)-1))
-		for i := int64(last); i >= 0 && uint64(len(selected)) < count; i-- {
-			selected = append(selected, events[i])
+	if len(visible) > 0 {
+		first, last := visible[0].revision, visible[len(visible)-1].revision
+		if backwards && from >= first {
+			for i := int64(min(from, last) - first); i >= 0 && uint64(len(selected)) < count; i-- {
+				selected = append(selected, visible[i])
+			}
+		} else if !backwards && from <= last {
+			start := max(from, first) - first
+			selected = visible[start:min(uint64(len(visible)), start+min(count, uint64(len(visible))))]
 		}
-	} else if from < uint64(len(events)) {
-		selected = events[from:min(uint64(len(events)), from+min(count, uint64(len(events))))]
 	}
 	return sendAll(srv, selected, nil, asString)
 }

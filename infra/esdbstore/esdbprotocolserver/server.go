@@ -10,9 +10,13 @@
 // wrong expected version), wrong expected version as a normal Append reply, the type,
 // content-type and created (.NET ticks) metadata on every event, system ($) events in
 // $all, stream and $all reads forwards and backwards, catch-up subscriptions with
-// confirmation, caught_up and filter checkpoints, and keepalive enforcement that accepts
-// the client's pings. What it leaves out: deletes, tombstones, stream metadata and ACLs,
-// batch appends, persistent subscriptions, projections, gossip, TLS and authentication.
+// confirmation, caught_up and filter checkpoints, keepalive enforcement that accepts
+// the client's pings, soft Delete (re-created at the next revision by a later append)
+// and Tombstone (StreamDeleted on later reads and appends), stream metadata
+// ($maxCount, $maxAge, $tb) applied to stream reads but not to $all (no scavenge runs),
+// StreamExists satisfied by a stream that has only metadata, and the 1 MiB maximum
+// append size. What it leaves out: ACLs, batch appends, persistent subscriptions,
+// projections, scavenging, gossip, TLS and authentication.
 package esdbprotocolserver
 
 import (
@@ -115,7 +119,17 @@ func (featuresService) GetSupportedMethods(context.Context, *shared.Empty) (*ser
 		Methods: []*serverfeatures.SupportedMethod{
 			{ServiceName: streamsService, MethodName: "read"},
 			{ServiceName: streamsService, MethodName: "append"},
+			{ServiceName: streamsService, MethodName: "delete"},
+			{ServiceName: streamsService, MethodName: "tombstone"},
 			{ServiceName: "event_store.client.server_features.serverfeatures", MethodName: "getsupportedmethods"},
 		},
 	}, nil
+}
+
+// SetClock replaces the clock that stamps events and ages them for $maxAge, so tests
+// can make events old without waiting.
+func (s *Server) SetClock(now func() time.Time) {
+	s.log.mu.Lock()
+	defer s.log.mu.Unlock()
+	s.log.now = now
 }
