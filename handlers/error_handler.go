@@ -55,7 +55,8 @@ const StoreRetryAfter = 5 * time.Second
 
 // problemOf classifies err: a Problem as it is, a domain refusal by the status table,
 // Echo's own errors by status, a lost optimistic-concurrency race as conflict, an
-// unavailable event store as 503 store_unavailable, and everything else as internal.
+// unavailable event store as 503 store_unavailable, a partner stream whose history is
+// gone as 500 stream_truncated, and everything else as internal.
 func (s *server) problemOf(err error) *Problem {
 	var p *Problem
 	if errors.As(err, &p) {
@@ -87,6 +88,13 @@ func (s *server) problemOf(err error) *Problem {
 			"the event store cannot record changes now (disk full, locked or unreachable); the command was not acknowledged, retry after the Retry-After delay")
 		p.RetryAfter = StoreRetryAfter
 		return p
+	}
+	if errors.Is(err, eventstore.ErrStreamTruncated) {
+		// Not the client's fault and no retry helps: an operator deleted or truncated the
+		// partner's stream, so deciding on what is left would be deciding on a partial
+		// history. The store's metrics wrapper has raised the alert.
+		return NewProblem(http.StatusInternalServerError, CodeStreamTruncated,
+			"the partner's history in the event store is incomplete (its stream was deleted or truncated by an operator); commands on it are refused until it is restored")
 	}
 	if errors.Is(err, context.Canceled) {
 		// The client is gone; the status is for the log line only.

@@ -25,6 +25,7 @@ const (
 	CodeProjectionBehind     = "projection_behind"
 	CodeNotReady             = "not_ready"
 	CodeStoreUnavailable     = "store_unavailable"
+	CodeStreamTruncated      = "stream_truncated"
 	CodeOverloaded           = "overloaded"
 	CodeInternal             = "internal"
 )

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/google/uuid"
@@ -61,7 +62,9 @@ func proposals(stream string, events []eventstore.EventData) ([]esdb.EventData, 
 		return nil, fmt.Errorf("append to %s: no events", stream)
 	}
 	out := make([]esdb.EventData, len(events))
+	size := 0
 	for i, e := range events {
+		size += len(e.Data) + len(e.Metadata) + 2*len(utf16.Encode([]rune(e.Type)))
 		id, err := uuid.Parse(e.ID)
 		if err != nil || id == uuid.Nil {
 			// The client would replace a nil id with a random one, losing idempotency.
@@ -79,8 +82,21 @@ func proposals(stream string, events []eventstore.EventData) ([]esdb.EventData, 
 		}
 		out[i] = esdb.EventData{EventID: id, EventType: e.Type, ContentType: esdb.ContentTypeJson, Data: e.Data, Metadata: e.Metadata}
 	}
+	if size > MaxAppendSize {
+		return nil, fmt.Errorf("append to %s: %d events weigh %d bytes, over the node's %d: %w", stream, len(events), size, MaxAppendSize, ErrAppendTooLarge)
+	}
 	return out, nil
 }
+
+// MaxAppendSize is EventStoreDB's default limit on one append (MaxAppendSize, 1 MiB),
+// measured as the node does (Event.SizeOnDisk): data, metadata and twice the UTF-16
+// length of the type. A node refuses a larger append with "Maximum Append Size of
+// 1048576 Exceeded."; the adapter refuses it first, with ErrAppendTooLarge and the
+// sizes, so the caller gets a typed error rather than a gRPC status.
+const MaxAppendSize = 1024 * 1024
+
+// ErrAppendTooLarge: the append is over MaxAppendSize; nothing was sent or stored.
+var ErrAppendTooLarge = errors.New("append over the event store's maximum append size")
 
 func expectedRevision(e eventstore.ExpectedRevision) esdb.ExpectedRevision {
 	switch e.Kind {

@@ -16,7 +16,9 @@ import (
 // unlimited is the read count for "everything"; the server takes counts as signed 64-bit.
 const unlimited = math.MaxInt64
 
-// ReadStream reads one stream; a stream that does not exist reads as empty.
+// ReadStream reads one stream; a stream that does not exist reads as empty. A forward
+// read whose start is gone (deleted, tombstoned, truncated) fails with
+// eventstore.ErrStreamTruncated (truncation.go).
 func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.ReadStreamOptions) ([]eventstore.RecordedEvent, error) {
 	if opts.Limit < 0 {
 		return nil, fmt.Errorf("read %s: negative limit %d", stream, opts.Limit)
@@ -41,10 +43,10 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 	for {
 		ev, err := rs.Recv()
 		if errors.Is(err, io.EOF) {
-			return out, nil
+			return out, checkStart(stream, opts, out)
 		}
 		if isNotFound(err) {
-			return nil, nil
+			return nil, s.checkNotDeleted(ctx, stream, opts)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", stream, classify(ctx, err))
@@ -132,9 +134,10 @@ func isNotFound(err error) bool {
 }
 
 // classify is the one reading of the client's errors: the caller's cancellation is
-// reported as itself rather than as the gRPC status the client turns it into, and a
-// node that cannot be reached, a closed connection or a leader change as
-// eventstore.ErrUnavailable (the cause kept in the chain).
+// reported as itself rather than as the gRPC status the client turns it into, a node
+// that cannot be reached, a closed connection or a leader change as
+// eventstore.ErrUnavailable, and a tombstoned stream as eventstore.ErrStreamTruncated
+// (the cause kept in the chain).
 func classify(ctx context.Context, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return ctxErr
@@ -144,6 +147,8 @@ func classify(ctx context.Context, err error) error {
 		switch esErr.Code() {
 		case esdb.ErrorUnavailable, esdb.ErrorCodeConnectionClosed, esdb.ErrorCodeNotLeader:
 			return fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+		case esdb.ErrorCodeStreamDeleted:
+			return fmt.Errorf("%w: tombstoned: %w", eventstore.ErrStreamTruncated, err)
 		}
 	}
 	return err

@@ -169,6 +169,13 @@ var ErrWrongExpectedRevision = errors.New("wrong expected revision")
 // ErrDuplicateEventID: an event ID that is already stored, in a different append.
 var ErrDuplicateEventID = errors.New("duplicate event id")
 
+// ErrStreamTruncated: a forward read of a stream cannot start where it was asked to,
+// because the events there are gone: an operator deleted (soft or tombstone) the stream
+// or truncated its start (EventStoreDB's $tb, $maxCount, $maxAge). Folding what is left
+// would decide on a partial history, so the read fails instead. The SQL stores never
+// lose events and never return it.
+var ErrStreamTruncated = errors.New("stream history truncated or deleted")
+
 // ErrUnavailable: the store could not do the work for a reason outside the request (a
 // full disk, a write lock held past the busy timeout, a lost or refused database
 // connection). Nothing half-written is visible. An append that failed while its commit

@@ -16,8 +16,8 @@ const (
 	AppendFailed                = "failed"
 )
 
-// Store is an event store whose appends are counted and timed; everything else is the
-// wrapped store's own. It satisfies every port the ledger declares on a store.
+// Store is an event store whose appends are counted and timed, and whose reads of a
+// truncated stream raise an alert; everything else is the wrapped store's own. It satisfies every port the ledger declares on a store.
 type Store struct {
 	eventstore.Store
 	m *Metrics
@@ -45,4 +45,18 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 		s.m.appendedEvents.Add(float64(len(events)))
 	}
 	return res, err
+}
+
+// ReadStream reads through the wrapped store. A stream whose start is gone is an
+// operator's doing that no retry repairs, and every command on that partner fails
+// until the history is restored: it is counted and logged as an error, with the stream,
+// for whoever watches the process.
+func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.ReadStreamOptions) ([]eventstore.RecordedEvent, error) {
+	events, err := s.Store.ReadStream(ctx, stream, opts)
+	if errors.Is(err, eventstore.ErrStreamTruncated) {
+		s.m.truncatedReads.Inc()
+		s.m.log.ErrorContext(ctx, "stream history is gone: commands on it are refused until it is restored",
+			"stream", stream, "from", opts.From, "error", err)
+	}
+	return events, err
 }

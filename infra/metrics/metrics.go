@@ -36,6 +36,7 @@ type Metrics struct {
 	appends        *prometheus.CounterVec
 	appendDuration *prometheus.HistogramVec
 	appendedEvents prometheus.Counter
+	truncatedReads prometheus.Counter
 
 	batchSize     *prometheus.HistogramVec
 	batchDuration *prometheus.HistogramVec
@@ -87,6 +88,10 @@ func New(logger *slog.Logger) *Metrics {
 		Namespace: namespace, Subsystem: "event_store", Name: "appended_events_total",
 		Help: "Events durably appended by this process.",
 	})
+	m.truncatedReads = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "event_store", Name: "truncated_stream_reads_total",
+		Help: "Stream reads refused because the stream's start is gone (deleted, tombstoned or truncated by an operator): commands on it fail until it is restored. Alert on any increase.",
+	})
 	m.batchSize = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: namespace, Subsystem: "projection", Name: "batch_size_events",
 		Help:    "Events per batch a projection folded in one transaction (a batch whose commit failed is counted again when retried).",
@@ -101,7 +106,7 @@ func New(logger *slog.Logger) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.httpDuration, m.httpRejected, m.commands, m.commandDuration,
-		m.appends, m.appendDuration, m.appendedEvents, m.batchSize, m.batchDuration,
+		m.appends, m.appendDuration, m.appendedEvents, m.truncatedReads, m.batchSize, m.batchDuration,
 	)
 	return m
 }
