@@ -64,7 +64,7 @@ func proposals(stream string, events []eventstore.EventData) ([]esdb.EventData, 
 	out := make([]esdb.EventData, len(events))
 	size := 0
 	for i, e := range events {
-		size += len(e.Data) + len(e.Metadata) + 2*len(utf16.Encode([]rune(e.Type)))
+		size += len(e.Data) + len(e.Metadata) + 2*utf16Len(e.Type)
 		id, err := uuid.Parse(e.ID)
 		if err != nil || id == uuid.Nil {
 			// The client would replace a nil id with a random one, losing idempotency.
@@ -174,4 +174,13 @@ func (s *Store) corruptedIdempotency(ctx context.Context, stream string, expecte
 		return false, err
 	}
 	return len(events) == 1 && events[0].ID == proposed[0].EventID.String(), nil
+}
+
+// utf16Len is the length of s in UTF-16 code units, .NET's string.Length.
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
+	}
+	return n
 }

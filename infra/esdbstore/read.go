@@ -9,6 +9,8 @@ import (
 	"math"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"ledger/infra/eventstore"
 )
@@ -142,14 +144,23 @@ func classify(ctx context.Context, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return ctxErr
 	}
+	if errors.Is(err, eventstore.ErrUnavailable) {
+		return err
+	}
 	var esErr *esdb.Error
-	if errors.As(err, &esErr) && !errors.Is(err, eventstore.ErrUnavailable) {
+	if errors.As(err, &esErr) {
 		switch esErr.Code() {
 		case esdb.ErrorUnavailable, esdb.ErrorCodeConnectionClosed, esdb.ErrorCodeNotLeader:
 			return fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
 		case esdb.ErrorCodeStreamDeleted:
 			return fmt.Errorf("%w: tombstoned: %w", eventstore.ErrStreamTruncated, err)
 		}
+	}
+	// The client hands some failures over unclassified: a read whose call could not
+	// start returns the bare gRPC status, and an append whose stream the node closed
+	// under it fails its next send with EOF. Both mean the node went away.
+	if status.Code(err) == codes.Unavailable || errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
 	}
 	return err
 }

@@ -49,7 +49,7 @@ func (s *streamsService) Append(srv streams.Streams_AppendServer) error {
 		if err != nil {
 			return err
 		}
-		size += len(p.data) + len(p.customMetadata) + 2*len(utf16.Encode([]rune(p.eventType)))
+		size += len(p.data) + len(p.customMetadata) + 2*utf16Len(p.eventType)
 		events = append(events, p)
 	}
 	if size > maxAppendSize {
@@ -142,4 +142,13 @@ func wrongExpectedVersion(expected, current int64) *streams.AppendResp_WrongExpe
 		w.ExpectedRevisionOption_20_6_0 = &streams.AppendResp_WrongExpectedVersion_ExpectedRevision_20_6_0{ExpectedRevision_20_6_0: uint64(expected)}
 	}
 	return w
+}
+
+// utf16Len is the length of s in UTF-16 code units, .NET's string.Length.
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
+	}
+	return n
 }
