@@ -110,3 +110,16 @@ func (k *logKit) verify(cp transparency.Checkpoint) transparency.Extension {
 	}
 	return x
 }
+
+// eventAt reads the event at a position of the global log from the store.
+func (k *logKit) eventAt(pos uint64) eventstore.RecordedEvent {
+	k.t.Helper()
+	for e, err := range k.store.ReadAll(context.Background(), eventstore.Position{Commit: pos - 1, Prepare: pos - 1}) {
+		if err != nil {
+			k.t.Fatal(err)
+		}
+		return e
+	}
+	k.t.Fatalf("no event at %d", pos)
+	return eventstore.RecordedEvent{}
+}

@@ -18,7 +18,6 @@ type Schedule struct {
 // Subscriber is the part of the event store that tells Run about new events.
 type Subscriber interface {
 	Subscribe(ctx context.Context, from eventstore.Position, handle func(eventstore.SubscriptionMessage) error) error
-	Head(ctx context.Context) (eventstore.Position, error)
 }
 
 // resubscribeAfter is the wait before Run follows the log again after a failure.
@@ -53,9 +52,9 @@ func (p *Publisher) Run(ctx context.Context, log Subscriber, s Schedule) error {
 		}()
 	}
 	for ctx.Err() == nil {
-		head, err := log.Head(ctx)
+		last, _, err := p.Tree.lastLeaf(ctx) // count the events the tree does not hold yet
 		if err == nil {
-			err = log.Subscribe(ctx, head, func(m eventstore.SubscriptionMessage) error {
+			err = log.Subscribe(ctx, last.Position, func(m eventstore.SubscriptionMessage) error {
 				if m.Event != nil && grown.Add(1) >= int64(s.Every) && s.Every > 0 {
 					publish()
 				}
