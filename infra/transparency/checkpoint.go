@@ -12,6 +12,8 @@ import (
 	"github.com/transparency-dev/formats/log"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"ledger/infra/eventstore"
 )
 
 // ErrNoCheckpoint: nothing has been published yet (the log is empty or the publisher
@@ -126,3 +128,16 @@ func (p *Publisher) witness(ctx context.Context, cp *Checkpoint) {
 	}
 	p.witnessedSize, cp.Witnessed = accepted, true
 }
+
+// ProveInclusion proves the event at position p into the tree of size events.
+func (p *Publisher) ProveInclusion(ctx context.Context, pos eventstore.Position, size int64) (InclusionProof, error) {
+	return p.Tree.ProveInclusion(ctx, pos, size)
+}
+
+// ProveConsistency proves that the tree of to events extends the tree of from events.
+func (p *Publisher) ProveConsistency(ctx context.Context, from, to int64) (ConsistencyProof, error) {
+	return p.Tree.ProveConsistency(ctx, from, to)
+}
+
+// VerifierKey is the public key the checkpoints verify with.
+func (p *Publisher) VerifierKey() string { return p.Key.VerifierKey }

@@ -2,6 +2,7 @@ package transparency
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -30,7 +31,8 @@ func (p *Publisher) Run(ctx context.Context, log Subscriber, s Schedule) error {
 	var grown atomic.Int64 // events since the last checkpoint
 	publish := func() {
 		grown.Store(0)
-		if _, err := p.Publish(ctx); err != nil && ctx.Err() == nil && p.Logger != nil {
+		_, err := p.Publish(ctx)
+		if err != nil && !errors.Is(err, ErrNoCheckpoint) && ctx.Err() == nil && p.Logger != nil {
 			p.Logger.Warn("checkpoint not published; the next turn tries again", "err", err)
 		}
 	}

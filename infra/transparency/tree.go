@@ -274,6 +274,15 @@ func (t *Tree) write(ctx context.Context, b batch) error {
 	return nil
 }
 
+// SizeError is a tree size the tree has not reached (or below 1); it is ErrNotInTree.
+type SizeError struct{ Size, Have int64 }
+
+func (e *SizeError) Error() string {
+	return fmt.Sprintf("tree size %d: the tree holds %d events", e.Size, e.Have)
+}
+
+func (e *SizeError) Is(target error) bool { return target == ErrNotInTree }
+
 // checkSize refuses a size the tree has not reached.
 func (t *Tree) checkSize(ctx context.Context, size int64) error {
 	have, err := t.Size(ctx)
@@ -281,7 +290,7 @@ func (t *Tree) checkSize(ctx context.Context, size int64) error {
 		return err
 	}
 	if size < 1 || size > have {
-		return fmt.Errorf("tree size %d: the tree holds %d events: %w", size, have, ErrNotInTree)
+		return &SizeError{Size: size, Have: have}
 	}
 	return nil
 }

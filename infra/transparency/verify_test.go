@@ -116,7 +116,7 @@ func TestACheckpointThatDoesNotVerifyIsRefused(t *testing.T) {
 		note string
 		key  transparency.Key
 	}{
-		"edited body":  {forged, k.key},
+		"edited body": {forged, k.key},
 		"another key": {saved.Note, newKey(t, "ledger.test/events")},
 	} {
 		_, err := transparency.VerifyExtends(context.Background(), k.store, k.tree, []byte(c.note), c.key.Verifier)
