@@ -84,19 +84,20 @@ func (p *Publisher) Publish(ctx context.Context) (Checkpoint, error) {
 		return Checkpoint{}, fmt.Errorf("transparency: sign checkpoint: %w", err)
 	}
 	cp := Checkpoint{Origin: p.Key.Origin(), Size: size, RootHash: root, Note: string(signed), PublishedAt: p.now()}
-	if _, err := p.Tree.db.NewRaw("INSERT INTO tlog_checkpoints (size, note, published_at) VALUES (?, ?, ?) ON CONFLICT (size) DO NOTHING",
-		cp.Size, cp.Note, cp.PublishedAt).Exec(ctx); err != nil {
+	if _, err := p.Tree.db.NewRaw("INSERT INTO tlog_checkpoints (size, verifier_key, note, published_at) VALUES (?, ?, ?, ?) ON CONFLICT (verifier_key, size) DO NOTHING",
+		cp.Size, p.Key.VerifierKey, cp.Note, cp.PublishedAt).Exec(ctx); err != nil {
 		return Checkpoint{}, fmt.Errorf("transparency: store checkpoint %d: %w", size, err)
 	}
 	p.witness(ctx, &cp)
 	return cp, nil
 }
 
-// Latest is the latest checkpoint published, by anyone sharing the database.
+// Latest is the latest checkpoint published with this publisher's key, by any process
+// sharing the database.
 func (p *Publisher) Latest(ctx context.Context) (Checkpoint, error) {
 	var cp Checkpoint
-	err := p.Tree.db.QueryRowContext(ctx, "SELECT size, note, published_at FROM tlog_checkpoints ORDER BY size DESC LIMIT 1").
-		Scan(&cp.Size, &cp.Note, &cp.PublishedAt)
+	err := p.Tree.db.QueryRowContext(ctx, "SELECT size, note, published_at FROM tlog_checkpoints WHERE verifier_key = ? ORDER BY size DESC LIMIT 1",
+		p.Key.VerifierKey).Scan(&cp.Size, &cp.Note, &cp.PublishedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Checkpoint{}, ErrNoCheckpoint
 	}
@@ -105,8 +106,7 @@ func (p *Publisher) Latest(ctx context.Context) (Checkpoint, error) {
 	}
 	parsed, _, _, err := log.ParseCheckpoint([]byte(cp.Note), p.Key.Origin(), p.Key.Verifier)
 	if err != nil {
-		// Signed with another key (rotated) or edited in the table: do not serve it as
-		// if this key vouched for it.
+		// Edited in the table: do not serve it as if this key vouched for it.
 		return Checkpoint{}, fmt.Errorf("transparency: the stored checkpoint %d does not verify with key %s: %w", cp.Size, p.Key.VerifierKey, err)
 	}
 	cp.Origin, cp.RootHash, cp.PublishedAt = parsed.Origin, tlog.Hash(parsed.Hash), cp.PublishedAt.UTC()

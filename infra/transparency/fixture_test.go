@@ -60,7 +60,7 @@ func newLogKit(t *testing.T, s *sqlstore.Store) *logKit {
 	return &logKit{t: t, store: s, tree: tree, key: key, pub: &transparency.Publisher{Tree: tree, Key: key}}
 }
 
-func newKey(t *testing.T, name string) transparency.Key {
+func newKey(t testing.TB, name string) transparency.Key {
 	t.Helper()
 	skey, _, err := note.GenerateKey(rand.Reader, name)
 	if err != nil {
