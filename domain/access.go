@@ -31,6 +31,15 @@ func (a Actor) ReadsEverything() bool {
 	return a.HasSystemRole(SystemAuditor) || a.HasSystemRole(SystemPlatform)
 }
 
+// TransparencyLogReaders are the system roles that read the transparency log (issue
+// 14): its signed checkpoints, inclusion and consistency proofs and its public key, and
+// that may ask for a fresh checkpoint. Auditors check the log against checkpoints they
+// keep; the platform publishes the log's checkpoints to its witnesses and partners.
+// Ops runs the service and is left out on purpose: whoever runs the store must not be
+// the one the checks rely on. Partner users are refused: a proof carries other
+// partners' events.
+var TransparencyLogReaders = []string{SystemAuditor, SystemPlatform}
+
 // linkedToMPN: the account is linked to the partner's MPN account, and not only to CSP
 // (R2). It is what R1's admins and R4's readers of the IDs have in common.
 func (u User) linkedToMPN() bool { return u.MPNLinked && !u.CSPOnly }

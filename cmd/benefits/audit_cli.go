@@ -37,11 +37,20 @@ func opsProcess(ctx context.Context, cfg Config, logger *slog.Logger, readDB boo
 	return p, nil
 }
 
-const auditUsage = `Usage: benefits audit verify [flags]
+const auditUsage = `Usage: benefits audit verify|checkpoint|proof|key|keygen [flags]
 
-Walks the hash chain of every stream (or --stream) in the event store and reports the
-first broken link: stream, revision, position, expected and found hash. Exit code 0 when
-intact, 1 when broken. See benefits audit verify --help for the flags.
+  verify                       walk the hash chain of every stream (or --stream) and report
+                               the first broken link; exit 1 when broken
+  verify --checkpoint FILE     prove today's log extends a checkpoint saved earlier; exit 1
+                               naming the first differing position when it does not
+  checkpoint                   bring the Merkle tree up to the log and print a signed
+                               checkpoint of it (save it for verify --checkpoint)
+  proof inclusion --position P [--size N]   RFC 6962 inclusion proof of an event
+  proof consistency --from A [--to B]       RFC 6962 consistency proof between sizes
+  key                          print the checkpoints' verifier key (public)
+  keygen [--origin NAME]       print a new signer key and its verifier key (rotation)
+
+See benefits audit <subcommand> --help for the flags.
 `
 
 // runOpsCommand dispatches the auditors' and operators' subcommands.
@@ -56,22 +65,48 @@ func runOpsCommand(ctx context.Context, args []string, env func(string) (string,
 	}
 }
 
-// runAudit is `benefits audit verify`.
+// runAudit dispatches `benefits audit <subcommand>`.
 func runAudit(ctx context.Context, args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "verify" {
+	if len(args) == 0 {
 		fmt.Fprint(stderr, auditUsage)
-		return usageError{errors.New("want: audit verify")}
+		return usageError{errors.New("want: audit verify|checkpoint|proof|key|keygen")}
 	}
+	switch args[0] {
+	case "verify":
+		return runAuditVerify(ctx, args[1:], env, stdout, stderr)
+	case "checkpoint", "proof", "key":
+		return runAuditTransparency(ctx, args, env, stdout, stderr)
+	case "keygen":
+		return runAuditKeygen(args[1:], env, stdout)
+	}
+	fmt.Fprint(stderr, auditUsage)
+	return usageError{fmt.Errorf("unknown audit subcommand %q: want verify, checkpoint, proof, key or keygen", args[0])}
+}
+
+// runAuditVerify is `benefits audit verify`: the hash chain, or with --checkpoint the
+// proof that today's log extends a saved checkpoint.
+func runAuditVerify(ctx context.Context, args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
 	var cfg Config
-	var stream string
+	var stream, checkpointFile, verifierKey string
 	asJSON := false
 	settings := append(storeSettings(&cfg),
 		setting{name: "stream", noEnv: true, usage: "verify only this stream (e.g. partner-4711001); empty: every stream",
 			apply: func(v string) error { stream = v; return nil }},
+		setting{name: "checkpoint", noEnv: true, usage: "a signed checkpoint saved earlier (benefits audit checkpoint, GET /v1/audit/checkpoint's note): prove today's log extends it instead of walking the chain",
+			apply: func(v string) error { checkpointFile = v; return nil }},
+		setting{name: "verifier-key", noEnv: true, usage: "with --checkpoint: the verifier key the auditor trusts (name+hash+key); empty: the configured signer key's",
+			apply: func(v string) error { verifierKey = v; return nil }},
 		setting{name: "json", def: "false", noEnv: true, usage: "print the verification as JSON",
 			apply: func(v string) (err error) { asJSON, err = parseBool(v); return err }})
-	if err := parseSettings("audit verify", "audit verify [flags]", settings, bareBools(args[1:], "json"), env, stdout); err != nil {
+	settings = append(settings, checkpointKeySettings(&cfg)...)
+	if err := parseSettings("audit verify", "audit verify [flags]", settings, bareBools(args, "json"), env, stdout); err != nil {
 		return err
+	}
+	if checkpointFile != "" {
+		if stream != "" {
+			return usageError{errors.New("--checkpoint covers the whole log: leave out --stream")}
+		}
+		return verifyCheckpoint(ctx, cfg, checkpointFile, verifierKey, asJSON, stdout, stderr)
 	}
 	logger := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	p, err := opsProcess(ctx, cfg, logger, false)

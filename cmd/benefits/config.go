@@ -80,6 +80,8 @@ type Config struct {
 	MaxTokenLifetime time.Duration
 	// Limits bound the requests in flight (503 overloaded past them); 0 is unbounded.
 	Limits handlers.InFlightLimits
+	// Checkpoints: the signed checkpoints of the transparency log (checkpoints.go).
+	Checkpoints CheckpointConfig
 }
 
 // setting is one configuration item: a flag, an environment variable (unless noEnv),
@@ -177,7 +179,7 @@ func logLevelSetting(c *Config) setting {
 // serveSettings are the settings of `benefits serve`, in the order --help lists them,
 // each storing into c.
 func serveSettings(c *Config) []setting {
-	return []setting{
+	settings := []setting{
 		{name: "addr", def: ":8080", usage: "HTTP listen address, host:port (port 0 picks a free one)",
 			apply: func(v string) error {
 				if err := checkListenAddr(v); err != nil {
@@ -209,6 +211,7 @@ func serveSettings(c *Config) []setting {
 			}},
 		jwtSecretSetting(c),
 		maxTokenLifetimeSetting(c),
+
 		logFormatSetting(c),
 		logLevelSetting(c),
 		{name: "role", def: "all", usage: "parts this process runs: all | api | projector | forwarder",
@@ -282,6 +285,8 @@ func serveSettings(c *Config) []setting {
 				return err
 			}},
 	}
+	settings = append(settings, checkpointKeySettings(c)...)
+	return append(settings, checkpointScheduleSettings(c)...)
 }
 
 // errHelp: --help was asked for and printed; the command succeeds without running.

@@ -36,7 +36,8 @@ func TestServeDefaults(t *testing.T) {
 		StateCacheSize: 10_000, SnapshotEvery: 1000,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		ReadDBMaxConns: 16, EventStoreMaxConns: 32, MaxTokenLifetime: 24 * time.Hour,
-		Limits: handlers.InFlightLimits{Commands: 64, Queries: 128, PerPartner: 8}}
+		Limits:      handlers.InFlightLimits{Commands: 64, Queries: 128, PerPartner: 8},
+		Checkpoints: CheckpointConfig{Every: 1000, Interval: time.Minute}}
 	if cfg != want {
 		t.Errorf("defaults\n got %+v\nwant %+v", cfg, want)
 	}

@@ -21,6 +21,8 @@ Commands:
   loadtest --scenario commands|visibility|offered|queries|history
           drive a running system and report throughput and latency (see loadtest --help)
   audit verify          walk the event store's hash chain; report the first broken link
+  audit verify --checkpoint FILE   prove today's log extends a signed checkpoint saved earlier
+  audit checkpoint|proof|key|keygen   signed checkpoints, proofs and keys (see audit --help)
   history export        write the event log (or --partner's events) as NDJSON
   projections list      read models with checkpoint, head, lag, state and dead letters
   projections rebuild NAME [--dry-run]   rebuild a read model, diff it, swap it in

@@ -25,34 +25,45 @@ func jwtSecret(cfg Config) ([]byte, error) {
 }
 
 // loadOrCreateSecret reads path, or creates it with 32 random bytes (hex) and mode
-// 0600. Creation is atomic: the secret is written to a temporary file and hard-linked
-// into place, so a concurrent `token` and `serve` agree on one secret and nobody ever
-// reads a half-written file.
+// 0600.
 func loadOrCreateSecret(path string) ([]byte, error) {
-	secret, err := readSecret(path)
+	return loadOrCreateSecretFile(path, "jwt secret", minSecretLen, func() (string, error) { return newSecretHex(), nil })
+}
+
+// loadOrCreateSecretFile reads the secret (what names it in errors) from path, or
+// creates path holding generate's value, mode 0600. Creation is atomic: the secret is
+// written to a temporary file and hard-linked into place, so concurrent processes
+// (`token` and `serve`, two API processes) agree on one secret and nobody ever reads a
+// half-written file.
+func loadOrCreateSecretFile(path, what string, minLen int, generate func() (string, error)) ([]byte, error) {
+	secret, err := readSecretFile(path, what, minLen)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return secret, err
 	}
+	value, err := generate()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("jwt secret: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	tmp, err := os.CreateTemp(dir, secretFileName+".*.tmp") // CreateTemp makes it 0600
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".*.tmp") // CreateTemp makes it 0600
 	if err != nil {
-		return nil, fmt.Errorf("jwt secret: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer os.Remove(tmp.Name())
-	_, werr := tmp.WriteString(newSecretHex() + "\n")
+	_, werr := tmp.WriteString(value + "\n")
 	serr := tmp.Sync()
 	cerr := tmp.Close()
 	if err := errors.Join(werr, serr, cerr); err != nil {
-		return nil, fmt.Errorf("jwt secret: writing %s: %w", tmp.Name(), err)
+		return nil, fmt.Errorf("%s: writing %s: %w", what, tmp.Name(), err)
 	}
 	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, fmt.Errorf("jwt secret: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	syncDir(dir)
-	return readSecret(path)
+	return readSecretFile(path, what, minLen)
 }
 
 func newSecretHex() string {
@@ -61,23 +72,26 @@ func newSecretHex() string {
 	return hex.EncodeToString(b)
 }
 
-// readSecret refuses a secret file others can read, as ssh does with private keys:
-// whoever reads it can mint tokens with any role.
-func readSecret(path string) ([]byte, error) {
+// readSecret reads the JWT secret file: whoever reads it can mint tokens with any role.
+func readSecret(path string) ([]byte, error) { return readSecretFile(path, "jwt secret", minSecretLen) }
+
+// readSecretFile refuses a secret file others can read, as ssh does with private keys,
+// and one shorter than minLen.
+func readSecretFile(path, what string, minLen int) ([]byte, error) {
 	info, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
 	if perm := info.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("jwt secret %s has mode %04o, readable by others; run chmod 600 %s", path, perm, path)
+		return nil, fmt.Errorf("%s %s has mode %04o, readable by others; run chmod 600 %s", what, path, perm, path)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("jwt secret: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	b = bytes.TrimSpace(b)
-	if len(b) < minSecretLen {
-		return nil, fmt.Errorf("jwt secret %s holds %d bytes, want at least %d", path, len(b), minSecretLen)
+	if len(b) < minLen {
+		return nil, fmt.Errorf("%s %s holds %d bytes, want at least %d", what, path, len(b), minLen)
 	}
 	return b, nil
 }

@@ -134,6 +134,9 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 	if n.api {
 		p.addAPI(cfg, logger, opts)
 		p.addAuditAndOpsRoutes(cfg, logger, opts)
+		if err := p.addCheckpoints(ctx, cfg, logger); err != nil {
+			return p, err
+		}
 	}
 	if err := p.watchProgress(); err != nil {
 		return p, err
