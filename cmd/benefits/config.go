@@ -80,6 +80,8 @@ type Config struct {
 	MaxTokenLifetime time.Duration
 	// Limits bound the requests in flight (503 overloaded past them); 0 is unbounded.
 	Limits handlers.InFlightLimits
+	// PprofAddr is where the profiler listens; empty: nowhere.
+	PprofAddr string
 }
 
 // setting is one configuration item: a flag, an environment variable (unless noEnv),
@@ -184,6 +186,22 @@ func serveSettings(c *Config) []setting {
 					return err
 				}
 				c.Addr = v
+				return nil
+			}},
+		{name: "pprof-addr", def: "", usage: "loopback host:port serving Go's profiler (/debug/pprof/) apart from the API; empty: none. Never public: a profile shows the process's memory",
+			apply: func(v string) error {
+				if v == "" {
+					c.PprofAddr = ""
+					return nil
+				}
+				if err := checkListenAddr(v); err != nil {
+					return err
+				}
+				host, _, _ := net.SplitHostPort(v)
+				if !isLoopback(host) {
+					return errors.New("want a loopback address such as 127.0.0.1:6060")
+				}
+				c.PprofAddr = v
 				return nil
 			}},
 		dataDirSetting(c),
