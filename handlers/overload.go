@@ -11,9 +11,9 @@ import (
 
 // InFlightLimits bound the work this process accepts at once (issue 10: past capacity
 // the system must degrade, not collapse). A request beyond a bound is answered 503
-// overloaded with Retry-After at once, before it is authenticated, bound or decided,
-// instead of queueing behind the others until every client times out. Zero means
-// unbounded.
+// overloaded with Retry-After at once, before it is bound or decided (after its token
+// is checked, and after a query's wait for minPosition, which does no work), instead of
+// queueing behind the others until every client times out. Zero means unbounded.
 type InFlightLimits struct {
 	// Commands bounds the requests in flight on command routes (every non-GET route
 	// that needs a token).

@@ -284,7 +284,7 @@ func serveSettings(c *Config) []setting {
 				c.Limits.Commands, err = parseBound(v)
 				return err
 			}},
-		{name: "max-queries-in-flight", def: "128", usage: "queries this process works on at once (waits for minPosition included); more answer 503 overloaded (0: unbounded)",
+		{name: "max-queries-in-flight", def: "128", usage: "queries this process works on at once (a wait for minPosition, which does no work, is not counted); more answer 503 overloaded (0: unbounded)",
 			apply: func(v string) (err error) {
 				c.Limits.Queries, err = parseBound(v)
 				return err
