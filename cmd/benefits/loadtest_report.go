@@ -131,7 +131,8 @@ type Report struct {
 	Target   string `json:"target"`
 	Clients  int    `json:"clients,omitempty"`
 	Partners int    `json:"partners"`
-	// OfferedRate is the visibility scenario's commands per second.
+	// OfferedRate is the requests per second of the open-loop scenarios (visibility,
+	// offered, offered-queries).
 	OfferedRate float64 `json:"offeredRatePerSecond,omitempty"`
 	// ServerMaxRSSBytes is the highest process_resident_memory_bytes the target's
 	// /metrics showed, scraped once a second during the run (0: not available).

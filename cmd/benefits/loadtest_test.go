@@ -151,6 +151,21 @@ func TestLoadtestOfferedSendsAtTheRateAndCountsEveryCommand(t *testing.T) {
 	}
 }
 
+func TestLoadtestOfferedQueriesSendsAtTheRateAndCountsEveryRead(t *testing.T) {
+	s := startSystem(t, testConfig(t), wireOptions{})
+	rep := runLoadtestOn(t, s, "--scenario", "offered-queries", "--rate", "40", "--requests", "20", "--duration", "1m")
+	if rep.OfferedRate != 40 {
+		t.Errorf("offered rate %v, want 40", rep.OfferedRate)
+	}
+	q := seriesNamed(t, rep, "remaining-incidents")
+	if q.Count != 20 || q.OK != 20 || len(rep.Series) != 2 {
+		t.Errorf("offered 20 queries: %+v", rep.Series)
+	}
+	if got := served(t, s, http.MethodGet, remainingRoute); got != q.Count {
+		t.Errorf("server answered %d queries, the report counts %d", got, q.Count)
+	}
+}
+
 func TestLoadtestHistoryGrowsThePartnerToEachSizeAndMeasuresThere(t *testing.T) {
 	s := startSystem(t, testConfig(t), wireOptions{})
 	rep := runLoadtestOn(t, s, "--scenario", "history", "--history-sizes", "5,30", "--samples", "5", "--duration", "5m")
