@@ -39,6 +39,9 @@ const (
 	LoadClassQuery   = "query"
 )
 
+// loadClassPlural names a load class in an overloaded answer's detail.
+var loadClassPlural = map[string]string{LoadClassCommand: "commands", LoadClassQuery: "queries"}
+
 // Rejection scopes: which bound refused the request; the "scope" label of the counter.
 const (
 	RejectScopeProcess = "process"
@@ -149,7 +152,7 @@ func (l *limiter) middleware(class string) echo.MiddlewareFunc {
 			if bound != nil {
 				if !bound.admit() {
 					l.rejected(class, RejectScopeProcess)
-					return l.overloaded("this process has too many %ss in flight", class)
+					return l.overloaded("this process has too many %s in flight", loadClassPlural[class])
 				}
 				defer bound.release()
 			}
