@@ -21,9 +21,9 @@ type InFlightLimits struct {
 	// Queries bounds the requests in flight on query routes (every GET route that needs
 	// a token), counted apart from commands so that a flood of one cannot starve the other.
 	Queries int
-	// PerPartner bounds the commands in flight on one partner's stream: they serialise on
-	// its revision, so more of them only wait and retry, and one hot partner must not take
-	// every command slot from the others.
+	// PerPartner bounds the commands in flight on one partner's stream, so that one hot
+	// partner cannot take every command slot from the others (its commands are queued and
+	// appended together, so more of them make larger batches, not lost races).
 	PerPartner int
 	// RetryAfter is what 503 overloaded tells clients to wait (DefaultRetryAfter when 0).
 	RetryAfter time.Duration

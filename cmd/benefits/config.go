@@ -289,7 +289,12 @@ func serveSettings(c *Config) []setting {
 				c.Limits.Queries, err = parseBound(v)
 				return err
 			}},
-		{name: "max-partner-commands-in-flight", def: "8", usage: "commands on one partner's stream at once (they serialise on it); more answer 503 overloaded (0: unbounded)",
+		// Half the process's command bound: a partner's commands wait in its stream's queue
+		// and go out together in one append, so more of them in flight make larger
+		// batches, not lost races; the bound only keeps one hot partner from taking every
+		// command slot from the others. At 8, 32 clients of one partner were mostly
+		// waiting out Retry-After (issue 10).
+		{name: "max-partner-commands-in-flight", def: "32", usage: "commands on one partner's stream at once (they are queued and appended together); more answer 503 overloaded (0: unbounded)",
 			apply: func(v string) (err error) {
 				c.Limits.PerPartner, err = parseBound(v)
 				return err
