@@ -177,7 +177,7 @@ func (lt loadtest) run(ctx context.Context) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	rss := watchRSS(ctx, c)
+	server := watchServer(ctx, c)
 	switch lt.Scenario {
 	case scenarioCommands:
 		rep.Clients = lt.Clients
@@ -194,9 +194,17 @@ func (lt loadtest) run(ctx context.Context) (Report, error) {
 	case scenarioHistory:
 		all = append(all, lt.history(ctx, c, partners[0])...)
 	}
-	rep.ServerMaxRSSBytes = rss.finish(context.WithoutCancel(ctx), c)
-	for _, s := range all {
-		rep.Series = append(rep.Series, s.report())
+	rep.ServerMaxRSSBytes, rep.ServerCPUSeconds = server.finish(context.WithoutCancel(ctx), c)
+	answers := 0
+	for i, s := range all {
+		r := s.report()
+		rep.Series = append(rep.Series, r)
+		if i > 0 && !s.derived { // all[0] is setup
+			answers += r.OK
+		}
+	}
+	if answers > 0 {
+		rep.ServerCPUPerAnswer = rep.ServerCPUSeconds / float64(answers) * 1e6
 	}
 	return rep, ctx.Err()
 }

@@ -116,6 +116,9 @@ func TestLoadtestQueriesCountsEveryReadTheServerAnswered(t *testing.T) {
 	if q.OK == 0 {
 		t.Fatalf("no query answered: %+v", q)
 	}
+	if rep.ServerCPUSeconds <= 0 || rep.ServerCPUPerAnswer != rep.ServerCPUSeconds/float64(q.OK)*1e6 {
+		t.Errorf("server CPU %v s, %v µs per answer, for %d answers", rep.ServerCPUSeconds, rep.ServerCPUPerAnswer, q.OK)
+	}
 	if got := served(t, s, http.MethodGet, remainingRoute); got != q.Count {
 		t.Errorf("server answered %d queries, the report counts %d", got, q.Count)
 	}

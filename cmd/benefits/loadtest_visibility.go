@@ -19,6 +19,7 @@ import (
 // with a command rate it may not sustain.
 func (lt loadtest) visibility(ctx context.Context, c *ltClient, partners []ltPartner, follow bool) []*series {
 	cmds, queries, visible := newSeries("open-incident"), newSeries("visibility-query"), newSeries("visible")
+	visible.derived = true
 	lt.openLoop(ctx, lt.newBudget(), func(ticket int, due time.Time) {
 		p := partners[ticket%len(partners)]
 		a, out, err := openIncident(ctx, c, cmds, due, p)
