@@ -53,3 +53,19 @@ func BenchmarkEncodeDecodeIncidentOpened(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeIncidentOpened is what reading history costs per event: /state as of
+// an instant and every cold load decode each event of the partner's stream.
+func BenchmarkDecodeIncidentOpened(b *testing.B) {
+	w := benchHistory(b, 1)
+	typ, data, err := Encode(w.events[len(w.events)-1])
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(typ, data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

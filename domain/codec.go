@@ -1,11 +1,22 @@
 package domain
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 )
+
+// decodeOptions read an event as encoding/json's Decoder with DisallowUnknownFields
+// read it (the v1 semantics: names matched case-insensitively, the last of duplicate
+// names wins, and so on), so that every event ever stored reads back the same. A field
+// the struct does not know means the data is not what this type wrote; refusing beats
+// silently dropping a fact. The v2 decoder needs no Decoder and buffer per call: history
+// is read event by event, so a cold load or an as-of /state of a long history paid that
+// per event (issue 10).
+var decodeOptions = jsonv2.JoinOptions(jsonv1.DefaultOptionsV1(), jsonv2.RejectUnknownMembers(true))
 
 // decoders maps every registered event type to its decoder.
 var decoders = map[string]func([]byte) (Event, error){}
@@ -14,11 +25,7 @@ func register[T Event]() {
 	var zero T
 	decoders[zero.EventType()] = func(data []byte) (Event, error) {
 		var e T
-		dec := json.NewDecoder(bytes.NewReader(data))
-		// A field the struct does not know means the data is not what this type wrote;
-		// refusing beats silently dropping a fact.
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&e); err != nil {
+		if err := jsonv2.Unmarshal(data, &e, decodeOptions); err != nil {
 			return nil, fmt.Errorf("decode %s: %w", zero.EventType(), err)
 		}
 		return e, nil

@@ -10,7 +10,15 @@ import (
 )
 
 // The domain imports nothing but the standard library (architecture: no infra, handlers
-// or drivers in the domain).
+// or drivers in the domain), and the staging copy of the standard library's JSON v2
+// (encoding/json/v2 is still behind GOEXPERIMENT=jsonv2 in Go 1.26): the event codec
+// reads history with it because encoding/json can refuse unknown fields only through
+// a Decoder per event. When v2 leaves the experiment, the import becomes its std path.
+var domainImportsBesidesStd = map[string]bool{
+	"github.com/go-json-experiment/json":    true,
+	"github.com/go-json-experiment/json/v1": true,
+}
+
 func TestDomainImportsOnlyTheStandardLibrary(t *testing.T) {
 	files, _ := filepath.Glob("*.go")
 	for _, f := range files {
@@ -23,7 +31,7 @@ func TestDomainImportsOnlyTheStandardLibrary(t *testing.T) {
 		}
 		for _, imp := range parsed.Imports {
 			path, _ := strconv.Unquote(imp.Path.Value)
-			if first, _, _ := strings.Cut(path, "/"); strings.Contains(first, ".") || first == "ledger" {
+			if first, _, _ := strings.Cut(path, "/"); (strings.Contains(first, ".") && !domainImportsBesidesStd[path]) || first == "ledger" {
 				t.Errorf("%s imports %s", f, path)
 			}
 		}

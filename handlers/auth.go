@@ -106,12 +106,14 @@ type authenticator struct {
 	secret      []byte
 	maxLifetime time.Duration
 	parser      *jwt.Parser
+	verified    *verifiedTokens
 }
 
 func newAuthenticator(secret []byte, maxLifetime time.Duration) *authenticator {
 	return &authenticator{
 		secret:      secret,
 		maxLifetime: maxLifetime,
+		verified:    newVerifiedTokens(),
 		// Only HS256: "none" and every other algorithm, including RS256 with the secret
 		// passed off as a public key, fail here before any key is used. nbf is always
 		// checked; WithIssuedAt adds iat, so that a token cannot claim to be issued later
@@ -123,6 +125,9 @@ func newAuthenticator(secret []byte, maxLifetime time.Duration) *authenticator {
 
 // principal validates a token and turns it into a Principal.
 func (a *authenticator) principal(token string) (Principal, error) {
+	if p, ok := a.verified.get(token, time.Now()); ok {
+		return p, nil
+	}
 	var cl claims
 	if _, err := a.parser.ParseWithClaims(token, &cl, func(*jwt.Token) (any, error) { return a.secret, nil }); err != nil {
 		return Principal{}, err
@@ -141,6 +146,7 @@ func (a *authenticator) principal(token string) (Principal, error) {
 		}
 		p.SystemRoles = append(p.SystemRoles, r)
 	}
+	a.verified.put(token, p, cl.ExpiresAt.Time)
 	return p, nil
 }
 

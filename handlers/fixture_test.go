@@ -83,6 +83,9 @@ type positionBoard struct {
 	mu      sync.Mutex
 	at      map[string]eventstore.Position
 	changed chan struct{}
+	// waiting, when set, hears of every WaitFor that has to wait: a test then knows,
+	// without timing, that a query is parked on a position.
+	waiting chan eventstore.Position
 }
 
 func newPositionBoard() *positionBoard {
@@ -105,6 +108,9 @@ func (b *positionBoard) WaitFor(ctx context.Context, projection string, pos even
 		b.mu.Unlock()
 		if !at.Less(pos) {
 			return at, nil
+		}
+		if b.waiting != nil {
+			b.waiting <- pos
 		}
 		select {
 		case <-ctx.Done():

@@ -11,9 +11,9 @@ import (
 
 // InFlightLimits bound the work this process accepts at once (issue 10: past capacity
 // the system must degrade, not collapse). A request beyond a bound is answered 503
-// overloaded with Retry-After at once, before it is authenticated, bound or decided,
-// instead of queueing behind the others until every client times out. Zero means
-// unbounded.
+// overloaded with Retry-After at once, before it is bound or decided (after its token
+// is checked, and after a query's wait for minPosition, which does no work), instead of
+// queueing behind the others until every client times out. Zero means unbounded.
 type InFlightLimits struct {
 	// Commands bounds the requests in flight on command routes (every non-GET route
 	// that needs a token).
@@ -21,9 +21,9 @@ type InFlightLimits struct {
 	// Queries bounds the requests in flight on query routes (every GET route that needs
 	// a token), counted apart from commands so that a flood of one cannot starve the other.
 	Queries int
-	// PerPartner bounds the commands in flight on one partner's stream: they serialise on
-	// its revision, so more of them only wait and retry, and one hot partner must not take
-	// every command slot from the others.
+	// PerPartner bounds the commands in flight on one partner's stream, so that one hot
+	// partner cannot take every command slot from the others (its commands are queued and
+	// appended together, so more of them make larger batches, not lost races).
 	PerPartner int
 	// RetryAfter is what 503 overloaded tells clients to wait (DefaultRetryAfter when 0).
 	RetryAfter time.Duration
@@ -38,6 +38,9 @@ const (
 	LoadClassCommand = "command"
 	LoadClassQuery   = "query"
 )
+
+// loadClassPlural names a load class in an overloaded answer's detail.
+var loadClassPlural = map[string]string{LoadClassCommand: "commands", LoadClassQuery: "queries"}
 
 // Rejection scopes: which bound refused the request; the "scope" label of the counter.
 const (
@@ -149,7 +152,7 @@ func (l *limiter) middleware(class string) echo.MiddlewareFunc {
 			if bound != nil {
 				if !bound.admit() {
 					l.rejected(class, RejectScopeProcess)
-					return l.overloaded("this process has too many %ss in flight", class)
+					return l.overloaded("this process has too many %s in flight", loadClassPlural[class])
 				}
 				defer bound.release()
 			}

@@ -220,3 +220,25 @@ func TestQueriesHaveTheirOwnBoundSoACommandFloodLeavesThemAnswering(t *testing.T
 	close(held.release)
 	wait()
 }
+
+// A query waiting for its read model to reach minPosition does no work: it must not
+// hold a slot of the query bound, or a burst of read-your-writes waits after a burst of
+// commands turns every other read into 503 overloaded (issue 10: a second of visibility
+// latency per refused read).
+func TestQueryWaitingForMinPositionDoesNotHoldAQuerySlot(t *testing.T) {
+	f, _, _ := overloadFixture(t, handlers.InFlightLimits{Queries: 1})
+	f.board.waiting = make(chan eventstore.Position, 1)
+	auth := bearer(t, "alice")
+	parked := make(chan int, 1)
+	go func() {
+		parked <- f.do(http.MethodGet, "/v1/things/a?minPosition=5", nil, "Authorization", auth).Code
+	}()
+	<-f.board.waiting // the first query is parked on position 5
+	if rec := f.do(http.MethodGet, "/v1/things/b", nil, "Authorization", auth); rec.Code != http.StatusOK {
+		t.Fatalf("a query beside one waiting for minPosition: %d %s, want 200", rec.Code, rec.Body)
+	}
+	f.board.advance("things", eventstore.Position{Commit: 5, Prepare: 5})
+	if code := <-parked; code != http.StatusOK {
+		t.Fatalf("the waiting query: %d, want 200 once the read model reached it", code)
+	}
+}

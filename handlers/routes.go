@@ -110,22 +110,27 @@ func validateRoutes(routes []Route, hasProjections bool) error {
 	return errors.Join(errs...)
 }
 
-// register adds one route with its per-route middleware: the in-flight bound of its
-// class (first, so that an overloaded process refuses at the least cost), authentication,
-// then the read-your-writes wait.
+// register adds one route with its per-route middleware: authentication, the
+// read-your-writes wait, then the in-flight bound of its class, so that the bound
+// counts the requests doing work. A query waiting for minPosition holds no connection
+// and no CPU, only a goroutine, for at most --query-wait; counted against the bound, a
+// burst of such waits after a burst of commands filled it and turned the reads that
+// followed into 503s with Retry-After, a second of visibility latency each (issue 10).
+// Only an authenticated caller waits, and authentication of a known token is a cache
+// lookup, so the bound still refuses cheaply.
 func (s *server) register(e *echo.Echo, r Route) {
 	var mws []echo.MiddlewareFunc
 	if r.LongRunning {
 		mws = append(mws, liftDeadlines(s.deps.WriteTimeout))
-	}
-	if limit := s.limiter.middleware(loadClassOf(r)); limit != nil {
-		mws = append(mws, limit)
 	}
 	if !r.Public {
 		mws = append(mws, s.auth.require(r.Roles))
 	}
 	if r.Projection != "" {
 		mws = append(mws, awaitProjection(s.deps.Projections, r.Projection, s.deps.QueryWait))
+	}
+	if limit := s.limiter.middleware(loadClassOf(r)); limit != nil {
+		mws = append(mws, limit)
 	}
 	e.Add(r.Method, r.Path, r.Handler, mws...)
 }

@@ -17,10 +17,15 @@ import (
 // names (views over the live generation), so it keeps answering while a rebuild fills
 // the next generation. Every answer is a JSON-ready value in the shape of the HTTP API;
 // the Render functions give the same values from a domain.Partner, for as-of answers.
-type ReadModels struct{ db bun.IDB }
+type ReadModels struct {
+	db        bun.IDB
+	remaining preparedQuery
+}
 
 // NewReadModels reads from db, the read database the runner writes.
-func NewReadModels(db bun.IDB) *ReadModels { return &ReadModels{db: db} }
+func NewReadModels(db bun.IDB) *ReadModels {
+	return &ReadModels{db: db, remaining: preparedQuery{sql: remainingIncidentsSQL}}
+}
 
 // ErrNotFound: no such partner or account in the read model.
 var ErrNotFound = errors.New("not found")
@@ -34,7 +39,7 @@ var ErrBadStatusFilter = errors.New("incident status filter must be open or clos
 // Reads RemainingIncidentsName.
 func (rm *ReadModels) RemainingIncidents(ctx context.Context, mpnID string, now time.Time) (RemainingIncidents, error) {
 	var rows []remainingIncidentRow
-	if err := rm.db.NewSelect().Model(&rows).Where("mpn_id = ?", mpnID).Order("contract_id", "pool_index").Scan(ctx); err != nil {
+	if err := rm.remaining.scan(ctx, rm.db, &rows, mpnID); err != nil {
 		return RemainingIncidents{}, fmt.Errorf("remaining incidents of %s: %w", mpnID, err)
 	}
 	p := domain.Partner{MPNID: mpnID, ContractByID: map[string]domain.Contract{}}

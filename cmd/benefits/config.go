@@ -82,6 +82,8 @@ type Config struct {
 	Limits handlers.InFlightLimits
 	// Checkpoints: the signed checkpoints of the transparency log (checkpoints.go).
 	Checkpoints CheckpointConfig
+	// PprofAddr is where the profiler listens; empty: nowhere.
+	PprofAddr string
 }
 
 // setting is one configuration item: a flag, an environment variable (unless noEnv),
@@ -188,6 +190,22 @@ func serveSettings(c *Config) []setting {
 				c.Addr = v
 				return nil
 			}},
+		{name: "pprof-addr", def: "", usage: "loopback host:port serving Go's profiler (/debug/pprof/) apart from the API; empty: none. Never public: a profile shows the process's memory",
+			apply: func(v string) error {
+				if v == "" {
+					c.PprofAddr = ""
+					return nil
+				}
+				if err := checkListenAddr(v); err != nil {
+					return err
+				}
+				host, _, _ := net.SplitHostPort(v)
+				if !isLoopback(host) {
+					return errors.New("want a loopback address such as 127.0.0.1:6060")
+				}
+				c.PprofAddr = v
+				return nil
+			}},
 		dataDirSetting(c),
 		eventStoreSetting(c),
 		readDBSetting(c),
@@ -269,12 +287,17 @@ func serveSettings(c *Config) []setting {
 				c.Limits.Commands, err = parseBound(v)
 				return err
 			}},
-		{name: "max-queries-in-flight", def: "128", usage: "queries this process works on at once (waits for minPosition included); more answer 503 overloaded (0: unbounded)",
+		{name: "max-queries-in-flight", def: "128", usage: "queries this process works on at once (a wait for minPosition, which does no work, is not counted); more answer 503 overloaded (0: unbounded)",
 			apply: func(v string) (err error) {
 				c.Limits.Queries, err = parseBound(v)
 				return err
 			}},
-		{name: "max-partner-commands-in-flight", def: "8", usage: "commands on one partner's stream at once (they serialise on it); more answer 503 overloaded (0: unbounded)",
+		// Half the process's command bound: a partner's commands wait in its stream's queue
+		// and go out together in one append, so more of them in flight make larger
+		// batches, not lost races; the bound only keeps one hot partner from taking every
+		// command slot from the others. At 8, 32 clients of one partner were mostly
+		// waiting out Retry-After (issue 10).
+		{name: "max-partner-commands-in-flight", def: "32", usage: "commands on one partner's stream at once (they are queued and appended together); more answer 503 overloaded (0: unbounded)",
 			apply: func(v string) (err error) {
 				c.Limits.PerPartner, err = parseBound(v)
 				return err

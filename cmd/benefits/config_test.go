@@ -36,7 +36,7 @@ func TestServeDefaults(t *testing.T) {
 		StateCacheSize: 10_000, SnapshotEvery: 1000,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		ReadDBMaxConns: 16, EventStoreMaxConns: 32, MaxTokenLifetime: 24 * time.Hour,
-		Limits:      handlers.InFlightLimits{Commands: 64, Queries: 128, PerPartner: 8},
+		Limits:      handlers.InFlightLimits{Commands: 64, Queries: 128, PerPartner: 32},
 		Checkpoints: CheckpointConfig{Every: 1000, Interval: time.Minute}}
 	if cfg != want {
 		t.Errorf("defaults\n got %+v\nwant %+v", cfg, want)
@@ -138,6 +138,8 @@ func TestWrongValuesFailNamingFlagAndEnv(t *testing.T) {
 		{"max token lifetime not a duration", nil, []string{"BENEFITS_MAX_TOKEN_LIFETIME", "1 day"}, "invalid --max-token-lifetime / BENEFITS_MAX_TOKEN_LIFETIME", ""},
 		{"negative in-flight bound", []string{"--max-commands-in-flight", "-1"}, nil, `invalid --max-commands-in-flight / BENEFITS_MAX_COMMANDS_IN_FLIGHT "-1"`, ""},
 		{"in-flight bound not a number", nil, []string{"BENEFITS_MAX_PARTNER_COMMANDS_IN_FLIGHT", "many"}, "invalid --max-partner-commands-in-flight / BENEFITS_MAX_PARTNER_COMMANDS_IN_FLIGHT", ""},
+		{"profiler on a public address", []string{"--pprof-addr", "0.0.0.0:6060"}, nil, `invalid --pprof-addr / BENEFITS_PPROF_ADDR "0.0.0.0:6060": want a loopback address`, ""},
+		{"profiler address without a port", nil, []string{"BENEFITS_PPROF_ADDR", "127.0.0.1"}, "invalid --pprof-addr / BENEFITS_PPROF_ADDR", ""},
 		{"unknown flag", []string{"--port", "80"}, nil, "flag provided but not defined: -port", ""},
 		{"stray argument", []string{"now"}, nil, `unexpected argument "now"`, ""},
 	}

@@ -24,7 +24,7 @@ import (
 // run's number), so it can run against a system that holds real data, and it stops on
 // --duration and --requests, whichever comes first.
 
-const loadtestSynopsis = "loadtest --scenario commands|visibility|offered|queries|history [--api-url http://127.0.0.1:8080] [--token T | --data-dir DIR] [flags]"
+const loadtestSynopsis = "loadtest --scenario commands|visibility|offered|queries|offered-queries|history [--api-url http://127.0.0.1:8080] [--token T | --data-dir DIR] [flags]"
 
 // Scenarios.
 const (
@@ -33,6 +33,12 @@ const (
 	scenarioQueries    = "queries"    // closed loop: N clients read remaining-incidents
 	scenarioHistory    = "history"    // command and query latency as one partner's history grows
 	scenarioOffered    = "offered"    // open loop: commands at a fixed rate, nothing else (overload)
+	// open loop: remaining-incidents reads at a fixed rate, each timed from the instant it
+	// was due. A closed loop of N clients can only show N / mean latency requests per
+	// second (64 clients at 10,000/s need a 6.4 ms mean) and hides a stall in the few
+	// requests its waiting clients did not send: the latency percentiles of a query
+	// target ("p99 <= 5 ms at 10,000/s") are measured at an offered rate.
+	scenarioOfferedQueries = "offered-queries"
 )
 
 // loadtest is what one `benefits loadtest` is asked for.
@@ -69,24 +75,24 @@ func loadtestSettings(c *Config, lt *loadtest) []setting {
 		dataDirSetting(c),
 		jwtSecretSetting(c),
 		{name: "scenario", noEnv: true, def: scenarioCommands,
-			usage: "commands (closed-loop command throughput) | visibility (open-loop: command 201 until a query shows it) | offered (open-loop commands at --rate, to see overload) | queries (closed-loop query throughput) | history (latency as one partner's history grows)",
+			usage: "commands (closed-loop command throughput) | visibility (open-loop: command 201 until a query shows it) | offered (open-loop commands at --rate, to see overload) | queries (closed-loop query throughput) | offered-queries (open-loop queries at --rate: their latency at that rate) | history (latency as one partner's history grows)",
 			apply: func(v string) error {
 				switch v {
-				case scenarioCommands, scenarioVisibility, scenarioOffered, scenarioQueries, scenarioHistory:
+				case scenarioCommands, scenarioVisibility, scenarioOffered, scenarioQueries, scenarioOfferedQueries, scenarioHistory:
 					lt.Scenario = v
 					return nil
 				}
-				return errors.New("want commands, visibility, offered, queries or history")
+				return errors.New("want commands, visibility, offered, queries, offered-queries or history")
 			}},
 		{name: "clients", noEnv: true, def: "16", usage: "concurrent clients of the closed-loop scenarios",
 			apply: func(v string) (err error) { lt.Clients, err = parseCount(v, 1, 10_000); return err }},
 		{name: "partners", noEnv: true, def: "200", usage: "partners the run sets up and spreads its commands and queries over (1: one hot partner)",
 			apply: func(v string) (err error) { lt.Partners, err = parseCount(v, 1, 100_000); return err }},
-		{name: "rate", noEnv: true, def: "200", usage: "visibility, offered: commands offered per second, whether or not earlier ones were answered",
+		{name: "rate", noEnv: true, def: "200", usage: "visibility, offered, offered-queries: requests offered per second, whether or not earlier ones were answered",
 			apply: func(v string) error {
 				r, err := strconv.ParseFloat(v, 64)
 				if err != nil || r <= 0 || r > 100_000 {
-					return errors.New("want a number of commands per second above 0 and at most 100000")
+					return errors.New("want a number of requests per second above 0 and at most 100000")
 				}
 				lt.Rate = r
 				return nil

@@ -135,35 +135,42 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// rssWatcher scrapes the target's /metrics once a second and keeps the highest resident
-// memory it saw: what the load cost the server, without access to its host.
-type rssWatcher struct {
-	mu   sync.Mutex
-	max  float64
-	stop func()
-	done chan struct{}
+// serverWatcher scrapes the target's /metrics once a second and keeps the highest
+// resident memory it saw and the CPU time the process used between its first and last
+// scrape: what the load cost the server, without access to its host. CPU per answered
+// request is the figure that survives a shared machine, where throughput and latency
+// depend on what else runs.
+type serverWatcher struct {
+	mu       sync.Mutex
+	max      float64
+	cpuFirst float64
+	cpuLast  float64
+	cpuSeen  bool
+	stop     func()
+	done     chan struct{}
 }
 
-func watchRSS(ctx context.Context, c *ltClient) *rssWatcher {
+func watchServer(ctx context.Context, c *ltClient) *serverWatcher {
 	ctx, cancel := context.WithCancel(ctx)
-	w := &rssWatcher{stop: cancel, done: make(chan struct{})}
+	w := &serverWatcher{stop: cancel, done: make(chan struct{})}
+	w.sample(ctx, c) // before the measured phase begins
 	go func() {
 		defer close(w.done)
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		for {
-			w.sample(ctx, c)
 			select {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
 			}
+			w.sample(ctx, c)
 		}
 	}()
 	return w
 }
 
-func (w *rssWatcher) sample(ctx context.Context, c *ltClient) {
+func (w *serverWatcher) sample(ctx context.Context, c *ltClient) {
 	a, err := c.send(ctx, http.MethodGet, "/metrics", nil)
 	if err != nil || a.status != http.StatusOK {
 		return
@@ -173,22 +180,27 @@ func (w *rssWatcher) sample(ctx context.Context, c *ltClient) {
 	if err != nil {
 		return
 	}
-	fam, ok := fams["process_resident_memory_bytes"]
-	if !ok || len(fam.GetMetric()) == 0 {
-		return
-	}
-	v := fam.GetMetric()[0].GetGauge().GetValue()
-	w.mu.Lock()
-	w.max = max(w.max, v)
-	w.mu.Unlock()
-}
-
-// finish stops the watcher (after one last sample) and returns the highest RSS seen.
-func (w *rssWatcher) finish(ctx context.Context, c *ltClient) float64 {
-	w.sample(ctx, c)
-	w.stop()
-	<-w.done
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.max
+	if fam, ok := fams["process_resident_memory_bytes"]; ok && len(fam.GetMetric()) > 0 {
+		w.max = max(w.max, fam.GetMetric()[0].GetGauge().GetValue())
+	}
+	if fam, ok := fams["process_cpu_seconds_total"]; ok && len(fam.GetMetric()) > 0 {
+		cpu := fam.GetMetric()[0].GetCounter().GetValue()
+		if !w.cpuSeen {
+			w.cpuFirst, w.cpuSeen = cpu, true
+		}
+		w.cpuLast = cpu
+	}
+}
+
+// finish stops the watcher (after one last sample) and returns the highest RSS seen and
+// the CPU seconds the server used meanwhile (0 when /metrics did not tell).
+func (w *serverWatcher) finish(ctx context.Context, c *ltClient) (maxRSS, cpuSeconds float64) {
+	w.stop()
+	<-w.done
+	w.sample(ctx, c)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.max, w.cpuLast - w.cpuFirst
 }

@@ -21,7 +21,8 @@ import (
 // the run-to-run noise of any machine; exact sorted percentiles would keep every sample.
 type series struct {
 	name    string
-	history int // the partner's event count, history scenario only
+	history int  // the partner's event count, history scenario only
+	derived bool // not requests but what they showed ("visible"): no server answer of its own
 
 	mu       sync.Mutex
 	started  time.Time
@@ -131,12 +132,18 @@ type Report struct {
 	Target   string `json:"target"`
 	Clients  int    `json:"clients,omitempty"`
 	Partners int    `json:"partners"`
-	// OfferedRate is the visibility scenario's commands per second.
+	// OfferedRate is the requests per second of the open-loop scenarios (visibility,
+	// offered, offered-queries).
 	OfferedRate float64 `json:"offeredRatePerSecond,omitempty"`
 	// ServerMaxRSSBytes is the highest process_resident_memory_bytes the target's
 	// /metrics showed, scraped once a second during the run (0: not available).
-	ServerMaxRSSBytes float64        `json:"serverMaxRssBytes,omitempty"`
-	Series            []SeriesReport `json:"series"`
+	ServerMaxRSSBytes float64 `json:"serverMaxRssBytes,omitempty"`
+	// ServerCPUSeconds is the CPU time (process_cpu_seconds_total) the target used from
+	// the end of setup to the end of the run (0: not available); ServerCPUPerAnswer
+	// divides it by the answers (2xx) of the measured series.
+	ServerCPUSeconds   float64        `json:"serverCpuSeconds,omitempty"`
+	ServerCPUPerAnswer float64        `json:"serverCpuMicrosecondsPerAnswer,omitempty"`
+	Series             []SeriesReport `json:"series"`
 }
 
 func (r Report) writeJSON(w io.Writer) error {
@@ -155,6 +162,9 @@ func (r Report) writeTable(w io.Writer) error {
 	}
 	if r.ServerMaxRSSBytes > 0 {
 		fmt.Fprintf(w, "  server max RSS %.0f MiB", r.ServerMaxRSSBytes/(1<<20))
+	}
+	if r.ServerCPUSeconds > 0 {
+		fmt.Fprintf(w, "  server CPU %.1f s (%.0f µs per answer)", r.ServerCPUSeconds, r.ServerCPUPerAnswer)
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

@@ -143,6 +143,27 @@ func (lt loadtest) closedLoop(ctx context.Context, b *budget, send func(ticket i
 	wg.Wait()
 }
 
+// openLoop calls send for each request of the measured phase at the instant it is due,
+// --rate of them a second, each on a goroutine of its own, whether or not the earlier
+// ones were answered (a slow server is not given time by its clients), and waits for
+// them all.
+func (lt loadtest) openLoop(ctx context.Context, b *budget, send func(ticket int, due time.Time)) {
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := 0; ctx.Err() == nil; i++ {
+		due := start.Add(time.Duration(float64(i) / lt.Rate * float64(time.Second)))
+		if sleepCtx(ctx, time.Until(due)) != nil {
+			break
+		}
+		ticket, ok := b.take()
+		if !ok {
+			break
+		}
+		wg.Go(func() { send(ticket, due) })
+	}
+	wg.Wait()
+}
+
 // run sets up what the scenario needs, measures, and reports every series.
 func (lt loadtest) run(ctx context.Context) (Report, error) {
 	c := newLTClient(lt, max(lt.Clients, 64))
@@ -156,7 +177,7 @@ func (lt loadtest) run(ctx context.Context) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	rss := watchRSS(ctx, c)
+	server := watchServer(ctx, c)
 	switch lt.Scenario {
 	case scenarioCommands:
 		rep.Clients = lt.Clients
@@ -167,12 +188,23 @@ func (lt loadtest) run(ctx context.Context) (Report, error) {
 	case scenarioVisibility, scenarioOffered:
 		rep.OfferedRate = lt.Rate
 		all = append(all, lt.visibility(ctx, c, partners, lt.Scenario == scenarioVisibility)...)
+	case scenarioOfferedQueries:
+		rep.OfferedRate = lt.Rate
+		all = append(all, lt.offeredQueries(ctx, c, partners))
 	case scenarioHistory:
 		all = append(all, lt.history(ctx, c, partners[0])...)
 	}
-	rep.ServerMaxRSSBytes = rss.finish(context.WithoutCancel(ctx), c)
-	for _, s := range all {
-		rep.Series = append(rep.Series, s.report())
+	rep.ServerMaxRSSBytes, rep.ServerCPUSeconds = server.finish(context.WithoutCancel(ctx), c)
+	answers := 0
+	for i, s := range all {
+		r := s.report()
+		rep.Series = append(rep.Series, r)
+		if i > 0 && !s.derived { // all[0] is setup
+			answers += r.OK
+		}
+	}
+	if answers > 0 {
+		rep.ServerCPUPerAnswer = rep.ServerCPUSeconds / float64(answers) * 1e6
 	}
 	return rep, ctx.Err()
 }
@@ -193,6 +225,17 @@ func (lt loadtest) queries(ctx context.Context, c *ltClient, partners []ltPartne
 	lt.closedLoop(ctx, lt.newBudget(), func(ticket int) answer {
 		a, _ := c.call(ctx, s, time.Now(), http.MethodGet, remainingPath(partners[ticket%len(partners)].mpn), nil, nil)
 		return a
+	})
+	return s
+}
+
+// offeredQueries: remaining-incidents reads at --rate, spread over the partners, each
+// timed from the instant it was due, so a server that falls behind the rate shows it in
+// the latency instead of in fewer requests sent.
+func (lt loadtest) offeredQueries(ctx context.Context, c *ltClient, partners []ltPartner) *series {
+	s := newSeries("remaining-incidents")
+	lt.openLoop(ctx, lt.newBudget(), func(ticket int, due time.Time) {
+		_, _ = c.call(ctx, s, due, http.MethodGet, remainingPath(partners[ticket%len(partners)].mpn), nil, nil)
 	})
 	return s
 }

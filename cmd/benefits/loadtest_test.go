@@ -116,6 +116,9 @@ func TestLoadtestQueriesCountsEveryReadTheServerAnswered(t *testing.T) {
 	if q.OK == 0 {
 		t.Fatalf("no query answered: %+v", q)
 	}
+	if rep.ServerCPUSeconds <= 0 || rep.ServerCPUPerAnswer != rep.ServerCPUSeconds/float64(q.OK)*1e6 {
+		t.Errorf("server CPU %v s, %v µs per answer, for %d answers", rep.ServerCPUSeconds, rep.ServerCPUPerAnswer, q.OK)
+	}
 	if got := served(t, s, http.MethodGet, remainingRoute); got != q.Count {
 		t.Errorf("server answered %d queries, the report counts %d", got, q.Count)
 	}
@@ -148,6 +151,21 @@ func TestLoadtestOfferedSendsAtTheRateAndCountsEveryCommand(t *testing.T) {
 	}
 	if got := served(t, s, http.MethodPost, incidentsRoute); got != cmds.Count {
 		t.Errorf("server answered %d incidents, the report counts %d", got, cmds.Count)
+	}
+}
+
+func TestLoadtestOfferedQueriesSendsAtTheRateAndCountsEveryRead(t *testing.T) {
+	s := startSystem(t, testConfig(t), wireOptions{})
+	rep := runLoadtestOn(t, s, "--scenario", "offered-queries", "--rate", "40", "--requests", "20", "--duration", "1m")
+	if rep.OfferedRate != 40 {
+		t.Errorf("offered rate %v, want 40", rep.OfferedRate)
+	}
+	q := seriesNamed(t, rep, "remaining-incidents")
+	if q.Count != 20 || q.OK != 20 || len(rep.Series) != 2 {
+		t.Errorf("offered 20 queries: %+v", rep.Series)
+	}
+	if got := served(t, s, http.MethodGet, remainingRoute); got != q.Count {
+		t.Errorf("server answered %d queries, the report counts %d", got, q.Count)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
 	"ledger/handlers"
@@ -20,28 +19,15 @@ import (
 // with a command rate it may not sustain.
 func (lt loadtest) visibility(ctx context.Context, c *ltClient, partners []ltPartner, follow bool) []*series {
 	cmds, queries, visible := newSeries("open-incident"), newSeries("visibility-query"), newSeries("visible")
-	b := lt.newBudget()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for i := 0; ctx.Err() == nil; i++ {
-		due := start.Add(time.Duration(float64(i) / lt.Rate * float64(time.Second)))
-		if sleepCtx(ctx, time.Until(due)) != nil {
-			break
-		}
-		ticket, ok := b.take()
-		if !ok {
-			break
-		}
+	visible.derived = true
+	lt.openLoop(ctx, lt.newBudget(), func(ticket int, due time.Time) {
 		p := partners[ticket%len(partners)]
-		wg.Go(func() {
-			a, out, err := openIncident(ctx, c, cmds, due, p)
-			if err != nil || a.status != http.StatusCreated || !follow {
-				return
-			}
-			lt.awaitVisible(ctx, c, queries, visible, p.mpn, out.Position)
-		})
-	}
-	wg.Wait()
+		a, out, err := openIncident(ctx, c, cmds, due, p)
+		if err != nil || a.status != http.StatusCreated || !follow {
+			return
+		}
+		lt.awaitVisible(ctx, c, queries, visible, p.mpn, out.Position)
+	})
 	if !follow {
 		return []*series{cmds}
 	}

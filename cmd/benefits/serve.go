@@ -49,6 +49,13 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err := proc.deps.Validate(); err != nil {
 		return err
 	}
+	if cfg.PprofAddr != "" {
+		stopProfiler, err := startProfiler(cfg.PprofAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer stopProfiler()
+	}
 	srv := newHTTPServer(cfg, handlers.NewServer(proc.deps), logger)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"ledger/domain"
+	"ledger/infra/esdbstore"
+	"ledger/infra/esdbstore/esdbprotocolserver"
 	"ledger/infra/eventstore"
 	"ledger/infra/testkit"
 )
@@ -99,8 +101,24 @@ func readEvents(t *testing.T, store eventstore.Store, stream string) []domain.Ev
 // or to a third executor started cold from the snapshots, decide exactly the events and
 // refusals that a fresh fold of the stream decides; and every executor's kept state is
 // the fresh fold of the stream.
+// It runs on every store: the cache reads "the events after revision r" and the
+// snapshots through each store's own code.
 func TestPropertyCachedExecutorsDecideLikeAFreshFold(t *testing.T) {
-	store := stores(t)["sqlite"](t)
+	all := stores(t)
+	all["esdb"] = func(t *testing.T) eventstore.Store {
+		s, err := esdbstore.Open(context.Background(), esdbprotocolserver.Start(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	for name, open := range all {
+		t.Run(name, func(t *testing.T) { cachedExecutorsDecideLikeAFreshFold(t, open(t)) })
+	}
+}
+
+func cachedExecutorsDecideLikeAFreshFold(t *testing.T, store eventstore.Store) {
 	ctx := context.Background()
 	at := now
 	clock := func() time.Time { return at }

@@ -306,3 +306,29 @@ func TestSnapshotsOfALongHistoryAreSpacedByATenthOfIt(t *testing.T) {
 		}
 	}
 }
+
+// On a hot stream a snapshot finishes after newer commands have moved the cached state
+// on. It must still count as saved: otherwise the cached state stays "due" and every
+// batch starts another encoding of the whole, growing state (under one hot partner that
+// was 46% of the server's CPU, issue 10).
+func TestSnapshotSavedBehindTheCachedStateStillCountsAsSaved(t *testing.T) {
+	x := New(stores(t)["sqlite"](t), WithSnapshotEvery(4))
+	const stream = "partner-5100009"
+	at := func(last uint64) streamState {
+		return streamState{streamHead: streamHead{exists: true, revision: last}}
+	}
+	x.states.put(stream, at(9)) // the commands went on while revision 7 was encoded
+	x.saveSnapshot(context.Background(), stream, at(7))
+	cached, _ := x.states.get(stream)
+	if cached.revision != 9 {
+		t.Fatalf("the cached state went back to revision %d", cached.revision)
+	}
+	if x.snapshotDue(cached) {
+		t.Fatalf("a snapshot up to revision 7 is stored, the cache holds revision 9, every 4 events: due again (snapshot next %d)", cached.snapshotNext)
+	}
+	next := at(10) // a state decided on the cache before it heard of the snapshot
+	x.states.put(stream, next)
+	if cached, _ = x.states.get(stream); x.snapshotDue(cached) {
+		t.Fatalf("a newer state put without the snapshot's mark made it due again (snapshot next %d)", cached.snapshotNext)
+	}
+}

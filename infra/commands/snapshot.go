@@ -92,9 +92,17 @@ func (x *Executor) saveSnapshot(ctx context.Context, stream string, st streamSta
 }
 
 func (x *Executor) writeSnapshot(ctx context.Context, stream string, st streamState) error {
-	data, err := json.Marshal(snapshotData{Position: st.position, LastHash: st.lastHash, Partner: st.partner})
+	data, err := encodeSnapshot(st)
 	if err != nil {
-		return fmt.Errorf("encode the state: %w", err)
+		return err
 	}
 	return x.snapshots.SaveSnapshot(ctx, eventstore.Snapshot{Stream: stream, Revision: st.revision, Version: domain.PartnerSnapshotVersion, Data: data})
+}
+
+func encodeSnapshot(st streamState) ([]byte, error) {
+	data, err := json.Marshal(snapshotData{Position: st.position, LastHash: st.lastHash, Partner: st.partner})
+	if err != nil {
+		return nil, fmt.Errorf("encode the state: %w", err)
+	}
+	return data, nil
 }

@@ -176,11 +176,23 @@ func newStateCache(size int) *stateCache {
 
 func (c *stateCache) get(stream string) (streamState, bool) { return c.states.Get(stream) }
 
+// put keeps st unless the cache holds a later state. Either way the kept state carries
+// the later of the two snapshot marks: a snapshot stored while newer commands went on
+// (or a state decided before the cache heard of it) must still count as stored, or the
+// stream stays due and every batch encodes the whole state again.
 func (c *stateCache) put(stream string, st streamState) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old, ok := c.states.Peek(stream); ok && old.exists && (!st.exists || old.revision > st.revision) {
+	old, ok := c.states.Peek(stream)
+	if ok && old.exists && (!st.exists || old.revision > st.revision) {
+		if st.snapshotNext > old.snapshotNext {
+			old.snapshotNext = st.snapshotNext
+			c.states.Add(stream, old)
+		}
 		return
+	}
+	if ok && old.snapshotNext > st.snapshotNext {
+		st.snapshotNext = old.snapshotNext
 	}
 	c.states.Add(stream, st)
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 
 	"ledger/infra/eventstore"
+	"ledger/infra/sqldb"
 )
 
 var _ eventstore.SnapshotStore = (*Store)(nil)
@@ -19,7 +20,14 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) erro
 	if snap.Revision >= math.MaxInt64 {
 		return fmt.Errorf("snapshot of %s: revision %d out of range", snap.Stream, snap.Revision)
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO stream_snapshot (stream, revision, version, data) VALUES (?, ?, ?, ?)
+	// Through database/sql with the driver's placeholders, not bun's formatter: bun would
+	// write the state (megabytes for a long history) into the SQL text as a literal for
+	// the database to parse.
+	values := "?, ?, ?, ?"
+	if s.dialect == sqldb.Postgres {
+		values = "$1, $2, $3, $4"
+	}
+	_, err := s.db.DB.ExecContext(ctx, `INSERT INTO stream_snapshot (stream, revision, version, data) VALUES (`+values+`)
 		ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision, version = excluded.version, data = excluded.data
 		WHERE stream_snapshot.revision <= excluded.revision`,
 		snap.Stream, int64(snap.Revision), snap.Version, snap.Data)
