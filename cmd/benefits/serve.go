@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"ledger/handlers"
 )
 
 const serveSynopsis = "serve [flags]"
@@ -49,7 +47,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err := proc.deps.Validate(); err != nil {
 		return err
 	}
-	srv := newHTTPServer(cfg, handlers.NewServer(proc.deps), logger)
+	srv := newHTTPServer(cfg, proc.httpHandler(), logger)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on --addr %s: %w", cfg.Addr, err)
