@@ -36,4 +36,6 @@ export function q(params) {
   return s ? `?${s}` : '';
 }
 
-export const enc = encodeURIComponent;
+// enc escapes one path segment. '@' stays as it is: the API reads path parameters
+// unescaped, so an account ID written admin%40contoso.com would name another account.
+export const enc = (segment) => encodeURIComponent(segment).replace(/%40/g, '@');

@@ -1,6 +1,6 @@
 // The console's shell: sign-in, who am I, and a hash router over the four pages. Each
 // page renders into <main> and returns a function that stops its timers.
-import { h, announce } from './ui.js';
+import { h, announce, pageReady, currentPage } from './ui.js';
 import * as session from './session.js';
 import * as dashboard from './dashboard.js';
 import * as timeline from './timeline.js';
@@ -10,11 +10,11 @@ import * as reference from './reference.js';
 const pages = { dashboard, timeline, ops, api: reference };
 const titles = { dashboard: 'Partner dashboard', timeline: "Auditor's timeline", ops: 'Ops control room', api: 'API reference' };
 let stop = () => {};
+let generation = 0; // the latest render; an older one still loading is dropped
 
 function route() {
   const [, name = '', ...args] = (location.hash || '#/').split('/');
-  const page = pages[name] ? name : 'dashboard';
-  return { page, args: args.map(decodeURIComponent) };
+  return { page: currentPage(), args: args.map(decodeURIComponent) };
 }
 
 function showSession() {
@@ -31,21 +31,27 @@ function showSession() {
 async function render() {
   stop();
   stop = () => {};
+  const mine = ++generation;
+  delete document.body.dataset.ready; // set again when this page's data is on screen
   const { page, args } = route();
   for (const a of document.querySelectorAll('nav a')) {
     if (a.dataset.page === page) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
   document.title = `${titles[page]} · Benefits ledger`;
-  const main = document.getElementById('main');
-  main.replaceChildren(h('h1', {}, titles[page]));
+  // Each render fills its own container: one that a newer render replaced while it
+  // was loading only fills a detached element.
+  const view = h('div', { class: 'view' });
+  document.getElementById('main').replaceChildren(h('h1', {}, titles[page]), view);
   if (!session.token() && page !== 'api') {
-    main.append(h('p', { class: 'notice' }, 'Sign in with a bearer token first: run ',
+    view.append(h('p', { class: 'notice' }, 'Sign in with a bearer token first: run ',
       h('code', {}, 'benefits token --sub you@example.com'), ' (add ', h('code', {}, '--roles auditor'), ' or ', h('code', {}, '--roles ops'),
       ' for those pages) and paste the line it prints into the field above.'));
+    pageReady(page);
     return;
   }
-  const cleanup = await pages[page].render(main, args);
-  if (typeof cleanup === 'function') stop = cleanup;
+  const cleanup = await pages[page].render(view, args);
+  if (typeof cleanup !== 'function') return;
+  if (mine === generation) stop = cleanup; else cleanup();
 }
 
 function init() {

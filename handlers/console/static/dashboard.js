@@ -37,7 +37,7 @@ async function suggestPartners(main) {
     const plans = (await get(`/v1/accounts/${enc(c.sub)}/support-plans`)).data;
     mpns = [...new Set([...plans.usable, ...plans.unavailable].map((p) => p.mpnId).filter(Boolean))];
   } catch { /* an account with no plans anywhere: nothing to suggest */ }
-  if (mpns.length === 1) {
+  if (mpns.length === 1 && main.isConnected) {
     location.replace(`#/dashboard/${enc(mpns[0])}`);
     return;
   }
@@ -136,7 +136,9 @@ class Dashboard {
         next = page.nextCursor;
         draw();
         announce(`${rows.length} incidents shown`);
-        more.focus();
+        // Keep the keyboard where the reader is: on the button, or on the list once
+        // the last page is in.
+        (more.hidden ? tbody.querySelector('.table-wrap') : more).focus();
       } catch (err) {
         tbody.append(problemView(err));
       }

@@ -170,6 +170,8 @@ function flatten(v, prefix = '', out = {}) {
   return out;
 }
 
+const differences = (n) => `${n} difference${n === 1 ? '' : 's'}`;
+
 function diffRows(a, b) {
   const fa = flatten(a), fb = flatten(b);
   const keys = [...new Set([...Object.keys(fa), ...Object.keys(fb)])].filter((k) => k !== 'version' && k !== 'effectiveFrom').sort();
@@ -187,7 +189,7 @@ function rulesView(book, reload) {
     const a = versions.find((v) => String(v.version) === left.value).rules;
     const b = versions.find((v) => String(v.version) === right.value).rules;
     const rows = diffRows(a, b).filter((r) => !onlyDiff.checked || r.a !== r.b);
-    out.replaceChildren(table(`v${left.value} beside v${right.value}: ${rows.filter((r) => r.a !== r.b).length} differences`, [
+    out.replaceChildren(table(`v${left.value} beside v${right.value}: ${differences(rows.filter((r) => r.a !== r.b).length)}`, [
       { label: 'Rule', cell: (r) => r.key },
       { label: `v${left.value}`, cell: (r) => r.a },
       { label: `v${right.value}`, cell: (r) => r.b },
@@ -219,7 +221,7 @@ function publishForm(book, reload) {
     const d = parse();
     if (!d) return;
     const rows = diffRows(inForce, d).filter((r) => r.a !== r.b);
-    preview.replaceChildren(table(`What v${d.version} changes against v${book.inForce} in force: ${rows.length} differences`, [
+    preview.replaceChildren(table(`What v${d.version} changes against v${book.inForce} in force: ${differences(rows.length)}`, [
       { label: 'Rule', cell: (r) => r.key }, { label: 'In force', cell: (r) => r.a }, { label: 'Draft', cell: (r) => r.b },
     ], rows));
   } }, 'Preview changes');

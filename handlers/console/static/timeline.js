@@ -57,6 +57,7 @@ class Timeline {
       { label: 'Rev', cell: (e) => e.revision },
       { label: 'Position', cell: (e) => e.position },
       { label: 'Event', cell: (e) => e.type },
+      { label: 'Occurred', cell: (e) => when(e.data?.occurredAt) },
       { label: 'Recorded', cell: (e) => when(e.recordedAt) },
       { label: 'Actor', cell: (e) => e.metadata?.actor || '—' },
       { label: 'Roles', cell: (e) => (e.metadata?.roles || []).join(', ') || '—' },

@@ -74,6 +74,15 @@ export function announce(text) {
 // pageReady marks the instant a page's data is on screen, on the performance timeline,
 // next to the browser's own first-contentful-paint.
 export function pageReady(name) {
+  if (currentPage() !== name) return; // a page the reader has already left
   try { performance.mark(`console:ready:${name}`); } catch { /* a second mark is fine */ }
   document.body.dataset.ready = name;
+}
+
+const pageNames = ['dashboard', 'timeline', 'ops', 'api'];
+
+// currentPage is the page the address names (#/timeline/1234567: timeline).
+export function currentPage() {
+  const name = (location.hash || '#/').split('/')[1] || '';
+  return pageNames.includes(name) ? name : 'dashboard';
 }
