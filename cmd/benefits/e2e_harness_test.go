@@ -107,7 +107,7 @@ func startSystem(t testing.TB, cfg Config, opts wireOptions) *system {
 	}
 	// serve's own http.Server, with cfg's timeouts (none unless the test sets them).
 	srv := httptest.NewUnstartedServer(nil)
-	srv.Config = newHTTPServer(cfg, handlers.NewServer(proc.deps), testLogger(t))
+	srv.Config = newHTTPServer(cfg, proc.httpHandler(), testLogger(t))
 	srv.Start()
 	ctx, cancel := context.WithCancel(context.Background())
 	var bg sync.WaitGroup

@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"ledger/handlers"
 )
 
 const serveSynopsis = "serve [flags]"
@@ -56,7 +54,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		}
 		defer stopProfiler()
 	}
-	srv := newHTTPServer(cfg, handlers.NewServer(proc.deps), logger)
+	srv := newHTTPServer(cfg, proc.httpHandler(), logger)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on --addr %s: %w", cfg.Addr, err)

@@ -45,6 +45,8 @@ type process struct {
 	forwarder *natsbus.Forwarder
 	// projectorConn is the projectors' own NATS connection (tests cut it).
 	projectorConn *natsbus.Conn
+	// servesAPI: the process serves the API, and so the console (wire_console.go).
+	servesAPI bool
 }
 
 // close runs the closers in reverse order.
@@ -132,6 +134,7 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 		}
 	}
 	if n.api {
+		p.servesAPI = true
 		p.addAPI(cfg, logger, opts)
 		p.addAuditAndOpsRoutes(cfg, logger, opts)
 		if err := p.addCheckpoints(ctx, cfg, logger); err != nil {

@@ -1,0 +1,243 @@
+// Ops control room: every read model with checkpoint, head and lag, its state and dead
+// letters; a rebuild started and watched, with its diff; the rules versions side by
+// side with their differences, and a new version previewed before it is published.
+import { h, table, section, field, when, problemView, announce, pageReady } from './ui.js';
+import { get, post, call, q, enc } from './api.js';
+
+const POLL_MS = 2000;
+
+export async function render(main) {
+  const ops = new ControlRoom();
+  main.append(ops.projectionsSection(), ops.rebuildSection(), ops.rulesSection());
+  await Promise.all([ops.refresh(), ops.loadRules()]);
+  pageReady('ops');
+  return ops.startPolling();
+}
+
+class ControlRoom {
+  constructor() {
+    this.list = h('div');
+    this.names = h('select', { id: 'rebuild-name', required: true });
+    this.report = h('div', { id: 'rebuild-report', 'aria-live': 'polite' });
+    this.rules = h('div');
+  }
+
+  projectionsSection() {
+    return section('Read models', this.list,
+      h('p', { class: 'hint' }, 'Dead letters are counted here; the API has no route yet to inspect, retry or discard one (use the CLI and the database).'));
+  }
+
+  async refresh() {
+    try {
+      const list = (await get('/v1/ops/projections')).data.projections;
+      this.list.replaceChildren(table('Read models', [
+        { label: 'Read model', cell: (p) => p.name },
+        { label: 'Version', cell: (p) => (p.version === p.codeVersion ? `v${p.version}` : `v${p.version} (code v${p.codeVersion}: rebuild)`) },
+        { label: 'Generation', cell: (p) => p.generation },
+        { label: 'Checkpoint', cell: (p) => p.checkpoint },
+        { label: 'Head', cell: (p) => p.head },
+        { label: 'Lag', cell: (p) => `${p.lagEvents} events · ${Number(p.lagSeconds).toFixed(1)} s` },
+        { label: 'State', cell: (p) => h('span', { class: `state-${p.state}` }, p.state, p.error ? `: ${p.error}` : '') },
+        { label: 'Dead letters', cell: (p) => p.deadLetters },
+        { label: 'Last rebuild', cell: (p) => rebuildCell(p) },
+      ], list));
+      if (this.names.options.length === 0) {
+        this.names.append(...list.map((p) => h('option', { value: p.name }, p.name)));
+      }
+    } catch (err) {
+      this.list.replaceChildren(problemView(err));
+    }
+  }
+
+  startPolling() {
+    let stopped = false;
+    let timer;
+    const tick = async () => {
+      if (stopped) return;
+      if (!document.hidden) await this.refresh();
+      if (!stopped) timer = setTimeout(tick, POLL_MS);
+    };
+    timer = setTimeout(tick, POLL_MS);
+    return () => { stopped = true; clearTimeout(timer); };
+  }
+
+  rebuildSection() {
+    const dry = h('input', { type: 'checkbox', id: 'rebuild-dry' });
+    const btn = h('button', { type: 'submit', id: 'rebuild-start' }, 'Start rebuild');
+    const form = h('form', { class: 'inline-form', onsubmit: async (ev) => {
+      ev.preventDefault();
+      btn.disabled = true;
+      this.report.replaceChildren(h('p', {}, `Rebuilding ${this.names.value}… progress shows in the table above.`));
+      try {
+        await this.rebuild(this.names.value, dry.checked);
+      } finally {
+        btn.disabled = false;
+      }
+    } }, field('Read model', this.names), h('div', { class: 'field check' }, dry, h('label', { for: 'rebuild-dry' }, 'Dry run (compare only)')), btn);
+    return section('Rebuild', form, this.report);
+  }
+
+  // rebuild works with both shapes of the route: the synchronous one answers 200 with
+  // the report; an asynchronous one answers 202 with Location, a status resource that
+  // is read until it holds a report or fails.
+  async rebuild(name, dryRun) {
+    try {
+      const res = await post(`/v1/ops/projections/${enc(name)}/rebuild${q({ dryRun: dryRun ? 'true' : '' })}`);
+      let answer = res.data;
+      if (res.status === 202) answer = await this.follow(res.headers.get('Location'), answer);
+      this.showReport(answer);
+      announce(`Rebuild of ${name} finished`);
+    } catch (err) {
+      this.report.replaceChildren(problemView(err));
+    }
+    await this.refresh();
+  }
+
+  async follow(location, first) {
+    let status = first;
+    while (location) {
+      if (status && (status.report || ['done', 'failed', 'interrupted'].includes(status.status))) return status;
+      this.report.replaceChildren(h('p', {}, `Rebuild ${status?.status || 'running'}: ${status?.events ?? 0} events`,
+        status?.eventsPerSecond ? ` · ${Math.round(status.eventsPerSecond)} events/s` : '', status?.etaSeconds ? ` · ETA ${Math.round(status.etaSeconds)} s` : ''));
+      await new Promise((r) => setTimeout(r, 1000));
+      status = (await call('GET', location)).data;
+    }
+    return status;
+  }
+
+  showReport(a) {
+    const r = a.report || a;
+    if (!r || !r.tables) {
+      this.report.replaceChildren(h('pre', {}, JSON.stringify(a, null, 2)));
+      return;
+    }
+    this.report.replaceChildren(
+      h('p', { id: 'rebuild-summary' }, `${r.projection}: generation ${r.fromGeneration} → ${r.toGeneration}, v${r.fromVersion} → v${r.toVersion}, `,
+        `${r.events} events in ${Number(r.seconds).toFixed(2)} s (${Math.round(r.eventsPerSecond)} events/s), compared at position ${r.comparedAt}; `,
+        r.dryRun ? 'dry run: nothing swapped' : r.swapped ? 'swapped in' : 'not swapped', a.reportFile ? ` · report ${a.reportFile}` : ''),
+      table('Differences by table', [
+        { label: 'Table', cell: (t) => t.table },
+        { label: 'Rows before → after', cell: (t) => `${t.rowsBefore} → ${t.rowsAfter}` },
+        { label: 'Added', cell: (t) => t.added },
+        { label: 'Removed', cell: (t) => t.removed },
+        { label: 'Changed', cell: (t) => t.changed },
+        { label: 'Samples', cell: (t) => samples(t) },
+      ], r.tables));
+  }
+
+  rulesSection() {
+    return section('Rules versions', this.rules);
+  }
+
+  async loadRules() {
+    try {
+      const book = (await get('/v1/rules')).data;
+      this.rules.replaceChildren(rulesView(book, () => this.loadRules()));
+    } catch (err) {
+      this.rules.replaceChildren(problemView(err));
+    }
+  }
+}
+
+function rebuildCell(p) {
+  const r = p.rebuild;
+  if (!r) return '—';
+  const pct = p.rebuildProgress != null ? ` ${Math.round(p.rebuildProgress * 100)}%` : '';
+  return [`${r.status}${pct} · gen ${r.generation} · ${r.events} events`, p.rebuildProgress != null
+    ? h('progress', { max: 1, value: p.rebuildProgress, 'aria-label': `rebuild of ${p.name}` }) : null, r.error ? ` · ${r.error}` : ''];
+}
+
+function samples(t) {
+  const items = [
+    ...(t.addedSample || []).map((r) => `+ ${JSON.stringify(r)}`),
+    ...(t.removedSample || []).map((r) => `- ${JSON.stringify(r)}`),
+    ...(t.changedSample || []).map((c) => `~ ${JSON.stringify(c.key)} ${JSON.stringify(c.columns)}`),
+  ];
+  return items.length ? h('details', {}, h('summary', {}, `${items.length} sample rows`), h('pre', {}, items.join('\n'))) : '—';
+}
+
+// flatten turns a rules version into path → value, so two versions compare line by line.
+function flatten(v, prefix = '', out = {}) {
+  if (Array.isArray(v) && v.every((x) => typeof x !== 'object')) { out[prefix] = v.join(', '); return out; }
+  if (v && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) {
+      const key = Array.isArray(v) && x && typeof x === 'object' ? [x.name, x.version].filter(Boolean).join(' ') || k : k;
+      flatten(x, prefix ? `${prefix}.${key}` : key, out);
+    }
+    return out;
+  }
+  out[prefix] = v === null ? 'null' : String(v);
+  return out;
+}
+
+const differences = (n) => `${n} difference${n === 1 ? '' : 's'}`;
+
+function diffRows(a, b) {
+  const fa = flatten(a), fb = flatten(b);
+  const keys = [...new Set([...Object.keys(fa), ...Object.keys(fb)])].filter((k) => k !== 'version' && k !== 'effectiveFrom').sort();
+  return keys.map((k) => ({ key: k, a: fa[k] ?? '—', b: fb[k] ?? '—' }));
+}
+
+function rulesView(book, reload) {
+  const versions = book.versions;
+  const pick = (id, sel) => h('select', { id }, versions.map((v) => h('option', { value: v.version, selected: v.version === sel }, `v${v.version} (${v.status}, from ${when(v.effectiveFrom)})`)));
+  const left = pick('rules-left', versions.length > 1 ? versions[versions.length - 2].version : versions[0].version);
+  const right = pick('rules-right', book.latest);
+  const onlyDiff = h('input', { type: 'checkbox', id: 'rules-only-diff', checked: true });
+  const out = h('div');
+  const draw = () => {
+    const a = versions.find((v) => String(v.version) === left.value).rules;
+    const b = versions.find((v) => String(v.version) === right.value).rules;
+    const rows = diffRows(a, b).filter((r) => !onlyDiff.checked || r.a !== r.b);
+    out.replaceChildren(table(`v${left.value} beside v${right.value}: ${differences(rows.filter((r) => r.a !== r.b).length)}`, [
+      { label: 'Rule', cell: (r) => r.key },
+      { label: `v${left.value}`, cell: (r) => r.a },
+      { label: `v${right.value}`, cell: (r) => r.b },
+    ], rows, (r) => (r.a !== r.b ? { class: 'differs' } : {})));
+  };
+  for (const el of [left, right, onlyDiff]) el.addEventListener('change', draw);
+  draw();
+  return h('div', {},
+    h('p', {}, `In force: v${book.inForce} · latest: v${book.latest}`),
+    h('div', { class: 'inline-form' }, field('Compare', left), field('with', right),
+      h('div', { class: 'field check' }, onlyDiff, h('label', { for: 'rules-only-diff' }, 'Only differences'))),
+    out, publishForm(book, reload));
+}
+
+// publishForm edits the next version as JSON, previews its differences from the
+// version in force, and publishes it (platform and ops; the API refuses anyone else).
+function publishForm(book, reload) {
+  const latest = book.versions[book.versions.length - 1].rules;
+  const draft = { ...latest, version: book.latest + 1 };
+  delete draft.effectiveFrom;
+  const text = h('textarea', { id: 'rules-draft', rows: 12, spellcheck: 'false' });
+  text.value = JSON.stringify(draft, null, 2);
+  const preview = h('div', { 'aria-live': 'polite' });
+  const inForce = book.versions.find((v) => v.version === book.inForce).rules;
+  const parse = () => {
+    try { return JSON.parse(text.value); } catch (err) { preview.replaceChildren(problemView(new Error(`Not JSON: ${err.message}`))); return null; }
+  };
+  const previewBtn = h('button', { type: 'button', id: 'rules-preview', onclick: () => {
+    const d = parse();
+    if (!d) return;
+    const rows = diffRows(inForce, d).filter((r) => r.a !== r.b);
+    preview.replaceChildren(table(`What v${d.version} changes against v${book.inForce} in force: ${differences(rows.length)}`, [
+      { label: 'Rule', cell: (r) => r.key }, { label: 'In force', cell: (r) => r.a }, { label: 'Draft', cell: (r) => r.b },
+    ], rows));
+  } }, 'Preview changes');
+  const publishBtn = h('button', { type: 'submit', id: 'rules-publish' }, 'Publish');
+  return h('details', { class: 'publish' }, h('summary', {}, 'Publish a new rules version'),
+    h('form', { onsubmit: async (ev) => {
+      ev.preventDefault();
+      const d = parse();
+      if (!d) return;
+      try {
+        const res = await post('/v1/rules', d);
+        announce(`Published rules v${res.data.version ?? d.version}`);
+        await reload();
+      } catch (err) {
+        preview.replaceChildren(problemView(err));
+      }
+    } }, field('Next version (JSON; effectiveFrom is optional, now by default)', text), h('p', { class: 'actions' }, previewBtn, ' ', publishBtn)),
+    preview);
+}
