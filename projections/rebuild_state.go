@@ -47,8 +47,9 @@ const (
 )
 
 // rebuildLease: a building row not updated for this long belongs to a process that
-// died; another rebuild may take it over (and resume it).
-const rebuildLease = 30 * time.Second
+// died; another rebuild may take it over (and resume it). A variable so that a test of
+// the take-over need not wait 30 s.
+var rebuildLease = 30 * time.Second
 
 // ErrRebuildRunning: another process is rebuilding this projection right now.
 var ErrRebuildRunning = errors.New("a rebuild of this projection is already running")
