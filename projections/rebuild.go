@@ -41,7 +41,10 @@ type RebuildOptions struct {
 	SampleSize int
 	// Progress, if set, is called after each committed batch.
 	Progress func(RebuildProgress)
-	Logger   *slog.Logger
+	// Claimed, if set, is called once the rebuild is claimed (no other is running),
+	// before it folds anything; resumed says it goes on from an interrupted one.
+	Claimed func(resumed bool)
+	Logger  *slog.Logger
 }
 
 // RebuildProgress is how far a rebuild has got. Rate and ETA are over this run.
@@ -129,6 +132,9 @@ func RebuildAndCompare(ctx context.Context, db *bun.DB, store EventLog, p Projec
 		FromGeneration: live.Generation, ToGeneration: row.Generation, DryRun: opts.DryRun, Resumed: resumed,
 		StartedAt: time.Now().UTC()}
 	log = log.With("generation", row.Generation)
+	if opts.Claimed != nil {
+		opts.Claimed(resumed)
+	}
 	if resumed {
 		log.Info("resuming an interrupted rebuild", "at", row.position().String(), "events", row.Events)
 	}
