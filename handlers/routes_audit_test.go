@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -329,9 +330,9 @@ func (p *heldProjection) Apply(ctx context.Context, tx bun.Tx, t projections.Tab
 	return p.RemainingIncidentsProjection.Apply(ctx, tx, t, batch)
 }
 
-// While a read model is rebuilding, starting another rebuild of it is a 409 problem,
-// and the one running goes on to its end.
-func TestASecondRebuildWhileOneRunsIsAConflict(t *testing.T) {
+// While a read model is rebuilding, starting another rebuild of it is a 409 problem;
+// the one running streams its status (running at once) and goes on to its end.
+func TestASecondRebuildWhileOneRunsIsAConflictAndTheFirstStreamsToItsEnd(t *testing.T) {
 	w := newAuditWorld(t)
 	w.goldPartner("4711001")
 	held := &heldProjection{entered: make(chan struct{}), release: make(chan struct{})}
@@ -351,10 +352,50 @@ func TestASecondRebuildWhileOneRunsIsAConflict(t *testing.T) {
 	if p := decode[handlers.Problem](t, body); code != http.StatusConflict || p.Code != handlers.CodeConflict {
 		t.Fatalf("second rebuild while the first runs: %d %s, want 409 conflict", code, body)
 	}
+
+	// Its event stream, over a real connection: the running status at once, and,
+	// once it is let go, the final one.
+	live := httptest.NewServer(srv)
+	defer live.Close()
+	tok, _ := handlers.IssueToken(testSecret, "ops-1", []handlers.SystemRole{handlers.RoleOps}, time.Hour)
+	req, _ := http.NewRequest(http.MethodGet, live.URL+"/v1/ops/projections/remaining_incidents/rebuilds/"+first.ID+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || ct != "text/event-stream" {
+		t.Fatalf("events: %d %q", resp.StatusCode, ct)
+	}
+	lines := bufio.NewScanner(resp.Body)
+	next := func() (string, handlers.RebuildStatus) {
+		t.Helper()
+		var name string
+		for lines.Scan() {
+			line := lines.Text()
+			if n, ok := strings.CutPrefix(line, "event: "); ok {
+				name = n
+			} else if d, ok := strings.CutPrefix(line, "data: "); ok {
+				return name, decode[handlers.RebuildStatus](t, []byte(d))
+			}
+		}
+		t.Fatalf("the stream ended early: %v", lines.Err())
+		return "", handlers.RebuildStatus{}
+	}
+	if name, st := next(); name != "status" || st.State != projections.JobRunning || st.ID != first.ID {
+		t.Fatalf("first event %s %+v, want the running status", name, st)
+	}
 	close(held.release)
-	code, body = w.get("/v1/ops/projections/remaining_incidents/rebuilds/"+first.ID+"/events", "ops-1", handlers.RoleOps)
-	if done := finalEvent(t, code, body); done.State != projections.JobSucceeded || !done.Swapped {
-		t.Fatalf("the first rebuild after the refused second: %+v", done)
+	for {
+		name, st := next()
+		if name == "status" {
+			continue
+		}
+		if name != "done" || st.State != projections.JobSucceeded || !st.Swapped || st.Events == 0 {
+			t.Fatalf("last event %s %+v, want done, succeeded and swapped", name, st)
+		}
+		break
 	}
 }
 
