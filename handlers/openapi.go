@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/labstack/echo/v4"
 )
 
 // echoParam matches an Echo path parameter (":mpnId").
@@ -85,6 +87,13 @@ func operation(b *schemaBuilder, r Route) (map[string]any, error) {
 			return nil, err
 		}
 		success["content"] = map[string]any{"application/json": map[string]any{"schema": s}}
+	}
+	if r.ResponseType != "" {
+		success["content"] = map[string]any{r.ResponseType: map[string]any{"schema": map[string]any{"type": "string"}}}
+	}
+	if r.Location {
+		success["headers"] = map[string]any{echo.HeaderLocation: map[string]any{
+			"description": "Where to follow what the request started", "schema": map[string]any{"type": "string"}}}
 	}
 	if r.Projection != "" {
 		pos := minPositionParam.schema()

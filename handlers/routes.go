@@ -31,14 +31,19 @@ type Route struct {
 	// Statuses are the success statuses (default 200), e.g. 201 and 200 for "created or
 	// already there".
 	Statuses []int
+	// Location: the success answer carries a Location header (the resource it started).
+	Location bool
+	// ResponseType is the success answer's media type when it is not JSON (then
+	// Response is nil), e.g. text/event-stream.
+	ResponseType string
 	// Query lists the query parameters the route reads, for the OpenAPI document
 	// (minPosition is implied by Projection).
 	Query []QueryParam
 	// Projection names the read model a query route reads. Setting it makes the route a
 	// query: minPosition / X-Min-Position are honoured and X-Projection-Position answered.
 	Projection string
-	// LongRunning routes answer when their work is done (a rebuild, a walk of the whole
-	// log) and may take longer than the server's read and write timeouts, which are
+	// LongRunning routes answer when their work is done (a walk of the whole log) or
+	// stream it (a rebuild's events), and may take longer than the server's read and write timeouts, which are
 	// sized for ordinary requests: see liftDeadlines.
 	LongRunning bool
 	Handler     echo.HandlerFunc

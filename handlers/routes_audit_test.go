@@ -1,6 +1,8 @@
 package handlers_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,6 +11,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +21,7 @@ import (
 	"ledger/handlers"
 	"ledger/infra/audit"
 	"ledger/infra/commands"
+	"ledger/infra/eventstore"
 	"ledger/infra/paging"
 	"ledger/infra/sqldb"
 	"ledger/infra/sqlstore"
@@ -37,6 +41,7 @@ type auditWorld struct {
 	now   time.Time
 	srv   http.Handler
 	ops   *projections.Operations
+	jobs  *projections.RebuildJobs
 }
 
 func newAuditWorld(t testing.TB) *auditWorld {
@@ -56,9 +61,11 @@ func newAuditWorld(t testing.TB) *auditWorld {
 	w := &auditWorld{t: t, store: store, db: db, now: auditT0}
 	w.x = commands.New(store, commands.WithClock(func() time.Time { return w.now }))
 	w.ops = &projections.Operations{DB: db, Store: store, DataDir: dir}
+	w.jobs = projections.NewRebuildJobs(w.ops)
+	t.Cleanup(w.jobs.Close)
 	clock := func() time.Time { return w.now }
 	routes := append(handlers.AuditRoutes(handlers.AuditAPI{Log: store, Partners: w.x, Now: clock}),
-		handlers.OpsRoutes(handlers.OpsAPI{Projections: w.ops})...)
+		handlers.OpsRoutes(handlers.OpsAPI{Projections: w.ops, Rebuilds: w.jobs})...)
 	routes = append(routes, handlers.RulesRoutes(handlers.RulesAPI{Rules: w.x, Now: clock})...)
 	routes = append(routes, handlers.QueryRoutes(handlers.API{Commands: w.x, ReadModels: projections.NewReadModels(db), Now: clock})...)
 	w.srv = handlers.NewServer(handlers.Deps{JWTSecret: testSecret, Routes: routes, Projections: projections.NewCheckpoints(db),
@@ -249,13 +256,15 @@ func TestOpsListAndRebuildProjectionsAndRulesAreListed(t *testing.T) {
 	w := newAuditWorld(t)
 	w.goldPartner("4711001")
 	code, body := w.request(http.MethodPost, "/v1/ops/projections/remaining_incidents/rebuild?dryRun=true", "ops-1", handlers.RoleOps)
-	if code != http.StatusOK {
+	if code != http.StatusAccepted {
 		t.Fatalf("%d %s", code, body)
 	}
-	ans := decode[handlers.RebuildAnswer](t, body)
+	started := decode[handlers.RebuildStatus](t, body)
+	code, body = w.get("/v1/ops/projections/remaining_incidents/rebuilds/"+started.ID+"/events", "ops-1", handlers.RoleOps)
+	ans := finalEvent(t, code, body)
 	// The live model was never set up: it is created and brought to the head like the
 	// runner would, so the rebuilt one matches it.
-	if !ans.Report.DryRun || ans.Report.Swapped || ans.ReportFile == "" || !ans.Report.Unchanged() || ans.Report.Tables[0].RowsAfter != 2 {
+	if !ans.DryRun || ans.Swapped || ans.ReportFile == "" || !ans.Report.Unchanged() || ans.Report.Tables[0].RowsAfter != 2 {
 		t.Fatalf("dry run: %s", body)
 	}
 	w.goldPartner("4711002") // 7 more events the live model has not seen
@@ -287,10 +296,140 @@ func TestAuditOpsAndRulesRoutesJoinTheOthers(t *testing.T) {
 	w := newAuditWorld(t)
 	routes := append(handlers.CommandRoutes(handlers.API{}), handlers.QueryRoutes(handlers.API{})...)
 	routes = append(routes, handlers.AuditRoutes(handlers.AuditAPI{Log: w.store, Partners: w.x})...)
-	routes = append(routes, handlers.OpsRoutes(handlers.OpsAPI{Projections: w.ops})...)
+	routes = append(routes, handlers.OpsRoutes(handlers.OpsAPI{Projections: w.ops, Rebuilds: w.jobs})...)
 	routes = append(routes, handlers.RulesRoutes(handlers.RulesAPI{Rules: w.x})...)
 	deps := handlers.Deps{JWTSecret: testSecret, Routes: routes, Projections: projections.NewCheckpoints(w.db)}
 	if err := deps.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// finalEvent is the data of the last event of a rebuild's event stream, a "done" one.
+func finalEvent(t *testing.T, code int, body []byte) handlers.RebuildStatus {
+	t.Helper()
+	i := bytes.LastIndex(body, []byte("event: done\ndata: "))
+	if code != http.StatusOK || i < 0 {
+		t.Fatalf("events: %d %s", code, body)
+	}
+	line, _, _ := bytes.Cut(body[i+len("event: done\ndata: "):], []byte("\n"))
+	return decode[handlers.RebuildStatus](t, line)
+}
+
+// heldProjection is remaining_incidents whose Apply waits until released: a rebuild
+// of it runs for as long as the test wants.
+type heldProjection struct {
+	projections.RemainingIncidentsProjection
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (p *heldProjection) Apply(ctx context.Context, tx bun.Tx, t projections.Tables, batch []eventstore.RecordedEvent) error {
+	p.once.Do(func() { close(p.entered) })
+	<-p.release
+	return p.RemainingIncidentsProjection.Apply(ctx, tx, t, batch)
+}
+
+// While a read model is rebuilding, starting another rebuild of it is a 409 problem;
+// the one running streams its status (running at once) and goes on to its end.
+func TestASecondRebuildWhileOneRunsIsAConflictAndTheFirstStreamsToItsEnd(t *testing.T) {
+	w := newAuditWorld(t)
+	w.goldPartner("4711001")
+	held := &heldProjection{entered: make(chan struct{}), release: make(chan struct{})}
+	ops := &projections.Operations{DB: w.db, Store: w.store, Projections: []projections.Projection{held}}
+	jobs := projections.NewRebuildJobs(ops)
+	t.Cleanup(jobs.Close)
+	srv := handlers.NewServer(handlers.Deps{JWTSecret: testSecret, Routes: handlers.OpsRoutes(handlers.OpsAPI{Projections: ops, Rebuilds: jobs}),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	w.srv = srv
+	code, body := w.request(http.MethodPost, "/v1/ops/projections/remaining_incidents/rebuild", "ops-1", handlers.RoleOps)
+	if code != http.StatusAccepted {
+		t.Fatalf("first rebuild: %d %s", code, body)
+	}
+	first := decode[handlers.RebuildStatus](t, body)
+	<-held.entered
+	code, body = w.request(http.MethodPost, "/v1/ops/projections/remaining_incidents/rebuild?dryRun=true", "ops-1", handlers.RoleOps)
+	if p := decode[handlers.Problem](t, body); code != http.StatusConflict || p.Code != handlers.CodeConflict {
+		t.Fatalf("second rebuild while the first runs: %d %s, want 409 conflict", code, body)
+	}
+
+	// Its event stream, over a real connection: the running status at once, and,
+	// once it is let go, the final one.
+	live := httptest.NewServer(srv)
+	defer live.Close()
+	tok, _ := handlers.IssueToken(testSecret, "ops-1", []handlers.SystemRole{handlers.RoleOps}, time.Hour)
+	req, _ := http.NewRequest(http.MethodGet, live.URL+"/v1/ops/projections/remaining_incidents/rebuilds/"+first.ID+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || ct != "text/event-stream" {
+		t.Fatalf("events: %d %q", resp.StatusCode, ct)
+	}
+	lines := bufio.NewScanner(resp.Body)
+	next := func() (string, handlers.RebuildStatus) {
+		t.Helper()
+		var name string
+		for lines.Scan() {
+			line := lines.Text()
+			if n, ok := strings.CutPrefix(line, "event: "); ok {
+				name = n
+			} else if d, ok := strings.CutPrefix(line, "data: "); ok {
+				return name, decode[handlers.RebuildStatus](t, []byte(d))
+			}
+		}
+		t.Fatalf("the stream ended early: %v", lines.Err())
+		return "", handlers.RebuildStatus{}
+	}
+	if name, st := next(); name != "status" || st.State != projections.JobRunning || st.ID != first.ID {
+		t.Fatalf("first event %s %+v, want the running status", name, st)
+	}
+	close(held.release)
+	for {
+		name, st := next()
+		if name == "status" {
+			continue
+		}
+		if name != "done" || st.State != projections.JobSucceeded || !st.Swapped || st.Events == 0 {
+			t.Fatalf("last event %s %+v, want done, succeeded and swapped", name, st)
+		}
+		break
+	}
+}
+
+// The document tells a client what the asynchronous rebuild answers: 202 with the job
+// and its Location, the job's status resource, and its event stream as
+// text/event-stream.
+func TestTheDocumentDescribesTheAsynchronousRebuild(t *testing.T) {
+	w := newAuditWorld(t)
+	code, body := w.get("/openapi.json", "anyone")
+	if code != http.StatusOK {
+		t.Fatalf("%d %s", code, body)
+	}
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Responses map[string]struct {
+				Headers map[string]any            `json:"headers"`
+				Content map[string]map[string]any `json:"content"`
+			} `json:"responses"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	start := doc.Paths["/v1/ops/projections/{name}/rebuild"]["post"].Responses["202"]
+	if start.Headers["Location"] == nil || start.Content["application/json"]["schema"] == nil {
+		t.Errorf("POST rebuild's 202: %+v, want the job with a Location", start)
+	}
+	if _, ok := doc.Paths["/v1/ops/projections/{name}/rebuild"]["post"].Responses["200"]; ok {
+		t.Error("POST rebuild still documents a 200")
+	}
+	if st := doc.Paths["/v1/ops/projections/{name}/rebuilds/{id}"]["get"].Responses["200"]; st.Content["application/json"]["schema"] == nil {
+		t.Errorf("GET rebuild status: %+v", st)
+	}
+	if ev := doc.Paths["/v1/ops/projections/{name}/rebuilds/{id}/events"]["get"].Responses["200"]; ev.Content["text/event-stream"] == nil {
+		t.Errorf("GET rebuild events: %+v, want text/event-stream", ev)
 	}
 }

@@ -120,14 +120,14 @@ func (BenefitsOverviewProjection) Create(ctx context.Context, db bun.IDB, t Tabl
 
 // Apply folds the batch into the rows it touches, loaded once, and writes them back.
 func (BenefitsOverviewProjection) Apply(ctx context.Context, tx bun.Tx, t Tables, batch []eventstore.RecordedEvent) error {
-	events, err := benefitsOverviewEvents.decode(batch)
-	if err != nil || len(events) == 0 {
-		return err
-	}
-	return applyBatch(ctx, tx, t, events, &benefitsBatch{
+	return applyReadModel(ctx, tx, t, batch, benefitsOverviewEvents, newBenefitsBatch)
+}
+
+func newBenefitsBatch() readModelBatch {
+	return &benefitsBatch{
 		partners: newRowSet[string, benefitsOverviewRow](), memberships: newRowSet[membershipKey, benefitsMembershipRow](),
 		users: newRowSet[accountKey, partnerUserRow](), entitlements: map[string][]benefitsEntitlementRow{},
-	})
+	}
 }
 
 type benefitsBatch struct {
@@ -189,7 +189,7 @@ func (b *benefitsBatch) load(ctx context.Context, tx bun.Tx, t Tables, events []
 	})
 }
 
-func (b *benefitsBatch) fold(d decoded) error {
+func (b *benefitsBatch) evolve(d decoded) error {
 	v := versionsOf(benefitsOverviewVersion, d.event)
 	switch e := d.event.(type) {
 	case domain.PartnerEnrolled:

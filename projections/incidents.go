@@ -66,46 +66,19 @@ func (IncidentsProjection) Create(ctx context.Context, db bun.IDB, t Tables) err
 
 // Apply inserts opened incidents and marks closed ones; closing gives nothing back (R22),
 // so only this table changes.
-func (p IncidentsProjection) Apply(ctx context.Context, tx bun.Tx, t Tables, batch []eventstore.RecordedEvent) error {
-	events, err := incidentsEvents.decode(batch)
-	if err != nil {
-		return err
-	}
-	rows, err := p.load(ctx, tx, t, events)
-	if err != nil {
-		return err
-	}
-	for _, d := range events {
-		switch e := d.event.(type) {
-		case domain.IncidentOpened:
-			seq, ok := domain.IncidentSeq(e.IncidentID)
-			if !ok {
-				return fmt.Errorf("incident %s: not an incident ID of the form IN-<mpnId>-<seq>", e.IncidentID)
-			}
-			rows.put(e.IncidentID, incidentRow{
-				IncidentID: e.IncidentID, MPNID: e.MPNID, Seq: int64(seq), Plan: string(e.Plan), ContractID: e.ContractID,
-				Pool: string(e.Pool), PaidPlanID: e.PaidPlanID, Product: e.Product, Version: e.Version,
-				CustomerID: e.CustomerID, Title: e.Title, Status: string(domain.IncidentStatusOpen),
-				OpenedBy: e.OpenedBy, OpenedAt: utc(e.OccurredAt), OpenedPosition: int64(d.position.Commit),
-				rowVersions: versionsOf(incidentsVersion, e),
-			})
-		case domain.IncidentClosed:
-			r, ok := rows.get(e.IncidentID)
-			if !ok {
-				return fmt.Errorf("incident %s closed but never opened", e.IncidentID)
-			}
-			r.Status, r.ClosedAt = string(domain.IncidentStatusClosed), utcPtr(e.OccurredAt)
-			r.ClosedBy, r.Resolution = e.ClosedBy, e.Resolution
-			r.rowVersions = versionsOf(incidentsVersion, e)
-			rows.mark(e.IncidentID)
-		}
-	}
-	return upsertRows(ctx, tx, t, IncidentsName, rows.changed())
+func (IncidentsProjection) Apply(ctx context.Context, tx bun.Tx, t Tables, batch []eventstore.RecordedEvent) error {
+	return applyReadModel(ctx, tx, t, batch, incidentsEvents, newIncidentsBatch)
+}
+
+// incidentsBatch is the unit of work of one Apply.
+type incidentsBatch struct{ rows *rowSet[string, incidentRow] }
+
+func newIncidentsBatch() readModelBatch {
+	return &incidentsBatch{rows: newRowSet[string, incidentRow]()}
 }
 
 // load reads the incidents the batch closes but did not open.
-func (IncidentsProjection) load(ctx context.Context, tx bun.Tx, t Tables, events []decoded) (*rowSet[string, incidentRow], error) {
-	rows := newRowSet[string, incidentRow]()
+func (b *incidentsBatch) load(ctx context.Context, tx bun.Tx, t Tables, events []decoded) error {
 	opened := map[string]bool{}
 	var need set[string]
 	for _, d := range events {
@@ -118,15 +91,45 @@ func (IncidentsProjection) load(ctx context.Context, tx bun.Tx, t Tables, events
 			}
 		}
 	}
-	err := inChunks(need.list, func(ids []string) error {
+	return inChunks(need.list, func(ids []string) error {
 		var found []incidentRow
 		if err := selectRows(ctx, tx, t, IncidentsName, &found, "incident_id IN (?)", bun.In(ids)); err != nil {
 			return err
 		}
 		for _, r := range found {
-			rows.loaded(r.IncidentID, r)
+			b.rows.loaded(r.IncidentID, r)
 		}
 		return nil
 	})
-	return rows, err
+}
+
+func (b *incidentsBatch) evolve(d decoded) error {
+	switch e := d.event.(type) {
+	case domain.IncidentOpened:
+		seq, ok := domain.IncidentSeq(e.IncidentID)
+		if !ok {
+			return fmt.Errorf("incident %s: not an incident ID of the form IN-<mpnId>-<seq>", e.IncidentID)
+		}
+		b.rows.put(e.IncidentID, incidentRow{
+			IncidentID: e.IncidentID, MPNID: e.MPNID, Seq: int64(seq), Plan: string(e.Plan), ContractID: e.ContractID,
+			Pool: string(e.Pool), PaidPlanID: e.PaidPlanID, Product: e.Product, Version: e.Version,
+			CustomerID: e.CustomerID, Title: e.Title, Status: string(domain.IncidentStatusOpen),
+			OpenedBy: e.OpenedBy, OpenedAt: utc(e.OccurredAt), OpenedPosition: int64(d.position.Commit),
+			rowVersions: versionsOf(incidentsVersion, e),
+		})
+	case domain.IncidentClosed:
+		r, ok := b.rows.get(e.IncidentID)
+		if !ok {
+			return fmt.Errorf("incident %s closed but never opened", e.IncidentID)
+		}
+		r.Status, r.ClosedAt = string(domain.IncidentStatusClosed), utcPtr(e.OccurredAt)
+		r.ClosedBy, r.Resolution = e.ClosedBy, e.Resolution
+		r.rowVersions = versionsOf(incidentsVersion, e)
+		b.rows.mark(e.IncidentID)
+	}
+	return nil
+}
+
+func (b *incidentsBatch) write(ctx context.Context, tx bun.Tx, t Tables) error {
+	return upsertRows(ctx, tx, t, IncidentsName, b.rows.changed())
 }

@@ -54,19 +54,33 @@ func (LinkedAccountsProjection) Create(ctx context.Context, db bun.IDB, t Tables
 // (R17); should a second link of one account to one contract ever arrive, the row shows
 // the latest.
 func (LinkedAccountsProjection) Apply(ctx context.Context, tx bun.Tx, t Tables, batch []eventstore.RecordedEvent) error {
-	events, err := linkedAccountsEvents.decode(batch)
-	if err != nil {
-		return err
-	}
-	type key struct{ contractID, userID string }
-	rows := newRowSet[key, linkedAccountRow]()
-	for _, d := range events {
-		e := d.event.(domain.ContractLinked)
-		rows.put(key{e.ContractID, e.UserID}, linkedAccountRow{
-			ContractID: e.ContractID, UserID: e.UserID, MPNID: e.MPNID, AccountType: string(e.AccountType),
-			LinkedAt: utc(e.OccurredAt), LinkedBy: e.LinkedBy, LinkPosition: int64(d.position.Commit),
-			rowVersions: versionsOf(linkedAccountsVersion, e),
-		})
-	}
-	return upsertRows(ctx, tx, t, LinkedAccountsName, rows.changed())
+	return applyReadModel(ctx, tx, t, batch, linkedAccountsEvents, newLinkedAccountsBatch)
+}
+
+type contractUserKey struct{ contractID, userID string }
+
+// linkedAccountsBatch is the unit of work of one Apply: links only create rows, so it
+// loads nothing.
+type linkedAccountsBatch struct {
+	rows *rowSet[contractUserKey, linkedAccountRow]
+}
+
+func newLinkedAccountsBatch() readModelBatch {
+	return &linkedAccountsBatch{rows: newRowSet[contractUserKey, linkedAccountRow]()}
+}
+
+func (*linkedAccountsBatch) load(context.Context, bun.Tx, Tables, []decoded) error { return nil }
+
+func (b *linkedAccountsBatch) evolve(d decoded) error {
+	e := d.event.(domain.ContractLinked)
+	b.rows.put(contractUserKey{e.ContractID, e.UserID}, linkedAccountRow{
+		ContractID: e.ContractID, UserID: e.UserID, MPNID: e.MPNID, AccountType: string(e.AccountType),
+		LinkedAt: utc(e.OccurredAt), LinkedBy: e.LinkedBy, LinkPosition: int64(d.position.Commit),
+		rowVersions: versionsOf(linkedAccountsVersion, e),
+	})
+	return nil
+}
+
+func (b *linkedAccountsBatch) write(ctx context.Context, tx bun.Tx, t Tables) error {
+	return upsertRows(ctx, tx, t, LinkedAccountsName, b.rows.changed())
 }

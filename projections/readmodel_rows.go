@@ -14,10 +14,11 @@ import (
 	"ledger/infra/eventstore"
 )
 
-// Helpers shared by the five read models. Each Apply is a small unit of work: decode the
-// events it needs, load the rows the batch touches in one query per table, fold the
-// events into those rows in memory, and write back what changed in bulk upserts. A batch
-// of 500 events thus costs a handful of statements, whatever its mix.
+// The five read models have one shape, after emmett's projections (canHandle, evolve):
+// each names the event types it can handle and a unit of work per batch that loads
+// the rows the batch touches in one query per table, evolves them event by event in
+// memory, and writes back what changed in bulk upserts. applyReadModel is the one Apply
+// around them, so a batch of 500 events costs a handful of statements, whatever its mix.
 
 // rowVersions is in every read-model row: the projection version whose code wrote it and
 // the rules version recorded on the latest event that changed it (R10). A rebuild after
@@ -66,21 +67,28 @@ func (want eventTypes) decode(batch []eventstore.RecordedEvent) ([]decoded, erro
 	return out, nil
 }
 
-// batchWork is one Apply of a read model that reads the rows a batch touches, folds the
-// batch into them in memory and writes back only what changed: one query per table in,
-// one upsert per table out, however many events the batch holds.
-type batchWork interface {
+// readModelBatch is one Apply of a read model: load reads the rows the batch's events
+// change but do not create, evolve folds one event into the rows held, write stores
+// the rows that changed.
+type readModelBatch interface {
 	load(ctx context.Context, tx bun.Tx, t Tables, events []decoded) error
-	fold(d decoded) error
+	evolve(d decoded) error
 	write(ctx context.Context, tx bun.Tx, t Tables) error
 }
 
-func applyBatch(ctx context.Context, tx bun.Tx, t Tables, events []decoded, w batchWork) error {
+// applyReadModel is the Apply of every read model: keep and decode the events it can
+// handle, then load, evolve and write one fresh unit of work.
+func applyReadModel(ctx context.Context, tx bun.Tx, t Tables, batch []eventstore.RecordedEvent, canHandle eventTypes, newBatch func() readModelBatch) error {
+	events, err := canHandle.decode(batch)
+	if err != nil || len(events) == 0 {
+		return err
+	}
+	w := newBatch()
 	if err := w.load(ctx, tx, t, events); err != nil {
 		return err
 	}
 	for _, d := range events {
-		if err := w.fold(d); err != nil {
+		if err := w.evolve(d); err != nil {
 			return err
 		}
 	}

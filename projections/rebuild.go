@@ -17,6 +17,13 @@ import (
 // for progress.
 type RebuildSource interface {
 	EventLog
+	logHead
+}
+
+// logHead is the part of RebuildSource a rebuild can do without: given a bare EventLog
+// (the runner's at start-up), it folds pass after pass until one finds nothing new, and
+// reports no head or ETA.
+type logHead interface {
 	Head(ctx context.Context) (eventstore.Position, error)
 }
 
@@ -34,7 +41,10 @@ type RebuildOptions struct {
 	SampleSize int
 	// Progress, if set, is called after each committed batch.
 	Progress func(RebuildProgress)
-	Logger   *slog.Logger
+	// Claimed, if set, is called once the rebuild is claimed (no other is running),
+	// before it folds anything; resumed says it goes on from an interrupted one.
+	Claimed func(resumed bool)
+	Logger  *slog.Logger
 }
 
 // RebuildProgress is how far a rebuild has got. Rate and ETA are over this run.
@@ -51,21 +61,25 @@ type RebuildProgress struct {
 // RebuildReport says what a rebuild did and how the new generation differs from the
 // live one, table by table, compared at the same position of the log.
 type RebuildReport struct {
-	Projection     string      `json:"projection"`
-	FromVersion    int         `json:"fromVersion"`
-	ToVersion      int         `json:"toVersion"`
-	FromGeneration int         `json:"fromGeneration"`
-	ToGeneration   int         `json:"toGeneration"`
-	DryRun         bool        `json:"dryRun"`
-	Swapped        bool        `json:"swapped"`
-	Resumed        bool        `json:"resumed"`
-	ComparedAt     string      `json:"comparedAt"` // the log position both generations had folded
-	Events         int64       `json:"events"`     // folded by this run
-	Seconds        float64     `json:"seconds"`
-	EventsPerSec   float64     `json:"eventsPerSecond"`
-	StartedAt      time.Time   `json:"startedAt"`
-	FinishedAt     time.Time   `json:"finishedAt"`
-	Tables         []TableDiff `json:"tables"`
+	Projection     string `json:"projection"`
+	FromVersion    int    `json:"fromVersion"`
+	ToVersion      int    `json:"toVersion"`
+	FromGeneration int    `json:"fromGeneration"`
+	ToGeneration   int    `json:"toGeneration"`
+	DryRun         bool   `json:"dryRun"`
+	Swapped        bool   `json:"swapped"`
+	Resumed        bool   `json:"resumed"`
+	ComparedAt     string `json:"comparedAt"` // the log position both generations had folded
+	// LiveAt is set when the live generation was compared at another position than
+	// ComparedAt: it was written by another version of the code (a version bump), which
+	// this code cannot be trusted to bring forward in its old tables.
+	LiveAt       string      `json:"liveAt,omitempty"`
+	Events       int64       `json:"events"` // folded by this run
+	Seconds      float64     `json:"seconds"`
+	EventsPerSec float64     `json:"eventsPerSecond"`
+	StartedAt    time.Time   `json:"startedAt"`
+	FinishedAt   time.Time   `json:"finishedAt"`
+	Tables       []TableDiff `json:"tables"`
 }
 
 // Unchanged reports whether the rebuilt generation holds exactly the live rows.
@@ -86,7 +100,10 @@ func (r RebuildReport) Unchanged() bool {
 // it live at that position and drops N; a dry run drops N+1 instead. Interrupted at any
 // point, it leaves N live and whole: the next call resumes N+1 where it stopped (or,
 // with opts.Restart, starts it afresh).
-func RebuildAndCompare(ctx context.Context, db *bun.DB, store RebuildSource, p Projection, opts RebuildOptions) (RebuildReport, error) {
+//
+// This is the one engine that builds a read model from the store: ops rebuilds (CLI,
+// HTTP) and a version bump at start-up (Runner.Setup) all run it.
+func RebuildAndCompare(ctx context.Context, db *bun.DB, store EventLog, p Projection, opts RebuildOptions) (RebuildReport, error) {
 	opts = opts.withDefaults()
 	log := opts.Logger.With("projection", p.Name())
 	if err := EnsureSchema(ctx, db); err != nil {
@@ -115,13 +132,18 @@ func RebuildAndCompare(ctx context.Context, db *bun.DB, store RebuildSource, p P
 		FromGeneration: live.Generation, ToGeneration: row.Generation, DryRun: opts.DryRun, Resumed: resumed,
 		StartedAt: time.Now().UTC()}
 	log = log.With("generation", row.Generation)
+	if opts.Claimed != nil {
+		opts.Claimed(resumed)
+	}
 	if resumed {
 		log.Info("resuming an interrupted rebuild", "at", row.position().String(), "events", row.Events)
 	}
 	prog := &rebuildProgress{row: row, events: row.Events}
 	err = catchUp(ctx, db, store, p, prog, opts, rep.StartedAt)
 	if err == nil {
-		rep.Tables, rep.ComparedAt, err = compareAndSwap(ctx, db, store, p, live, prog.row, opts)
+		var at compared
+		at, err = compareAndSwap(ctx, db, store, p, live, prog.row, opts)
+		rep.Tables, rep.ComparedAt, rep.LiveAt = at.tables, at.built.String(), at.liveAt()
 	}
 	rep.FinishedAt = time.Now().UTC()
 	rep.Events = prog.events - row.Events
@@ -162,7 +184,7 @@ func (o RebuildOptions) withDefaults() RebuildOptions {
 
 // catchUp folds the log into the new generation, batch by batch, until a pass over the
 // log finds nothing new.
-func catchUp(ctx context.Context, db *bun.DB, store RebuildSource, p Projection, prog *rebuildProgress, opts RebuildOptions, started time.Time) error {
+func catchUp(ctx context.Context, db *bun.DB, store EventLog, p Projection, prog *rebuildProgress, opts RebuildOptions, started time.Time) error {
 	a := applier{db: db, p: p, log: opts.Logger.With("projection", p.Name(), "generation", prog.row.Generation)}
 	startEvents := prog.events
 	report := func() {
@@ -179,21 +201,24 @@ func catchUp(ctx context.Context, db *bun.DB, store RebuildSource, p Projection,
 		}
 		opts.Progress(pr)
 	}
+	heads, knowsHead := store.(logHead)
 	for {
-		head, err := store.Head(ctx)
-		if err != nil {
-			return fmt.Errorf("head: %w", err)
-		}
-		prog.head = head
-		if !prog.row.position().Less(head) {
-			report()
-			return nil
+		if knowsHead {
+			head, err := heads.Head(ctx)
+			if err != nil {
+				return fmt.Errorf("head: %w", err)
+			}
+			prog.head = head
+			if !prog.row.position().Less(head) {
+				report()
+				return nil
+			}
 		}
 		read, err := foldPass(ctx, &a, store, prog, opts.BatchSize, report)
 		if err != nil {
 			return err
 		}
-		if read == 0 { // the head is an event ReadAll leaves out (a system event)
+		if read == 0 { // no head known, or the head is an event ReadAll leaves out (a system event)
 			report()
 			return nil
 		}
@@ -202,7 +227,7 @@ func catchUp(ctx context.Context, db *bun.DB, store RebuildSource, p Projection,
 
 // foldPass folds the log from the new generation's position to its end, reading the
 // next batch while it applies this one, and says how many events it read.
-func foldPass(ctx context.Context, a *applier, store RebuildSource, prog *rebuildProgress, size int, report func()) (int, error) {
+func foldPass(ctx context.Context, a *applier, store EventLog, prog *rebuildProgress, size int, report func()) (int, error) {
 	batches, stop := readAhead(ctx, store, prog.row.position(), size)
 	defer stop()
 	read := 0

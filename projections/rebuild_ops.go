@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -120,8 +121,15 @@ func (o *Operations) lag(ctx context.Context, ov *ProjectionOverview, at, head e
 	return nil
 }
 
+// ErrReportNotWritten: the rebuild finished (and swapped, unless a dry run) but its
+// report could not be written under the data directory. The report returned with it is
+// whole; the new generation, if swapped, is live.
+var ErrReportNotWritten = errors.New("rebuild report not written")
+
 // Rebuild rebuilds the projection named name (RebuildAndCompare) and writes its report
 // under DataDir; it returns the report and the report file ("" when none is written).
+// A report that cannot be written after the swap is ErrReportNotWritten, returned with
+// the report: the swap stands and the caller must say so.
 func (o *Operations) Rebuild(ctx context.Context, name string, opts RebuildOptions) (RebuildReport, string, error) {
 	p, ok := o.Find(name)
 	if !ok {
@@ -135,5 +143,8 @@ func (o *Operations) Rebuild(ctx context.Context, name string, opts RebuildOptio
 		return rep, "", err
 	}
 	path, err := WriteReport(o.DataDir, rep)
-	return rep, path, err
+	if err != nil {
+		return rep, "", fmt.Errorf("%w: %w", ErrReportNotWritten, err)
+	}
+	return rep, path, nil
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,10 +22,13 @@ import (
 type rebuildRow struct {
 	bun.BaseModel `bun:"table:projection_rebuilds"`
 
-	Name            string    `bun:"name,pk"`
-	Owner           string    `bun:"owner,notnull"` // the rebuilding process's run ID
-	FromGeneration  int       `bun:"from_generation,notnull"`
-	Generation      int       `bun:"generation,notnull"`
+	Name           string `bun:"name,pk"`
+	Owner          string `bun:"owner,notnull"` // the rebuilding process's run ID
+	FromGeneration int    `bun:"from_generation,notnull"`
+	Generation     int    `bun:"generation,notnull"`
+	// Version is the projection version whose code builds Generation: a half-built
+	// generation is resumed only by the same version (0: written before this column).
+	Version         int       `bun:"version,notnull,default:0"`
 	PositionCommit  int64     `bun:"position_commit,notnull"`
 	PositionPrepare int64     `bun:"position_prepare,notnull"`
 	HeadCommit      int64     `bun:"head_commit,notnull"`
@@ -47,8 +51,9 @@ const (
 )
 
 // rebuildLease: a building row not updated for this long belongs to a process that
-// died; another rebuild may take it over (and resume it).
-const rebuildLease = 30 * time.Second
+// died; another rebuild may take it over (and resume it). A variable so that a test of
+// the take-over need not wait 30 s.
+var rebuildLease = 30 * time.Second
 
 // ErrRebuildRunning: another process is rebuilding this projection right now.
 var ErrRebuildRunning = errors.New("a rebuild of this projection is already running")
@@ -103,6 +108,15 @@ func ensureRebuildSchema(ctx context.Context, db bun.IDB) error {
 	if _, err := db.NewCreateTable().Model((*rebuildRow)(nil)).IfNotExists().Exec(ctx); err != nil {
 		return fmt.Errorf("projection_rebuilds: %w", err)
 	}
+	// A table made before the version column gains it; its rows (version 0) are then
+	// never resumed, only rebuilt afresh.
+	cols, _, err := tableColumns(ctx, db, "projection_rebuilds")
+	if err != nil || slices.Contains(cols, "version") {
+		return err
+	}
+	if _, err := db.NewRaw("ALTER TABLE projection_rebuilds ADD COLUMN version BIGINT NOT NULL DEFAULT 0").Exec(ctx); err != nil {
+		return fmt.Errorf("projection_rebuilds: add version: %w", err)
+	}
 	return nil
 }
 
@@ -113,7 +127,7 @@ func ensureRebuildSchema(ctx context.Context, db bun.IDB) error {
 func claimRebuild(ctx context.Context, db *bun.DB, p Projection, from int, dryRun, restart bool) (rebuildRow, bool, error) {
 	now := time.Now().UTC()
 	claim := rebuildRow{Name: p.Name(), Owner: uuid.NewString(), FromGeneration: from, Generation: from + 1,
-		Status: RebuildBuilding, DryRun: dryRun, StartedAt: now, UpdatedAt: now}
+		Version: p.Version(), Status: RebuildBuilding, DryRun: dryRun, StartedAt: now, UpdatedAt: now}
 	resumed := false
 	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var prev rebuildRow
@@ -128,7 +142,8 @@ func claimRebuild(ctx context.Context, db *bun.DB, p Projection, from int, dryRu
 			return err
 		case (prev.Status == RebuildBuilding || prev.Status == RebuildComparing) && now.Sub(prev.UpdatedAt) < rebuildLease:
 			return fmt.Errorf("%w (%s since %s)", ErrRebuildRunning, p.Name(), prev.StartedAt.Format(time.RFC3339))
-		case (prev.Status == RebuildBuilding || prev.Status == RebuildStopped) && prev.FromGeneration == from && prev.Generation == from+1 && !restart:
+		case (prev.Status == RebuildBuilding || prev.Status == RebuildStopped) && prev.FromGeneration == from &&
+			prev.Generation == from+1 && prev.Version == p.Version() && !restart:
 			claim.PositionCommit, claim.PositionPrepare, claim.Events = prev.PositionCommit, prev.PositionPrepare, prev.Events
 			claim.StartedAt, resumed = prev.StartedAt, true
 		}
@@ -146,7 +161,7 @@ func claimRebuild(ctx context.Context, db *bun.DB, p Projection, from int, dryRu
 		}
 		_, err = tx.NewInsert().Model(&claim).On("CONFLICT (name) DO UPDATE").
 			Set("owner = EXCLUDED.owner").Set("from_generation = EXCLUDED.from_generation").
-			Set("generation = EXCLUDED.generation").Set("position_commit = EXCLUDED.position_commit").
+			Set("generation = EXCLUDED.generation").Set("version = EXCLUDED.version").Set("position_commit = EXCLUDED.position_commit").
 			Set("position_prepare = EXCLUDED.position_prepare").Set("head_commit = 0").Set("head_prepare = 0").
 			Set("events = EXCLUDED.events").Set("status = EXCLUDED.status").Set("dry_run = EXCLUDED.dry_run").
 			Set("error = ''").Set("started_at = EXCLUDED.started_at").Set("updated_at = EXCLUDED.updated_at").

@@ -10,13 +10,31 @@ import (
 	"ledger/infra/eventstore"
 )
 
+// compared is what compareAndSwap compared: the tables, and the positions the new and
+// the live generation stood at.
+type compared struct {
+	tables      []TableDiff
+	built, live eventstore.Position
+}
+
+// liveAt is the live generation's position when it differs from the new one's.
+func (c compared) liveAt() string {
+	if c.live == c.built {
+		return ""
+	}
+	return c.live.String()
+}
+
 // compareAndSwap is the last step of a rebuild, one transaction: hold the live
 // generation's checkpoint row (its runner waits), bring the generation that is behind
 // up to the other's position, diff the two, then swap (or, for a dry run, drop the new
-// one). Readers see the old views until it commits and the new ones after.
-func compareAndSwap(ctx context.Context, db *bun.DB, store EventLog, p Projection, live State, row rebuildRow, opts RebuildOptions) ([]TableDiff, string, error) {
+// one). Readers see the old views until it commits and the new ones after. A live
+// generation written by another version of the code is not brought forward: this code
+// may not fit its tables (a version bump changes the schema), so the diff then compares
+// it where it stands.
+func compareAndSwap(ctx context.Context, db *bun.DB, store EventLog, p Projection, live State, row rebuildRow, opts RebuildOptions) (compared, error) {
 	var diffs []TableDiff
-	var at eventstore.Position
+	var at, liveAt eventstore.Position
 	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		now := time.Now().UTC()
 		res, err := tx.NewUpdate().Model((*stateRow)(nil)).Set("updated_at = ?", now).
@@ -32,10 +50,12 @@ func compareAndSwap(ctx context.Context, db *bun.DB, store EventLog, p Projectio
 			return err
 		}
 		built := row.position()
-		at = built
+		at, liveAt = built, built
 		switch {
+		case cur.Version != p.Version() && cur.Checkpoint.Less(built):
+			liveAt = cur.Checkpoint
 		case built.Less(cur.Checkpoint):
-			at = cur.Checkpoint
+			at, liveAt = cur.Checkpoint, cur.Checkpoint
 			if err := foldInTx(ctx, tx, store, p, row.Generation, built, at, opts.BatchSize); err != nil {
 				return err
 			}
@@ -69,9 +89,9 @@ func compareAndSwap(ctx context.Context, db *bun.DB, store EventLog, p Projectio
 		return finishRebuild(ctx, tx, row, RebuildDone, "")
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("compare and swap: %w", err)
+		return compared{}, fmt.Errorf("compare and swap: %w", err)
 	}
-	return diffs, at.String(), nil
+	return compared{tables: diffs, built: at, live: liveAt}, nil
 }
 
 // swapInTx makes generation to, at position at, the live one: state row, views, and

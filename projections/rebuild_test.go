@@ -18,6 +18,7 @@ import (
 	"ledger/infra/commands"
 	"ledger/infra/eventstore"
 	"ledger/infra/paging"
+	"ledger/infra/testkit"
 )
 
 var (
@@ -418,4 +419,133 @@ func (p rulesNowProjection) Apply(ctx context.Context, tx bun.Tx, t Tables, batc
 		rows = append(rows, row)
 	}
 	return upsertRows(ctx, tx, t, "test_membership_pools", rows)
+}
+
+// A rebuilding process that dies (here: freezes for good after committing its first
+// batch, as a kill -9 leaves it: no "interrupted" mark, no heartbeat) blocks a second
+// rebuild only until its lease runs out; the second then takes the half-built
+// generation over and folds only what the first had not. Should the first wake up, it
+// can write nothing more.
+func TestAKilledRebuildIsTakenOverAndResumedWhereItStopped(t *testing.T) {
+	forEachReadDialect(t, func(t *testing.T, h *harness) {
+		lease := rebuildLease
+		rebuildLease = 300 * time.Millisecond
+		t.Cleanup(func() { rebuildLease = lease })
+		ctx := context.Background()
+		clock := &testClock{now: rebuildT0}
+		w := newPartnerWriter(t, h.store, clock)
+		for i := range 10 {
+			w.member(fmt.Sprintf("40000%02d", i), domain.LevelGold, "Cloud Platform", true)
+		}
+		p := RemainingIncidentsProjection{}
+		setUpLive(t, h, p)
+
+		killed, wake := make(chan struct{}), make(chan struct{})
+		firstErr := make(chan error, 1)
+		go func() {
+			var once sync.Once
+			_, err := RebuildAndCompare(ctx, h.db, h.store, p, RebuildOptions{BatchSize: 8, Logger: h.log,
+				Progress: func(RebuildProgress) { once.Do(func() { close(killed); <-wake }) }})
+			firstErr <- err
+		}()
+		<-killed
+		if _, err := RebuildAndCompare(ctx, h.db, h.store, p, RebuildOptions{BatchSize: 8, Logger: h.log}); !errors.Is(err, ErrRebuildRunning) {
+			t.Fatalf("a second rebuild while the first one's lease holds: %v, want ErrRebuildRunning", err)
+		}
+		var rep RebuildReport
+		testkit.Eventually(t, "the dead rebuild's lease to run out", func() bool {
+			var err error
+			rep, err = RebuildAndCompare(ctx, h.db, h.store, p, RebuildOptions{BatchSize: 8, Logger: h.log})
+			if err != nil && !errors.Is(err, ErrRebuildRunning) {
+				t.Fatal(err)
+			}
+			return err == nil
+		})
+		if !rep.Resumed || rep.Events != 40-8 || !rep.Unchanged() || !rep.Swapped {
+			t.Fatalf("want the take-over to fold only the 32 events the dead one had not, into an identical model: %+v", rep)
+		}
+		close(wake)
+		if err := <-firstErr; !errors.Is(err, errRebuildTakenOver) {
+			t.Fatalf("the woken rebuild: %v, want it refused as taken over", err)
+		}
+		if ri, err := NewReadModels(h.db).RemainingIncidents(ctx, "4000003", clock.Now()); err != nil || len(ri.Contracts) != 1 {
+			t.Fatalf("live model after the take-over: %+v %v", ri, err)
+		}
+	})
+}
+
+// A version bump found at start-up goes through the rebuild engine: it resumes what an
+// interrupted start-up of the same version had built (folding only the rest), records
+// the rebuild ops see in GET /v1/ops/projections, and swaps the new generation in.
+func TestAVersionBumpAtStartUpResumesThroughTheRebuildEngine(t *testing.T) {
+	forEachReadDialect(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		h.appendEvents(30, "TestHappened")
+		setUpLive(t, h, newCounter("counter"))
+
+		v2 := newCounter("counter")
+		v2.version = 2
+		cut, cancel := context.WithCancel(ctx)
+		if _, err := RebuildAndCompare(cut, h.db, h.store, v2, RebuildOptions{BatchSize: 8, Logger: h.log,
+			Progress: func(RebuildProgress) { cancel() }}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("want the first start-up cut short, got %v", err)
+		}
+
+		restarted := newCounter("counter")
+		restarted.version = 2
+		var folded atomic.Int64
+		restarted.onApply = func(batch []eventstore.RecordedEvent) { folded.Add(int64(len(batch))) }
+		if err := h.runner(nil, restarted).Setup(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if folded.Load() != 30-8 {
+			t.Fatalf("the restarted start-up folded %d events, want the 22 the first had not", folded.Load())
+		}
+		rs, ok, err := LatestRebuild(ctx, h.db, "counter")
+		if err != nil || !ok || rs.Status != RebuildDone || rs.Generation != 2 || rs.Events != 30 {
+			t.Fatalf("latest rebuild %+v (%v, %v), want done into generation 2 with all 30 events", rs, ok, err)
+		}
+		st, err := loadState(ctx, h.db, "counter")
+		if err != nil || st.Version != 2 || st.Generation != 2 || st.Status != StatusLive {
+			t.Fatalf("state %+v (%v), want version 2 live in generation 2", st, err)
+		}
+		total := 0
+		for _, n := range restarted.counts(t, h.db) {
+			total += n
+		}
+		if total != 30 {
+			t.Fatalf("%d events counted after the version bump, want 30", total)
+		}
+	})
+}
+
+// A half-built generation is resumed only by the code version that built it: a version
+// bump at start-up after an interrupted rebuild by the old code builds afresh, so no
+// row of the new generation comes from the old code.
+func TestAnInterruptedRebuildOfAnotherVersionIsNotResumed(t *testing.T) {
+	forEachReadDialect(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		h.appendEvents(30, "TestHappened")
+		v1 := newCounter("counter")
+		setUpLive(t, h, v1)
+		cut, cancel := context.WithCancel(ctx)
+		if _, err := RebuildAndCompare(cut, h.db, h.store, v1, RebuildOptions{BatchSize: 8, Logger: h.log,
+			Progress: func(RebuildProgress) { cancel() }}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("want the old version's rebuild cut short, got %v", err)
+		}
+
+		v2 := newCounter("counter")
+		v2.version = 2
+		var folded atomic.Int64
+		v2.onApply = func(batch []eventstore.RecordedEvent) { folded.Add(int64(len(batch))) }
+		if err := h.runner(nil, v2).Setup(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if folded.Load() != 30 {
+			t.Fatalf("version 2 folded %d events, want all 30: it must not resume version 1's generation", folded.Load())
+		}
+		if rs, ok, err := LatestRebuild(ctx, h.db, "counter"); err != nil || !ok || rs.Status != RebuildDone || rs.Events != 30 {
+			t.Fatalf("latest rebuild %+v (%v, %v)", rs, ok, err)
+		}
+	})
 }

@@ -76,48 +76,21 @@ func (RemainingIncidentsProjection) Create(ctx context.Context, db bun.IDB, t Ta
 
 // Apply adds the pools of each activated contract and counts each incident against its
 // pool (R22). Incidents that draw on no pool (R20, R21) leave the table alone.
-func (p RemainingIncidentsProjection) Apply(ctx context.Context, tx bun.Tx, t Tables, batch []eventstore.RecordedEvent) error {
-	events, err := remainingIncidentsEvents.decode(batch)
-	if err != nil {
-		return err
-	}
-	rows, err := p.load(ctx, tx, t, events)
-	if err != nil {
-		return err
-	}
-	for _, d := range events {
-		switch e := d.event.(type) {
-		case domain.BenefitActivated:
-			for i, pool := range e.Pools {
-				remaining, status := poolFigures(pool.Granted, 0)
-				rows.put(poolKey{e.ContractID, string(pool.Kind)}, remainingIncidentRow{
-					ContractID: e.ContractID, PoolKind: string(pool.Kind), MPNID: e.MPNID, PoolIndex: i,
-					Granted: cloneInt(pool.Granted), Remaining: remaining, Status: status,
-					ValidFrom: utc(e.ValidFrom), ValidTo: utc(e.ValidUntil),
-					rowVersions: versionsOf(remainingIncidentsVersion, e),
-				})
-			}
-		case domain.IncidentOpened:
-			if e.Pool == "" {
-				continue
-			}
-			k := poolKey{e.ContractID, string(e.Pool)}
-			r, ok := rows.get(k)
-			if !ok {
-				return fmt.Errorf("incident %s draws on pool %s of contract %s, which was never activated", e.IncidentID, e.Pool, e.ContractID)
-			}
-			r.Used++
-			r.Remaining, r.Status = poolFigures(r.Granted, r.Used)
-			r.rowVersions = versionsOf(remainingIncidentsVersion, e)
-			rows.mark(k)
-		}
-	}
-	return upsertRows(ctx, tx, t, RemainingIncidentsName, rows.changed())
+func (RemainingIncidentsProjection) Apply(ctx context.Context, tx bun.Tx, t Tables, batch []eventstore.RecordedEvent) error {
+	return applyReadModel(ctx, tx, t, batch, remainingIncidentsEvents, newRemainingIncidentsBatch)
+}
+
+// remainingIncidentsBatch is the unit of work of one Apply.
+type remainingIncidentsBatch struct {
+	rows *rowSet[poolKey, remainingIncidentRow]
+}
+
+func newRemainingIncidentsBatch() readModelBatch {
+	return &remainingIncidentsBatch{rows: newRowSet[poolKey, remainingIncidentRow]()}
 }
 
 // load reads the pools of contracts the batch draws on but did not activate itself.
-func (RemainingIncidentsProjection) load(ctx context.Context, tx bun.Tx, t Tables, events []decoded) (*rowSet[poolKey, remainingIncidentRow], error) {
-	rows := newRowSet[poolKey, remainingIncidentRow]()
+func (b *remainingIncidentsBatch) load(ctx context.Context, tx bun.Tx, t Tables, events []decoded) error {
 	activated := map[string]bool{}
 	var need set[string]
 	for _, d := range events {
@@ -130,15 +103,47 @@ func (RemainingIncidentsProjection) load(ctx context.Context, tx bun.Tx, t Table
 			}
 		}
 	}
-	err := inChunks(need.list, func(ids []string) error {
+	return inChunks(need.list, func(ids []string) error {
 		var found []remainingIncidentRow
 		if err := selectRows(ctx, tx, t, RemainingIncidentsName, &found, "contract_id IN (?)", bun.In(ids)); err != nil {
 			return err
 		}
 		for _, r := range found {
-			rows.loaded(poolKey{r.ContractID, r.PoolKind}, r)
+			b.rows.loaded(poolKey{r.ContractID, r.PoolKind}, r)
 		}
 		return nil
 	})
-	return rows, err
+}
+
+func (b *remainingIncidentsBatch) evolve(d decoded) error {
+	switch e := d.event.(type) {
+	case domain.BenefitActivated:
+		for i, pool := range e.Pools {
+			remaining, status := poolFigures(pool.Granted, 0)
+			b.rows.put(poolKey{e.ContractID, string(pool.Kind)}, remainingIncidentRow{
+				ContractID: e.ContractID, PoolKind: string(pool.Kind), MPNID: e.MPNID, PoolIndex: i,
+				Granted: cloneInt(pool.Granted), Remaining: remaining, Status: status,
+				ValidFrom: utc(e.ValidFrom), ValidTo: utc(e.ValidUntil),
+				rowVersions: versionsOf(remainingIncidentsVersion, e),
+			})
+		}
+	case domain.IncidentOpened:
+		if e.Pool == "" {
+			return nil
+		}
+		k := poolKey{e.ContractID, string(e.Pool)}
+		r, ok := b.rows.get(k)
+		if !ok {
+			return fmt.Errorf("incident %s draws on pool %s of contract %s, which was never activated", e.IncidentID, e.Pool, e.ContractID)
+		}
+		r.Used++
+		r.Remaining, r.Status = poolFigures(r.Granted, r.Used)
+		r.rowVersions = versionsOf(remainingIncidentsVersion, e)
+		b.rows.mark(k)
+	}
+	return nil
+}
+
+func (b *remainingIncidentsBatch) write(ctx context.Context, tx bun.Tx, t Tables) error {
+	return upsertRows(ctx, tx, t, RemainingIncidentsName, b.rows.changed())
 }

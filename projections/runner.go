@@ -186,7 +186,7 @@ func (r *Runner) setupProjection(ctx context.Context, p Projection) error {
 	}
 	r.log.Warn("projection version changed; rebuilding from the event store",
 		"projection", p.Name(), "from", st.Version, "to", p.Version())
-	return Rebuild(ctx, r.cfg.DB, r.cfg.Store, p, BuildOptions{BatchSize: r.cfg.BatchSize, Logger: r.log})
+	return rebuildAtStartup(ctx, r.cfg.DB, r.cfg.Store, p, r.log)
 }
 
 // initProjection creates generation 1, its views and its state row in one transaction.

@@ -13,7 +13,7 @@ import (
 )
 
 // progress is where a batch's transaction records how far it got: the live checkpoint
-// for the runner, nothing for a from-scratch build (which restarts from nothing).
+// for the runner, the projection_rebuilds row for a rebuild (which resumes from it).
 type progress interface {
 	generation() int
 	// mark runs first in the batch's transaction.
@@ -135,17 +135,3 @@ func (l *liveProgress) committed(to eventstore.Position, change ...statusChange)
 		l.st.Status, l.st.Error = c.status, c.err
 	}
 }
-
-// buildProgress is a from-scratch build's: nothing stored, the caller tracks it.
-type buildProgress struct {
-	gen  int
-	last eventstore.Position
-}
-
-func (b *buildProgress) generation() int { return b.gen }
-
-func (b *buildProgress) mark(context.Context, bun.Tx, eventstore.Position, ...statusChange) error {
-	return nil
-}
-
-func (b *buildProgress) committed(to eventstore.Position, _ ...statusChange) { b.last = to }

@@ -144,11 +144,7 @@ func (SupportPlansProjection) Create(ctx context.Context, db bun.IDB, t Tables) 
 
 // Apply folds the batch into the rows it touches, loaded once, and writes them back.
 func (SupportPlansProjection) Apply(ctx context.Context, tx bun.Tx, t Tables, batch []eventstore.RecordedEvent) error {
-	events, err := supportPlansEvents.decode(batch)
-	if err != nil || len(events) == 0 {
-		return err
-	}
-	return applyBatch(ctx, tx, t, events, newSupportPlansBatch())
+	return applyReadModel(ctx, tx, t, batch, supportPlansEvents, newSupportPlansBatch)
 }
 
 // supportPlansBatch is the unit of work of one Apply.
@@ -170,7 +166,7 @@ type supportPlansBatch struct {
 	cspHad    map[accountKey]bool // accounts whose CSP plan row may exist in the database
 }
 
-func newSupportPlansBatch() *supportPlansBatch {
+func newSupportPlansBatch() readModelBatch {
 	return &supportPlansBatch{
 		partners: newRowSet[string, supportPartnerRow](), accounts: newRowSet[accountKey, supportAccountRow](),
 		pools: newRowSet[poolKey, supportPoolRow](), paid: newRowSet[paidKey, supportPaidRow](),
@@ -279,7 +275,7 @@ func (b *supportPlansBatch) load(ctx context.Context, tx bun.Tx, t Tables, event
 	})
 }
 
-func (b *supportPlansBatch) fold(d decoded) error {
+func (b *supportPlansBatch) evolve(d decoded) error {
 	v := versionsOf(supportPlansVersion, d.event)
 	switch e := d.event.(type) {
 	case domain.PartnerEnrolled:

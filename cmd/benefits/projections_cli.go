@@ -118,6 +118,11 @@ func runProjectionsRebuild(ctx context.Context, name string, args []string, env 
 		_ = bar.Finish()
 		fmt.Fprintln(stderr)
 	}
+	if errors.Is(err, projections.ErrReportNotWritten) {
+		// The rebuild stands (swapped, unless a dry run): say so before the failure.
+		printReport(stdout, rep, "")
+		return fmt.Errorf("%s: the rebuild finished as above, but its report could not be written under --data-dir: %w", name, err)
+	}
 	if err != nil {
 		return err
 	}

@@ -122,3 +122,24 @@ func TestAuditorAndOperatorSubcommands(t *testing.T) {
 		t.Fatalf("verify after tampering: %d %q", code, out)
 	}
 }
+
+// A rebuild whose report cannot be written has still swapped: the CLI prints the
+// report, says the swap stands, and exits 1 naming what failed.
+func TestCLIRebuildWhoseReportCannotBeWrittenSaysItSwapped(t *testing.T) {
+	dir := t.TempDir()
+	writeLedger(t, dir)
+	if err := os.WriteFile(filepath.Join(dir, "rebuild-reports"), []byte("in the way"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCLI(t, "projections", "rebuild", "remaining_incidents", "--data-dir", dir, "--no-progress")
+	if code != 1 || !strings.Contains(out, "swapped in; generation 1 dropped") || !strings.Contains(errs, "report could not be written") {
+		t.Fatalf("rebuild with no room for its report: exit %d, out %q, err %q", code, out, errs)
+	}
+	code, out, _ = runCLI(t, "projections", "list", "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, "remaining_incidents") {
+		t.Fatalf("list: %d %q", code, out)
+	}
+	if !strings.Contains(strings.SplitN(out[strings.Index(out, "remaining_incidents"):], "\n", 2)[0], "done (gen 2") {
+		t.Fatalf("list after the rebuild does not show generation 2 done: %q", out)
+	}
+}
