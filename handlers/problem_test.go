@@ -82,17 +82,6 @@ func TestPoolExhaustedCarriesRemaining(t *testing.T) {
 	}
 }
 
-func TestEveryDomainCodeHasAStatusThatIsNot500(t *testing.T) {
-	for _, code := range []string{"not_authorized", "no_benefits_yet", "not_activated", "invalid_access_id",
-		"contract_expired", "contract_exhausted", "pool_exhausted", "product_not_eligible",
-		"no_cloud_support", "validation", "not_found", "conflict", "contract_not_linked", "no_support_plan"} {
-		status, known := handlers.DomainStatus(code)
-		if !known || status < 400 || status >= 500 {
-			t.Errorf("%s: status %d known %v", code, status, known)
-		}
-	}
-}
-
 func TestProblemExtensionsCannotOverwriteStandardMembers(t *testing.T) {
 	p := handlers.NewProblem(409, "pool_exhausted", "empty").With("status", 200).With("code", "ok").With("remaining", 0)
 	b, err := json.Marshal(p)

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strconv"
 
@@ -69,13 +68,8 @@ func (a OpsAPI) rebuild(c echo.Context) error {
 	}
 	ctx := context.WithoutCancel(c.Request().Context())
 	rep, file, err := a.Projections.Rebuild(ctx, c.Param("name"), projections.RebuildOptions{DryRun: dryRun})
-	switch {
-	case errors.Is(err, projections.ErrUnknownProjection):
-		return Problemf(http.StatusNotFound, CodeNotFound, "%v", err)
-	case errors.Is(err, projections.ErrRebuildRunning):
-		return Problemf(http.StatusConflict, CodeConflict, "%v; watch GET /v1/ops/projections", err)
-	case err != nil:
-		return err
+	if err != nil {
+		return err // an unknown name is 404, a rebuild already running 409 (problemOf)
 	}
 	return c.JSON(http.StatusOK, RebuildAnswer{Report: rep, ReportFile: file})
 }
