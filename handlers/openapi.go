@@ -44,7 +44,8 @@ func buildOpenAPI(routes []Route, version string) ([]byte, error) {
 			"description": "Errors are RFC 9457 problems with a stable code. Commands answer with the global position of their last event; queries accept it as minPosition (read-your-writes).",
 			"license":     map[string]any{"name": "Proprietary", "identifier": "LicenseRef-Proprietary"},
 		},
-		"servers": []any{map[string]any{"url": "http://localhost:8080", "description": "benefits serve with the default --addr"}},
+		// Relative: the API is where this document was fetched from (benefits serve, any role).
+		"servers": []any{map[string]any{"url": "/", "description": "the server that serves this document"}},
 		"tags":    documentTags(routes),
 		"paths":   paths,
 		// Every route needs a bearer token unless it says otherwise (security: []).
@@ -106,10 +107,8 @@ func operation(b *schemaBuilder, r Route) (map[string]any, error) {
 	for _, m := range pathParams {
 		params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
 	}
-	responses := map[string]any{"default": problemResponse("An RFC 9457 problem; switch on its code")}
-	if !r.Public || len(r.Query) > 0 || r.Request != nil {
-		responses["400"] = problemResponse("bad_request: " + badQuery + "; field names the parameter")
-	}
+	responses := map[string]any{"default": problemResponse("An RFC 9457 problem; switch on its code"),
+		"400": problemResponse("bad_request: " + badQuery + "; field names the parameter")}
 	for _, q := range r.Query {
 		params = append(params, q.document())
 	}
