@@ -3,7 +3,6 @@ package main
 import (
 	"testing"
 	"time"
-
 )
 
 // The read database's pool bound, the write timeout (which long-running routes re-arm)
