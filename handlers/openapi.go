@@ -154,6 +154,8 @@ func operation(b *schemaBuilder, r Route) (map[string]any, error) {
 	}
 	if r.Method != http.MethodGet && !r.Public {
 		responses["503"] = problemResponse("store_unavailable: the event store cannot record changes now (disk full, locked, unreachable); retry after Retry-After")
+	}
+	if tagOf(r) == "commands" {
 		documentRefusals(responses)
 	}
 	if r.Public {

@@ -109,3 +109,51 @@ func isStream(resp *http.Response) bool {
 	media, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	return media == "text/event-stream"
 }
+
+// Issue 12: a client generated from the committed document can pass every query
+// parameter the server reads, and refuses the values the domain would refuse.
+func TestTheCommittedDocumentTellsClientsEveryParameterAndValue(t *testing.T) {
+	doc, err := openapi3.NewLoader().LoadFromFile(committedOpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string][]string{
+		"/v1/partners/{mpnId}/history":               {"cursor", "limit"},
+		"/v1/partners/{mpnId}/state":                 {"asOf", "cursor", "limit"},
+		"/v1/partners/{mpnId}/incidents":             {"status", "cursor", "limit", "minPosition"},
+		"/v1/contracts/{contractId}/linked-accounts": {"cursor", "limit", "minPosition"},
+		"/v1/audit/verify":                           {"stream"},
+		"/v1/ops/projections/{name}/rebuild":         {"dryRun"},
+	} {
+		item := doc.Paths.Find(path)
+		if item == nil {
+			t.Errorf("%s is not documented", path)
+			continue
+		}
+		for _, op := range item.Operations() {
+			for _, name := range want {
+				if op.Parameters.GetByInAndName("query", name) == nil {
+					t.Errorf("%s does not document the query parameter %s", path, name)
+				}
+			}
+		}
+	}
+	schemas := doc.Components.Schemas
+	for schema, field := range map[string]string{"OpenIncidentRequest": "kind", "GrantMembershipRequest": "offer",
+		"PurchasePlanRequest": "plan", "RegisterUserRequest": "accountType"} {
+		prop := schemas[schema].Value.Properties[field]
+		if prop == nil || len(prop.Value.Enum) == 0 {
+			t.Errorf("%s.%s lists no values", schema, field)
+			continue
+		}
+		if err := prop.Value.VisitJSON("no-such-" + field); err == nil {
+			t.Errorf("%s.%s accepts no-such-%s", schema, field, field)
+		}
+	}
+	if roles := schemas["RegisterUserRequest"].Value.Properties["roles"].Value.Items.Value; len(roles.Enum) == 0 {
+		t.Error("RegisterUserRequest.roles lists no values")
+	}
+	if schemas["OpenIncidentRequest"].Value.AdditionalProperties.Has == nil || *schemas["OpenIncidentRequest"].Value.AdditionalProperties.Has {
+		t.Error("OpenIncidentRequest accepts unknown members, which the server refuses")
+	}
+}
