@@ -23,6 +23,15 @@ func OpenAPIPath(echoPath string) string {
 // buildOpenAPI writes the OpenAPI 3.1 document of routes.
 func buildOpenAPI(routes []Route, version string) ([]byte, error) {
 	b := newSchemaBuilder()
+	// Answers first: a type that is both an answer and (part of) a request keeps its Go
+	// name for the answer and its request form is <Name>Input, whatever the route order.
+	for _, r := range routes {
+		if r.Response != nil {
+			if _, err := b.ref(reflect.TypeOf(r.Response), answer); err != nil {
+				return nil, fmt.Errorf("openapi: %s %s: %w", r.Method, r.Path, err)
+			}
+		}
+	}
 	paths := map[string]map[string]any{}
 	for _, r := range routes {
 		op, err := operation(b, r)

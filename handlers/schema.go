@@ -96,8 +96,8 @@ func (b *schemaBuilder) ref(t reflect.Type, dir direction) (map[string]any, erro
 }
 
 // component registers named struct t once per direction and returns a $ref to it. The
-// answer keeps the Go name; a request form of a type that is also an answer is
-// named <Name>Input.
+// form registered first keeps the Go name (buildOpenAPI registers answers first); the
+// other is named <Name>Input (or <Name>Answer).
 func (b *schemaBuilder) component(t reflect.Type, dir direction) (map[string]any, error) {
 	key := componentKey{t, dir}
 	if name, ok := b.names[key]; ok {
@@ -109,7 +109,7 @@ func (b *schemaBuilder) component(t reflect.Type, dir direction) (map[string]any
 			return nil, fmt.Errorf("schema name %s is used by both %s and %s", name, owner.t, t)
 		}
 		name += "Input"
-		if dir == answer { // the request form came first and took the plain name
+		if dir == answer { // only when a request form was registered first
 			name = t.Name() + "Answer"
 		}
 	}
