@@ -177,6 +177,9 @@ func operation(b *schemaBuilder, r Route) (map[string]any, error) {
 			responses["403"] = problemResponse("forbidden: needs one of " + joinRoles(r.Roles))
 		}
 	}
+	for status, desc := range r.Problems {
+		responses[strconv.Itoa(status)] = problemResponse(desc)
+	}
 	if len(params) > 0 {
 		op["parameters"] = params
 	}

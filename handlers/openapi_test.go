@@ -146,6 +146,9 @@ func TestDepsValidateCatchesWiringMistakes(t *testing.T) {
 			}
 			d.Routes = []handlers.Route{{Method: "POST", Path: "/a", Request: badEnum{}, Handler: ok}}
 		}},
+		{"a problem documented with a success status", func(d *handlers.Deps) {
+			d.Routes = []handlers.Route{{Method: "GET", Path: "/a", Handler: ok, Problems: map[int]string{200: "fine"}}}
+		}},
 		{"a query parameter of no known type", func(d *handlers.Deps) {
 			d.Routes = []handlers.Route{{Method: "GET", Path: "/a", Handler: ok, Query: []handlers.QueryParam{{Name: "at", Type: "date"}}}}
 		}},
