@@ -2,7 +2,7 @@
 # default, `make test` passes from a fresh clone.
 GO ?= go
 
-.PHONY: run test vet bench test-esdb build fuzz loadtest
+.PHONY: run test vet tidy-check openapi lint-openapi bench test-esdb build fuzz loadtest
 
 build:
 	$(GO) build -o bin/benefits ./cmd/benefits
@@ -15,8 +15,29 @@ run: build
 vet:
 	$(GO) vet ./...
 
-test: vet
+test: vet tidy-check
 	$(GO) test -race -timeout 30m ./...
+
+# go.mod and go.sum say exactly what the code imports: fails, printing the diff, when
+# `go mod tidy` would change them.
+tidy-check:
+	$(GO) mod tidy -diff
+
+# The OpenAPI document clients build against, api/openapi.json, is the one the server
+# serves: regenerate it after changing a route, a body type or an error code
+# (TestCommittedOpenAPIDocumentIsTheServedOne fails in `make test` until you do).
+openapi:
+	$(GO) test -count=1 -run '^TestCommittedOpenAPIDocumentIsTheServedOne$$' ./cmd/benefits -update-openapi
+
+# Lints api/openapi.json with Redocly CLI (pinned in api/lint, installed by npm ci;
+# needs Node.js), its recommended rules with warnings as errors.
+REDOCLY := api/lint/node_modules/.bin/redocly
+$(REDOCLY): api/lint/package.json api/lint/package-lock.json
+	npm ci --prefix api/lint --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint-openapi: $(REDOCLY)
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY) lint --config api/lint/redocly.yaml api/openapi.json
 
 # A short fuzzing pass over the strict JSON binder and every command route's body; longer runs: FUZZTIME=10m.
 FUZZTIME ?= 15s

@@ -32,9 +32,10 @@ const (
 	RoleAdminAgent      Role = "admin-agent" // CSP role: files cloud requests for customers (R19)
 )
 
-func (r Role) valid() bool {
-	return r == RoleGlobalAdmin || r == RoleMPNPartnerAdmin || r == RoleAdminAgent
-}
+func (r Role) valid() bool { return slices.Contains(Roles(), r) }
+
+// Roles lists every partner user role.
+func Roles() []Role { return []Role{RoleGlobalAdmin, RoleMPNPartnerAdmin, RoleAdminAgent} }
 
 // AccountType is the kind of user account (R12: any AAD or MSA account).
 type AccountType string
@@ -44,4 +45,7 @@ const (
 	AccountMSA AccountType = "msa" // personal account
 )
 
-func (t AccountType) valid() bool { return t == AccountAAD || t == AccountMSA }
+func (t AccountType) valid() bool { return slices.Contains(AccountTypes(), t) }
+
+// AccountTypes lists every kind of user account.
+func AccountTypes() []AccountType { return []AccountType{AccountAAD, AccountMSA} }

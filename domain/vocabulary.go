@@ -1,5 +1,7 @@
 package domain
 
+import "slices"
+
 // Level is a membership offer's level (R3, R6).
 type Level string
 
@@ -23,6 +25,9 @@ func (l Level) rank() int {
 }
 
 func (l Level) valid() bool { return l.rank() > 0 }
+
+// Levels lists every level, lowest first (the API documents them as the offer's values).
+func Levels() []Level { return []Level{LevelActionPack, LevelSilver, LevelGold} }
 
 // PoolKind names a benefit pool of a contract.
 type PoolKind string
@@ -52,15 +57,17 @@ func (p Plan) pool() (PoolKind, bool) {
 	return "", false
 }
 
-func (p Plan) paid() bool { return p == PlanPremier || p == PlanAdvanced }
+func (p Plan) paid() bool { return slices.Contains(PaidPlans(), p) }
 
-func (p Plan) valid() bool {
-	switch p {
-	case PlanProductSupport, PlanSignatureCloud, PlanCSP, PlanPremier, PlanAdvanced:
-		return true
-	}
-	return false
+func (p Plan) valid() bool { return slices.Contains(Plans(), p) }
+
+// Plans lists every plan an incident can be filed under.
+func Plans() []Plan {
+	return []Plan{PlanProductSupport, PlanSignatureCloud, PlanCSP, PlanPremier, PlanAdvanced}
 }
+
+// PaidPlans lists the plans a partner buys (R21).
+func PaidPlans() []Plan { return []Plan{PlanPremier, PlanAdvanced} }
 
 // Deployment says whether a catalog product runs on-premises or in the cloud.
 type Deployment string

@@ -243,8 +243,12 @@ type jsonField struct {
 	typ      reflect.Type
 	required bool
 	text     textRule
-	limited  bool  // text carries a maxLength from the tag
-	ruleErr  error // a malformed tag, reported by Deps.Validate
+	limited  bool // text carries a maxLength from the tag
+	// omitted: the json tag's omitempty or omitzero, so an answer may leave the member out
+	// (the OpenAPI document lists every other member of an answer as required).
+	omitted bool
+	enum    string // the `enum` tag: which list of enumValues the text takes
+	ruleErr error  // a malformed tag, reported by Deps.Validate
 }
 
 type jsonFields struct {
@@ -274,7 +278,7 @@ func collectFields(t reflect.Type, fs *jsonFields) {
 		if tag == "-" {
 			continue
 		}
-		name, _, _ := strings.Cut(tag, ",")
+		name, options, _ := strings.Cut(tag, ",")
 		ft := sf.Type
 		if sf.Anonymous && name == "" {
 			for ft.Kind() == reflect.Pointer {
@@ -294,7 +298,8 @@ func collectFields(t reflect.Type, fs *jsonFields) {
 		if _, dup := fs.byName[name]; dup {
 			continue
 		}
-		f := jsonField{name: name, typ: sf.Type, required: hasOption(sf.Tag.Get("binding"), "required")}
+		f := jsonField{name: name, typ: sf.Type, required: hasOption(sf.Tag.Get("binding"), "required"),
+			omitted: hasOption(options, "omitempty") || hasOption(options, "omitzero"), enum: sf.Tag.Get("enum")}
 		f.text, f.limited, f.ruleErr = textRuleOf(sf)
 		fs.list = append(fs.list, f)
 		fs.byName[name] = f

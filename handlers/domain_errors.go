@@ -1,25 +1,16 @@
 package handlers
 
-import "net/http"
+import (
+	"maps"
+	"net/http"
+	"slices"
 
-// Refusal is a rule refusal from the domain, in the terms the HTTP layer needs. The
-// domain returns its own *domain.Error; the wiring translates it through
-// Deps.DomainError so that this package imports no domain types and route authors only
-// return the error they got.
-type Refusal struct {
-	Code    string
-	Message string
-	// Extra members for the problem body, e.g. {"remaining": 0} for pool_exhausted.
-	Extra map[string]any
-}
+	"ledger/domain"
+)
 
-// DomainErrorFunc recognises a domain error and says what it means; ok is false for
-// any other error.
-type DomainErrorFunc func(err error) (r Refusal, ok bool)
-
-// domainStatus is the HTTP status of each domain code. It is data on purpose: a new
-// domain code is one line here, and a code missing here still answers 422 (a refusal
-// of a well-formed request), never 500. The reading behind each choice:
+// domainStatus is the HTTP status of each domain refusal code. It is data on purpose: a
+// new domain code is one line here, and a code missing here still answers 422 (a
+// refusal of a well-formed request), never 500. The reading behind each choice:
 //   - 400: the request itself is wrong however the ledger stands (same as bad_request).
 //   - 403: the caller may not do this (R1, R2, R4, R19), or the partner does not hold
 //     this kind of support or plan at all (R9, R15, R20, R21).
@@ -28,29 +19,29 @@ type DomainErrorFunc func(err error) (r Refusal, ok bool)
 //     succeed later or after another command (R3, R13, R18, R22, R23).
 //   - 422: the request is well-formed but names something the rules exclude, or lacks
 //     what they demand (R11, R12, R16).
-var domainStatus = map[string]int{
-	"validation":           http.StatusBadRequest,
-	"not_authorized":       http.StatusForbidden,
-	"no_cloud_support":     http.StatusForbidden,
-	"no_support_plan":      http.StatusForbidden,
-	"not_found":            http.StatusNotFound,
-	"no_benefits_yet":      http.StatusConflict,
-	"not_activated":        http.StatusConflict,
-	"contract_expired":     http.StatusConflict,
-	"contract_exhausted":   http.StatusConflict,
-	"pool_exhausted":       http.StatusConflict,
-	"conflict":             http.StatusConflict,
-	"invalid_access_id":    http.StatusUnprocessableEntity,
-	"product_not_eligible": http.StatusUnprocessableEntity,
-	"contract_not_linked":  http.StatusUnprocessableEntity,
+var domainStatus = map[domain.Code]int{
+	domain.CodeValidation:         http.StatusBadRequest,
+	domain.CodeNotAuthorized:      http.StatusForbidden,
+	domain.CodeNoCloudSupport:     http.StatusForbidden,
+	domain.CodeNoSupportPlan:      http.StatusForbidden,
+	domain.CodeNotFound:           http.StatusNotFound,
+	domain.CodeNoBenefitsYet:      http.StatusConflict,
+	domain.CodeNotActivated:       http.StatusConflict,
+	domain.CodeContractExpired:    http.StatusConflict,
+	domain.CodeContractExhausted:  http.StatusConflict,
+	domain.CodePoolExhausted:      http.StatusConflict,
+	domain.CodeConflict:           http.StatusConflict,
+	domain.CodeInvalidAccessID:    http.StatusUnprocessableEntity,
+	domain.CodeProductNotEligible: http.StatusUnprocessableEntity,
+	domain.CodeNotLinked:          http.StatusUnprocessableEntity,
 }
 
 // unknownDomainCodeStatus answers a domain code that is not in domainStatus.
 const unknownDomainCodeStatus = http.StatusUnprocessableEntity
 
 // DomainStatus tells the HTTP status a domain code answers with, and whether the code
-// is known; the OpenAPI document and tests use it.
-func DomainStatus(code string) (int, bool) {
+// is known.
+func DomainStatus(code domain.Code) (int, bool) {
 	s, ok := domainStatus[code]
 	if !ok {
 		return unknownDomainCodeStatus, false
@@ -58,11 +49,32 @@ func DomainStatus(code string) (int, bool) {
 	return s, true
 }
 
-func (r Refusal) problem() *Problem {
-	status, _ := DomainStatus(r.Code)
-	p := NewProblem(status, r.Code, r.Message)
-	for k, v := range r.Extra {
-		p = p.With(k, v)
+// domainProblem is the problem of a domain refusal: the status from the table, the
+// domain's code and message, and what the refusal carries beside them.
+func domainProblem(e *domain.Error) *Problem {
+	status, _ := DomainStatus(e.Code)
+	p := NewProblem(status, string(e.Code), e.Message)
+	if e.Remaining != nil {
+		p = p.With("remaining", *e.Remaining)
 	}
 	return p
+}
+
+// domainCodesBy lists, sorted, the domain codes answering with status (for the
+// document's refusal responses).
+func domainCodesBy(status int) []string {
+	var codes []string
+	for code, s := range domainStatus {
+		if s == status {
+			codes = append(codes, string(code))
+		}
+	}
+	slices.Sort(codes)
+	return codes
+}
+
+// domainStatuses lists, sorted, every status a domain refusal answers with.
+func domainStatuses() []int {
+	statuses := slices.Sorted(maps.Values(domainStatus))
+	return slices.Compact(statuses)
 }

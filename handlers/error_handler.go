@@ -9,7 +9,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"ledger/domain"
 	"ledger/infra/eventstore"
+	"ledger/projections"
 )
 
 // handleError is Echo's one HTTPErrorHandler: every error a route, a middleware or the
@@ -53,21 +55,26 @@ func (s *server) handleError(err error, c echo.Context) {
 // store (a full disk, a held lock, a restarting database) takes seconds to clear.
 const StoreRetryAfter = 5 * time.Second
 
-// problemOf classifies err: a Problem as it is, a domain refusal by the status table,
-// Echo's own errors by status, a lost optimistic-concurrency race as conflict, an
-// unavailable event store as 503 store_unavailable, a partner stream whose history is
-// gone as 500 stream_truncated, and everything else as internal.
+// problemOf is the one place errors become HTTP answers, matched by type: a Problem as
+// it is, a domain refusal by the status table (domain_errors.go), the errors other
+// packages export by sentinelProblems, a bad page request as 400 naming the parameter,
+// Echo's own errors by status, and everything else as 500 internal. Route handlers
+// return the error they got; none maps errors itself.
 func (s *server) problemOf(err error) *Problem {
 	var p *Problem
 	if errors.As(err, &p) {
 		return p
 	}
-	if s.deps.DomainError != nil {
-		if r, ok := s.deps.DomainError(err); ok {
-			if _, known := DomainStatus(r.Code); !known {
-				s.deps.Logger.Warn("domain error code missing from the status table", "code", r.Code)
-			}
-			return r.problem()
+	var refusal *domain.Error
+	if errors.As(err, &refusal) {
+		if _, known := DomainStatus(refusal.Code); !known {
+			s.deps.Logger.Warn("domain error code missing from the status table", "code", refusal.Code)
+		}
+		return domainProblem(refusal)
+	}
+	for _, m := range sentinelProblems {
+		if errors.Is(err, m.err) {
+			return m.problem(err)
 		}
 	}
 	if p := pagingProblem(err); p != nil {
@@ -80,22 +87,6 @@ func (s *server) problemOf(err error) *Problem {
 		}
 		return echoProblem(he)
 	}
-	if errors.Is(err, eventstore.ErrWrongExpectedRevision) {
-		return NewProblem(http.StatusConflict, CodeConflict, "the data changed concurrently; retry the request")
-	}
-	if errors.Is(err, eventstore.ErrUnavailable) {
-		p := NewProblem(http.StatusServiceUnavailable, CodeStoreUnavailable,
-			"the event store cannot record changes now (disk full, locked or unreachable); the command was not acknowledged, retry after the Retry-After delay")
-		p.RetryAfter = StoreRetryAfter
-		return p
-	}
-	if errors.Is(err, eventstore.ErrStreamTruncated) {
-		// Not the client's fault and no retry helps: an operator deleted or truncated the
-		// partner's stream, so deciding on what is left would be deciding on a partial
-		// history. The store's metrics wrapper has raised the alert.
-		return NewProblem(http.StatusInternalServerError, CodeStreamTruncated,
-			"the partner's history in the event store is incomplete (its stream was deleted or truncated by an operator); commands on it are refused until it is restored")
-	}
 	if errors.Is(err, context.Canceled) {
 		// The client is gone; the status is for the log line only.
 		p := NewProblem(499, CodeBadRequest, "request cancelled by the client")
@@ -103,6 +94,44 @@ func (s *server) problemOf(err error) *Problem {
 		return p
 	}
 	return NewProblem(http.StatusInternalServerError, CodeInternal, "internal error; quote the correlation ID when reporting it")
+}
+
+// sentinelProblem is what an error another package exports means over HTTP.
+type sentinelProblem struct {
+	err    error
+	status int
+	code   string
+	// detail is the problem's detail; empty: the error's own text, which names the
+	// thing (e.g. "partner 12345: not found").
+	detail     string
+	retryAfter time.Duration
+}
+
+func (m sentinelProblem) problem(err error) *Problem {
+	detail := m.detail
+	if detail == "" {
+		detail = err.Error()
+	}
+	p := NewProblem(m.status, m.code, detail)
+	p.RetryAfter = m.retryAfter
+	return p
+}
+
+// sentinelProblems maps the errors of the event store and the read models.
+var sentinelProblems = []sentinelProblem{
+	{err: eventstore.ErrWrongExpectedRevision, status: http.StatusConflict, code: CodeConflict,
+		detail: "the data changed concurrently; retry the request"},
+	{err: eventstore.ErrUnavailable, status: http.StatusServiceUnavailable, code: CodeStoreUnavailable,
+		detail:     "the event store cannot record changes now (disk full, locked or unreachable); the command was not acknowledged, retry after the Retry-After delay",
+		retryAfter: StoreRetryAfter},
+	// Not the client's fault and no retry helps: an operator deleted or truncated the
+	// partner's stream, so deciding on what is left would be deciding on a partial
+	// history. The store's metrics wrapper has raised the alert.
+	{err: eventstore.ErrStreamTruncated, status: http.StatusInternalServerError, code: CodeStreamTruncated,
+		detail: "the partner's history in the event store is incomplete (its stream was deleted or truncated by an operator); commands on it are refused until it is restored"},
+	{err: projections.ErrNotFound, status: http.StatusNotFound, code: CodeNotFound},
+	{err: projections.ErrUnknownProjection, status: http.StatusNotFound, code: CodeNotFound},
+	{err: projections.ErrRebuildRunning, status: http.StatusConflict, code: CodeConflict},
 }
 
 // echoCodes names Echo's router and middleware errors by status.

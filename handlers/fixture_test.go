@@ -17,6 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"ledger/domain"
 	"ledger/handlers"
 	"ledger/infra/eventstore"
 )
@@ -28,7 +29,7 @@ var testSecret = []byte("0123456789abcdef0123456789abcdef")
 // and a multiline note.
 type grantRequest struct {
 	MpnID     string            `json:"mpnId" binding:"required" maxLength:"10"`
-	Offer     string            `json:"offer" binding:"required" maxLength:"64"`
+	Offer     string            `json:"offer" binding:"required" maxLength:"64" enum:"level"`
 	Seats     int               `json:"seats"`
 	ValidFrom time.Time         `json:"validFrom" binding:"required"`
 	Contact   *contactInfo      `json:"contact"`
@@ -52,28 +53,10 @@ type grantAnswer struct {
 }
 
 type thingView struct {
-	ID string `json:"id"`
-}
-
-// refusal is the test's stand-in for *domain.Error: same shape, same role.
-type refusal struct {
-	Code      string
-	Message   string
-	Remaining *int
-}
-
-func (r *refusal) Error() string { return r.Code + ": " + r.Message }
-
-func recogniseRefusal(err error) (handlers.Refusal, bool) {
-	var r *refusal
-	if !errors.As(err, &r) {
-		return handlers.Refusal{}, false
-	}
-	out := handlers.Refusal{Code: r.Code, Message: r.Message}
-	if r.Remaining != nil {
-		out.Extra = map[string]any{"remaining": *r.Remaining}
-	}
-	return out, true
+	ID      string     `json:"id"`
+	Granted *int       `json:"granted"`  // null: unlimited
+	Closed  *time.Time `json:"closedAt"` // null: still open
+	Note    string     `json:"note,omitempty"`
 }
 
 // positionBoard is an in-memory projection-position tracker with the semantics the
@@ -157,7 +140,6 @@ func newFixture(t testing.TB, mutate ...func(*handlers.Deps)) *fixture {
 		JWTSecret:   testSecret,
 		Projections: f.board,
 		QueryWait:   2 * time.Second,
-		DomainError: recogniseRefusal,
 		Routes:      f.routes(),
 	}
 	for _, m := range mutate {
@@ -182,7 +164,7 @@ func (f *fixture) routes() []handlers.Route {
 			panic("secret internals")
 		}},
 		{Method: http.MethodPost, Path: "/v1/refuse/:code", Summary: "domain refusal", Handler: func(c echo.Context) error {
-			r := &refusal{Code: c.Param("code"), Message: "refused by rule"}
+			r := &domain.Error{Code: domain.Code(c.Param("code")), Message: "refused by rule"}
 			if r.Code == "pool_exhausted" {
 				zero := 0
 				r.Remaining = &zero

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,6 +25,15 @@ func OpenAPIPath(echoPath string) string {
 // buildOpenAPI writes the OpenAPI 3.1 document of routes.
 func buildOpenAPI(routes []Route, version string) ([]byte, error) {
 	b := newSchemaBuilder()
+	// Answers first: a type that is both an answer and (part of) a request keeps its Go
+	// name for the answer and its request form is <Name>Input, whatever the route order.
+	for _, r := range routes {
+		if r.Response != nil {
+			if _, err := b.ref(reflect.TypeOf(r.Response), answer); err != nil {
+				return nil, fmt.Errorf("openapi: %s %s: %w", r.Method, r.Path, err)
+			}
+		}
+	}
 	paths := map[string]map[string]any{}
 	for _, r := range routes {
 		op, err := operation(b, r)
@@ -36,15 +46,21 @@ func buildOpenAPI(routes []Route, version string) ([]byte, error) {
 		}
 		paths[p][strings.ToLower(r.Method)] = op
 	}
-	b.components["Problem"] = problemSchema
+	b.components["Problem"] = problemSchema()
 	doc := map[string]any{
 		"openapi": "3.1.0",
 		"info": map[string]any{
 			"title":       "Partner-benefits ledger API",
 			"version":     version,
 			"description": "Errors are RFC 9457 problems with a stable code. Commands answer with the global position of their last event; queries accept it as minPosition (read-your-writes).",
+			"license":     map[string]any{"name": "Proprietary", "identifier": "LicenseRef-Proprietary"},
 		},
-		"paths": paths,
+		// Relative: the API is where this document was fetched from (benefits serve, any role).
+		"servers": []any{map[string]any{"url": "/", "description": "the server that serves this document"}},
+		"tags":    documentTags(routes),
+		"paths":   paths,
+		// Every route needs a bearer token unless it says otherwise (security: []).
+		"security": []any{map[string]any{"bearer": []any{}}},
 		"components": map[string]any{
 			"schemas": b.components,
 			"securitySchemes": map[string]any{
@@ -55,10 +71,51 @@ func buildOpenAPI(routes []Route, version string) ([]byte, error) {
 	return json.MarshalIndent(doc, "", "  ")
 }
 
+// Tags group the operations by what they are for; tagOf says which a route is in.
+var tagDescriptions = map[string]string{
+	"commands": "Change the ledger: each command appends events and answers their position",
+	"queries":  "Read models, eventually consistent; minPosition waits for a command's position",
+	"audit":    "The event log itself: verification, history, state as of a moment (auditor)",
+	"ops":      "Projections: overview and rebuilds (ops)",
+	"rules":    "Rules versions (R10)",
+	"system":   "Health, readiness, metrics and this document",
+}
+
+func tagOf(r Route) string {
+	switch {
+	case r.Public:
+		return "system"
+	case strings.HasPrefix(r.Path, "/v1/audit"):
+		return "audit"
+	case strings.HasPrefix(r.Path, "/v1/ops"):
+		return "ops"
+	case strings.HasPrefix(r.Path, "/v1/rules") && r.Method == http.MethodGet:
+		return "rules"
+	case r.Projection != "":
+		return "queries"
+	case r.Method != http.MethodGet:
+		return "commands"
+	}
+	return "system"
+}
+
+func documentTags(routes []Route) []any {
+	used := map[string]bool{}
+	for _, r := range routes {
+		used[tagOf(r)] = true
+	}
+	var tags []any
+	for _, name := range slices.Sorted(maps.Keys(used)) {
+		tags = append(tags, map[string]any{"name": name, "description": tagDescriptions[name]})
+	}
+	return tags
+}
+
 func operation(b *schemaBuilder, r Route) (map[string]any, error) {
-	op := map[string]any{"summary": r.Summary, "operationId": operationID(r)}
+	op := map[string]any{"summary": r.Summary, "operationId": operationID(r), "tags": []string{tagOf(r)}}
 	params := []any{}
-	for _, m := range echoParam.FindAllStringSubmatch(r.Path, -1) {
+	pathParams := echoParam.FindAllStringSubmatch(r.Path, -1)
+	for _, m := range pathParams {
 		params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
 	}
 	responses := map[string]any{"default": problemResponse("An RFC 9457 problem; switch on its code"),
@@ -70,7 +127,7 @@ func operation(b *schemaBuilder, r Route) (map[string]any, error) {
 		responses["400"] = problemResponse("bad_request: " + badQuery + ", or a query parameter's value outside its schema (a limit out of range, a cursor this list did not hand out); field names the parameter")
 	}
 	if r.Request != nil {
-		s, err := b.ref(reflect.TypeOf(r.Request))
+		s, err := b.ref(reflect.TypeOf(r.Request), request)
 		if err != nil {
 			return nil, err
 		}
@@ -79,10 +136,11 @@ func operation(b *schemaBuilder, r Route) (map[string]any, error) {
 			"content":     map[string]any{"application/json": map[string]any{"schema": s}}}
 		responses["400"] = problemResponse("bad_request: " + badBody + "; or " + badQuery + "; field names the culprit")
 		responses["413"] = problemResponse("payload_too_large: body over 64 KiB")
+		responses["415"] = problemResponse("unsupported_media_type: the body is not application/json")
 	}
 	success := map[string]any{"description": http.StatusText(http.StatusOK)}
 	if r.Response != nil {
-		s, err := b.ref(reflect.TypeOf(r.Response))
+		s, err := b.ref(reflect.TypeOf(r.Response), answer)
 		if err != nil {
 			return nil, err
 		}
@@ -109,11 +167,18 @@ func operation(b *schemaBuilder, r Route) (map[string]any, error) {
 		s["description"] = http.StatusText(st)
 		responses[strconv.Itoa(st)] = s
 	}
-	if r.Method != http.MethodGet {
+	if len(pathParams) > 0 && !r.Public {
+		responses["404"] = problemResponse("not_found: nothing by that name")
+	}
+	if r.Method != http.MethodGet && !r.Public {
 		responses["503"] = problemResponse("store_unavailable: the event store cannot record changes now (disk full, locked, unreachable); retry after Retry-After")
 	}
-	if !r.Public {
-		op["security"] = []any{map[string]any{"bearer": []any{}}}
+	if tagOf(r) == "commands" {
+		documentRefusals(responses)
+	}
+	if r.Public {
+		op["security"] = []any{}
+	} else {
 		responses["401"] = problemResponse("unauthenticated: missing, invalid or expired token")
 		responses["503"] = problemResponse(unavailableOf(r))
 		if len(r.Roles) > 0 {
@@ -121,11 +186,27 @@ func operation(b *schemaBuilder, r Route) (map[string]any, error) {
 			responses["403"] = problemResponse("forbidden: needs one of " + joinRoles(r.Roles))
 		}
 	}
+	for status, desc := range r.Problems {
+		responses[strconv.Itoa(status)] = problemResponse(desc)
+	}
 	if len(params) > 0 {
 		op["parameters"] = params
 	}
 	op["responses"] = responses
 	return op, nil
+}
+
+// documentRefusals adds the domain's refusals to a command's responses, by status, with
+// the codes each status carries (domain_errors.go).
+func documentRefusals(responses map[string]any) {
+	for _, status := range domainStatuses() {
+		key := strconv.Itoa(status)
+		desc := "a rule refused the command; code is one of " + strings.Join(domainCodesBy(status), ", ")
+		if prev, ok := responses[key].(map[string]any); ok {
+			desc = prev["description"].(string) + "; or " + desc
+		}
+		responses[key] = problemResponse(desc)
+	}
 }
 
 // What a 400 answers, as the document tells it (Bind and refuseMalformedQuery).
@@ -153,20 +234,23 @@ func problemResponse(desc string) map[string]any {
 		ProblemContentType: map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}}
 }
 
-var problemSchema = map[string]any{
-	"type":     "object",
-	"required": []string{"type", "title", "status", "code"},
-	"properties": map[string]any{
-		"type":          map[string]any{"type": "string", "format": "uri-reference"},
-		"title":         map[string]any{"type": "string"},
-		"status":        map[string]any{"type": "integer"},
-		"detail":        map[string]any{"type": "string"},
-		"code":          map[string]any{"type": "string", "description": "stable machine-readable code"},
-		"instance":      map[string]any{"type": "string", "format": "uri-reference"},
-		"correlationId": map[string]any{"type": "string"},
-		"field":         map[string]any{"type": "string", "description": "the offending request field, on bad_request"},
-	},
-	"additionalProperties": true,
+func problemSchema() map[string]any {
+	return map[string]any{
+		"type":     "object",
+		"required": []string{"type", "title", "status", "code"},
+		"properties": map[string]any{
+			"type":          map[string]any{"type": "string", "format": "uri-reference"},
+			"title":         map[string]any{"type": "string"},
+			"status":        map[string]any{"type": "integer"},
+			"detail":        map[string]any{"type": "string"},
+			"code":          map[string]any{"type": "string", "enum": problemCodes(), "description": "stable machine-readable code"},
+			"instance":      map[string]any{"type": "string", "format": "uri-reference"},
+			"correlationId": map[string]any{"type": "string"},
+			"field":         map[string]any{"type": "string", "description": "the offending request field, on bad_request"},
+			"remaining":     map[string]any{"type": "integer", "description": "the incidents left in the pool, on pool_exhausted (R22)"},
+		},
+		"additionalProperties": true,
+	}
 }
 
 // unavailableOf describes a route's 503s: every bounded route may be overloaded

@@ -91,8 +91,8 @@ func TestOpenAPIDocumentDescribesBodiesAuthAndReadYourWrites(t *testing.T) {
 			t.Errorf("query's 503 %s lacks %s", unavailable, code)
 		}
 	}
-	if _, ok := doc.Paths["/healthz"]["get"]["security"]; ok {
-		t.Error("healthz is public but documented as secured")
+	if sec, ok := doc.Paths["/healthz"]["get"]["security"].([]any); !ok || len(sec) != 0 {
+		t.Errorf("healthz is public but its security is %v, want []", doc.Paths["/healthz"]["get"]["security"])
 	}
 	if _, ok := doc.Paths["/healthz"]["get"]["responses"].(map[string]any)["503"]; ok {
 		t.Error("healthz is never limited but documents 503")
@@ -140,6 +140,15 @@ func TestDepsValidateCatchesWiringMistakes(t *testing.T) {
 			d.Routes = []handlers.Route{{Method: "GET", Path: "/a", Handler: ok,
 				Query: []handlers.QueryParam{{Name: "limit", Type: "integer"}, {Name: "limit"}}}}
 		}},
+		{"an enum tag naming no list of values", func(d *handlers.Deps) {
+			type badEnum struct {
+				Kind string `json:"kind" maxLength:"9" enum:"no-such-list"`
+			}
+			d.Routes = []handlers.Route{{Method: "POST", Path: "/a", Request: badEnum{}, Handler: ok}}
+		}},
+		{"a problem documented with a success status", func(d *handlers.Deps) {
+			d.Routes = []handlers.Route{{Method: "GET", Path: "/a", Handler: ok, Problems: map[int]string{200: "fine"}}}
+		}},
 		{"a query parameter of no known type", func(d *handlers.Deps) {
 			d.Routes = []handlers.Route{{Method: "GET", Path: "/a", Handler: ok, Query: []handlers.QueryParam{{Name: "at", Type: "date"}}}}
 		}},
@@ -156,5 +165,51 @@ func TestDepsValidateCatchesWiringMistakes(t *testing.T) {
 				t.Fatal("Validate accepted it")
 			}
 		})
+	}
+}
+
+// Issue 12: an answer's pointer members are sent as null (granted: null is unlimited,
+// closedAt: null is still open), so the document says they may be null, and lists
+// every member without omitempty as required.
+func TestOpenAPIAnswersDeclareNullAndRequiredMembers(t *testing.T) {
+	doc := fetchDoc(t, newFixture(t))
+	view := doc.Components.Schemas["thingView"]
+	props := view["properties"].(map[string]any)
+	granted := props["granted"].(map[string]any)
+	if types, _ := granted["type"].([]any); !slices.Equal(types, []any{"integer", "null"}) {
+		t.Errorf("granted %v, want type [integer null]", granted)
+	}
+	closed := props["closedAt"].(map[string]any)
+	if types, _ := closed["type"].([]any); !slices.Equal(types, []any{"string", "null"}) || closed["format"] != "date-time" {
+		t.Errorf("closedAt %v, want a nullable date-time", closed)
+	}
+	if _, ok := props["note"].(map[string]any)["type"].(string); !ok {
+		t.Errorf("note has omitempty: absent, never null; got %v", props["note"])
+	}
+	required, _ := view["required"].([]any)
+	if !slices.Equal(required, []any{"id", "granted", "closedAt"}) {
+		t.Errorf("thingView required %v, want every member without omitempty", required)
+	}
+}
+
+// Issue 12: request bodies refuse unknown members as Bind does, text fields list their
+// closed set of values, and a problem's code is one of the codes the server sends.
+func TestOpenAPIRequestsAreClosedAndEnumerated(t *testing.T) {
+	doc := fetchDoc(t, newFixture(t))
+	for _, name := range []string{"grantRequest", "contactInfo", "poolSpec"} {
+		if doc.Components.Schemas[name]["additionalProperties"] != false {
+			t.Errorf("%s does not refuse unknown members: %v", name, doc.Components.Schemas[name])
+		}
+	}
+	offer := doc.Components.Schemas["grantRequest"]["properties"].(map[string]any)["offer"].(map[string]any)
+	if enum, _ := offer["enum"].([]any); !slices.Equal(enum, []any{"action-pack", "silver", "gold"}) {
+		t.Errorf("offer %v, want the domain's levels", offer)
+	}
+	code := doc.Components.Schemas["Problem"]["properties"].(map[string]any)["code"].(map[string]any)
+	enum, _ := code["enum"].([]any)
+	for _, want := range []string{handlers.CodeBadRequest, handlers.CodeOverloaded, "pool_exhausted", "contract_not_linked"} {
+		if !slices.Contains(enum, any(want)) {
+			t.Errorf("problem code enum %v lacks %s", enum, want)
+		}
 	}
 }

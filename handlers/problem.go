@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -29,6 +30,22 @@ const (
 	CodeOverloaded           = "overloaded"
 	CodeInternal             = "internal"
 )
+
+// httpCodes are the codes above, for the document's list of every code.
+var httpCodes = []string{CodeBadRequest, CodeUnauthenticated, CodeForbidden, CodeNotFound, CodeMethodNotAllowed,
+	CodeConflict, CodePayloadTooLarge, CodeUnsupportedMediaType, CodeProjectionBehind, CodeNotReady,
+	CodeStoreUnavailable, CodeStreamTruncated, CodeOverloaded, CodeInternal}
+
+// problemCodes lists, sorted, every code a problem can carry: the HTTP layer's and the
+// domain's refusals.
+func problemCodes() []string {
+	codes := slices.Clone(httpCodes)
+	for code := range domainStatus {
+		codes = append(codes, string(code))
+	}
+	slices.Sort(codes)
+	return slices.Compact(codes)
+}
 
 // problemTypeBase prefixes the code to form the problem "type" URI reference. A relative
 // reference is allowed by RFC 9457 §3.1.1 and keeps the API free of a made-up host name.

@@ -3,11 +3,15 @@ package handlers_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/labstack/echo/v4"
+
 	"ledger/handlers"
+	"ledger/projections"
 )
 
 func TestErrorsLeaveAsProblems(t *testing.T) {
@@ -82,17 +86,6 @@ func TestPoolExhaustedCarriesRemaining(t *testing.T) {
 	}
 }
 
-func TestEveryDomainCodeHasAStatusThatIsNot500(t *testing.T) {
-	for _, code := range []string{"not_authorized", "no_benefits_yet", "not_activated", "invalid_access_id",
-		"contract_expired", "contract_exhausted", "pool_exhausted", "product_not_eligible",
-		"no_cloud_support", "validation", "not_found", "conflict", "contract_not_linked", "no_support_plan"} {
-		status, known := handlers.DomainStatus(code)
-		if !known || status < 400 || status >= 500 {
-			t.Errorf("%s: status %d known %v", code, status, known)
-		}
-	}
-}
-
 func TestProblemExtensionsCannotOverwriteStandardMembers(t *testing.T) {
 	p := handlers.NewProblem(409, "pool_exhausted", "empty").With("status", 200).With("code", "ok").With("remaining", 0)
 	b, err := json.Marshal(p)
@@ -157,5 +150,29 @@ func TestEachRequestIsLoggedWithRouteStatusAndCorrelation(t *testing.T) {
 	}
 	if _, ok := line["latency_ms"].(float64); !ok {
 		t.Errorf("no latency in %v", line)
+	}
+}
+
+// Issue 12: the read models' and the rebuild's errors mean the same over HTTP whichever
+// route returns them (problemOf maps them by type; no route maps them itself).
+func TestReadModelErrorsAnswerTheirStatusFromAnyRoute(t *testing.T) {
+	sentinels := map[string]error{"not-found": projections.ErrNotFound, "unknown": projections.ErrUnknownProjection,
+		"running": projections.ErrRebuildRunning}
+	f := newFixture(t, func(d *handlers.Deps) {
+		d.Routes = append(d.Routes, handlers.Route{Method: http.MethodGet, Path: "/v1/fails/:how", Summary: "fails",
+			Handler: func(c echo.Context) error { return fmt.Errorf("reading: %w", sentinels[c.Param("how")]) }})
+	})
+	for how, want := range map[string]struct {
+		status int
+		code   string
+	}{
+		"not-found": {http.StatusNotFound, handlers.CodeNotFound},
+		"unknown":   {http.StatusNotFound, handlers.CodeNotFound},
+		"running":   {http.StatusConflict, handlers.CodeConflict},
+	} {
+		p := problemOf(t, f.do(http.MethodGet, "/v1/fails/"+how, nil, "Authorization", bearer(t, "alice")))
+		if p.Status != want.status || p.Code != want.code {
+			t.Errorf("%s: %d %s, want %d %s", how, p.Status, p.Code, want.status, want.code)
+		}
 	}
 }

@@ -36,6 +36,9 @@ type Route struct {
 	// ResponseType is the success answer's media type when it is not JSON (then
 	// Response is nil), e.g. text/event-stream.
 	ResponseType string
+	// Problems documents the problems only this route answers, by status (e.g. 503
+	// not_ready of /readyz); the ones every route of its kind answers are implied.
+	Problems map[int]string
 	// Query lists the query parameters the route reads, for the OpenAPI document
 	// (minPosition is implied by Projection).
 	Query []QueryParam
@@ -62,7 +65,8 @@ func builtinRoutes(d Deps, openAPI []byte) []Route {
 		{Method: http.MethodGet, Path: "/healthz", Summary: "Liveness: the process serves HTTP", Public: true,
 			Response: Liveness{}, Handler: healthz},
 		{Method: http.MethodGet, Path: "/readyz", Summary: "Readiness: every store and NATS answers", Public: true,
-			Response: Readiness{}, Handler: readyz(d.Checkers, d.ReadyTimeout)},
+			Response: Readiness{}, Handler: readyz(d.Checkers, d.ReadyTimeout),
+			Problems: map[int]string{http.StatusServiceUnavailable: "not_ready: a store or NATS does not answer; detail names which"}},
 		{Method: http.MethodGet, Path: "/openapi.json", Summary: "This OpenAPI document", Public: true,
 			Handler: func(c echo.Context) error {
 				return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openAPI)
@@ -96,6 +100,11 @@ func validateRoutes(routes []Route, hasProjections bool) error {
 			errs = append(errs, fmt.Errorf("route %s: query on projection %q but Deps.Projections is nil", id, r.Projection))
 		case r.Public && len(r.Roles) > 0:
 			errs = append(errs, fmt.Errorf("route %s: public routes cannot demand roles", id))
+		}
+		for status := range r.Problems {
+			if status < 400 || status > 599 {
+				errs = append(errs, fmt.Errorf("route %s: problem status %d is not an error status", id, status))
+			}
 		}
 		if err := checkQueryParams(r.Query); err != nil {
 			errs = append(errs, fmt.Errorf("route %s: %w", id, err))

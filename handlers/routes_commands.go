@@ -45,9 +45,6 @@ type API struct {
 	Now func() time.Time
 }
 
-// RouteGroup builds a group of routes over the API; cmd/benefits lists the groups.
-type RouteGroup func(API) []Route
-
 func (a API) now() time.Time {
 	if a.Now == nil {
 		return time.Now().UTC()
@@ -75,7 +72,7 @@ type PartnerAnswer struct {
 // GrantMembershipRequest grants an offer for [validFrom, validTo); validFrom defaults
 // to now, competency is required for silver and gold.
 type GrantMembershipRequest struct {
-	Offer      string     `json:"offer" binding:"required" maxLength:"64"`
+	Offer      string     `json:"offer" binding:"required" maxLength:"64" enum:"level"`
 	Competency string     `json:"competency" maxLength:"100"`
 	ValidFrom  *time.Time `json:"validFrom"`
 	ValidTo    time.Time  `json:"validTo" binding:"required"`
@@ -90,15 +87,15 @@ type MembershipAnswer struct {
 // RegisterUserRequest registers a partner user account (R1, R2, R4, R19 read these).
 type RegisterUserRequest struct {
 	UserID      string   `json:"userId" binding:"required" maxLength:"254"`
-	AccountType string   `json:"accountType" binding:"required" maxLength:"64"`
+	AccountType string   `json:"accountType" binding:"required" maxLength:"64" enum:"accountType"`
 	MPNLinked   bool     `json:"mpnLinked"`
 	CSPOnly     bool     `json:"cspOnly"`
-	Roles       []string `json:"roles" maxLength:"64"`
+	Roles       []string `json:"roles" maxLength:"64" enum:"role"`
 }
 
 // ChangeRolesRequest replaces a user's partner roles.
 type ChangeRolesRequest struct {
-	Roles []string `json:"roles" binding:"required" maxLength:"64"`
+	Roles []string `json:"roles" binding:"required" maxLength:"64" enum:"role"`
 }
 
 // UserAnswer answers a registration or a role change.
@@ -116,7 +113,7 @@ type ActivationAnswer struct {
 
 // PurchasePlanRequest records a paid plan, premier or advanced (R21).
 type PurchasePlanRequest struct {
-	Plan      string     `json:"plan" binding:"required" maxLength:"64"`
+	Plan      string     `json:"plan" binding:"required" maxLength:"64" enum:"paidPlan"`
 	ValidFrom *time.Time `json:"validFrom"`
 	ValidTo   time.Time  `json:"validTo" binding:"required"`
 }
@@ -156,7 +153,7 @@ type OpenIncidentRequest struct {
 	MPNID      string `json:"mpnId" maxLength:"64"`
 	ContractID string `json:"contractId" maxLength:"64"`
 	AccessID   string `json:"accessId" maxLength:"64"`
-	Kind       string `json:"kind" binding:"required" maxLength:"64"`
+	Kind       string `json:"kind" binding:"required" maxLength:"64" enum:"plan"`
 	Product    string `json:"product" binding:"required" maxLength:"100"`
 	Version    string `json:"version" maxLength:"50"`
 	CustomerID string `json:"customerId" maxLength:"128"`

@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -83,13 +82,8 @@ func (a OpsAPI) startRebuild(c echo.Context) error {
 	}
 	name := c.Param("name")
 	st, err := a.Rebuilds.Start(name, projections.RebuildOptions{DryRun: dryRun})
-	switch {
-	case errors.Is(err, projections.ErrUnknownProjection):
-		return Problemf(http.StatusNotFound, CodeNotFound, "%v", err)
-	case errors.Is(err, projections.ErrRebuildRunning):
-		return Problemf(http.StatusConflict, CodeConflict, "%v; watch GET /v1/ops/projections", err)
-	case err != nil:
-		return err
+	if err != nil {
+		return err // an unknown name is 404, a rebuild already running 409 (problemOf)
 	}
 	c.Response().Header().Set(echo.HeaderLocation, rebuildPath(name, st.ID))
 	return c.JSON(http.StatusAccepted, st)

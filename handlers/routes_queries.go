@@ -43,7 +43,7 @@ func (a API) benefits(c echo.Context) error {
 	}
 	answer, err := a.ReadModels.Benefits(c.Request().Context(), mpn, a.now(), r.seesIDs)
 	if err != nil {
-		return readModelError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, answer)
 }
@@ -210,14 +210,6 @@ func forbidden(err error) error {
 	var refusal *domain.Error
 	if errors.As(err, &refusal) && refusal.Code == domain.CodeNotAuthorized {
 		return Problemf(http.StatusForbidden, CodeForbidden, "%s", refusal.Message)
-	}
-	return err
-}
-
-// readModelError turns the read model's "not found" into a 404 problem.
-func readModelError(err error) error {
-	if errors.Is(err, projections.ErrNotFound) {
-		return notFound("%v", err)
 	}
 	return err
 }

@@ -38,8 +38,6 @@ type Deps struct {
 	QueryWait time.Duration
 	// ReadyTimeout bounds one /readyz probe (default DefaultReadyTimeout).
 	ReadyTimeout time.Duration
-	// DomainError recognises the domain's errors; nil means none are recognised.
-	DomainError DomainErrorFunc
 	// Routes are the command and query routes; health, readiness and the document are added.
 	Routes []Route
 	// Version is the API version in the OpenAPI document (default "dev").

@@ -37,7 +37,7 @@ func (r *Runner) newWorker(p Projection) *worker {
 func (w *worker) run(ctx context.Context) {
 	w.log.Info("projection running")
 	bo := retry.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
-	lastLog := time.Now()
+	progress := progressLog{at: time.Now()}
 	for ctx.Err() == nil {
 		if err := w.pull(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -49,14 +49,30 @@ func (w *worker) run(ctx context.Context) {
 			continue
 		}
 		bo.Reset()
-		if time.Since(lastLog) >= 10*time.Second {
-			s, _ := w.r.Stats(w.p.Name())
+		if s, _ := w.r.Stats(w.p.Name()); progress.due(time.Now(), s) {
 			w.log.Info("projection progress", "applied", s.Applied, "skipped", s.Skipped,
 				"backfilled", s.Backfilled, "deadLettered", s.DeadLettered)
-			lastLog = time.Now()
 		}
 	}
 	w.log.Info("projection stopped")
+}
+
+// progressLog says when a projection's progress is worth a log line: at most every
+// progressLogEvery, and only when something changed since the last line, so that idle
+// projections keep the log quiet.
+type progressLog struct {
+	at   time.Time // of the last line (or of the start)
+	last Stats     // as the last line told it
+}
+
+const progressLogEvery = 10 * time.Second
+
+func (p *progressLog) due(now time.Time, s Stats) bool {
+	if now.Sub(p.at) < progressLogEvery || s == p.last {
+		return false
+	}
+	p.at, p.last = now, s
+	return true
 }
 
 func (w *worker) consumer(ctx context.Context) (jetstream.Consumer, error) {

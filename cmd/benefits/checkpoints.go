@@ -163,16 +163,15 @@ func (p *process) openPublisher(ctx context.Context, cfg Config, logger *slog.Lo
 	return pub, nil
 }
 
-// addCheckpoints publishes checkpoints on schedule in the background and serves them
-// and their proofs (handlers.TransparencyRoutes).
-func (p *process) addCheckpoints(ctx context.Context, cfg Config, logger *slog.Logger) error {
+// addCheckpoints publishes checkpoints on schedule in the background and returns what
+// serves them and their proofs (handlers.TransparencyRoutes, in apiRoutes).
+func (p *process) addCheckpoints(ctx context.Context, cfg Config, logger *slog.Logger) (handlers.TransparencyAPI, error) {
 	pub, err := p.openPublisher(ctx, cfg, logger)
 	if err != nil {
-		return err
+		return handlers.TransparencyAPI{}, err
 	}
 	logger.Info("checkpoints are signed with", "verifier_key", pub.VerifierKey())
 	schedule := transparency.Schedule{Every: cfg.Checkpoints.Every, Interval: cfg.Checkpoints.Interval}
 	p.background = append(p.background, func(ctx context.Context) error { return pub.Run(ctx, p.store, schedule) })
-	p.deps.Routes = append(p.deps.Routes, handlers.TransparencyRoutes(handlers.TransparencyAPI{Log: pub})...)
-	return nil
+	return handlers.TransparencyAPI{Log: pub}, nil
 }

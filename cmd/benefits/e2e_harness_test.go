@@ -120,7 +120,8 @@ func startSystem(t testing.TB, cfg Config, opts wireOptions) *system {
 	}
 	var once sync.Once
 	s := &system{t: t, proc: proc, url: srv.URL, clock: clock,
-		client: &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
+		client: &http.Client{Timeout: time.Minute,
+			Transport: &contractCheck{t: t, next: &http.Transport{MaxIdleConnsPerHost: 256}}}}
 	s.lastPos.Store(&eventstore.Start)
 	s.stopBG = func() {
 		once.Do(func() {

@@ -67,7 +67,8 @@ func (tp *topology) start(name string, role Role) *topoRole {
 	env := append(slices.Clone(tp.env), "BENEFITS_DATA_DIR="+t.TempDir())
 	p := startProc(t, name, env, tp.bins.benefits, "serve", "--role", string(role), "--addr", "127.0.0.1:0")
 	r := &topoRole{name: name, proc: p,
-		api: topoClient{base: "http://" + p.listenAddr(t), http: &http.Client{Timeout: 30 * time.Second}}}
+		api: topoClient{base: "http://" + p.listenAddr(t),
+			http: &http.Client{Timeout: 30 * time.Second, Transport: &contractCheck{t: t, next: http.DefaultTransport}}}}
 	r.api.waitReady(t, name)
 	return r
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/uptrace/bun"
 
-	"ledger/domain"
 	"ledger/handlers"
 	"ledger/infra/commands"
 	"ledger/infra/eventstore"
@@ -17,12 +16,6 @@ import (
 	"ledger/infra/natsbus"
 	"ledger/projections"
 )
-
-// routeGroups are the API's command and query routes; a new group is one line here.
-var routeGroups = []handlers.RouteGroup{
-	handlers.CommandRoutes,
-	handlers.QueryRoutes,
-}
 
 // process is what wire builds for one `benefits serve`: the HTTP dependencies, the
 // background work the role runs (forwarder, projectors), and what to close on the way out.
@@ -84,7 +77,7 @@ func needsOf(r Role) needs {
 // wire connects the parts cfg.Role runs: the event store always; the read database for
 // the API and the projectors; NATS (the embedded server unless --nats-url is given) for
 // the forwarder and the projectors. Every process serves /healthz, /readyz (pinging
-// what it opened), /metrics and /openapi.json; api and all add the routeGroups.
+// what it opened), /metrics and /openapi.json; api and all add apiRoutes.
 func wire(ctx context.Context, cfg Config, logger *slog.Logger, secret []byte) (*process, error) {
 	return wireWith(ctx, cfg, logger, secret, wireOptions{})
 }
@@ -92,11 +85,10 @@ func wire(ctx context.Context, cfg Config, logger *slog.Logger, secret []byte) (
 func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byte, opts wireOptions) (p *process, err error) {
 	m := metrics.New(logger)
 	p = &process{metrics: m, deps: handlers.Deps{
-		Logger:      logger,
-		JWTSecret:   secret,
-		QueryWait:   cfg.QueryWait,
-		DomainError: domainRefusal,
-		Metrics:     m,
+		Logger:    logger,
+		JWTSecret: secret,
+		QueryWait: cfg.QueryWait,
+		Metrics:   m,
 		// Long-running routes re-arm the server's write deadline when they answer.
 		WriteTimeout:     cfg.WriteTimeout,
 		MaxTokenLifetime: cfg.MaxTokenLifetime,
@@ -135,11 +127,11 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 	}
 	if n.api {
 		p.servesAPI = true
-		p.addAPI(cfg, logger, opts)
-		p.addAuditAndOpsRoutes(cfg, logger, opts)
-		if err := p.addCheckpoints(ctx, cfg, logger); err != nil {
+		checkpoints, err := p.addCheckpoints(ctx, cfg, logger)
+		if err != nil {
 			return p, err
 		}
+		p.addAPI(cfg, logger, opts, checkpoints)
 	}
 	if err := p.watchProgress(); err != nil {
 		return p, err
@@ -147,9 +139,11 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 	return p, nil
 }
 
-// addAPI wires the command executor and the read models into the route groups. An
-// API-only process reads projection progress from the shared read database.
-func (p *process) addAPI(cfg Config, logger *slog.Logger, opts wireOptions) {
+// addAPI wires the command executor, the event store and the read models into the
+// routes (apiRoutes). An API-only process reads projection progress from the shared
+// read database. The audit, ops and rules routes read the event store and the read
+// database themselves, so every API process serves them.
+func (p *process) addAPI(cfg Config, logger *slog.Logger, opts wireOptions, checkpoints handlers.TransparencyAPI) {
 	copts := []commands.Option{commands.WithLogger(logger),
 		commands.WithStateCacheSize(cfg.StateCacheSize), commands.WithSnapshotEvery(cfg.SnapshotEvery)}
 	if opts.now != nil {
@@ -162,24 +156,19 @@ func (p *process) addAPI(cfg Config, logger *slog.Logger, opts wireOptions) {
 	} else {
 		p.deps.Projections = projections.NewCheckpoints(p.readDB)
 	}
-	api := handlers.API{Commands: p.metrics.ObserveCommands(p.executor), ReadModels: projections.NewReadModels(p.readDB), Now: opts.now}
-	for _, group := range routeGroups {
-		p.deps.Routes = append(p.deps.Routes, group(api)...)
-	}
-}
-
-// domainRefusal tells the HTTP layer what a domain refusal means; the status of each
-// code is handlers' table.
-func domainRefusal(err error) (handlers.Refusal, bool) {
-	var de *domain.Error
-	if !errors.As(err, &de) {
-		return handlers.Refusal{}, false
-	}
-	r := handlers.Refusal{Code: string(de.Code), Message: de.Message}
-	if de.Remaining != nil {
-		r.Extra = map[string]any{"remaining": *de.Remaining}
-	}
-	return r, true
+	now := opts.now
+	ops := &projections.Operations{DB: p.readDB, Store: p.store, DataDir: cfg.DataDir, Logger: logger}
+	// Rebuilds started over HTTP run in the background; closing the process stops them
+	// (resumable) before the read database closes.
+	jobs := projections.NewRebuildJobs(ops)
+	p.closers = append(p.closers, func() error { jobs.Close(); return nil })
+	p.deps.Routes = apiRoutes(routeAPIs{
+		api:          handlers.API{Commands: p.metrics.ObserveCommands(p.executor), ReadModels: projections.NewReadModels(p.readDB), Now: now},
+		audit:        handlers.AuditAPI{Log: p.store, Partners: p.executor, Now: now},
+		ops:          handlers.OpsAPI{Projections: ops, Rebuilds: jobs},
+		rules:        handlers.RulesAPI{Rules: p.executor, Now: now},
+		transparency: checkpoints,
+	})
 }
 
 // check adds a readiness checker.

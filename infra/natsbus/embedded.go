@@ -77,6 +77,7 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 		srv.Shutdown()
 		return nil, fmt.Errorf("embedded nats: JetStream did not start (store %s)", opts.StoreDir)
 	}
+	logger.Info("embedded NATS server ready", "url", srv.ClientURL(), "store", opts.StoreDir)
 	return &Embedded{srv: srv}, nil
 }
 
@@ -89,10 +90,13 @@ func (e *Embedded) Shutdown() {
 	e.srv.WaitForShutdown()
 }
 
-// serverLog adapts the server's printf-style logger to slog.
+// serverLog adapts the server's printf-style logger to slog. The server's notices (its
+// start-up banner of a dozen lines, its shutdown steps) are debug detail inside this
+// process: StartEmbedded says in one line that the bus is up, and warnings and errors
+// keep their levels.
 type serverLog struct{ l *slog.Logger }
 
-func (s serverLog) Noticef(format string, v ...any) { s.l.Info(fmt.Sprintf(format, v...)) }
+func (s serverLog) Noticef(format string, v ...any) { s.l.Debug(fmt.Sprintf(format, v...)) }
 func (s serverLog) Warnf(format string, v ...any)   { s.l.Warn(fmt.Sprintf(format, v...)) }
 func (s serverLog) Fatalf(format string, v ...any)  { s.l.Error(fmt.Sprintf(format, v...)) }
 func (s serverLog) Errorf(format string, v ...any)  { s.l.Error(fmt.Sprintf(format, v...)) }
