@@ -38,7 +38,8 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 	if err != nil {
 		return nil, fmt.Errorf("read stream %s: %w", stream, classify(err))
 	}
-	out, err := scanEvents(rows, 0)
+	// A bounded read (a page of history) gets its slice at once instead of by doubling.
+	out, err := scanEvents(rows, min(opts.Limit, maxReadSizeHint))
 	if err != nil {
 		return nil, fmt.Errorf("read stream %s: %w", stream, classify(err))
 	}
@@ -161,6 +162,9 @@ func scanEvents(rows *sql.Rows, sizeHint int) ([]eventstore.RecordedEvent, error
 
 const readPageQuery = "SELECT position, event_id, stream, revision, type, data, metadata, recorded_at " +
 	"FROM event_log WHERE position > ? ORDER BY position ASC LIMIT ?"
+
+// maxReadSizeHint caps the slice ReadStream allocates ahead for a bounded read.
+const maxReadSizeHint = 4096
 
 // pageSlabSize is the smallest buffer that event bytes of a page are copied into.
 const pageSlabSize = 256 << 10
