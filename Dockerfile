@@ -5,7 +5,10 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/benefits ./cmd/benefits
+# docker build --build-arg VERSION=$(git describe --tags --always --dirty); the build
+# context has no .git, so without it --version says "dev".
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/benefits ./cmd/benefits
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/benefits /usr/local/bin/benefits
