@@ -25,6 +25,8 @@ Commands:
   projections list      read models with checkpoint, head, lag, state and dead letters
   projections rebuild NAME [--dry-run]   rebuild a read model, diff it, swap it in
 
+  version               print the build's version (also --version)
+
 Every setting is a flag and an environment variable BENEFITS_<NAME>; a flag wins.
 `
 
@@ -53,7 +55,14 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 	case "loadtest":
 		err = runLoadtest(ctx, args[1:], env, stdout)
 	case "audit", "history", "projections":
+		if len(args) > 1 && isHelpFlag(args[1]) {
+			fmt.Fprint(stdout, opsUsage(args[0]))
+			return 0
+		}
 		err = runOpsCommand(ctx, args, env, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, versionLine())
+		return 0
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -71,5 +80,25 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 	default:
 		fmt.Fprintf(stderr, "benefits %s: %v\n", args[0], err)
 		return 1
+	}
+}
+
+func isHelpFlag(arg string) bool {
+	switch arg {
+	case "help", "-h", "--help", "-help":
+		return true
+	}
+	return false
+}
+
+// opsUsage is the usage of an operator's command group (audit, history, projections).
+func opsUsage(group string) string {
+	switch group {
+	case "audit":
+		return auditUsage
+	case "history":
+		return historyUsage
+	default:
+		return fmt.Sprintf(projectionsUsage, projectionNames())
 	}
 }

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"ledger/handlers"
+	"ledger/projections"
+)
+
+// remoteAPI is where an operator's command goes instead of opening the stores itself:
+// a running deployment's HTTP API, so nobody has to exec into a container to list
+// projections, rebuild one, verify the chain or export a partner's history.
+type remoteAPI struct {
+	URL       *url.URL // nil: open the stores locally
+	Token     string
+	TokenFile string
+}
+
+func (r *remoteAPI) enabled() bool { return r.URL != nil }
+
+// remoteSettings are --api-url and its bearer token (--token, or --token-file for one
+// kept out of the environment and the process list).
+func remoteSettings(r *remoteAPI) []setting {
+	return []setting{
+		{name: "api-url", def: "", usage: "base URL of a running ledger (http://host:8080); the command calls its HTTP API instead of opening the stores",
+			apply: func(v string) error {
+				if v == "" {
+					return nil
+				}
+				u, err := url.Parse(v)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return errors.New("want an http:// or https:// URL with a host")
+				}
+				r.URL = u
+				return nil
+			}},
+		{name: "token", def: "", secret: true, usage: "bearer token for --api-url (see benefits token); an ops or auditor role",
+			apply: func(v string) error { r.Token = strings.TrimSpace(v); return nil }},
+		{name: "token-file", def: "", usage: "file holding the bearer token for --api-url (instead of --token)",
+			apply: func(v string) error {
+				r.TokenFile = v
+				if v == "" {
+					return nil
+				}
+				b, err := os.ReadFile(v)
+				if err != nil {
+					return err
+				}
+				r.Token = strings.TrimSpace(string(b))
+				return nil
+			}},
+	}
+}
+
+// check refuses a token without a URL to send it to, and a URL without a token.
+func (r *remoteAPI) check() error {
+	switch {
+	case r.URL == nil && r.Token != "":
+		return usageError{errors.New("--token / --token-file given without --api-url / BENEFITS_API_URL")}
+	case r.URL != nil && r.Token == "":
+		return usageError{errors.New("--api-url needs a bearer token: --token / BENEFITS_TOKEN or --token-file / BENEFITS_TOKEN_FILE")}
+	}
+	return nil
+}
+
+// apiError is a refusal from the remote API, carrying its problem+json code.
+type apiError struct {
+	Status int
+	Code   string
+	Detail string
+}
+
+func (e apiError) Error() string {
+	return fmt.Sprintf("the API answered %d %s: %s", e.Status, e.Code, e.Detail)
+}
+
+// call sends method path?query and decodes a 2xx JSON answer into out (nil: ignored).
+// It returns the status so a caller can tell 200 from 202.
+func (r *remoteAPI) call(ctx context.Context, method, path string, query url.Values, out any) (int, error) {
+	u := r.URL.JoinPath(path)
+	u.RawQuery = query.Encode()
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+r.Token)
+	req.Header.Set("Accept", "application/json")
+	resp, err := (&http.Client{Timeout: time.Hour}).Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("--api-url %s: %w", redactURL(r.URL.String()), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		var p struct{ Code, Detail, Title string }
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&p)
+		if p.Detail == "" {
+			p.Detail = p.Title
+		}
+		return resp.StatusCode, apiError{Status: resp.StatusCode, Code: p.Code, Detail: p.Detail}
+	}
+	if out == nil {
+		return resp.StatusCode, nil
+	}
+	if err := json.NewDecoder(bufio.NewReader(resp.Body)).Decode(out); err != nil {
+		return resp.StatusCode, fmt.Errorf("%s %s: decode the answer: %w", method, path, err)
+	}
+	return resp.StatusCode, nil
+}
+
+// rebuildRemote is `projections rebuild NAME --api-url`: POST the rebuild and print what
+// the API answers, the finished report (200) or the accepted rebuild's status (202).
+func rebuildRemote(ctx context.Context, remote remoteAPI, name string, opts projections.RebuildOptions, output string, stdout io.Writer) error {
+	if opts.Restart {
+		return usageError{errors.New("--restart is not offered over --api-url: the server resumes or restarts an interrupted rebuild itself")}
+	}
+	q := url.Values{}
+	if opts.DryRun {
+		q.Set("dryRun", "true")
+	}
+	var body json.RawMessage
+	status, err := remote.call(ctx, http.MethodPost, "/v1/ops/projections/"+url.PathEscape(name)+"/rebuild", q, &body)
+	if err != nil {
+		return err
+	}
+	var answer handlers.RebuildAnswer
+	if status == http.StatusOK && output == "text" && json.Unmarshal(body, &answer) == nil && answer.Report.Projection != "" {
+		printReport(stdout, answer.Report, answer.ReportFile)
+		return nil
+	}
+	if output == "text" && status == http.StatusAccepted {
+		fmt.Fprintf(stdout, "rebuild of %s accepted; follow it with benefits projections list --api-url %s\n", name, redactURL(remote.URL.String()))
+	}
+	return writeJSON(stdout, body)
+}
