@@ -45,7 +45,7 @@ func requireExisting(ctx context.Context, cfg Config, t StoreTarget, file, table
 		}
 		defer db.Close()
 		var found *string
-		if err := db.QueryRowContext(ctx, "SELECT to_regclass($1)::text", table).Scan(&found); err != nil {
+		if err := db.QueryRowContext(ctx, "SELECT to_regclass(?)::text", table).Scan(&found); err != nil {
 			return fmt.Errorf("look for table %s (%s): %w", table, flag, err)
 		}
 		if found == nil {
