@@ -278,4 +278,3 @@ func TestRebuildProgressIntoAPipeIsPlainLinesWithOneRate(t *testing.T) {
 		}
 	}
 }
-

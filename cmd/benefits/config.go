@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -143,6 +144,32 @@ func jwtSecretSetting(c *Config) setting {
 		}}
 }
 
+// jwtSecretFileSetting reads the secret from a file, so that it can come from a compose
+// or Kubernetes secret (/run/secrets/...) rather than the environment, which
+// `docker inspect` and /proc/<pid>/environ show. It follows jwt-secret in every list.
+func jwtSecretFileSetting(c *Config) setting {
+	return setting{name: "jwt-secret-file", def: "",
+		usage: "file holding the HS256 secret (e.g. a compose secret, /run/secrets/jwt_secret), instead of --jwt-secret; one trailing newline is ignored",
+		apply: func(v string) error {
+			if v == "" {
+				return nil
+			}
+			if c.JWTSecret != "" {
+				return errors.New("give --jwt-secret or --jwt-secret-file, not both")
+			}
+			b, err := os.ReadFile(v)
+			if err != nil {
+				return err
+			}
+			secret := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+			if len(secret) < minSecretLen {
+				return fmt.Errorf("the file holds %d bytes, want at least %d", len(secret), minSecretLen)
+			}
+			c.JWTSecret = secret
+			return nil
+		}}
+}
+
 // maxTokenLifetimeSetting bounds a bearer token's lifetime; serve refuses longer tokens
 // and token refuses to issue them, so both read the same variable.
 func maxTokenLifetimeSetting(c *Config) setting {
@@ -209,6 +236,7 @@ func serveSettings(c *Config) []setting {
 				return nil
 			}},
 		jwtSecretSetting(c),
+		jwtSecretFileSetting(c),
 		maxTokenLifetimeSetting(c),
 		logFormatSetting(c),
 		logLevelSetting(c),
