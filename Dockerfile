@@ -8,10 +8,13 @@ COPY . .
 # docker build --build-arg VERSION=$(git describe --tags --always --dirty); the build
 # context has no .git, so without it --version says "dev".
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/benefits ./cmd/benefits
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/benefits ./cmd/benefits \
+ && mkdir -p /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/benefits /usr/local/bin/benefits
+# Owned by nonroot, so the named volume compose mounts here starts writable by it.
+COPY --from=build --chown=65532:65532 /out/data /var/lib/benefits
 USER nonroot:nonroot
 WORKDIR /var/lib/benefits
 EXPOSE 8080
