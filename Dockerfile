@@ -5,9 +5,10 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-# docker build --build-arg VERSION=$(git describe --tags --always --dirty); the build
-# context has no .git, so without it --version says "dev".
-ARG VERSION=dev
+# docker build --build-arg VERSION=$(git describe --tags --always --dirty) (compose:
+# BENEFITS_VERSION in .env); empty, --version falls back to the VCS revision Go records
+# when .git is in the build context, else "dev".
+ARG VERSION=
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/benefits ./cmd/benefits \
  && mkdir -p /out/data
 
