@@ -24,8 +24,10 @@ Commands:
   history export        write the event log (or --partner's events) as NDJSON
   projections list      read models with checkpoint, head, lag, state and dead letters
   projections rebuild NAME [--dry-run]   rebuild a read model, diff it, swap it in
-
   version               print the build's version (also --version)
+
+audit, history and projections open the stores, or with --api-url and a token
+(--token, --token-file) call a running deployment's HTTP API; --output json on each.
 
 Every setting is a flag and an environment variable BENEFITS_<NAME>; a flag wins.
 `
