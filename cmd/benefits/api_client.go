@@ -62,12 +62,10 @@ func remoteSettings(r *remoteAPI) []setting {
 	}
 }
 
-// check refuses a token without a URL to send it to, and a URL without a token.
+// check refuses a URL without a token. A token without a URL is ignored: BENEFITS_TOKEN
+// may be exported for other commands (loadtest reads it too).
 func (r *remoteAPI) check() error {
-	switch {
-	case r.URL == nil && r.Token != "":
-		return usageError{errors.New("--token / --token-file given without --api-url / BENEFITS_API_URL")}
-	case r.URL != nil && r.Token == "":
+	if r.URL != nil && r.Token == "" {
 		return usageError{errors.New("--api-url needs a bearer token: --token / BENEFITS_TOKEN or --token-file / BENEFITS_TOKEN_FILE")}
 	}
 	return nil
