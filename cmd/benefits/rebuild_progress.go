@@ -31,14 +31,23 @@ type rebuildProgress struct {
 func newRebuildProgress(w io.Writer, name string) *rebuildProgress {
 	p := &rebuildProgress{w: w, name: name}
 	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-		p.bar = progressbar.NewOptions64(1,
-			progressbar.OptionSetWriter(w),
-			progressbar.OptionSetDescription(name),
-			progressbar.OptionShowCount(),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionSetWidth(30))
+		p.bar = newRebuildBar(w, name)
 	}
 	return p
+}
+
+// newRebuildBar draws positions done of the head; the rate and ETA are in its
+// description, so the bar's own (a second, differently averaged rate, and a predicted
+// time) are off.
+func newRebuildBar(w io.Writer, name string) *progressbar.ProgressBar {
+	return progressbar.NewOptions64(1,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(name),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetPredictTime(false),
+		progressbar.OptionSetElapsedTime(false),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSetWidth(30))
 }
 
 func (p *rebuildProgress) update(pr projections.RebuildProgress) {
