@@ -129,8 +129,13 @@ func TestOpsCommandsRefuseAPostgresDatabaseWithoutTheLedgersTables(t *testing.T)
 		{[]string{"audit", "verify", "--event-store", dsn}, "--event-store"},
 		{[]string{"history", "export", "--event-store", dsn}, "--event-store"},
 		{[]string{"projections", "list", "--event-store", dsn, "--read-db", dsn}, "--event-store"},
+		{[]string{"projections", "list", "--read-db", dsn}, "--read-db"}, // events.db exists
 	} {
-		args := append(tc.args, "--data-dir", t.TempDir())
+		dir := t.TempDir()
+		if tc.flag == "--read-db" {
+			writeLedger(t, dir)
+		}
+		args := append(tc.args, "--data-dir", dir)
 		r := runBinary(t, nil, args...).want(t, 2, args...)
 		if !strings.Contains(r.errOut, tc.flag) || strings.Contains(r.errOut, "ledger:ledger") {
 			t.Errorf("%v: refusal %q does not name %s (or shows the password)", tc.args[:2], r.errOut, tc.flag)
