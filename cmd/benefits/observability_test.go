@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v4"
@@ -189,5 +190,56 @@ func TestPrometheusScrapesEveryLedgerRoleAndLoadsTheAlertRules(t *testing.T) {
 	}
 	if !slices.Contains(cfg.RuleFiles, "/etc/prometheus/alerts.yml") {
 		t.Errorf("rule_files %v do not load alerts.yml from the mounted directory", cfg.RuleFiles)
+	}
+}
+
+// Grafana finds the dashboard where compose mounts it, and the dashboard's panels ask
+// the data source Grafana is provisioned with.
+func TestGrafanaIsProvisionedWithTheDashboardAndItsDataSource(t *testing.T) {
+	var sources struct {
+		Datasources []struct{ UID, URL string } `yaml:"datasources"`
+	}
+	var providers struct {
+		Providers []struct {
+			Options struct{ Path string } `yaml:"options"`
+		} `yaml:"providers"`
+	}
+	for file, into := range map[string]any{"datasources/prometheus.yml": &sources, "dashboards/ledger.yml": &providers} {
+		raw, err := os.ReadFile(filepath.Join(deployDir, "grafana", "provisioning", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.Unmarshal(raw, into); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+	}
+	if len(sources.Datasources) != 1 || sources.Datasources[0].URL != "http://prometheus:9090" {
+		t.Fatalf("data sources %+v, want the compose prometheus service", sources.Datasources)
+	}
+	raw, err := os.ReadFile(filepath.Join(deployDir, "grafana", "dashboards", "ledger.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Title      string
+			Datasource struct{ UID string }
+		}
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range d.Panels {
+		if p.Datasource.UID != sources.Datasources[0].UID {
+			t.Errorf("panel %q asks data source %q, provisioned is %q", p.Title, p.Datasource.UID, sources.Datasources[0].UID)
+		}
+	}
+	grafana := loadComposeProfiles(t, composeFile, "observability").Services["grafana"]
+	mounted := slices.ContainsFunc(grafana.Volumes, func(v types.ServiceVolumeConfig) bool {
+		return len(providers.Providers) == 1 && v.Target == providers.Providers[0].Options.Path &&
+			strings.HasSuffix(v.Source, filepath.Join("deploy", "grafana", "dashboards"))
+	})
+	if !mounted {
+		t.Errorf("the dashboard provider reads %+v, where compose mounts no deploy/grafana/dashboards", providers.Providers)
 	}
 }
