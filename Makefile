@@ -4,8 +4,13 @@ GO ?= go
 
 .PHONY: run test vet tidy-check openapi lint-openapi bench test-esdb build fuzz loadtest
 
+# The version --version, /healthz and benefits_build_info report: the nearest tag and
+# commit (v1.4.0-3-gabc1234-dirty), or the commit alone in a clone without tags.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
 build:
-	$(GO) build -o bin/benefits ./cmd/benefits
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/benefits ./cmd/benefits
 
 # Runs the built binary rather than `go run`, so Ctrl-C reaches the service itself and a
 # clean shutdown exits 0.

@@ -47,12 +47,16 @@ type Readiness struct {
 // Liveness is the body of /healthz.
 type Liveness struct {
 	Status string `json:"status"`
+	// Version is the running build's version (benefits --version).
+	Version string `json:"version,omitempty"`
 }
 
 // healthz answers as long as the process serves HTTP: liveness must not depend on
 // anything outside the process, or a database outage would get every replica restarted.
-func healthz(c echo.Context) error {
-	return c.JSON(http.StatusOK, Liveness{Status: "ok"})
+func healthz(build string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		return c.JSON(http.StatusOK, Liveness{Status: "ok", Version: build})
+	}
 }
 
 // readyz pings every checker at once and answers 503 not_ready naming the failing ones.

@@ -63,7 +63,7 @@ func (r Route) successStatuses() []int {
 func builtinRoutes(d Deps, openAPI []byte) []Route {
 	routes := []Route{
 		{Method: http.MethodGet, Path: "/healthz", Summary: "Liveness: the process serves HTTP", Public: true,
-			Response: Liveness{}, Handler: healthz},
+			Response: Liveness{}, Handler: healthz(d.Build)},
 		{Method: http.MethodGet, Path: "/readyz", Summary: "Readiness: every store and NATS answers", Public: true,
 			Response: Readiness{}, Handler: readyz(d.Checkers, d.ReadyTimeout),
 			Problems: map[int]string{http.StatusServiceUnavailable: "not_ready: a store or NATS does not answer; detail names which"}},

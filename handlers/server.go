@@ -42,6 +42,8 @@ type Deps struct {
 	Routes []Route
 	// Version is the API version in the OpenAPI document (default "dev").
 	Version string
+	// Build is the version of the running binary, reported by /healthz.
+	Build string
 	// Metrics, when set, counts and times every request and serves GET /metrics.
 	Metrics HTTPMetrics
 	// Limits bound the requests in flight; the zero value bounds nothing.

@@ -106,7 +106,7 @@ func TestValidateNamesBodyTextWithoutALimit(t *testing.T) {
 		Bad    string            `json:"bad" maxLength:"lots"`
 		Fine   map[string]string `json:"fine" maxLength:"5"`
 	}
-	err := validateRoutes([]Route{{Method: "POST", Path: "/a", Request: unbounded{}, Handler: healthz}}, false)
+	err := validateRoutes([]Route{{Method: "POST", Path: "/a", Request: unbounded{}, Handler: healthz("")}}, false)
 	if err == nil {
 		t.Fatal("accepted unbounded text")
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 
 	"ledger/infra/audit"
 )
@@ -25,6 +27,9 @@ func storeSettings(c *Config) []setting {
 
 // opsProcess opens the stores exactly as serve does (wire_parts.go): the event store and, when readDB, the read database, as serve does.
 func opsProcess(ctx context.Context, cfg Config, logger *slog.Logger, readDB bool) (*process, error) {
+	if err := requireExistingStores(ctx, cfg, false); err != nil { // a rebuild may create the read models
+		return nil, err
+	}
 	p := &process{}
 	if err := p.openEventStore(ctx, cfg, logger); err != nil {
 		return nil, err
@@ -87,38 +92,40 @@ func runAudit(ctx context.Context, args []string, env func(string) (string, bool
 // proof that today's log extends a saved checkpoint.
 func runAuditVerify(ctx context.Context, args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
 	var cfg Config
+	var remote remoteAPI
 	var stream, checkpointFile, verifierKey string
-	asJSON := false
-	settings := append(storeSettings(&cfg),
+	asJSON, output := false, "text"
+	settings := append(append(storeSettings(&cfg), remoteSettings(&remote)...),
 		setting{name: "stream", noEnv: true, usage: "verify only this stream (e.g. partner-4711001); empty: every stream",
 			apply: func(v string) error { stream = v; return nil }},
 		setting{name: "checkpoint", noEnv: true, usage: "a signed checkpoint saved earlier (benefits audit checkpoint, GET /v1/audit/checkpoint's note): prove today's log extends it instead of walking the chain",
 			apply: func(v string) error { checkpointFile = v; return nil }},
 		setting{name: "verifier-key", noEnv: true, usage: "with --checkpoint: the verifier key the auditor trusts (name+hash+key); empty: the configured signer key's",
 			apply: func(v string) error { verifierKey = v; return nil }},
-		setting{name: "json", def: "false", noEnv: true, usage: "print the verification as JSON",
+		outputSetting(&output),
+		setting{name: "json", def: "false", noEnv: true, isBool: true, usage: "the same as --output json",
 			apply: func(v string) (err error) { asJSON, err = parseBool(v); return err }})
 	settings = append(settings, checkpointKeySettings(&cfg)...)
-	if err := parseSettings("audit verify", "audit verify [flags]", settings, bareBools(args, "json"), env, stdout); err != nil {
+	if err := parseSettings("audit verify", "audit verify [flags]", settings, args, env, stdout); err != nil {
+		return err
+	}
+	if err := remote.check(); err != nil {
 		return err
 	}
 	if checkpointFile != "" {
 		if stream != "" {
 			return usageError{errors.New("--checkpoint covers the whole log: leave out --stream")}
 		}
-		return verifyCheckpoint(ctx, cfg, checkpointFile, verifierKey, asJSON, stdout, stderr)
+		if remote.enabled() {
+			return usageError{errors.New("--checkpoint reads the store itself, so that no server vouches for its own log: leave out --api-url")}
+		}
+		return verifyCheckpoint(ctx, cfg, checkpointFile, verifierKey, asJSON || output == "json", stdout, stderr)
 	}
-	logger := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
-	p, err := opsProcess(ctx, cfg, logger, false)
+	v, err := verifyChain(ctx, cfg, remote, stream, stderr)
 	if err != nil {
 		return err
 	}
-	defer p.close()
-	v, err := audit.Verify(ctx, p.store, stream)
-	if err != nil {
-		return err
-	}
-	if asJSON {
+	if asJSON || output == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(v); err != nil {
@@ -135,23 +142,31 @@ func runAuditVerify(ctx context.Context, args []string, env func(string) (string
 	return nil
 }
 
+// verifyChain walks the chain in the stores cfg names, or asks the API at --api-url to.
+func verifyChain(ctx context.Context, cfg Config, remote remoteAPI, stream string, stderr io.Writer) (audit.Verification, error) {
+	var v audit.Verification
+	if remote.enabled() {
+		q := url.Values{}
+		if stream != "" {
+			q.Set("stream", stream)
+		}
+		_, err := remote.call(ctx, http.MethodGet, "/v1/audit/verify", q, &v)
+		return v, err
+	}
+	p, err := opsProcess(ctx, cfg, newLogger(stderr, cfg.LogFormat, cfg.LogLevel), false)
+	if err != nil {
+		return v, err
+	}
+	defer p.close()
+	return audit.Verify(ctx, p.store, stream)
+}
+
 // errChainBroken makes `audit verify` exit 1 on a broken chain, for scripts.
 var errChainBroken = errors.New("the hash chain is broken (see above)")
 
-// bareBools lets switches be given alone (--dry-run) although settings are strings:
-// a bare --name of one of names becomes --name=true.
-func bareBools(args []string, names ...string) []string {
-	out := make([]string, len(args))
-	for i, a := range args {
-		out[i] = a
-		for _, n := range names {
-			if a == "--"+n || a == "-"+n {
-				out[i] = "--" + n + "=true"
-			}
-		}
-	}
-	return out
-}
+// bareBools lets switches be given alone (--dry-run) or with their value next
+// (--dry-run false) although settings are strings (see normalizeSwitches).
+func bareBools(args []string, names ...string) []string { return normalizeSwitches(args, names) }
 
 func parseBool(v string) (bool, error) {
 	switch v {

@@ -23,13 +23,17 @@ import (
 // composeFile is the top-level compose.yaml, from cmd/benefits.
 var composeFile = filepath.Join("..", "..", "compose.yaml")
 
-func loadCompose(t *testing.T, path string) *types.Project {
+func loadCompose(t *testing.T, path string) *types.Project { return loadComposeProfiles(t, path) }
+
+// loadComposeProfiles loads the services of no profile plus those of profiles.
+func loadComposeProfiles(t *testing.T, path string, profiles ...string) *types.Project {
 	t.Helper()
 	opts, err := cli.NewProjectOptions([]string{path},
 		cli.WithWorkingDirectory(filepath.Dir(path)),
 		cli.WithEnv(nil), // this machine's environment must not make the file pass
 		cli.WithConsistency(true),
 		cli.WithNormalization(true),
+		cli.WithProfiles(profiles),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -132,6 +136,10 @@ func TestComposeLedgerServicesWaitForHealthyServersAndPassTheLedgersOwnChecks(t 
 				if v != nil {
 					env[k] = *v
 				}
+			}
+			// The secret file exists inside the container only: stand one in for it.
+			if path, ok := env["BENEFITS_JWT_SECRET_FILE"]; ok {
+				env["BENEFITS_JWT_SECRET_FILE"] = standInSecret(t, svc, path)
 			}
 			var cfg Config
 			known := map[string]bool{}

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -146,6 +148,32 @@ func jwtSecretSetting(c *Config) setting {
 		}}
 }
 
+// jwtSecretFileSetting reads the secret from a file, so that it can come from a compose
+// or Kubernetes secret (/run/secrets/...) rather than the environment, which
+// `docker inspect` and /proc/<pid>/environ show. It follows jwt-secret in every list.
+func jwtSecretFileSetting(c *Config) setting {
+	return setting{name: "jwt-secret-file", def: "",
+		usage: "file holding the HS256 secret (e.g. a compose secret, /run/secrets/jwt_secret), instead of --jwt-secret; one trailing newline is ignored",
+		apply: func(v string) error {
+			if v == "" {
+				return nil
+			}
+			if c.JWTSecret != "" {
+				return errors.New("give --jwt-secret or --jwt-secret-file, not both")
+			}
+			b, err := os.ReadFile(v)
+			if err != nil {
+				return err
+			}
+			secret := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+			if len(secret) < minSecretLen {
+				return fmt.Errorf("the file holds %d bytes, want at least %d", len(secret), minSecretLen)
+			}
+			c.JWTSecret = secret
+			return nil
+		}}
+}
+
 // maxTokenLifetimeSetting bounds a bearer token's lifetime; serve refuses longer tokens
 // and token refuses to issue them, so both read the same variable.
 func maxTokenLifetimeSetting(c *Config) setting {
@@ -228,6 +256,7 @@ func serveSettings(c *Config) []setting {
 				return nil
 			}},
 		jwtSecretSetting(c),
+		jwtSecretFileSetting(c),
 		maxTokenLifetimeSetting(c),
 
 		logFormatSetting(c),
@@ -324,28 +353,40 @@ func (u usageError) Unwrap() error { return u.err }
 // parseSettings reads args, then the environment for every setting whose flag was not
 // given (a flag wins over its variable), then the defaults, checking each value.
 // Problems name the flag and the variable: `invalid --addr / BENEFITS_ADDR "x": ...`.
+// A command without positional arguments refuses any.
 func parseSettings(cmd, synopsis string, settings []setting, args []string, env func(string) (string, bool), help io.Writer) error {
+	positional, err := parseCommand(cmd, synopsis, settings, args, env, help)
+	if err == nil && len(positional) > 0 {
+		return usageError{fmt.Errorf("%s: unexpected argument %q (see benefits %s --help)", cmd, positional[0], cmd)}
+	}
+	return err
+}
+
+// parseCommand is parseSettings for a command that takes positional arguments (a read
+// model's name): they may stand before, between or after the flags, as in every GNU
+// tool; after "--" everything is positional. It returns them in order.
+func parseCommand(cmd, synopsis string, settings []setting, args []string, env func(string) (string, bool), help io.Writer) ([]string, error) {
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // problems are returned; usage goes where the caller says
 	values := make([]*string, len(settings))
+	var switches []string
 	for i, s := range settings {
 		if s.isBool {
 			values[i] = new(string)
 			*values[i] = s.def
 			fs.Var(switchValue{values[i]}, s.name, s.usage)
+			switches = append(switches, s.name)
 			continue
 		}
 		values[i] = fs.String(s.name, s.def, s.usage)
 	}
-	if err := fs.Parse(args); err != nil {
+	positional, err := parseInterspersed(fs, normalizeSwitches(args, switches))
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printUsage(help, cmd, synopsis, settings)
-			return errHelp
+			return nil, errHelp
 		}
-		return usageError{fmt.Errorf("%s: %w (see benefits %s --help)", cmd, err, cmd)}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("%s: unexpected argument %q (see benefits %s --help)", cmd, fs.Arg(0), cmd)}
+		return nil, usageError{fmt.Errorf("%s: %w (see benefits %s --help)", cmd, err, cmd)}
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -362,9 +403,74 @@ func parseSettings(cmd, synopsis string, settings []setting, args []string, env 
 		}
 	}
 	if len(errs) > 0 {
-		return usageError{errors.Join(errs...)}
+		return nil, usageError{errors.Join(errs...)}
 	}
-	return nil
+	return positional, nil
+}
+
+// parseInterspersed parses flags wherever they stand among the positional arguments
+// (the standard library's FlagSet stops at the first positional one).
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional, args = append(positional, rest[0]), rest[1:]
+	}
+}
+
+// normalizeSwitches lets a switch be given alone (--dry-run), with = (--dry-run=false)
+// or with its value as the next argument (--dry-run false), which the standard library
+// reads as a bare switch followed by a positional argument "false".
+func normalizeSwitches(args, switches []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		name := strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+		if name == a || !slices.Contains(switches, name) {
+			out = append(out, a)
+			continue
+		}
+		if i+1 < len(args) && isBoolLiteral(args[i+1]) {
+			out = append(out, "--"+name+"="+args[i+1])
+			i++
+			continue
+		}
+		out = append(out, "--"+name+"=true")
+	}
+	return out
+}
+
+func isBoolLiteral(v string) bool {
+	switch v {
+	case "true", "false", "yes", "no", "1", "0":
+		return true
+	}
+	return false
+}
+
+// outputSetting is --output of every command that prints a result: text for people,
+// json for scripts.
+func outputSetting(format *string) setting {
+	return setting{name: "output", def: "text", noEnv: true, usage: "text | json",
+		apply: func(v string) error {
+			if v != "text" && v != "json" {
+				return errors.New("want text or json")
+			}
+			*format = v
+			return nil
+		}}
 }
 
 // switchValue is a string flag that may be given without a value, like a bool flag;

@@ -25,9 +25,10 @@ func runHistory(ctx context.Context, args []string, env func(string) (string, bo
 		return usageError{errors.New("want: history export")}
 	}
 	var cfg Config
+	var remote remoteAPI
 	var f audit.ExportFilter
 	out := ""
-	settings := append(storeSettings(&cfg),
+	settings := append(append(storeSettings(&cfg), remoteSettings(&remote)...),
 		setting{name: "partner", noEnv: true, usage: "export only this partner's events (its MPN ID)",
 			apply: func(v string) error { f.MPNID = v; return nil }},
 		setting{name: "since", noEnv: true, usage: "export only events recorded at or after this RFC 3339 instant",
@@ -41,6 +42,12 @@ func runHistory(ctx context.Context, args []string, env func(string) (string, bo
 			apply: func(v string) error { out = v; return nil }})
 	if err := parseSettings("history export", "history export [flags]", settings, args[1:], env, stdout); err != nil {
 		return err
+	}
+	if err := remote.check(); err != nil {
+		return err
+	}
+	if remote.enabled() {
+		return exportRemote(ctx, remote, f, out, stdout, stderr)
 	}
 	logger := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	p, err := opsProcess(ctx, cfg, logger, false)

@@ -74,6 +74,7 @@ func loadtestSettings(c *Config, lt *loadtest) []setting {
 			apply: func(v string) error { lt.Token = strings.TrimSpace(v); return nil }},
 		dataDirSetting(c),
 		jwtSecretSetting(c),
+		jwtSecretFileSetting(c),
 		{name: "scenario", noEnv: true, def: scenarioCommands,
 			usage: "commands (closed-loop command throughput) | visibility (open-loop: command 201 until a query shows it) | offered (open-loop commands at --rate, to see overload) | queries (closed-loop query throughput) | offered-queries (open-loop queries at --rate: their latency at that rate) | history (latency as one partner's history grows)",
 			apply: func(v string) error {

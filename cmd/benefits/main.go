@@ -26,6 +26,10 @@ Commands:
   history export        write the event log (or --partner's events) as NDJSON
   projections list      read models with checkpoint, head, lag, state and dead letters
   projections rebuild NAME [--dry-run]   rebuild a read model, diff it, swap it in
+  version               print the build's version (also --version)
+
+audit, history and projections open the stores, or with --api-url and a token
+(--token, --token-file) call a running deployment's HTTP API; --output json on each.
 
 Every setting is a flag and an environment variable BENEFITS_<NAME>; a flag wins.
 `
@@ -55,7 +59,14 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 	case "loadtest":
 		err = runLoadtest(ctx, args[1:], env, stdout)
 	case "audit", "history", "projections":
+		if len(args) > 1 && isHelpFlag(args[1]) {
+			fmt.Fprint(stdout, opsUsage(args[0]))
+			return 0
+		}
 		err = runOpsCommand(ctx, args, env, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, versionLine())
+		return 0
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -73,5 +84,25 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 	default:
 		fmt.Fprintf(stderr, "benefits %s: %v\n", args[0], err)
 		return 1
+	}
+}
+
+func isHelpFlag(arg string) bool {
+	switch arg {
+	case "help", "-h", "--help", "-help":
+		return true
+	}
+	return false
+}
+
+// opsUsage is the usage of an operator's command group (audit, history, projections).
+func opsUsage(group string) string {
+	switch group {
+	case "audit":
+		return auditUsage
+	case "history":
+		return historyUsage
+	default:
+		return fmt.Sprintf(projectionsUsage, projectionNames())
 	}
 }

@@ -2,15 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"text/tabwriter"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
-
+	"ledger/handlers"
 	"ledger/projections"
 )
 
@@ -38,8 +38,8 @@ func runProjections(ctx context.Context, args []string, env func(string) (string
 	switch {
 	case len(args) > 0 && args[0] == "list":
 		return runProjectionsList(ctx, args[1:], env, stdout, stderr)
-	case len(args) > 1 && args[0] == "rebuild" && !strings.HasPrefix(args[1], "-"):
-		return runProjectionsRebuild(ctx, args[1], args[2:], env, stdout, stderr)
+	case len(args) > 0 && args[0] == "rebuild":
+		return runProjectionsRebuild(ctx, args[1:], env, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, projectionsUsage, projectionNames())
 	return usageError{errors.New("want: projections list, or projections rebuild NAME")}
@@ -56,17 +56,37 @@ func openOperations(ctx context.Context, cfg Config, stderr io.Writer) (*project
 
 func runProjectionsList(ctx context.Context, args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
 	var cfg Config
-	if err := parseSettings("projections list", "projections list [flags]", storeSettings(&cfg), args, env, stdout); err != nil {
+	var remote remoteAPI
+	output := "text"
+	settings := append(append(storeSettings(&cfg), remoteSettings(&remote)...), outputSetting(&output))
+	if err := parseSettings("projections list", "projections list [flags]", settings, args, env, stdout); err != nil {
 		return err
 	}
-	ops, closeAll, err := openOperations(ctx, cfg, stderr)
-	if err != nil {
+	if err := remote.check(); err != nil {
 		return err
 	}
-	defer closeAll()
-	list, err := ops.Overview(ctx)
-	if err != nil {
-		return err
+	var list []projections.ProjectionOverview
+	if remote.enabled() {
+		var answer handlers.ProjectionsOverview
+		if _, err := remote.call(ctx, http.MethodGet, "/v1/ops/projections", nil, &answer); err != nil {
+			return err
+		}
+		list = answer.Projections
+	} else {
+		if err := requireExistingStores(ctx, cfg, true); err != nil {
+			return err
+		}
+		ops, closeAll, err := openOperations(ctx, cfg, stderr)
+		if err != nil {
+			return err
+		}
+		defer closeAll()
+		if list, err = ops.Overview(ctx); err != nil {
+			return err
+		}
+	}
+	if output == "json" {
+		return writeJSON(stdout, handlers.ProjectionsOverview{Projections: list})
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tVERSION\tGEN\tCHECKPOINT\tHEAD\tLAG\tLAG(s)\tSTATE\tDEAD\tREBUILD")
@@ -81,20 +101,40 @@ func runProjectionsList(ctx context.Context, args []string, env func(string) (st
 	return tw.Flush()
 }
 
-func runProjectionsRebuild(ctx context.Context, name string, args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
+// writeJSON is --output json: one indented document.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func runProjectionsRebuild(ctx context.Context, args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
 	var cfg Config
+	var remote remoteAPI
 	var opts projections.RebuildOptions
-	quiet := false
-	settings := append(storeSettings(&cfg),
-		setting{name: "dry-run", def: "false", noEnv: true, usage: "build and compare only; the live read model stays",
+	quiet, output := false, "text"
+	settings := append(append(storeSettings(&cfg), remoteSettings(&remote)...),
+		setting{name: "dry-run", def: "false", noEnv: true, isBool: true, usage: "build and compare only; the live read model stays",
 			apply: func(v string) (err error) { opts.DryRun, err = parseBool(v); return err }},
-		setting{name: "restart", def: "false", noEnv: true, usage: "throw away an interrupted rebuild instead of resuming it",
+		setting{name: "restart", def: "false", noEnv: true, isBool: true, usage: "throw away an interrupted rebuild instead of resuming it",
 			apply: func(v string) (err error) { opts.Restart, err = parseBool(v); return err }},
-		setting{name: "no-progress", def: "false", noEnv: true, usage: "no progress bar on stderr",
-			apply: func(v string) (err error) { quiet, err = parseBool(v); return err }})
-	if err := parseSettings("projections rebuild", "projections rebuild NAME [flags]", settings,
-		bareBools(args, "dry-run", "restart", "no-progress"), env, stdout); err != nil {
+		setting{name: "no-progress", def: "false", noEnv: true, isBool: true, usage: "no progress on stderr",
+			apply: func(v string) (err error) { quiet, err = parseBool(v); return err }},
+		outputSetting(&output))
+	positional, err := parseCommand("projections rebuild", "projections rebuild NAME [flags]", settings, args, env, stdout)
+	if err != nil {
 		return err
+	}
+	if len(positional) != 1 {
+		fmt.Fprintf(stderr, projectionsUsage, projectionNames())
+		return usageError{fmt.Errorf("projections rebuild: want one read model NAME, got %d arguments", len(positional))}
+	}
+	name := positional[0]
+	if err := remote.check(); err != nil {
+		return err
+	}
+	if remote.enabled() {
+		return rebuildRemote(ctx, remote, name, opts, output, stdout)
 	}
 	ops, closeAll, err := openOperations(ctx, cfg, stderr)
 	if err != nil {
@@ -104,20 +144,13 @@ func runProjectionsRebuild(ctx context.Context, name string, args []string, env 
 	if _, ok := ops.Find(name); !ok {
 		return usageError{fmt.Errorf("unknown read model %q; want one of %s", name, projectionNames())}
 	}
-	var bar *progressbar.ProgressBar
+	var progress *rebuildProgress
 	if !quiet {
-		bar = newRebuildBar(stderr, name)
-		opts.Progress = func(pr projections.RebuildProgress) {
-			bar.ChangeMax64(max(int64(pr.Head.Commit), 1))
-			bar.Describe(fmt.Sprintf("%s gen %d: %.0f events/s, ETA %s", name, pr.Generation, pr.Rate, pr.ETA.Round(time.Second)))
-			_ = bar.Set64(int64(pr.Position.Commit))
-		}
+		progress = newRebuildProgress(stderr, name)
+		opts.Progress = progress.update
 	}
 	rep, file, err := ops.Rebuild(ctx, name, opts)
-	if bar != nil {
-		_ = bar.Finish()
-		fmt.Fprintln(stderr)
-	}
+	progress.finish()
 	if errors.Is(err, projections.ErrReportNotWritten) {
 		// The rebuild stands (swapped, unless a dry run): say so before the failure.
 		printReport(stdout, rep, "")
@@ -126,20 +159,11 @@ func runProjectionsRebuild(ctx context.Context, name string, args []string, env 
 	if err != nil {
 		return err
 	}
+	if output == "json" {
+		return writeJSON(stdout, rebuildOutput{Report: rep, ReportFile: file})
+	}
 	printReport(stdout, rep, file)
 	return nil
-}
-
-func newRebuildBar(w io.Writer, name string) *progressbar.ProgressBar {
-	return progressbar.NewOptions64(1,
-		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription(name),
-		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("events"),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionSetWidth(30))
 }
 
 func printReport(w io.Writer, rep projections.RebuildReport, file string) {
@@ -158,4 +182,10 @@ func printReport(w io.Writer, rep projections.RebuildReport, file string) {
 	if file != "" {
 		fmt.Fprintf(w, "report: %s\n", file)
 	}
+}
+
+// rebuildOutput is what `projections rebuild --output json` prints.
+type rebuildOutput struct {
+	Report     projections.RebuildReport `json:"report"`
+	ReportFile string                    `json:"reportFile,omitempty"`
 }

@@ -55,6 +55,7 @@ func tokenSettings(c *Config, t *tokenRequest) []setting {
 			}},
 		dataDirSetting(c),
 		jwtSecretSetting(c),
+		jwtSecretFileSetting(c),
 	}
 }
 

@@ -84,7 +84,11 @@ func wire(ctx context.Context, cfg Config, logger *slog.Logger, secret []byte) (
 
 func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byte, opts wireOptions) (p *process, err error) {
 	m := metrics.New(logger)
+	if err := m.RegisterBuildInfo(buildVersion()); err != nil {
+		return nil, err
+	}
 	p = &process{metrics: m, deps: handlers.Deps{
+		Build:     buildVersion(),
 		Logger:    logger,
 		JWTSecret: secret,
 		QueryWait: cfg.QueryWait,

@@ -17,3 +17,8 @@ func (m *Metrics) ObserveHTTP(method, route string, status int, elapsed time.Dur
 func (m *Metrics) ObserveRejected(class, scope string) {
 	m.httpRejected.WithLabelValues(class, scope).Inc()
 }
+
+// rejectionSeries are the (class, scope) pairs the in-flight bounds refuse under
+// (handlers.LoadClass*, handlers.RejectScope*). They are created at zero, so that the
+// family is on /metrics, and rate() and alerts see it, before the first refusal.
+var rejectionSeries = [][2]string{{"command", "process"}, {"query", "process"}, {"command", "partner"}}

@@ -66,6 +66,9 @@ func New(logger *slog.Logger) *Metrics {
 		Namespace: namespace, Subsystem: "http", Name: "rejected_total",
 		Help: "Requests refused 503 overloaded by an in-flight bound, by class (command, query) and scope (process, partner).",
 	}, []string{"class", "scope"})
+	for _, cs := range rejectionSeries {
+		m.httpRejected.WithLabelValues(cs[0], cs[1])
+	}
 	m.commands = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Subsystem: "commands", Name: "total",
 		Help: "Commands decided, by command type and outcome (accepted, unchanged, refused, conflict, canceled, failed).",
