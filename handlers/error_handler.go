@@ -73,6 +73,9 @@ func (s *server) problemOf(err error) *Problem {
 	if p := pagingProblem(err); p != nil {
 		return p
 	}
+	if p := projectionProblem(err); p != nil {
+		return p
+	}
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
 		if inner, ok := he.Internal.(*echo.HTTPError); ok {

@@ -28,6 +28,8 @@ const (
 	CodeStreamTruncated      = "stream_truncated"
 	CodeOverloaded           = "overloaded"
 	CodeInternal             = "internal"
+	// CodeRetryRefused: a read model refused a dead-lettered event again; it stays open.
+	CodeRetryRefused = "retry_refused"
 )
 
 // problemTypeBase prefixes the code to form the problem "type" URI reference. A relative

@@ -20,6 +20,7 @@ type ProjectionOps interface {
 // OpsAPI is what the ops routes need.
 type OpsAPI struct {
 	Projections ProjectionOps
+	DeadLetters DeadLetterOps // nil: no dead-letter routes
 }
 
 // ProjectionsOverview is GET /v1/ops/projections.
@@ -37,12 +38,16 @@ type RebuildAnswer struct {
 // OpsRoutes are the operators' routes.
 func OpsRoutes(a OpsAPI) []Route {
 	ops := []SystemRole{RoleOps}
-	return []Route{
+	routes := []Route{
 		{Method: http.MethodGet, Path: "/v1/ops/projections", Summary: "Every read model: version, checkpoint, head, lag in events and seconds, state (with rebuild progress) and dead letters (ops, auditor)",
 			Roles: []SystemRole{RoleOps, RoleAuditor}, Response: ProjectionsOverview{}, Handler: a.overview},
 		{Method: http.MethodPost, Path: "/v1/ops/projections/:name/rebuild", Summary: "Rebuild a read model from the event store into new tables, compare with the live ones and swap them in (?dryRun=true compares only) (ops)",
 			Roles: ops, Query: []QueryParam{dryRunParam}, Response: RebuildAnswer{}, LongRunning: true, Handler: a.rebuild},
 	}
+	if a.DeadLetters != nil {
+		routes = append(routes, deadLetterRoutes(a)...)
+	}
+	return routes
 }
 
 var dryRunParam = QueryParam{Name: "dryRun", Type: "boolean", Default: false,
