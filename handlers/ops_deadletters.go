@@ -22,9 +22,10 @@ type DeadLetterOps interface {
 	Discard(ctx context.Context, name string, pos eventstore.Position, by, reason string) (projections.DeadLetterEntry, error)
 }
 
-// DiscardRequest is the body of POST .../dead-letters/{position}/discard.
+// DiscardRequest is the body of POST .../dead-letters/{position}/discard. The bound is
+// projections.MaxResolutionReason (a test keeps the two equal); blank is refused there.
 type DiscardRequest struct {
-	Reason string `json:"reason" binding:"required" maxLength:"1000"`
+	Reason string `json:"reason" binding:"required" maxLength:"1000" multiline:"true"`
 }
 
 // systemRoles turns a domain list of system roles into route roles.

@@ -71,7 +71,8 @@ type DeadLetterOps struct {
 	Events      StreamReader
 	Projections []Projection // All() when nil
 
-	schema sync.Once
+	schemaMu sync.Mutex
+	schemaOK bool // the tables exist: checked once per process, again after a failure
 }
 
 // DeadLetterEntry is a dead letter as the API lists it; the resolution fields are set
@@ -124,16 +125,19 @@ type deadLetterResolutionRow struct {
 }
 
 func (o *DeadLetterOps) ensureSchema(ctx context.Context) error {
-	var err error
-	o.schema.Do(func() {
-		if err = EnsureSchema(ctx, o.DB); err == nil {
-			_, err = o.DB.NewCreateTable().Model((*deadLetterResolutionRow)(nil)).IfNotExists().Exec(ctx)
-		}
-	})
+	o.schemaMu.Lock()
+	defer o.schemaMu.Unlock()
+	if o.schemaOK {
+		return nil
+	}
+	err := EnsureSchema(ctx, o.DB)
+	if err == nil {
+		_, err = o.DB.NewCreateTable().Model((*deadLetterResolutionRow)(nil)).IfNotExists().Exec(ctx)
+	}
 	if err != nil {
-		o.schema = sync.Once{} // try again next time
 		return fmt.Errorf("dead-letter schema: %w", err)
 	}
+	o.schemaOK = true
 	return nil
 }
 
