@@ -40,6 +40,15 @@ func (a Actor) ReadsEverything() bool {
 // partners' events.
 var TransparencyLogReaders = []string{SystemAuditor, SystemPlatform}
 
+// DeadLetterReaders are the system roles that read the read models' dead letters (the
+// events a projection could not apply, with their data): ops, who resolve them, and
+// auditors, who check what was resolved and why. The platform has no business there.
+var DeadLetterReaders = []string{SystemOps, SystemAuditor}
+
+// DeadLetterResolvers are the system roles that retry or discard a dead letter: ops
+// alone. An auditor reads and decides nothing.
+var DeadLetterResolvers = []string{SystemOps}
+
 // linkedToMPN: the account is linked to the partner's MPN account, and not only to CSP
 // (R2). It is what R1's admins and R4's readers of the IDs have in common.
 func (u User) linkedToMPN() bool { return u.MPNLinked && !u.CSPOnly }

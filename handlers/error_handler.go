@@ -80,6 +80,10 @@ func (s *server) problemOf(err error) *Problem {
 	if p := pagingProblem(err); p != nil {
 		return p
 	}
+	var badResolution *projections.BadResolutionError
+	if errors.As(err, &badResolution) {
+		return Problemf(http.StatusBadRequest, CodeBadRequest, "%s: %s", badResolution.Field, badResolution.Reason).With("field", badResolution.Field)
+	}
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
 		if inner, ok := he.Internal.(*echo.HTTPError); ok {
@@ -103,14 +107,16 @@ type sentinelProblem struct {
 	code   string
 	// detail is the problem's detail; empty: the error's own text, which names the
 	// thing (e.g. "partner 12345: not found").
-	detail     string
+	detail string
+	// hint follows the error's own text when detail is empty: what the caller can do.
+	hint       string
 	retryAfter time.Duration
 }
 
 func (m sentinelProblem) problem(err error) *Problem {
 	detail := m.detail
 	if detail == "" {
-		detail = err.Error()
+		detail = err.Error() + m.hint
 	}
 	p := NewProblem(m.status, m.code, detail)
 	p.RetryAfter = m.retryAfter
@@ -131,7 +137,13 @@ var sentinelProblems = []sentinelProblem{
 		detail: "the partner's history in the event store is incomplete (its stream was deleted or truncated by an operator); commands on it are refused until it is restored"},
 	{err: projections.ErrNotFound, status: http.StatusNotFound, code: CodeNotFound},
 	{err: projections.ErrUnknownProjection, status: http.StatusNotFound, code: CodeNotFound},
-	{err: projections.ErrRebuildRunning, status: http.StatusConflict, code: CodeConflict},
+	{err: projections.ErrRebuildRunning, status: http.StatusConflict, code: CodeConflict,
+		hint: "; watch GET /v1/ops/projections"},
+	{err: projections.ErrDeadLetterNotFound, status: http.StatusNotFound, code: CodeNotFound},
+	{err: projections.ErrRetryRefused, status: http.StatusUnprocessableEntity, code: CodeRetryRefused,
+		hint: "; the letter stays open: fix the cause and retry, or discard it with a reason"},
+	{err: projections.ErrDeadLetterEventMissing, status: http.StatusConflict, code: CodeConflict,
+		hint: "; discard the letter with a reason"},
 }
 
 // echoCodes names Echo's router and middleware errors by status.

@@ -29,12 +29,14 @@ const (
 	CodeStreamTruncated      = "stream_truncated"
 	CodeOverloaded           = "overloaded"
 	CodeInternal             = "internal"
+	// CodeRetryRefused: a read model refused a dead-lettered event again; it stays open.
+	CodeRetryRefused = "retry_refused"
 )
 
 // httpCodes are the codes above, for the document's list of every code.
 var httpCodes = []string{CodeBadRequest, CodeUnauthenticated, CodeForbidden, CodeNotFound, CodeMethodNotAllowed,
 	CodeConflict, CodePayloadTooLarge, CodeUnsupportedMediaType, CodeProjectionBehind, CodeNotReady,
-	CodeStoreUnavailable, CodeStreamTruncated, CodeOverloaded, CodeInternal}
+	CodeStoreUnavailable, CodeStreamTruncated, CodeOverloaded, CodeRetryRefused, CodeInternal}
 
 // problemCodes lists, sorted, every code a problem can carry: the HTTP layer's and the
 // domain's refusals.

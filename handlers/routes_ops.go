@@ -30,6 +30,7 @@ type RebuildJobs interface {
 type OpsAPI struct {
 	Projections ProjectionOps
 	Rebuilds    RebuildJobs
+	DeadLetters DeadLetterOps // nil: no dead-letter routes
 }
 
 // ProjectionsOverview is GET /v1/ops/projections.
@@ -44,7 +45,7 @@ type RebuildStatus = projections.RebuildJobStatus
 // OpsRoutes are the operators' routes.
 func OpsRoutes(a OpsAPI) []Route {
 	ops := []SystemRole{RoleOps}
-	return []Route{
+	routes := []Route{
 		{Method: http.MethodGet, Path: "/v1/ops/projections", Summary: "Every read model: version, checkpoint, head, lag in events and seconds, state (with rebuild progress) and dead letters (ops, auditor)",
 			Roles: []SystemRole{RoleOps, RoleAuditor}, Response: ProjectionsOverview{}, Handler: a.overview},
 		{Method: http.MethodPost, Path: "/v1/ops/projections/:name/rebuild", Summary: "Start rebuilding a read model from the event store into new tables, to compare with the live ones and swap them in (?dryRun=true compares only); answers 202 at once with the job's status, whose Location to follow; 409 while one runs (ops)",
@@ -55,6 +56,10 @@ func OpsRoutes(a OpsAPI) []Route {
 		{Method: http.MethodGet, Path: "/v1/ops/projections/:name/rebuilds/:id/events", Summary: "A rebuild job as server-sent events: a status event at once and at each change, then a done event with the final status (ops)",
 			Roles: ops, ResponseType: "text/event-stream", LongRunning: true, Handler: a.rebuildEvents},
 	}
+	if a.DeadLetters != nil {
+		routes = append(routes, deadLetterRoutes(a)...)
+	}
+	return routes
 }
 
 var dryRunParam = QueryParam{Name: "dryRun", Type: "boolean", Default: false,

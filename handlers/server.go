@@ -116,7 +116,7 @@ func NewServer(deps Deps) *echo.Echo {
 				"error", err, "correlation_id", CorrelationID(c.Request().Context()), "stack", string(stack))
 			return err
 		},
-	}), middleware.BodyLimit(fmt.Sprintf("%dB", MaxBodyBytes)), refuseMalformedQuery)
+	}), middleware.BodyLimit(fmt.Sprintf("%dB", MaxBodyBytes)), refuseMalformedQuery, unescapePathParams)
 
 	// Built twice: the document describes the built-in routes too, including itself.
 	doc, _ := buildOpenAPI(append(builtinRoutes(deps, nil), deps.Routes...), deps.Version)

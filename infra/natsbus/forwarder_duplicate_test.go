@@ -35,7 +35,7 @@ func (d *duplicateInjector) Subscribe(ctx context.Context, from eventstore.Posit
 			msg, err := NewMsg(*m.Event, prev)
 			if err != nil {
 				d.t.Errorf("message of %s: %v", m.Event.ID, err)
-			} else if _, err := d.js.PublishMsg(ctx, msg, jetstream.WithMsgID(m.Event.ID)); err != nil {
+			} else if _, err := d.js.PublishMsg(ctx, msg, jetstream.WithMsgID(MsgID(*m.Event))); err != nil {
 				d.t.Errorf("publishing the duplicate of %s: %v", m.Event.ID, err)
 			}
 		}

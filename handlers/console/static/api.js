@@ -36,6 +36,5 @@ export function q(params) {
   return s ? `?${s}` : '';
 }
 
-// enc escapes one path segment. '@' stays as it is: the API reads path parameters
-// unescaped, so an account ID written admin%40contoso.com would name another account.
-export const enc = (segment) => encodeURIComponent(segment).replace(/%40/g, '@');
+// enc escapes one path segment (the API decodes path parameters).
+export const enc = (segment) => encodeURIComponent(segment);

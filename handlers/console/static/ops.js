@@ -1,5 +1,5 @@
 // Ops control room: every read model with checkpoint, head and lag, its state and dead
-// letters; a rebuild started and watched, with its diff; the rules versions side by
+// letters (inspected, retried or discarded with a reason); a rebuild started and watched, with its diff; the rules versions side by
 // side with their differences, and a new version previewed before it is published.
 import { h, table, section, field, when, problemView, announce, pageReady } from './ui.js';
 import { get, post, call, q, enc } from './api.js';
@@ -8,8 +8,9 @@ const POLL_MS = 2000;
 
 export async function render(main) {
   const ops = new ControlRoom();
-  main.append(ops.projectionsSection(), ops.rebuildSection(), ops.rulesSection());
+  main.append(ops.projectionsSection(), ops.letters.section(), ops.rebuildSection(), ops.rulesSection());
   await Promise.all([ops.refresh(), ops.loadRules()]);
+  await ops.letters.load();
   pageReady('ops');
   return ops.startPolling();
 }
@@ -20,11 +21,11 @@ class ControlRoom {
     this.names = h('select', { id: 'rebuild-name', required: true });
     this.report = h('div', { id: 'rebuild-report', 'aria-live': 'polite' });
     this.rules = h('div');
+    this.letters = new DeadLetters(() => this.refresh());
   }
 
   projectionsSection() {
-    return section('Read models', this.list,
-      h('p', { class: 'hint' }, 'Dead letters are counted here; the API has no route yet to inspect, retry or discard one (use the CLI and the database).'));
+    return section('Read models', this.list);
   }
 
   async refresh() {
@@ -44,6 +45,7 @@ class ControlRoom {
       if (this.names.options.length === 0) {
         this.names.append(...list.map((p) => h('option', { value: p.name }, p.name)));
       }
+      this.letters.offer(list);
     } catch (err) {
       this.list.replaceChildren(problemView(err));
     }
@@ -136,6 +138,117 @@ class ControlRoom {
     } catch (err) {
       this.rules.replaceChildren(problemView(err));
     }
+  }
+}
+
+// DeadLetters lists one read model's dead letters, open or resolved, and resolves an
+// open one: inspect it (the event's data and the error), retry it once the cause is
+// fixed, or discard it with a reason, which the API records with who and when.
+class DeadLetters {
+  // resolved is called after a letter is resolved, to show the read models' new counts.
+  constructor(resolved) {
+    this.resolved = resolved;
+    this.names = h('select', { id: 'dl-name', onchange: () => this.load() });
+    this.status = h('select', { id: 'dl-status', onchange: () => this.load() },
+      h('option', { value: 'open' }, 'Open'), h('option', { value: 'resolved' }, 'Resolved (history)'));
+    this.list = h('div', { id: 'dl-list' });
+    this.detail = h('div', { id: 'dl-detail', 'aria-live': 'polite' });
+  }
+
+  section() {
+    return section('Dead letters', h('div', { class: 'inline-form' }, field('Read model', this.names), field('Show', this.status)),
+      this.list, this.detail);
+  }
+
+  // offer fills the read-model choice, the first time picking the first with open
+  // letters; later it only updates the counts.
+  offer(projections) {
+    const label = (p) => `${p.name} (${p.deadLetters} open)`;
+    if (this.names.options.length > 0) {
+      for (const p of projections) {
+        const o = [...this.names.options].find((x) => x.value === p.name);
+        if (o) o.textContent = label(p);
+      }
+      return;
+    }
+    this.names.append(...projections.map((p) => h('option', { value: p.name }, label(p))));
+    const first = projections.find((p) => p.deadLetters > 0);
+    if (first) this.names.value = first.name;
+  }
+
+  base() { return `/v1/ops/projections/${enc(this.names.value)}/dead-letters`; }
+
+  async load() {
+    if (!this.names.value) return;
+    this.rows = [];
+    this.detail.replaceChildren();
+    await this.more('');
+  }
+
+  async more(cursor) {
+    try {
+      const page = (await get(`${this.base()}${q({ status: this.status.value, cursor, limit: 50 })}`)).data;
+      this.rows = this.rows.concat(page.deadLetters);
+      this.draw(page.nextCursor);
+    } catch (err) {
+      this.list.replaceChildren(problemView(err));
+    }
+  }
+
+  draw(next) {
+    const resolved = this.status.value === 'resolved';
+    const columns = [
+      { label: 'Position', cell: (l) => l.position },
+      { label: 'Event', cell: (l) => `${l.eventType} · ${l.stream}` },
+      { label: 'Error', cell: (l) => l.error },
+      { label: 'Dead-lettered', cell: (l) => when(l.at) },
+    ];
+    if (resolved) {
+      columns.push({ label: 'Resolution', cell: (l) => `${l.resolution} by ${l.resolvedBy} at ${when(l.resolvedAt)}` },
+        { label: 'Reason', cell: (l) => l.reason || '—' });
+    }
+    columns.push({ label: 'Actions', cell: (l) => h('button', { type: 'button', class: 'dl-inspect', 'aria-label': `Inspect the dead letter at ${l.position}`,
+      onclick: () => this.inspect(l.position) }, 'Inspect') });
+    const caption = `${this.names.value}: ${this.rows.length} ${resolved ? 'resolved' : 'open'} dead letter${this.rows.length === 1 ? '' : 's'}`;
+    const more = next ? [h('button', { type: 'button', id: 'dl-more', onclick: () => this.more(next) }, 'More dead letters')] : [];
+    this.list.replaceChildren(table(caption, columns, this.rows), ...more);
+  }
+
+  async inspect(position) {
+    try {
+      const l = (await get(`${this.base()}/${enc(position)}`)).data;
+      this.detail.replaceChildren(h('h3', { id: 'dl-detail-title', tabindex: -1 }, `Dead letter at ${l.position} in ${l.projection} (generation ${l.generation})`),
+        h('dl', { class: 'facts' },
+          h('dt', {}, 'Event'), h('dd', {}, `${l.eventType} ${l.eventId} in ${l.stream}, recorded ${when(l.recordedAt)}`),
+          h('dt', {}, 'Error'), h('dd', { id: 'dl-error' }, l.error),
+          l.resolution ? [h('dt', {}, 'Resolved'), h('dd', {}, `${l.resolution} by ${l.resolvedBy} at ${when(l.resolvedAt)}${l.reason ? `: ${l.reason}` : ''}`)] : null),
+        h('pre', { id: 'dl-data', 'aria-label': 'Event data' }, JSON.stringify(l.data, null, 2)),
+        l.resolution ? null : this.actions(l));
+      this.detail.querySelector('h3').focus();
+    } catch (err) {
+      this.detail.replaceChildren(problemView(err));
+    }
+  }
+
+  actions(l) {
+    const outcome = h('div', { id: 'dl-outcome', 'aria-live': 'polite' });
+    const reason = h('textarea', { id: 'dl-reason', rows: 2, maxlength: 1000, required: true });
+    const resolve = async (action, body) => {
+      try {
+        const done = (await post(`${this.base()}/${enc(l.position)}/${action}`, body)).data;
+        announce(`Dead letter at ${done.position} ${done.resolution}`);
+        await Promise.all([this.load(), this.resolved()]);
+        this.detail.replaceChildren(h('p', { id: 'dl-resolved' }, `Dead letter at ${done.position} ${done.resolution} by ${done.resolvedBy}.`));
+      } catch (err) {
+        outcome.replaceChildren(problemView(err));
+      }
+    };
+    return h('div', {},
+      h('p', { class: 'actions' }, h('button', { type: 'button', id: 'dl-retry', onclick: () => resolve('retry') }, 'Retry'),
+        h('span', { class: 'hint' }, ' applies the event again; the letter stays open if the read model refuses it')),
+      h('form', { class: 'inline-form', onsubmit: (ev) => { ev.preventDefault(); resolve('discard', { reason: reason.value }); } },
+        field('Reason for discarding (recorded with your name)', reason), h('button', { type: 'submit', id: 'dl-discard' }, 'Discard')),
+      outcome);
   }
 }
 
