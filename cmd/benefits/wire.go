@@ -169,7 +169,7 @@ func (p *process) addAPI(cfg Config, logger *slog.Logger, opts wireOptions, chec
 	p.deps.Routes = apiRoutes(routeAPIs{
 		api:          handlers.API{Commands: p.metrics.ObserveCommands(p.executor), ReadModels: projections.NewReadModels(p.readDB), Now: now},
 		audit:        handlers.AuditAPI{Log: p.store, Partners: p.executor, Now: now},
-		ops:          handlers.OpsAPI{Projections: ops, Rebuilds: jobs},
+		ops:          handlers.OpsAPI{Projections: ops, Rebuilds: jobs, DeadLetters: &projections.DeadLetterOps{DB: p.readDB, Events: p.store}},
 		rules:        handlers.RulesAPI{Rules: p.executor, Now: now},
 		transparency: checkpoints,
 	})
