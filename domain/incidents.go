@@ -2,7 +2,11 @@ package domain
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // IncidentLog holds a partner's incidents in the order opened (Seq 1, 2, 3 ...). It is
@@ -118,4 +122,46 @@ func (l *IncidentLog) UnmarshalJSON(b []byte) error {
 		l.put(in, true)
 	}
 	return nil
+}
+
+// MarshalJSONTo writes the list MarshalJSON writes, incident by incident, for the JSON
+// v2 encoder: a snapshot of a long history is mostly this list, and MarshalJSON first
+// copies every incident into a slice, then encoding/json scans its output once more.
+func (l IncidentLog) MarshalJSONTo(enc *jsontext.Encoder) error {
+	if err := enc.WriteToken(jsontext.BeginArray); err != nil {
+		return err
+	}
+	for i := range l.n { // a pointer into the shared leaf: nothing is copied nor changed
+		if err := jsonv2.MarshalEncode(enc, &l.top[i/incidentsPerTop][i/incidentLeafSize%incidentMidSize][i%incidentLeafSize]); err != nil {
+			return err
+		}
+	}
+	return enc.WriteToken(jsontext.EndArray)
+}
+
+// UnmarshalJSONFrom reads the list MarshalJSONTo wrote (as UnmarshalJSON does, null is
+// the empty log), putting each incident in place without a slice of them all.
+func (l *IncidentLog) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return err
+	}
+	*l = IncidentLog{}
+	switch tok.Kind() {
+	case 'n':
+		return nil
+	case '[':
+	default:
+		return fmt.Errorf("incident log: want a list, got %v", tok.Kind())
+	}
+	for dec.PeekKind() != ']' {
+		var in Incident
+		if err := jsonv2.UnmarshalDecode(dec, &in); err != nil {
+			return err
+		}
+		in.Seq = l.n + 1
+		l.put(in, true)
+	}
+	_, err = dec.ReadToken()
+	return err
 }

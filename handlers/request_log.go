@@ -20,20 +20,24 @@ func requestLog(logger *slog.Logger) echo.MiddlewareFunc {
 		LogError:     true,
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
 			ctx := c.Request().Context()
-			attrs := []slog.Attr{
+			level := slog.LevelInfo
+			if v.Status >= 500 {
+				level = slog.LevelError
+			}
+			if !logger.Enabled(ctx, level) { // at --log-level warn, a request costs no line
+				return nil
+			}
+			var buf [7]slog.Attr // on the stack: one request, one line, no slice to grow
+			attrs := append(buf[:0],
 				slog.String("method", v.Method),
 				slog.String("route", v.RoutePath),
 				slog.String("path", v.URIPath),
 				slog.Int("status", v.Status),
 				slog.Float64("latency_ms", float64(v.Latency.Microseconds())/1000),
 				slog.String("correlation_id", CorrelationID(ctx)),
-			}
+			)
 			if p, ok := PrincipalFrom(ctx); ok {
 				attrs = append(attrs, slog.String("user", p.UserID))
-			}
-			level := slog.LevelInfo
-			if v.Status >= 500 {
-				level = slog.LevelError
 			}
 			logger.LogAttrs(ctx, level, "http request", attrs...)
 			return nil

@@ -2,8 +2,10 @@ package commands
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 
 	"ledger/domain"
 	"ledger/infra/eventstore"
@@ -36,8 +38,8 @@ func (x *Executor) fromSnapshot(ctx context.Context, stream string) streamState 
 		x.log.Debug("snapshot of another state version ignored", "stream", stream, "version", snap.Version, "want", domain.PartnerSnapshotVersion)
 		return empty
 	}
-	var data snapshotData
-	if err := json.Unmarshal(snap.Data, &data); err != nil {
+	data, err := decodeSnapshot(snap.Data)
+	if err != nil {
 		x.log.Warn("snapshot unreadable; folding the stream from its first event", "stream", stream, "err", err)
 		return empty
 	}
@@ -99,10 +101,25 @@ func (x *Executor) writeSnapshot(ctx context.Context, stream string, st streamSt
 	return x.snapshots.SaveSnapshot(ctx, eventstore.Snapshot{Stream: stream, Revision: st.revision, Version: domain.PartnerSnapshotVersion, Data: data})
 }
 
+// snapshotJSON encodes and decodes snapshots exactly as encoding/json did (same bytes,
+// so snapshots stored before stay readable and the version need not change), through the
+// JSON v2 engine: it streams the incident log (domain.IncidentLog.MarshalJSONTo) instead
+// of copying it into a list and scanning the encoded list again, which was most of the
+// work of a snapshot on a hot partner.
+var snapshotJSON = jsonv1.DefaultOptionsV1()
+
 func encodeSnapshot(st streamState) ([]byte, error) {
-	data, err := json.Marshal(snapshotData{Position: st.position, LastHash: st.lastHash, Partner: st.partner})
+	data, err := jsonv2.Marshal(snapshotData{Position: st.position, LastHash: st.lastHash, Partner: st.partner}, snapshotJSON)
 	if err != nil {
 		return nil, fmt.Errorf("encode the state: %w", err)
+	}
+	return data, nil
+}
+
+func decodeSnapshot(b []byte) (snapshotData, error) {
+	var data snapshotData
+	if err := jsonv2.Unmarshal(b, &data, snapshotJSON); err != nil {
+		return snapshotData{}, fmt.Errorf("decode the state: %w", err)
 	}
 	return data, nil
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 	"github.com/nats-io/nats.go"
 
 	"ledger/infra/eventstore"
@@ -87,6 +89,12 @@ func jsonOrBytes(b []byte) (json.RawMessage, []byte) {
 	return nil, b
 }
 
+// wireDecoding reads a body as encoding/json's Unmarshal read it (v1 semantics, so every
+// message stored in JetStream reads back the same), through the JSON v2 engine: one pass
+// over the body instead of a validating scan and then a decoding one. Every projector
+// decodes every event, so this was ~12% of the CPU under command load (issue 10).
+var wireDecoding = jsonv1.DefaultOptionsV1()
+
 // Decode reads a forwarded event from a message's headers and body (a jetstream.Msg
 // gives them as Headers() and Data(), a stored message as Header and Data).
 func Decode(h nats.Header, body []byte) (Envelope, error) {
@@ -103,7 +111,7 @@ func Decode(h nats.Header, body []byte) (Envelope, error) {
 		return Envelope{}, fmt.Errorf("%w: %w", ErrNotAnEvent, err)
 	}
 	var w wireEvent
-	if err := json.Unmarshal(body, &w); err != nil {
+	if err := jsonv2.Unmarshal(body, &w, wireDecoding); err != nil {
 		return Envelope{}, fmt.Errorf("%w: body at %s: %w", ErrNotAnEvent, pos, err)
 	}
 	if w.Position != pos {

@@ -147,3 +147,31 @@ func BenchmarkSubscribeLive(b *testing.B) {
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	})
 }
+
+// BenchmarkReadAllTail: what a live forwarder does after each append, one op being one
+// ReadAll from just before the log's end (one event, then the short page ends it).
+func BenchmarkReadAllTail(b *testing.B) {
+	const logSize = 1_000
+	forEachDialect(b, func(b *testing.B, s *Store) {
+		fill(b, s, logSize)
+		head, err := s.Head(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		from := eventstore.Position{Commit: head.Commit - 1, Prepare: head.Prepare - 1}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for b.Loop() {
+			n := 0
+			for _, err := range s.ReadAll(context.Background(), from) {
+				if err != nil {
+					b.Fatal(err)
+				}
+				n++
+			}
+			if n != 1 {
+				b.Fatalf("read %d events after %v, want 1", n, from)
+			}
+		}
+	})
+}

@@ -23,7 +23,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 	if opts.Direction != eventstore.Backwards && opts.From >= math.MaxInt64 {
 		return nil, nil
 	}
-	stmts, err := s.streamStatements(ctx)
+	stmts, err := s.readStatements(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -46,19 +46,21 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 	return out, nil
 }
 
-// streamStatements are ReadStream's two queries, prepared once per Store. A failed
-// prepare (the database unreachable at that moment) is not remembered: the next read
-// tries again, so a fault at start-up cannot break reads for the life of the process.
-type streamStatements struct {
-	mu                  sync.Mutex
-	forwards, backwards *sql.Stmt
+// readStatements are ReadStream's two queries and readPage's, prepared once per Store:
+// the forwarder reads a page after every append and each command reads its stream, and
+// parsing the SQL each time was a visible share of the CPU. A failed prepare (the
+// database unreachable at that moment) is not remembered: the next read tries again, so
+// a fault at start-up cannot break reads for the life of the process.
+type readStatements struct {
+	mu                        sync.Mutex
+	forwards, backwards, page *sql.Stmt
 }
 
-func (s *Store) streamStatements(ctx context.Context) (*streamStatements, error) {
-	st := &s.streamReads
+func (s *Store) readStatements(ctx context.Context) (*readStatements, error) {
+	st := &s.reads
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.forwards != nil && st.backwards != nil {
+	if st.forwards != nil && st.backwards != nil && st.page != nil {
 		return st, nil
 	}
 	// Placeholders are the driver's own: the statements bypass bun's formatter.
@@ -66,26 +68,34 @@ func (s *Store) streamStatements(ctx context.Context) (*streamStatements, error)
 	if s.dialect == sqldb.Postgres {
 		arg = func(n int) string { return fmt.Sprintf("$%d", n) }
 	}
-	query := func(cmp, order string) string {
-		return "SELECT position, event_id, stream, revision, type, data, metadata, recorded_at FROM event_log " +
-			"WHERE stream = " + arg(1) + " AND revision " + cmp + " " + arg(2) + " ORDER BY revision " + order + " LIMIT " + arg(3)
+	const columns = "SELECT position, event_id, stream, revision, type, data, metadata, recorded_at FROM event_log "
+	streamQuery := func(cmp, order string) string {
+		return columns + "WHERE stream = " + arg(1) + " AND revision " + cmp + " " + arg(2) + " ORDER BY revision " + order + " LIMIT " + arg(3)
 	}
-	var err error
-	if st.forwards == nil {
-		if st.forwards, err = s.db.DB.PrepareContext(ctx, query(">=", "ASC")); err != nil {
-			return nil, fmt.Errorf("prepare the stream reads: %w", classify(err))
+	for _, q := range []struct {
+		stmt  **sql.Stmt
+		query string
+	}{
+		{&st.forwards, streamQuery(">=", "ASC")},
+		{&st.backwards, streamQuery("<=", "DESC")},
+		{&st.page, columns + "WHERE position > " + arg(1) + " ORDER BY position ASC LIMIT " + arg(2)},
+	} {
+		if *q.stmt != nil {
+			continue
 		}
-	}
-	if st.backwards, err = s.db.DB.PrepareContext(ctx, query("<=", "DESC")); err != nil {
-		return nil, fmt.Errorf("prepare the stream reads: %w", classify(err))
+		stmt, err := s.db.DB.PrepareContext(ctx, q.query)
+		if err != nil {
+			return nil, fmt.Errorf("prepare the event reads: %w", classify(err))
+		}
+		*q.stmt = stmt
 	}
 	return st, nil
 }
 
-func (st *streamStatements) close() {
+func (st *readStatements) close() {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	for _, stmt := range []*sql.Stmt{st.forwards, st.backwards} {
+	for _, stmt := range []*sql.Stmt{st.forwards, st.backwards, st.page} {
 		if stmt != nil {
 			stmt.Close()
 		}
@@ -119,18 +129,22 @@ func (s *Store) ReadAll(ctx context.Context, from eventstore.Position) iter.Seq2
 // readPage reads up to PageSize events after position after, keyset-paged on the
 // primary key (scanEvents says how rows are read).
 func (s *Store) readPage(ctx context.Context, after uint64) ([]eventstore.RecordedEvent, error) {
-	rows, err := s.db.QueryContext(ctx, readPageQuery, int64(min(after, math.MaxInt64)), s.opts.PageSize)
+	stmts, err := s.readStatements(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := stmts.page.QueryContext(ctx, int64(min(after, math.MaxInt64)), s.opts.PageSize)
 	if err != nil {
 		return nil, fmt.Errorf("read the event log after %d: %w", after, classify(err))
 	}
-	out, err := scanEvents(rows, s.opts.PageSize)
+	out, err := scanEvents(rows, min(s.opts.PageSize, livePageHint))
 	if err != nil {
 		return nil, fmt.Errorf("read the event log after %d: %w", after, classify(err))
 	}
 	return out, nil
 }
 
-// scanEvents reads event rows (in readPageQuery's column order) and closes them. Rows
+// scanEvents reads event rows (in the column order of readStatements' queries) and closes them. Rows
 // are scanned with plain database/sql rather than bun's model scanner (which reflects
 // per row), and the data and metadata bytes share page-sized allocations.
 func scanEvents(rows *sql.Rows, sizeHint int) ([]eventstore.RecordedEvent, error) {
@@ -148,8 +162,10 @@ func scanEvents(rows *sql.Rows, sizeHint int) ([]eventstore.RecordedEvent, error
 			return nil, err
 		}
 		if need := len(data) + len(metadata); cap(slab)-len(slab) < need {
-			// RawBytes is only valid until the next Scan: copy into a page-sized slab.
-			slab = make([]byte, 0, max(need, pageSlabSize))
+			// RawBytes is only valid until the next Scan: copy into a slab, each twice the
+			// last up to pageSlabSize, so a live reader's read of one or two events (the
+			// forwarder's, after each append) does not allocate a full page's worth.
+			slab = make([]byte, 0, max(need, min(2*cap(slab), pageSlabSize), firstSlabSize))
 		}
 		ev.Data, slab = carve(slab, data)
 		ev.Metadata, slab = carve(slab, metadata)
@@ -160,14 +176,19 @@ func scanEvents(rows *sql.Rows, sizeHint int) ([]eventstore.RecordedEvent, error
 	return out, rows.Err()
 }
 
-const readPageQuery = "SELECT position, event_id, stream, revision, type, data, metadata, recorded_at " +
-	"FROM event_log WHERE position > ? ORDER BY position ASC LIMIT ?"
-
 // maxReadSizeHint caps the slice ReadStream allocates ahead for a bounded read.
 const maxReadSizeHint = 4096
 
-// pageSlabSize is the smallest buffer that event bytes of a page are copied into.
-const pageSlabSize = 256 << 10
+// Event bytes are copied into slabs of firstSlabSize, then twice the last, up to
+// pageSlabSize.
+const (
+	firstSlabSize = 4 << 10
+	pageSlabSize  = 256 << 10
+)
+
+// livePageHint is the slice readPage allocates ahead: a live reader mostly gets a few
+// events, and a full page grows the slice by doubling, a small cost next to its query.
+const livePageHint = 64
 
 // carve appends b to slab and returns the copy (capacity-capped, so appending to one
 // event's bytes never overwrites the next) and the grown slab. Empty stays empty, as

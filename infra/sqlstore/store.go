@@ -85,8 +85,8 @@ type Store struct {
 	appends atomic.Uint64 // appends acknowledged (including idempotent ones)
 	writing atomic.Int64  // appends in the transaction being written now
 
-	streamReads streamStatements // ReadStream's prepared queries (read.go)
-	writes      writeStatements  // the writer's prepared queries (writestatements.go)
+	reads  readStatements  // ReadStream's and readPage's prepared queries (read.go)
+	writes writeStatements // the writer's prepared queries (writestatements.go)
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -153,7 +153,7 @@ func openOwned(ctx context.Context, d sqldb.Dialect, target string, opts Options
 func (s *Store) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	s.workers.Wait()
-	s.streamReads.close()
+	s.reads.close()
 	s.writes.close()
 	if s.ownsDB {
 		return s.db.Close()

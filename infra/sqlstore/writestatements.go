@@ -15,7 +15,7 @@ import (
 // Store and run inside each write transaction through tx.StmtContext, which reuses the
 // statement already prepared on the transaction's connection. Each has a fixed number
 // of parameters, so its text, and its parse, never change with the batch. A failed
-// prepare is not remembered, as with streamStatements: the next batch tries again.
+// prepare is not remembered, as with readStatements: the next batch tries again.
 type writeStatements struct {
 	mu                                  sync.Mutex
 	head, eventByID, streamHead, insert *sql.Stmt
