@@ -5,6 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // requestLog writes one structured line per request. HandleError makes the central
@@ -27,6 +28,10 @@ func requestLog(logger *slog.Logger) echo.MiddlewareFunc {
 				slog.Int("status", v.Status),
 				slog.Float64("latency_ms", float64(v.Latency.Microseconds())/1000),
 				slog.String("correlation_id", CorrelationID(ctx)),
+			}
+			if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+				// Only when traced (tracing.go): a log line leads to its trace.
+				attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
 			}
 			if p, ok := PrincipalFrom(ctx); ok {
 				attrs = append(attrs, slog.String("user", p.UserID))
