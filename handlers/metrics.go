@@ -40,15 +40,22 @@ func observeHTTP(m HTTPMetrics) echo.MiddlewareFunc {
 			if err != nil && !c.Response().Committed {
 				c.Error(err)
 			}
-			route := c.Path()
-			if route == "" || c.Response().Status == http.StatusNotFound && !isRoute(c, route) ||
-				c.Response().Status == http.StatusMethodNotAllowed {
-				route = unmatchedRoute
-			}
-			m.ObserveHTTP(c.Request().Method, route, c.Response().Status, time.Since(start))
+			m.ObserveHTTP(c.Request().Method, routeLabel(c), c.Response().Status, time.Since(start))
 			return err
 		}
 	}
+}
+
+// routeLabel is the answered request's route template, or unmatchedRoute when no route
+// matched: metrics label and span name both use it, so neither grows with the paths
+// clients make up.
+func routeLabel(c echo.Context) string {
+	route := c.Path()
+	if route == "" || c.Response().Status == http.StatusNotFound && !isRoute(c, route) ||
+		c.Response().Status == http.StatusMethodNotAllowed {
+		return unmatchedRoute
+	}
+	return route
 }
 
 // isRoute tells a registered route template from what Echo leaves in Path when nothing

@@ -5,6 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // requestLog writes one structured line per request. HandleError makes the central
@@ -27,7 +28,7 @@ func requestLog(logger *slog.Logger) echo.MiddlewareFunc {
 			if !logger.Enabled(ctx, level) { // at --log-level warn, a request costs no line
 				return nil
 			}
-			var buf [7]slog.Attr // on the stack: one request, one line, no slice to grow
+			var buf [8]slog.Attr // on the stack: one request, one line, no slice to grow
 			attrs := append(buf[:0],
 				slog.String("method", v.Method),
 				slog.String("route", v.RoutePath),
@@ -36,6 +37,10 @@ func requestLog(logger *slog.Logger) echo.MiddlewareFunc {
 				slog.Float64("latency_ms", float64(v.Latency.Microseconds())/1000),
 				slog.String("correlation_id", CorrelationID(ctx)),
 			)
+			if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+				// Only when traced (tracing.go): a log line leads to its trace.
+				attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+			}
 			if p, ok := PrincipalFrom(ctx); ok {
 				attrs = append(attrs, slog.String("user", p.UserID))
 			}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // MaxBodyBytes is the largest request body accepted; larger ones answer 413.
@@ -48,6 +50,10 @@ type Deps struct {
 	Metrics HTTPMetrics
 	// Limits bound the requests in flight; the zero value bounds nothing.
 	Limits InFlightLimits
+	// TracerProvider, when set, traces every request (tracing.go), reading the caller's
+	// trace context with Propagator; nil adds nothing to a request.
+	TracerProvider trace.TracerProvider
+	Propagator     propagation.TextMapPropagator
 }
 
 func (d Deps) withDefaults() Deps {
@@ -65,6 +71,9 @@ func (d Deps) withDefaults() Deps {
 	}
 	if d.Version == "" {
 		d.Version = "dev"
+	}
+	if d.TracerProvider != nil && d.Propagator == nil {
+		d.Propagator = propagation.TraceContext{}
 	}
 	return d
 }
@@ -105,6 +114,9 @@ func NewServer(deps Deps) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
+	if deps.TracerProvider != nil {
+		e.Use(traceRequests(deps.TracerProvider, deps.Propagator))
+	}
 	if deps.Metrics != nil {
 		e.Use(correlate, observeHTTP(deps.Metrics))
 	} else {

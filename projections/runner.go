@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/uptrace/bun"
+	"go.opentelemetry.io/otel/trace"
 
 	"ledger/infra/eventstore"
 )
@@ -58,6 +59,8 @@ type RunnerConfig struct {
 	// reads them from the store itself; counted from when the stream stored the delivery,
 	// so a backlog is filled at once. 1 s when zero.
 	GapGrace time.Duration
+	// Tracer, when set, traces each committed batch of traced events (runner_trace.go).
+	Tracer trace.Tracer
 }
 
 // Stats counts what one runner did for a projection since it started.

@@ -245,7 +245,9 @@ func (w *worker) step(ctx context.Context, ds []delivery) (int, *gapWait, error)
 	}
 	if len(plan.events) > 0 {
 		prog := &liveProgress{st: st}
-		dead, err := w.apply.apply(ctx, prog, plan.events)
+		sctx, span := startCommit(ctx, w.r.cfg.Tracer, w.p.Name(), plan.events)
+		dead, err := w.apply.apply(sctx, prog, plan.events)
+		endCommit(span, dead, err)
 		if err == nil {
 			w.count(plan, dead)
 		}

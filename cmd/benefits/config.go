@@ -18,6 +18,7 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
 	"ledger/handlers"
+	"ledger/infra/tracing"
 )
 
 // envPrefix prefixes every setting's environment variable: --data-dir is BENEFITS_DATA_DIR.
@@ -86,6 +87,8 @@ type Config struct {
 	Checkpoints CheckpointConfig
 	// PprofAddr is where the profiler listens; empty: nowhere.
 	PprofAddr string
+	// Tracing: where OpenTelemetry traces go, if anywhere (wire_tracing.go).
+	Tracing tracing.Config
 }
 
 // setting is one configuration item: a flag, an environment variable (unless noEnv),
@@ -338,6 +341,7 @@ func serveSettings(c *Config) []setting {
 			}},
 	}
 	settings = append(settings, checkpointKeySettings(c)...)
+	settings = append(settings, tracingSettings(c)...)
 	return append(settings, checkpointScheduleSettings(c)...)
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"ledger/handlers"
+	"ledger/infra/tracing"
 )
 
 func envOf(kv ...string) func(string) (string, bool) {
@@ -37,7 +38,8 @@ func TestServeDefaults(t *testing.T) {
 		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		ReadDBMaxConns: 16, EventStoreMaxConns: 32, MaxTokenLifetime: 24 * time.Hour,
 		Limits:      handlers.InFlightLimits{Commands: 64, Queries: 128, PerPartner: 32},
-		Checkpoints: CheckpointConfig{Every: 1000, Interval: time.Minute}}
+		Checkpoints: CheckpointConfig{Every: 1000, Interval: time.Minute},
+		Tracing:     tracing.Config{SampleRatio: 1}}
 	if cfg != want {
 		t.Errorf("defaults\n got %+v\nwant %+v", cfg, want)
 	}

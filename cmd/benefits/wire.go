@@ -14,6 +14,7 @@ import (
 	"ledger/infra/eventstore"
 	"ledger/infra/metrics"
 	"ledger/infra/natsbus"
+	"ledger/infra/tracing"
 	"ledger/projections"
 )
 
@@ -36,6 +37,7 @@ type process struct {
 	executor  *commands.Executor
 	metrics   *metrics.Metrics
 	forwarder *natsbus.Forwarder
+	tracing   *tracing.Tracing // off unless configured; never nil after wire
 	// projectorConn is the projectors' own NATS connection (tests cut it).
 	projectorConn *natsbus.Conn
 	// servesAPI: the process serves the API, and so the console (wire_console.go).
@@ -57,6 +59,8 @@ type wireOptions struct {
 	now func() time.Time
 	// wrapProjection, when set, wraps every read model the runner runs (fault injection).
 	wrapProjection func(projections.Projection) projections.Projection
+	// tracing, when set, replaces the tracing cfg configures (an in-memory exporter).
+	tracing *tracing.Tracing
 }
 
 // needs says which parts a role runs.
@@ -105,6 +109,9 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 		}
 	}()
 	n := needsOf(cfg.Role)
+	if err := p.startTracing(ctx, cfg, opts); err != nil {
+		return p, err
+	}
 	if err := p.openEventStore(ctx, cfg, logger); err != nil {
 		return p, err
 	}
@@ -148,7 +155,7 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 // read database. The audit, ops and rules routes read the event store and the read
 // database themselves, so every API process serves them.
 func (p *process) addAPI(cfg Config, logger *slog.Logger, opts wireOptions, checkpoints handlers.TransparencyAPI) {
-	copts := []commands.Option{commands.WithLogger(logger),
+	copts := []commands.Option{commands.WithLogger(logger), commands.WithTracer(p.tracing.Tracer("ledger/commands")),
 		commands.WithStateCacheSize(cfg.StateCacheSize), commands.WithSnapshotEvery(cfg.SnapshotEvery)}
 	if opts.now != nil {
 		copts = append(copts, commands.WithClock(opts.now))

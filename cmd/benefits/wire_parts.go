@@ -112,7 +112,8 @@ func (p *process) addForwarder(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	f, err := natsbus.NewForwarder(natsbus.ForwarderConfig{Store: p.store, JetStream: conn.JetStream, Logger: logger})
+	f, err := natsbus.NewForwarder(natsbus.ForwarderConfig{Store: p.store, JetStream: conn.JetStream, Logger: logger,
+		Tracer: p.tracing.Tracer("ledger/forwarder")})
 	if err != nil {
 		return err
 	}
@@ -163,7 +164,7 @@ func (p *process) addProjectors(ctx context.Context, cfg Config, logger *slog.Lo
 	}
 	models = p.metrics.ObserveProjections(models...)
 	r, err := projections.NewRunner(projections.RunnerConfig{DB: p.readDB, JetStream: conn.JetStream,
-		Store: p.store, Logger: logger, GapGrace: cfg.GapGrace}, models...)
+		Store: p.store, Logger: logger, GapGrace: cfg.GapGrace, Tracer: p.tracing.Tracer("ledger/projections")}, models...)
 	if err != nil {
 		return err
 	}

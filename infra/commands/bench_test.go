@@ -88,11 +88,11 @@ func writeHistory(b *testing.B, store eventstore.Store, mpn string, n int) {
 	}
 }
 
-func benchmarkCommandAt(b *testing.B, events int) {
+func benchmarkCommandAt(b *testing.B, events int, opts ...Option) {
 	store := benchStore(b)
 	mpn := "5200001"
 	writeHistory(b, store, mpn, events)
-	x := New(store, WithClock(func() time.Time { return now }))
+	x := New(store, append([]Option{WithClock(func() time.Time { return now })}, opts...)...)
 	b.Cleanup(func() { x.Close() }) // before the store closes
 	ctx := context.Background()
 	// Steady state: the state is kept and a snapshot is recent (it is saved every 1,000

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
 
 	"ledger/domain"
@@ -40,6 +41,7 @@ type Meta struct {
 	// then gets an ID of its own ("command-<uuid>"), the same across retries.
 	CausationID  string
 	partnerRoles []string
+	span         trace.SpanContext // the command's span, when traced (tracing.go)
 }
 
 func (m Meta) withCommandID() Meta {
@@ -79,6 +81,7 @@ type Executor struct {
 	log           *slog.Logger
 	cacheSize     int
 	snapshotEvery int
+	tracer        trace.Tracer // nil: tracing off
 
 	states *stateCache
 	loads  singleflight.Group // loads of streams the cache does not hold, shared (state.go)
@@ -147,7 +150,10 @@ var ErrTooManyRetries = errors.New("command lost the race too many times")
 // re-decided; any other failure, eventstore.ErrUnavailable included, is returned at
 // once for the caller to retry later.
 func (x *Executor) Partner(ctx context.Context, mpnID string, cmd domain.Command, meta Meta) (Outcome, error) {
-	return x.enqueue(ctx, domain.PartnerStream(mpnID), cmd, meta.withCommandID())
+	ctx, meta, span := x.startCommand(ctx, cmd, meta)
+	out, err := x.enqueue(ctx, domain.PartnerStream(mpnID), cmd, meta.withCommandID())
+	endCommand(span, out, err)
+	return out, err
 }
 
 // LoadPartner is a partner's current state, from the cache brought up to date with

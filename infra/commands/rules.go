@@ -46,7 +46,9 @@ func (x *Executor) keepRuleBook(st ruleBookState) {
 }
 
 // Rules publishes a new rules version on the rules stream.
-func (x *Executor) Rules(ctx context.Context, cmd domain.PublishRules, meta Meta) (Outcome, error) {
+func (x *Executor) Rules(ctx context.Context, cmd domain.PublishRules, meta Meta) (out Outcome, err error) {
+	ctx, meta, span := x.startCommand(ctx, cmd, meta)
+	defer func() { endCommand(span, out, err) }()
 	meta = meta.withCommandID()
 	backoff := raceBackoff()
 	for attempt := 0; ; attempt++ {

@@ -22,11 +22,14 @@ type sealing struct {
 // appendSealed seals the events of every command into the stream's hash chain, in
 // order, and appends them in one append expecting the stream exactly at head. It
 // returns the stream's new head.
-func (x *Executor) appendSealed(ctx context.Context, stream string, head streamHead, commands []sealing, rulesVersion int, now time.Time) (streamHead, error) {
+func (x *Executor) appendSealed(ctx context.Context, stream string, head streamHead, commands []sealing, rulesVersion int, now time.Time) (_ streamHead, err error) {
+	ctx, span := x.startAppend(ctx, stream, commands)
+	defer func() { endSpan(span, err) }()
 	var data []eventstore.EventData
 	next, prev := head.next(), head.lastHash
 	for _, c := range commands {
 		roles := append(slices.Clone(c.meta.Actor.SystemRoles), c.meta.partnerRoles...)
+		traceParent := c.meta.traceParent()
 		for _, e := range c.events {
 			typ, body, err := domain.Encode(e)
 			if err != nil {
@@ -34,7 +37,7 @@ func (x *Executor) appendSealed(ctx context.Context, stream string, head streamH
 			}
 			m := eventmeta.Metadata{
 				Actor: c.meta.Actor.UserID, Roles: roles,
-				CorrelationID: c.meta.CorrelationID, CausationID: c.meta.CausationID,
+				CorrelationID: c.meta.CorrelationID, CausationID: c.meta.CausationID, TraceParent: traceParent,
 				RulesVersion: rulesVersion, RecordedAt: now, PrevHash: prev,
 			}
 			sealed, err := eventmeta.Seal(m, typ, body, next)

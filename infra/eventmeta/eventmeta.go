@@ -21,14 +21,17 @@ import (
 // the canonical form (the bytes without it) can be recovered from the stored bytes
 // exactly, whatever JSON library wrote them.
 type Metadata struct {
-	Actor         string    `json:"actor"`
-	Roles         []string  `json:"roles,omitempty"`
-	CorrelationID string    `json:"correlationId"`
-	CausationID   string    `json:"causationId,omitempty"`
-	RulesVersion  int       `json:"rulesVersion"`
-	RecordedAt    time.Time `json:"recordedAt"`
-	PrevHash      string    `json:"prevHash"`
-	Hash          string    `json:"hash,omitempty"`
+	Actor         string   `json:"actor"`
+	Roles         []string `json:"roles,omitempty"`
+	CorrelationID string   `json:"correlationId"`
+	CausationID   string   `json:"causationId,omitempty"`
+	// TraceParent is the W3C traceparent of the command that appended the event, when
+	// it was traced: the forwarder and the projectors continue its trace from here.
+	TraceParent  string    `json:"traceparent,omitempty"`
+	RulesVersion int       `json:"rulesVersion"`
+	RecordedAt   time.Time `json:"recordedAt"`
+	PrevHash     string    `json:"prevHash"`
+	Hash         string    `json:"hash,omitempty"`
 }
 
 // GenesisHash is the previous hash of a stream's first event.
@@ -82,6 +85,26 @@ func SealedHash(stored []byte) (hash string, ok bool) {
 		}
 	}
 	return hash, true
+}
+
+// traceParentKey opens the traceparent member as json.Marshal writes it. Inside a
+// string value json escapes the quotes, so the bytes can only match the member itself.
+var traceParentKey = []byte(`"traceparent":"`)
+
+// TraceParent reads the traceparent member out of stored metadata without parsing the
+// JSON (the forwarder and the projectors read it for every event they trace); "" when
+// there is none. The caller validates the value (tracing.SpanContextOf).
+func TraceParent(stored []byte) string {
+	i := bytes.Index(stored, traceParentKey)
+	if i < 0 {
+		return ""
+	}
+	rest := stored[i+len(traceParentKey):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 {
+		return ""
+	}
+	return string(rest[:end])
 }
 
 var hashTail = regexp.MustCompile(`,"hash":"([0-9a-f]{64})"}\s*$`)

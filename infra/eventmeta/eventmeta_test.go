@@ -81,3 +81,36 @@ func TestSealedHashIsTheHashParseFinds(t *testing.T) {
 		}
 	}
 }
+
+func TestTraceParentIsReadBackFromSealedMetadataAndChecksOut(t *testing.T) {
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	meta, err := Seal(Metadata{Actor: "u1", CorrelationID: "c1", TraceParent: tp, RulesVersion: 1,
+		RecordedAt: time.Unix(10, 0).UTC()}, "PartnerEnrolled", []byte(`{}`), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := TraceParent(meta); got != tp {
+		t.Errorf("TraceParent %q, want %q", got, tp)
+	}
+	if found, computed, _, err := Check("PartnerEnrolled", []byte(`{}`), meta, 0); err != nil || found != computed {
+		t.Errorf("the traceparent breaks the hash: found %s computed %s err %v", found, computed, err)
+	}
+}
+
+func TestUntracedMetadataKeepsItsFormAndHasNoTraceParent(t *testing.T) {
+	meta := sealed(t, "", 0)
+	if bytes.Contains(meta, []byte("traceparent")) || TraceParent(meta) != "" {
+		t.Errorf("untraced metadata %s mentions a traceparent", meta)
+	}
+}
+
+func TestTraceParentCannotBeForgedThroughAnotherField(t *testing.T) {
+	forged := `x","traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01`
+	meta, err := Seal(Metadata{Actor: forged, CorrelationID: forged, RecordedAt: time.Unix(10, 0).UTC()}, "T", []byte(`{}`), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := TraceParent(meta); got != "" {
+		t.Errorf("an actor's name planted traceparent %q in %s", got, meta)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"ledger/infra/eventstore"
 	"ledger/infra/retry"
@@ -30,6 +31,8 @@ type ForwarderConfig struct {
 	Logger        *slog.Logger
 	// PublishTimeout bounds the wait for one PubAck; 5 s when zero.
 	PublishTimeout time.Duration
+	// Tracer, when set, traces the publish of every traced event (forwarder_trace.go).
+	Tracer trace.Tracer
 }
 
 // CheckpointBucket is the KV bucket holding each forwarder's fallback checkpoint.
@@ -166,11 +169,13 @@ func (f *Forwarder) runOnce(ctx context.Context) (progressed bool, err error) {
 
 // publish sends ev and waits for its PubAck; it returns the stream's last sequence.
 // The pipeline uses it while it cannot predict the next sequence.
-func (f *Forwarder) publish(ctx context.Context, ev eventstore.RecordedEvent, prev eventstore.Position, lastSeq uint64) (uint64, error) {
+func (f *Forwarder) publish(ctx context.Context, ev eventstore.RecordedEvent, prev eventstore.Position, lastSeq uint64) (_ uint64, err error) {
 	msg, err := NewMsg(ev, prev)
 	if err != nil {
 		return 0, err
 	}
+	span := f.startPublish(ctx, ev, msg)
+	defer func() { endPublish(span, err) }()
 	pctx, cancel := context.WithTimeout(ctx, f.cfg.PublishTimeout)
 	defer cancel()
 	ack, err := f.cfg.JetStream.PublishMsg(pctx, msg,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"ledger/infra/eventstore"
 )
@@ -23,8 +24,9 @@ const PublishWindow = 256
 
 // inflight is one event published and awaiting its PubAck.
 type inflight struct {
-	ack jetstream.PubAckFuture
-	ev  eventstore.RecordedEvent
+	ack  jetstream.PubAckFuture
+	ev   eventstore.RecordedEvent
+	span trace.Span // ended with the PubAck (forwarder_trace.go)
 }
 
 // pipeline publishes a run of events without waiting for each PubAck; its confirmer
@@ -70,15 +72,19 @@ func (p *pipeline) publish(ctx context.Context, ev eventstore.RecordedEvent, pre
 	if err != nil {
 		return err
 	}
+	span := p.f.startPublish(ctx, ev, msg)
 	ack, err := p.f.cfg.JetStream.PublishMsgAsync(msg, jetstream.WithMsgID(MsgID(ev)), jetstream.WithExpectLastSequence(p.nextSeq))
 	if err != nil {
-		return fmt.Errorf("publish %s at %s: %w", ev.ID, ev.Position, err)
+		err = fmt.Errorf("publish %s at %s: %w", ev.ID, ev.Position, err)
+		endPublish(span, err)
+		return err
 	}
 	p.nextSeq++
 	select {
-	case p.pending <- inflight{ack: ack, ev: ev}:
+	case p.pending <- inflight{ack: ack, ev: ev, span: span}:
 		return nil
 	case <-ctx.Done():
+		endPublish(span, context.Cause(ctx))
 		return context.Cause(ctx)
 	}
 }
@@ -94,9 +100,12 @@ func (p *pipeline) confirm(ctx context.Context) {
 	defer close(p.done)
 	for in := range p.pending {
 		if ctx.Err() != nil {
+			endPublish(in.span, context.Cause(ctx))
 			continue // drain: nothing past a failure counts as forwarded
 		}
-		if err := p.await(ctx, in); err != nil {
+		err := p.await(ctx, in)
+		endPublish(in.span, err)
+		if err != nil {
 			p.fail(err)
 			continue
 		}
