@@ -9,8 +9,10 @@ import (
 	"context"
 	"encoding/json"
 	"iter"
+	"slices"
 	"time"
 
+	"ledger/domain"
 	"ledger/infra/eventstore"
 )
 
@@ -35,13 +37,41 @@ type Record struct {
 	RecordedAt time.Time       `json:"recordedAt"`
 	Data       json.RawMessage `json:"data"`
 	Metadata   json.RawMessage `json:"metadata"`
+	// ReadAs is the event as the ledger reads it today, when that differs from what is
+	// stored: a superseded version upcast to the current one (IncidentOpened.v1 read as
+	// .v2). Type and Data above stay the stored bytes, which the hash chain covers.
+	ReadAs *ReadAs `json:"readAs,omitempty"`
+}
+
+// ReadAs is an event in its current version.
+type ReadAs struct {
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data"`
 }
 
 // RecordOf turns a stored event into a Record. Bytes that are not JSON (which the
 // ledger never writes) are carried as a JSON string, so a line is always valid JSON.
 func RecordOf(e eventstore.RecordedEvent) Record {
 	return Record{Position: e.Position.String(), Stream: e.Stream, Revision: e.Revision, EventID: e.ID,
-		Type: e.Type, RecordedAt: e.RecordedAt.UTC(), Data: rawJSON(e.Data), Metadata: rawJSON(e.Metadata)}
+		Type: e.Type, RecordedAt: e.RecordedAt.UTC(), Data: rawJSON(e.Data), Metadata: rawJSON(e.Metadata),
+		ReadAs: readAs(e)}
+}
+
+// readAs gives the current version of a superseded stored event; nil when the stored
+// event is current, or is not an event the domain knows (the record shows it as stored).
+func readAs(e eventstore.RecordedEvent) *ReadAs {
+	if slices.Contains(domain.EventTypes(), e.Type) {
+		return nil
+	}
+	ev, err := domain.Decode(e.Type, e.Data)
+	if err != nil {
+		return nil
+	}
+	typ, data, err := domain.Encode(ev)
+	if err != nil {
+		return nil
+	}
+	return &ReadAs{Type: typ, Data: data}
 }
 
 func rawJSON(b []byte) json.RawMessage {
