@@ -102,6 +102,11 @@ func Encode(e Event) (typ string, data []byte, err error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("encode %s: %w", typ, err)
 	}
+	if p, fields := currentPersonalData(), personalFields[typ]; p != nil && len(fields) > 0 {
+		if data, err = p.Seal(typ, fields, data); err != nil {
+			return "", nil, fmt.Errorf("encode %s: seal personal data: %w", typ, err)
+		}
+	}
 	return typ, data, nil
 }
 
@@ -111,6 +116,12 @@ func Decode(typ string, data []byte) (Event, error) {
 	decode, ok := decoders[typ]
 	if !ok {
 		return nil, fmt.Errorf("decode: unknown event type %q", typ)
+	}
+	if p, fields := currentPersonalData(), personalFields[typ]; p != nil && len(fields) > 0 {
+		var err error
+		if data, err = p.Open(typ, fields, data); err != nil {
+			return nil, fmt.Errorf("decode %s: open personal data: %w", typ, err)
+		}
 	}
 	return decode(data)
 }
