@@ -15,6 +15,7 @@ import (
 	"ledger/infra/eventstore"
 	"ledger/infra/metrics"
 	"ledger/infra/natsbus"
+	"ledger/infra/privacy"
 	"ledger/projections"
 )
 
@@ -43,6 +44,8 @@ type process struct {
 	executor  *commands.Executor
 	metrics   *metrics.Metrics
 	forwarder *natsbus.Forwarder
+	sqlStore  eventstore.Store  // the store as opened, before the metrics wrapper
+	shredder  *privacy.Shredder // crypto-shredding, nil when no process part reads events
 	// projectorConn is the projectors' own NATS connection (tests cut it).
 	projectorConn *natsbus.Conn
 }
@@ -110,9 +113,15 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 	if err := p.openEventStore(ctx, cfg, logger); err != nil {
 		return p, err
 	}
+	p.sqlStore = p.store
 	p.store = p.metrics.ObserveStore(p.store)
 	if n.readDB {
 		if err := p.openReadDB(ctx, cfg); err != nil {
+			return p, err
+		}
+	}
+	if n.api || n.projectors {
+		if err := p.addPersonalData(ctx); err != nil {
 			return p, err
 		}
 	}
@@ -134,6 +143,7 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 	if n.api {
 		p.addAPI(cfg, logger, opts)
 		p.addAuditAndOpsRoutes(cfg, logger, opts)
+		p.addErasures(logger, opts)
 		if err := p.addCheckpoints(ctx, cfg, logger); err != nil {
 			return p, err
 		}
@@ -149,6 +159,9 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 func (p *process) addAPI(cfg Config, logger *slog.Logger, opts wireOptions) {
 	copts := []commands.Option{commands.WithLogger(logger),
 		commands.WithStateCacheSize(cfg.StateCacheSize), commands.WithSnapshotEvery(cfg.SnapshotEvery)}
+	if p.shredder != nil {
+		copts = append(copts, commands.WithPersonalData(p.shredder))
+	}
 	if opts.now != nil {
 		copts = append(copts, commands.WithClock(opts.now))
 	}
