@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/transparency-dev/formats/log"
@@ -145,5 +146,13 @@ func erasureLeavesNoByte(t *testing.T, cfg Config) {
 	}
 	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, size1, size2, hashes, root1, root2); err != nil {
 		t.Fatalf("the log after the erasure does not extend the one before: %v", err)
+	}
+
+	if cfg.EventStore.Backend == BackendSQLite { // the CLI, a process of its own, exports the same store
+		s.stopBG()
+		code, out, errs := runCLI(t, "history", "export", "--data-dir", cfg.DataDir)
+		if code != 0 || strings.Contains(out, alice) || !strings.Contains(out, erasure.Erased) {
+			t.Errorf("benefits history export after the erasure: exit %d, shows the e-mail or not %s (stderr %s)", code, erasure.Erased, errs)
+		}
 	}
 }
