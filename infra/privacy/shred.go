@@ -5,9 +5,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"ledger/domain"
 )
@@ -91,35 +94,54 @@ func (s *Shredder) Open(typ string, fields []string, data []byte) ([]byte, error
 	return s.rewrite(data, fields, s.OpenSubject)
 }
 
-// rewrite applies f to each named member that is a JSON string. The codec has no
-// context to pass (Encode and Decode are pure functions of their bytes otherwise); key
-// lookups after the first of a subject are served from memory.
+// rewrite applies f to each named top-level member that is a JSON string, streaming
+// the object token by token (no map, no re-encoding of the other members). The codec
+// has no context to pass (Encode and Decode are pure functions of their bytes
+// otherwise); key lookups after the first of a subject are served from memory.
 func (s *Shredder) rewrite(data []byte, fields []string, f func(context.Context, string) (string, error)) ([]byte, error) {
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(data, &members); err != nil {
+	// The event was written by encoding/json from a struct: its names are unique, so the
+	// duplicate-name bookkeeping is skipped (most of this function's cost otherwise).
+	dec := jsontext.NewDecoder(bytes.NewReader(data), jsontext.AllowDuplicateNames(true))
+	out := bytes.NewBuffer(make([]byte, 0, len(data)+len(fields)*96))
+	enc := jsontext.NewEncoder(out, jsontext.AllowDuplicateNames(true))
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return nil, fmt.Errorf("personal data: event data is not a JSON object")
+	}
+	if err := enc.WriteToken(jsontext.BeginObject); err != nil {
 		return nil, err
 	}
-	changed := false
-	for _, name := range fields {
-		raw, ok := members[name]
-		if !ok {
+	for dec.PeekKind() != '}' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return nil, fmt.Errorf("personal data: %w", err)
+		}
+		name := tok.String() // before the next read voids tok
+		value, err := dec.ReadValue()
+		if err != nil {
+			return nil, fmt.Errorf("personal data: %w", err)
+		}
+		if err := enc.WriteToken(jsontext.String(name)); err != nil {
+			return nil, err
+		}
+		if value.Kind() != '"' || !slices.Contains(fields, name) {
+			if err := enc.WriteValue(value); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		var v string
-		if err := json.Unmarshal(raw, &v); err != nil {
-			continue // not a string: not ours to touch
+		if err := jsonv2.Unmarshal(value, &v); err != nil {
+			return nil, fmt.Errorf("personal data: %w", err)
 		}
-		out, err := f(context.Background(), v)
-		if err != nil {
+		if v, err = f(context.Background(), v); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		if out != v {
-			members[name], _ = json.Marshal(out)
-			changed = true
+		if err := enc.WriteToken(jsontext.String(v)); err != nil {
+			return nil, err
 		}
 	}
-	if !changed {
-		return data, nil
+	if err := enc.WriteToken(jsontext.EndObject); err != nil {
+		return nil, err
 	}
-	return json.Marshal(members)
+	return bytes.TrimRight(out.Bytes(), "\n"), nil
 }
