@@ -68,10 +68,13 @@ func subjectHash(subject string) string {
 func (k *Keys) keyFor(ctx context.Context, subject string) (subjectKey, error) {
 	h := subjectHash(subject)
 	k.mu.Lock()
-	defer k.mu.Unlock()
-	if sk, ok := k.byHash[h]; ok {
+	sk, ok := k.byHash[h]
+	k.mu.Unlock()
+	if ok {
 		return sk, nil
 	}
+	// A first sight: the insert is idempotent and the select reads whichever row won, so
+	// concurrent first sights (in this process or another) agree on one key.
 	key, ref := make([]byte, 32), make([]byte, 16)
 	rand.Read(key)
 	rand.Read(ref)
@@ -81,6 +84,11 @@ func (k *Keys) keyFor(ctx context.Context, subject string) (subjectKey, error) {
 	}
 	if err := k.db.NewSelect().Model(&row).Where("subject_hash = ?", h).Scan(ctx); err != nil {
 		return subjectKey{}, fmt.Errorf("privacy key: %w", err)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.erased[row.SubjectRef] { // erased between the select and now: never reuse its key
+		return subjectKey{}, fmt.Errorf("privacy key %s: erased while being read; retry", row.SubjectRef)
 	}
 	return k.remember(h, row)
 }
