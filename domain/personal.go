@@ -1,6 +1,10 @@
 package domain
 
-import "sync/atomic"
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+)
 
 // personalFields names, per stored event type, the JSON members that hold personal
 // data: user IDs (e-mail addresses) and the *By actor names, and the CSP customer's
@@ -45,14 +49,32 @@ type PersonalData interface {
 
 type personalDataBox struct{ p PersonalData }
 
-var personalData atomic.Pointer[personalDataBox]
+var (
+	personalData   atomic.Pointer[personalDataBox] // the newest installed, read per event
+	personalMu     sync.Mutex
+	personalActive []*personalDataBox // installed and not yet removed, oldest first
+)
 
-// UsePersonalData makes Encode seal and Decode open personal members through p (nil:
-// stored as given). It is process-wide, as the codec is: the serving process installs
-// it once at start-up. It returns a function restoring the previous one (for tests).
-func UsePersonalData(p PersonalData) (restore func()) {
-	old := personalData.Swap(&personalDataBox{p: p})
-	return func() { personalData.Store(old) }
+// UsePersonalData makes Encode seal and Decode open personal members through p. It is
+// process-wide, as the codec is: a serving process installs it once at start-up. The
+// returned function removes it again; the newest one still installed then serves
+// (processes wired one after another in one test binary close in any order).
+func UsePersonalData(p PersonalData) (remove func()) {
+	box := &personalDataBox{p: p}
+	personalMu.Lock()
+	defer personalMu.Unlock()
+	personalActive = append(personalActive, box)
+	personalData.Store(box)
+	return func() {
+		personalMu.Lock()
+		defer personalMu.Unlock()
+		personalActive = slices.DeleteFunc(personalActive, func(b *personalDataBox) bool { return b == box })
+		if n := len(personalActive); n > 0 {
+			personalData.Store(personalActive[n-1])
+		} else {
+			personalData.Store(nil)
+		}
+	}
 }
 
 func currentPersonalData() PersonalData {
