@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"ledger/domain"
 	"ledger/infra/audit"
+	"ledger/infra/commands"
 	"ledger/infra/eventmeta"
 	"ledger/infra/eventstore"
 	"ledger/infra/paging"
@@ -83,6 +85,18 @@ func TestMixedVersionLogRebuildsToTheSameReadModelsAsAnAllV2Log(t *testing.T) {
 		}
 		if in, _ := st.Partner.IncidentLog.ByID(domain.IncidentID(mpn, 3)); in.Severity != domain.SeverityDefault {
 			t.Errorf("as-of reads the v1 incident with severity %q, want %q", in.Severity, domain.SeverityDefault)
+		}
+
+		// Commands decide over the mixed log too: the v1 incident is closed by its opener,
+		// and the next one is numbered after all three.
+		x := commands.New(mixed, commands.WithClock(func() time.Time { return rebuildT0.AddDate(0, 2, 0) }))
+		t.Cleanup(func() { x.Close() })
+		if _, err := x.Partner(ctx, mpn, domain.CloseIncident{MPNID: mpn, By: admin, IncidentID: domain.IncidentID(mpn, 3)}, commands.Meta{Actor: admin}); err != nil {
+			t.Fatalf("closing the v1 incident: %v", err)
+		}
+		out, err := x.Partner(ctx, mpn, domain.OpenIncident{MPNID: mpn, By: admin, Plan: domain.PlanPremier, Product: "SQL Server", Version: "2022"}, commands.Meta{Actor: admin})
+		if err != nil || out.State.IncidentCount != 4 {
+			t.Fatalf("a command over the mixed log: %v, %d incidents", err, out.State.IncidentCount)
 		}
 	})
 }
