@@ -104,3 +104,9 @@ func CanReadAccount(a Actor, p PartnerUsers, userID string) error {
 	return refusef(CodeNotAuthorized, "account %s reads what account %s holds with partner %s only as that account or as an MPN-linked admin of the partner (R1, R4)",
 		a.UserID, userID, p.MPNID)
 }
+
+// PrivacyErasers are the system roles that may erase a subject's personal data
+// (crypto-shredding, issue 14): the platform, which answers data subjects' requests.
+// Auditors only read; ops runs the store and must not be able to rewrite what the
+// ledger can still show.
+var PrivacyErasers = []string{SystemPlatform}

@@ -89,9 +89,12 @@ type OpenIncident struct {
 	Product    string
 	Version    string // on-premises products (R11)
 	CustomerID string // CSP customer the request is for (R19)
-	Title      string
-	ContractID string
-	AccessID   string
+	// CustomerCountry is the customer's ISO 3166-1 alpha-2 country; it needs CustomerID.
+	CustomerCountry string
+	Severity        Severity // empty: SeverityDefault
+	Title           string
+	ContractID      string
+	AccessID        string
 }
 
 // CloseIncident closes an open incident; it gives nothing back to the pool (R22).

@@ -3,6 +3,8 @@ package domain
 import (
 	"fmt"
 	"strings"
+
+	"golang.org/x/text/language"
 )
 
 func (d decision) openIncident(c OpenIncident) ([]Event, error) {
@@ -12,6 +14,10 @@ func (d decision) openIncident(c OpenIncident) ([]Event, error) {
 	}
 	if c.Product == "" {
 		return nil, refuse(CodeValidation, "product is required")
+	}
+	var err error
+	if c.Severity, c.CustomerCountry, err = incidentDetails(c); err != nil {
+		return nil, err
 	}
 	u, ok := d.s.UserByID[c.By.UserID]
 	if !ok {
@@ -24,6 +30,29 @@ func (d decision) openIncident(c OpenIncident) ([]Event, error) {
 		return d.openOnPaidPlan(c, u)
 	}
 	return d.openOnBenefit(c)
+}
+
+// incidentDetails checks and normalises the severity (empty: SeverityDefault) and the
+// customer's country (an ISO 3166-1 alpha-2 code, any case; only with a customer).
+func incidentDetails(c OpenIncident) (Severity, string, error) {
+	sev := Severity(strings.ToLower(strings.TrimSpace(string(c.Severity))))
+	if sev == "" {
+		sev = SeverityDefault
+	}
+	if !sev.valid() {
+		return "", "", refusef(CodeValidation, "severity %q: want critical, moderate or minimal", c.Severity)
+	}
+	country := strings.ToUpper(strings.TrimSpace(c.CustomerCountry))
+	if country == "" {
+		return sev, "", nil
+	}
+	if c.CustomerID == "" {
+		return "", "", refuse(CodeValidation, "customerCountry is the country of the customer: name the customer (customerId) too")
+	}
+	if region, err := language.ParseRegion(country); err != nil || len(country) != 2 || !region.IsCountry() {
+		return "", "", refusef(CodeValidation, "customerCountry %q: want an ISO 3166-1 alpha-2 country code such as NL", c.CustomerCountry)
+	}
+	return sev, country, nil
 }
 
 // forCustomer applies R19: cloud requests for a CSP customer come from an admin agent.
@@ -169,7 +198,8 @@ func (d decision) opened(c OpenIncident, prod Product, u User, contractID string
 	return IncidentOpened{
 		EventMeta: d.meta, MPNID: d.s.MPNID, IncidentID: IncidentID(d.s.MPNID, d.s.IncidentCount+1),
 		Plan: c.Plan, ContractID: contractID, Pool: pool, PaidPlanID: planID, Product: prod.Name,
-		Version: version, CustomerID: c.CustomerID, Title: strings.TrimSpace(c.Title), OpenedBy: u.UserID,
+		Version: version, CustomerID: c.CustomerID, CustomerCountry: c.CustomerCountry, Severity: c.Severity,
+		Title: strings.TrimSpace(c.Title), OpenedBy: u.UserID,
 	}
 }
 

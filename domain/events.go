@@ -98,7 +98,8 @@ type ContractLinked struct {
 }
 
 // IncidentOpened: an incident was filed; if Pool is set it took one incident from that
-// pool of ContractID at once (R22).
+// pool of ContractID at once (R22). Version 2 added Severity and CustomerCountry; a
+// stored IncidentOpened.v1 is read as this type through upcastIncidentOpenedV1.
 type IncidentOpened struct {
 	EventMeta
 	MPNID      string   `json:"mpnId"`
@@ -110,8 +111,11 @@ type IncidentOpened struct {
 	Product    string   `json:"product"`
 	Version    string   `json:"version,omitempty"`
 	CustomerID string   `json:"customerId,omitempty"`
-	Title      string   `json:"title,omitempty"`
-	OpenedBy   string   `json:"openedBy"`
+	// CustomerCountry is the ISO 3166-1 alpha-2 country of the customer (empty: not given).
+	CustomerCountry string   `json:"customerCountry,omitempty"`
+	Severity        Severity `json:"severity"`
+	Title           string   `json:"title,omitempty"`
+	OpenedBy        string   `json:"openedBy"`
 }
 
 // IncidentClosed: the incident is closed; nothing is given back (R22).
@@ -148,7 +152,7 @@ func (UserRegistered) EventType() string       { return "UserRegistered.v1" }
 func (UserRolesChanged) EventType() string     { return "UserRolesChanged.v1" }
 func (BenefitActivated) EventType() string     { return "BenefitActivated.v1" }
 func (ContractLinked) EventType() string       { return "ContractLinked.v1" }
-func (IncidentOpened) EventType() string       { return "IncidentOpened.v1" }
+func (IncidentOpened) EventType() string       { return "IncidentOpened.v2" }
 func (IncidentClosed) EventType() string       { return "IncidentClosed.v1" }
 func (SupportPlanPurchased) EventType() string { return "SupportPlanPurchased.v1" }
 func (RulesPublished) EventType() string       { return "RulesPublished.v1" }

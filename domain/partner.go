@@ -114,6 +114,8 @@ type Incident struct {
 	Product      string
 	Version      string
 	CustomerID   string
+	Country      string // the customer's, ISO 3166-1 alpha-2; empty if not given
+	Severity     Severity
 	Title        string
 	OpenedBy     string
 	OpenedAt     time.Time
@@ -255,7 +257,8 @@ func (s *Partner) apply(e Event, owned bool) {
 		s.IncidentLog.put(Incident{
 			IncidentID: e.IncidentID, Seq: s.IncidentCount, Plan: e.Plan, ContractID: e.ContractID,
 			Pool: e.Pool, PaidPlanID: e.PaidPlanID, Product: e.Product, Version: e.Version,
-			CustomerID: e.CustomerID, Title: e.Title, OpenedBy: e.OpenedBy, OpenedAt: e.OccurredAt,
+			CustomerID: e.CustomerID, Country: e.CustomerCountry, Severity: e.Severity, Title: e.Title,
+			OpenedBy: e.OpenedBy, OpenedAt: e.OccurredAt,
 			RulesVersion: e.RulesVersion,
 		}, owned)
 		if e.Pool != "" {

@@ -63,7 +63,9 @@ func randomCommand(rng *rand.Rand, s Partner) Command {
 	c := OpenIncident{MPNID: mpn, By: actor, Plan: plans[rng.IntN(len(plans))], Product: prod[0], Version: prod[1]}
 	if rng.IntN(3) == 0 {
 		c.CustomerID = "customer-1"
+		c.CustomerCountry = []string{"", "nl", "DE", "", "", "", "", "", "", "XX"}[rng.IntN(10)]
 	}
+	c.Severity = []Severity{"", "", "", "", "", "", SeverityCritical, SeverityModerate, " Minimal", "urgent"}[rng.IntN(10)]
 	if rng.IntN(4) == 0 {
 		c.AccessID, c.ContractID = accessID, contractID
 	}
@@ -127,7 +129,7 @@ func TestPropertyPoolsNeverOverdrawnAndFoldEqualsLive(t *testing.T) {
 			t.Fatalf("seed %d: the generator produced no accepted command", seed)
 		}
 	}
-	for _, must := range []string{string(CodePoolExhausted), string(CodeNotAuthorized), string(CodeContractExpired), "IncidentOpened.v1", "ContractLinked.v1", "BenefitActivated.v1", "IncidentClosed.v1"} {
+	for _, must := range []string{string(CodePoolExhausted), string(CodeNotAuthorized), string(CodeContractExpired), IncidentOpened{}.EventType(), "ContractLinked.v1", "BenefitActivated.v1", "IncidentClosed.v1"} {
 		if seen[must] == 0 {
 			t.Errorf("the random walk never reached %s: %v", must, seen)
 		}

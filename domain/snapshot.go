@@ -12,4 +12,7 @@ package domain
 // Version 2: the incident log learned to hold a window of incidents (a view's, see
 // FoldSeqKeeping); a state's log and its snapshots are as in version 1, but the shape
 // changed, so version 1 snapshots are refolded once rather than trusted.
-const PartnerSnapshotVersion = 2
+//
+// Version 3: an incident holds its Severity and its customer's Country
+// (IncidentOpened.v2); a version 2 snapshot has neither, so it is refolded.
+const PartnerSnapshotVersion = 3

@@ -76,3 +76,20 @@ const (
 	OnPremises Deployment = "on-premises"
 	Cloud      Deployment = "cloud"
 )
+
+// Severity is how badly an incident hurts the customer, as Microsoft support grades
+// requests: A critical, B moderate, C minimal impact.
+type Severity string
+
+const (
+	SeverityCritical Severity = "critical" // A
+	SeverityModerate Severity = "moderate" // B
+	SeverityMinimal  Severity = "minimal"  // C
+	// SeverityDefault is what an incident opened without a severity gets, and what an
+	// IncidentOpened.v1 (recorded before severities existed) is read as.
+	SeverityDefault = SeverityMinimal
+)
+
+func (s Severity) valid() bool {
+	return s == SeverityCritical || s == SeverityModerate || s == SeverityMinimal
+}

@@ -181,7 +181,7 @@ func TestHistoryPagesThroughAPartnersEventsWithTheirMetadata(t *testing.T) {
 		}
 		cursor = page.NextCursor
 	}
-	if len(types) != 7 || types[0] != "PartnerEnrolled.v1" || types[6] != "IncidentOpened.v1" {
+	if len(types) != 7 || types[0] != "PartnerEnrolled.v1" || types[6] != (domain.IncidentOpened{}).EventType() {
 		t.Fatalf("history %v", types)
 	}
 	for _, c := range []struct {

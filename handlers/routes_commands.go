@@ -157,7 +157,11 @@ type OpenIncidentRequest struct {
 	Product    string `json:"product" binding:"required" maxLength:"100"`
 	Version    string `json:"version" maxLength:"50"`
 	CustomerID string `json:"customerId" maxLength:"128"`
-	Title      string `json:"title" maxLength:"200"`
+	// CustomerCountry is the customer's ISO 3166-1 alpha-2 country (needs customerId).
+	CustomerCountry string `json:"customerCountry" maxLength:"2"`
+	// Severity is critical, moderate or minimal (the default).
+	Severity string `json:"severity" maxLength:"16"`
+	Title    string `json:"title" maxLength:"200"`
 }
 
 // IncidentAnswer answers an opened incident; remaining is what the pool has left (null:
@@ -370,7 +374,8 @@ func (a API) openIncident(c echo.Context) error {
 		return Problemf(http.StatusBadRequest, CodeBadRequest, "name the contract (contractId) or, for plans without one, the partner (mpnId)").With("field", "contractId")
 	}
 	out, err := a.decide(c, mpn, domain.OpenIncident{By: by(c), MPNID: mpn, Plan: domain.Plan(req.Kind), Product: req.Product,
-		Version: req.Version, CustomerID: req.CustomerID, Title: req.Title, ContractID: req.ContractID, AccessID: req.AccessID})
+		Version: req.Version, CustomerID: req.CustomerID, CustomerCountry: req.CustomerCountry, Severity: domain.Severity(req.Severity),
+		Title: req.Title, ContractID: req.ContractID, AccessID: req.AccessID})
 	if err != nil {
 		return err
 	}

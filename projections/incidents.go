@@ -20,8 +20,9 @@ const IncidentsName = "incidents"
 type IncidentsProjection struct{}
 
 // incidentsVersion 2: the seq column and its indexes, the key the incident list is
-// paged by.
-const incidentsVersion = 2
+// paged by. 3: severity and customer_country (IncidentOpened.v2; v1 rows read with the
+// upcaster's defaults).
+const incidentsVersion = 3
 
 type incidentRow struct {
 	bun.BaseModel `bun:"table:incidents,alias:inc"`
@@ -38,6 +39,8 @@ type incidentRow struct {
 	Product    string     `bun:"product,notnull"`
 	Version    string     `bun:"version,notnull"`
 	CustomerID string     `bun:"customer_id,notnull"`
+	Country    string     `bun:"customer_country,notnull"`
+	Severity   string     `bun:"severity,notnull"`
 	Title      string     `bun:"title,notnull"`
 	Status     string     `bun:"status,notnull"` // open | closed
 	OpenedBy   string     `bun:"opened_by,notnull"`
@@ -113,7 +116,7 @@ func (b *incidentsBatch) evolve(d decoded) error {
 		b.rows.put(e.IncidentID, incidentRow{
 			IncidentID: e.IncidentID, MPNID: e.MPNID, Seq: int64(seq), Plan: string(e.Plan), ContractID: e.ContractID,
 			Pool: string(e.Pool), PaidPlanID: e.PaidPlanID, Product: e.Product, Version: e.Version,
-			CustomerID: e.CustomerID, Title: e.Title, Status: string(domain.IncidentStatusOpen),
+			CustomerID: e.CustomerID, Country: e.CustomerCountry, Severity: string(e.Severity), Title: e.Title, Status: string(domain.IncidentStatusOpen),
 			OpenedBy: e.OpenedBy, OpenedAt: utc(e.OccurredAt), OpenedPosition: int64(d.position.Commit),
 			rowVersions: versionsOf(incidentsVersion, e),
 		})

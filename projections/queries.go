@@ -167,7 +167,7 @@ func (rm *ReadModels) Incidents(ctx context.Context, mpnID string, status domain
 		}
 		out.Incidents = append(out.Incidents, Incident{IncidentID: r.IncidentID, MPNID: r.MPNID, Plan: r.Plan, ContractID: r.ContractID,
 			Pool: r.Pool, PaidPlanID: r.PaidPlanID, Product: r.Product, Version: r.Version, CustomerID: r.CustomerID,
-			Title: r.Title, Status: r.Status, OpenedBy: r.OpenedBy, OpenedAt: utc(r.OpenedAt),
+			CustomerCountry: r.Country, Severity: r.Severity, Title: r.Title, Status: r.Status, OpenedBy: r.OpenedBy, OpenedAt: utc(r.OpenedAt),
 			ClosedAt: utcOrNil(r.ClosedAt), ClosedBy: r.ClosedBy, Resolution: r.Resolution})
 	}
 	return out, nil

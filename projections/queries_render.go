@@ -90,7 +90,7 @@ func RenderIncidentsPage(p domain.Partner, status domain.IncidentStatus, page pa
 func incidentOf(mpnID string, in domain.Incident) Incident {
 	return Incident{IncidentID: in.IncidentID, MPNID: mpnID, Plan: string(in.Plan),
 		ContractID: in.ContractID, Pool: string(in.Pool), PaidPlanID: in.PaidPlanID, Product: in.Product,
-		Version: in.Version, CustomerID: in.CustomerID, Title: in.Title, Status: string(in.Status()),
+		Version: in.Version, CustomerID: in.CustomerID, CustomerCountry: in.Country, Severity: string(in.Severity), Title: in.Title, Status: string(in.Status()),
 		OpenedBy: in.OpenedBy, OpenedAt: utc(in.OpenedAt), ClosedAt: utcPtr(in.ClosedAt), ClosedBy: in.ClosedBy,
 		Resolution: in.Resolution}
 }

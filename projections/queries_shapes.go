@@ -85,22 +85,25 @@ type Incidents struct {
 // Incident is one support request; contractId and pool are set when it drew on a
 // benefit pool (R22), paidPlanId when filed under a paid plan (R21).
 type Incident struct {
-	IncidentID string     `json:"incidentId"`
-	MPNID      string     `json:"mpnId"`
-	Plan       string     `json:"plan"`
-	ContractID string     `json:"contractId,omitempty"`
-	Pool       string     `json:"pool,omitempty"`
-	PaidPlanID string     `json:"paidPlanId,omitempty"`
-	Product    string     `json:"product"`
-	Version    string     `json:"version,omitempty"`
-	CustomerID string     `json:"customerId,omitempty"`
-	Title      string     `json:"title,omitempty"`
-	Status     string     `json:"status"` // open | closed
-	OpenedBy   string     `json:"openedBy"`
-	OpenedAt   time.Time  `json:"openedAt"`
-	ClosedAt   *time.Time `json:"closedAt"`
-	ClosedBy   string     `json:"closedBy,omitempty"`
-	Resolution string     `json:"resolution,omitempty"`
+	IncidentID string `json:"incidentId"`
+	MPNID      string `json:"mpnId"`
+	Plan       string `json:"plan"`
+	ContractID string `json:"contractId,omitempty"`
+	Pool       string `json:"pool,omitempty"`
+	PaidPlanID string `json:"paidPlanId,omitempty"`
+	Product    string `json:"product"`
+	Version    string `json:"version,omitempty"`
+	CustomerID string `json:"customerId,omitempty"`
+	// CustomerCountry is the customer's ISO 3166-1 alpha-2 country, when given.
+	CustomerCountry string     `json:"customerCountry,omitempty"`
+	Severity        string     `json:"severity"` // critical | moderate | minimal
+	Title           string     `json:"title,omitempty"`
+	Status          string     `json:"status"` // open | closed
+	OpenedBy        string     `json:"openedBy"`
+	OpenedAt        time.Time  `json:"openedAt"`
+	ClosedAt        *time.Time `json:"closedAt"`
+	ClosedBy        string     `json:"closedBy,omitempty"`
+	Resolution      string     `json:"resolution,omitempty"`
 }
 
 // Benefits is GET /v1/partners/{mpnId}/benefits: the partner's benefits page.

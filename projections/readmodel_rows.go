@@ -45,7 +45,9 @@ type eventTypes map[string]bool
 func typesOf(events ...domain.Event) eventTypes {
 	set := eventTypes{}
 	for _, e := range events {
-		set[e.EventType()] = true
+		for _, typ := range domain.StoredTypesOf(e.EventType()) { // superseded versions upcast
+			set[typ] = true
+		}
 	}
 	return set
 }

@@ -34,10 +34,16 @@ func opsProcess(ctx context.Context, cfg Config, logger *slog.Logger, readDB boo
 	if err := p.openEventStore(ctx, cfg, logger); err != nil {
 		return nil, err
 	}
+	p.sqlStore = p.store
 	if readDB {
 		if err := p.openReadDB(ctx, cfg); err != nil {
 			return nil, errors.Join(err, p.close())
 		}
+	}
+	// History, exports, as-of and rebuilds read personal data as serve does: opened, or
+	// shown erased.
+	if err := p.addPersonalData(ctx); err != nil {
+		return nil, errors.Join(err, p.close())
 	}
 	return p, nil
 }

@@ -14,6 +14,7 @@ import (
 	"ledger/infra/eventstore"
 	"ledger/infra/metrics"
 	"ledger/infra/natsbus"
+	"ledger/infra/privacy"
 	"ledger/infra/tracing"
 	"ledger/projections"
 )
@@ -37,7 +38,9 @@ type process struct {
 	executor  *commands.Executor
 	metrics   *metrics.Metrics
 	forwarder *natsbus.Forwarder
-	tracing   *tracing.Tracing // off unless configured; never nil after wire
+	tracing   *tracing.Tracing  // off unless configured; never nil after wire
+	sqlStore  eventstore.Store  // the store as opened, before the metrics wrapper
+	shredder  *privacy.Shredder // crypto-shredding, nil when no process part reads events
 	// projectorConn is the projectors' own NATS connection (tests cut it).
 	projectorConn *natsbus.Conn
 	// servesAPI: the process serves the API, and so the console (wire_console.go).
@@ -115,9 +118,15 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 	if err := p.openEventStore(ctx, cfg, logger); err != nil {
 		return p, err
 	}
+	p.sqlStore = p.store
 	p.store = p.metrics.ObserveStore(p.store)
 	if n.readDB {
 		if err := p.openReadDB(ctx, cfg); err != nil {
+			return p, err
+		}
+	}
+	if n.api || n.projectors {
+		if err := p.addPersonalData(ctx); err != nil {
 			return p, err
 		}
 	}
@@ -142,7 +151,7 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 		if err != nil {
 			return p, err
 		}
-		p.addAPI(cfg, logger, opts, checkpoints)
+		p.addAPI(cfg, logger, opts, routeAPIs{transparency: checkpoints, privacy: p.addErasures(logger, opts)})
 	}
 	if err := p.watchProgress(); err != nil {
 		return p, err
@@ -154,9 +163,12 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 // routes (apiRoutes). An API-only process reads projection progress from the shared
 // read database. The audit, ops and rules routes read the event store and the read
 // database themselves, so every API process serves them.
-func (p *process) addAPI(cfg Config, logger *slog.Logger, opts wireOptions, checkpoints handlers.TransparencyAPI) {
+func (p *process) addAPI(cfg Config, logger *slog.Logger, opts wireOptions, apis routeAPIs) {
 	copts := []commands.Option{commands.WithLogger(logger), commands.WithTracer(p.tracing.Tracer("ledger/commands")),
 		commands.WithStateCacheSize(cfg.StateCacheSize), commands.WithSnapshotEvery(cfg.SnapshotEvery)}
+	if p.shredder != nil {
+		copts = append(copts, commands.WithPersonalData(p.shredder))
+	}
 	if opts.now != nil {
 		copts = append(copts, commands.WithClock(opts.now))
 	}
@@ -173,13 +185,11 @@ func (p *process) addAPI(cfg Config, logger *slog.Logger, opts wireOptions, chec
 	// (resumable) before the read database closes.
 	jobs := projections.NewRebuildJobs(ops)
 	p.closers = append(p.closers, func() error { jobs.Close(); return nil })
-	p.deps.Routes = apiRoutes(routeAPIs{
-		api:          handlers.API{Commands: p.metrics.ObserveCommands(p.executor), ReadModels: projections.NewReadModels(p.readDB), Now: now},
-		audit:        handlers.AuditAPI{Log: p.store, Partners: p.executor, Now: now},
-		ops:          handlers.OpsAPI{Projections: ops, Rebuilds: jobs, DeadLetters: &projections.DeadLetterOps{DB: p.readDB, Events: p.store}},
-		rules:        handlers.RulesAPI{Rules: p.executor, Now: now},
-		transparency: checkpoints,
-	})
+	apis.api = handlers.API{Commands: p.metrics.ObserveCommands(p.executor), ReadModels: projections.NewReadModels(p.readDB), Now: now}
+	apis.audit = handlers.AuditAPI{Log: p.store, Partners: p.executor, Now: now}
+	apis.ops = handlers.OpsAPI{Projections: ops, Rebuilds: jobs, DeadLetters: &projections.DeadLetterOps{DB: p.readDB, Events: p.store}}
+	apis.rules = handlers.RulesAPI{Rules: p.executor, Now: now}
+	p.deps.Routes = apiRoutes(apis)
 }
 
 // check adds a readiness checker.

@@ -6,11 +6,13 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"iter"
 	"time"
 
+	"ledger/domain"
 	"ledger/infra/eventstore"
 )
 
@@ -35,13 +37,39 @@ type Record struct {
 	RecordedAt time.Time       `json:"recordedAt"`
 	Data       json.RawMessage `json:"data"`
 	Metadata   json.RawMessage `json:"metadata"`
+	// ReadAs is the event as the ledger reads it today, when that differs from what is
+	// stored: a superseded version upcast to the current one (IncidentOpened.v1 read as
+	// .v2). Type and Data above stay the stored bytes, which the hash chain covers.
+	ReadAs *ReadAs `json:"readAs,omitempty"`
+}
+
+// ReadAs is an event in its current version.
+type ReadAs struct {
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data"`
 }
 
 // RecordOf turns a stored event into a Record. Bytes that are not JSON (which the
 // ledger never writes) are carried as a JSON string, so a line is always valid JSON.
 func RecordOf(e eventstore.RecordedEvent) Record {
 	return Record{Position: e.Position.String(), Stream: e.Stream, Revision: e.Revision, EventID: e.ID,
-		Type: e.Type, RecordedAt: e.RecordedAt.UTC(), Data: rawJSON(e.Data), Metadata: rawJSON(e.Metadata)}
+		Type: e.Type, RecordedAt: e.RecordedAt.UTC(), Data: rawJSON(e.Data), Metadata: rawJSON(e.Metadata),
+		ReadAs: readAs(e)}
+}
+
+// readAs gives the event as read today when that differs from the stored bytes: a
+// superseded version upcast, personal data opened (or shown erased). nil when it reads
+// as stored, or is not an event the domain knows (the record shows it as stored).
+func readAs(e eventstore.RecordedEvent) *ReadAs {
+	ev, err := domain.Decode(e.Type, e.Data)
+	if err != nil {
+		return nil
+	}
+	data, err := json.Marshal(ev) // not Encode: that would seal the personal data again
+	if err != nil || ev.EventType() == e.Type && bytes.Equal(data, e.Data) {
+		return nil
+	}
+	return &ReadAs{Type: ev.EventType(), Data: data}
 }
 
 func rawJSON(b []byte) json.RawMessage {

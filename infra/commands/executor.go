@@ -81,7 +81,8 @@ type Executor struct {
 	log           *slog.Logger
 	cacheSize     int
 	snapshotEvery int
-	tracer        trace.Tracer // nil: tracing off
+	tracer        trace.Tracer  // nil: tracing off
+	subjects      SubjectSealer // nil: actors stored as given
 
 	states *stateCache
 	loads  singleflight.Group // loads of streams the cache does not hold, shared (state.go)
@@ -96,6 +97,20 @@ type Executor struct {
 	rulesMu sync.Mutex
 	rules   ruleBookState
 }
+
+// SubjectSealer encrypts the acting user's ID in each event's metadata with that
+// person's key (crypto-shredding, infra/privacy); the events' own personal members are
+// sealed by the codec (domain.UsePersonalData).
+type SubjectSealer interface {
+	SealSubject(ctx context.Context, subject string) (string, error)
+}
+
+// WithPersonalData stores every event's actor sealed by s.
+func WithPersonalData(s SubjectSealer) Option { return func(x *Executor) { x.subjects = s } }
+
+// ForgetStates drops every cached state, so the next command of each stream refolds it
+// from the store: after an erasure, no state holding the erased plaintext is kept.
+func (x *Executor) ForgetStates() { x.states.purge() }
 
 // Option configures an Executor.
 type Option func(*Executor)

@@ -166,6 +166,12 @@ type stateCache struct {
 	states *lru.Cache[string, streamState]
 }
 
+func (c *stateCache) purge() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.states.Purge()
+}
+
 func newStateCache(size int) *stateCache {
 	states, err := lru.New[string, streamState](size)
 	if err != nil {

@@ -30,13 +30,20 @@ func (x *Executor) appendSealed(ctx context.Context, stream string, head streamH
 	for _, c := range commands {
 		roles := append(slices.Clone(c.meta.Actor.SystemRoles), c.meta.partnerRoles...)
 		traceParent := c.meta.traceParent()
+		actor := c.meta.Actor.UserID
+		if x.subjects != nil {
+			var err error
+			if actor, err = x.subjects.SealSubject(ctx, actor); err != nil {
+				return head, fmt.Errorf("seal the actor: %w", err)
+			}
+		}
 		for _, e := range c.events {
 			typ, body, err := domain.Encode(e)
 			if err != nil {
 				return head, fmt.Errorf("encode %T: %w", e, err)
 			}
 			m := eventmeta.Metadata{
-				Actor: c.meta.Actor.UserID, Roles: roles,
+				Actor: actor, Roles: roles,
 				CorrelationID: c.meta.CorrelationID, CausationID: c.meta.CausationID, TraceParent: traceParent,
 				RulesVersion: rulesVersion, RecordedAt: now, PrevHash: prev,
 			}

@@ -52,3 +52,12 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (eventstore.Sna
 	snap.Revision = uint64(revision)
 	return snap, true, nil
 }
+
+// DeleteSnapshots drops every stream's snapshot: they are a cache of folded state, and
+// after an erasure (infra/privacy) one may still hold the erased plaintext.
+func (s *Store) DeleteSnapshots(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM stream_snapshot`); err != nil {
+		return fmt.Errorf("delete snapshots: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/uptrace/bun"
+
+	"ledger/domain"
+	"ledger/handlers"
+	"ledger/infra/privacy"
+	"ledger/infra/sqlstore"
+	"ledger/projections"
+)
+
+// keysDB is where the per-subject keys live: the event store's SQL database, or for
+// EventStoreDB (which has no tables) the read database. nil when this process has
+// neither (a forwarder in front of EventStoreDB, which never reads personal data).
+func (p *process) keysDB() *bun.DB {
+	if s, ok := p.eventSQL(); ok {
+		return s.DB()
+	}
+	return p.readDB
+}
+
+// eventSQL is the SQL event store under the metrics wrapper, if the backend is one.
+func (p *process) eventSQL() (*sqlstore.Store, bool) {
+	s, ok := p.sqlStore.(*sqlstore.Store)
+	return s, ok && s != nil
+}
+
+// addPersonalData installs crypto-shredding in the codec: from here on personal
+// members of events are stored sealed per subject and read back opened (or as
+// "erased:<ref>"). It runs before anything encodes or decodes events.
+func (p *process) addPersonalData(ctx context.Context) error {
+	db := p.keysDB()
+	if db == nil {
+		return nil
+	}
+	keys, err := privacy.OpenKeys(ctx, db)
+	if err != nil {
+		return fmt.Errorf("personal data keys: %w", err)
+	}
+	p.shredder = privacy.NewShredder(keys)
+	restore := domain.UsePersonalData(p.shredder)
+	p.closers = append(p.closers, func() error { restore(); return nil })
+	return nil
+}
+
+// addErasures serves POST /v1/privacy/erasures. After the key is gone it drops every
+// copy of plaintext the process keeps: cached states, snapshots, the read models
+// (rebuilt from the log, which now reads the subject as erased), and on SQLite the
+// free pages of both databases.
+// It returns nil when the process does not shred (no route then).
+func (p *process) addErasures(logger *slog.Logger, opts wireOptions) *handlers.PrivacyAPI {
+	if p.shredder == nil {
+		return nil
+	}
+	followUps := []func(ctx context.Context) error{func(context.Context) error { p.executor.ForgetStates(); return nil }}
+	if s, ok := p.eventSQL(); ok {
+		followUps = append(followUps, s.DeleteSnapshots, privacy.CompactSQLite(s.DB()))
+	}
+	followUps = append(followUps, func(ctx context.Context) error {
+		for _, rm := range projections.All() {
+			if _, err := projections.RebuildAndCompare(ctx, p.readDB, p.store, rm, projections.RebuildOptions{Logger: logger}); err != nil {
+				return fmt.Errorf("rebuild %s: %w", rm.Name(), err)
+			}
+		}
+		return nil
+	}, privacy.CompactSQLite(p.readDB))
+	eraser := privacy.NewEraser(p.shredder, p.store, followUps...)
+	return &handlers.PrivacyAPI{Eraser: eraser, Now: opts.now}
+}

@@ -1,0 +1,56 @@
+package privacy_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"ledger/domain"
+	"ledger/infra/privacy"
+	"ledger/infra/sqlstore"
+)
+
+// TestSealedValuesOpenOnlyUnderTheirOwnKeyAndReference: a sealed value opens to the
+// plaintext; the same subject seals differently each time (random nonce) under one
+// reference; a value whose ciphertext or reference was altered is an error, never a
+// plaintext or an "erased" marker; system actor names and events stored before
+// crypto-shredding (plaintext) read as they are.
+func TestSealedValuesOpenOnlyUnderTheirOwnKeyAndReference(t *testing.T) {
+	ctx := context.Background()
+	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "events.db"), sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	keys, err := privacy.OpenKeys(ctx, store.DB())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := privacy.NewShredder(keys)
+	a, _ := s.SealSubject(ctx, "carol@contoso.example")
+	b, _ := s.SealSubject(ctx, "carol@contoso.example")
+	other, _ := s.SealSubject(ctx, "dave@contoso.example")
+	refOf := func(v string) string { return strings.Split(v, ":")[1] }
+	if a == b || refOf(a) != refOf(b) || refOf(a) == refOf(other) || strings.Contains(a, "carol") {
+		t.Fatalf("sealed %q and %q (dave %q): want one reference per subject, fresh ciphertext, no plaintext", a, b, other)
+	}
+	if got, err := s.OpenSubject(ctx, a); err != nil || got != "carol@contoso.example" {
+		t.Fatalf("opened %q, %v", got, err)
+	}
+	tampered := a[:len(a)-2] + map[bool]string{true: "AA", false: "BB"}[!strings.HasSuffix(a, "AA")]
+	swapped := "pii:" + refOf(other) + ":" + strings.SplitN(a, ":", 3)[2]
+	for _, v := range []string{tampered, swapped} {
+		if got, err := s.OpenSubject(ctx, v); err == nil {
+			t.Errorf("altered value %q opened as %q", v, got)
+		}
+	}
+	for _, v := range []string{domain.SystemPlatform, "eve@contoso.example (stored before shredding)"} {
+		if sealed, _ := s.SealSubject(ctx, v); v == domain.SystemPlatform && sealed != v {
+			t.Errorf("a system actor name was sealed: %q", sealed)
+		}
+		if got, err := s.OpenSubject(ctx, v); err != nil || got != v {
+			t.Errorf("plain %q opened as %q, %v", v, got, err)
+		}
+	}
+}
