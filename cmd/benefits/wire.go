@@ -57,6 +57,10 @@ type wireOptions struct {
 	now func() time.Time
 	// wrapProjection, when set, wraps every read model the runner runs (fault injection).
 	wrapProjection func(projections.Projection) projections.Projection
+	// wrapRebuildModel and wrapRebuilds, when set, wrap the read models ops rebuilds build
+	// and the rebuild jobs the API starts (a test holds a rebuild mid-way, in small batches).
+	wrapRebuildModel func(projections.Projection) projections.Projection
+	wrapRebuilds     func(handlers.RebuildJobs) handlers.RebuildJobs
 }
 
 // needs says which parts a role runs.
@@ -164,12 +168,23 @@ func (p *process) addAPI(cfg Config, logger *slog.Logger, opts wireOptions, chec
 	ops := &projections.Operations{DB: p.readDB, Store: p.store, DataDir: cfg.DataDir, Logger: logger}
 	// Rebuilds started over HTTP run in the background; closing the process stops them
 	// (resumable) before the read database closes.
+	if opts.wrapRebuildModel != nil {
+		for _, m := range projections.All() {
+			ops.Projections = append(ops.Projections, opts.wrapRebuildModel(m))
+		}
+	}
 	jobs := projections.NewRebuildJobs(ops)
 	p.closers = append(p.closers, func() error { jobs.Close(); return nil })
+	var rebuilds handlers.RebuildJobs = jobs
+	// The dead-letter routes (list, inspect, retry, discard) need the store to retry.
+	deadLetters := &projections.DeadLetterOps{DB: p.readDB, Events: p.store}
+	if opts.wrapRebuilds != nil {
+		rebuilds = opts.wrapRebuilds(jobs)
+	}
 	p.deps.Routes = apiRoutes(routeAPIs{
 		api:          handlers.API{Commands: p.metrics.ObserveCommands(p.executor), ReadModels: projections.NewReadModels(p.readDB), Now: now},
 		audit:        handlers.AuditAPI{Log: p.store, Partners: p.executor, Now: now},
-		ops:          handlers.OpsAPI{Projections: ops, Rebuilds: jobs},
+		ops:          handlers.OpsAPI{Projections: ops, Rebuilds: rebuilds, DeadLetters: deadLetters},
 		rules:        handlers.RulesAPI{Rules: p.executor, Now: now},
 		transparency: checkpoints,
 	})
