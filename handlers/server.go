@@ -48,6 +48,8 @@ type Deps struct {
 	Metrics HTTPMetrics
 	// Limits bound the requests in flight; the zero value bounds nothing.
 	Limits InFlightLimits
+	// OIDC, when its issuer is set, also accepts that provider's tokens (oidc.go).
+	OIDC OIDCSettings
 }
 
 func (d Deps) withDefaults() Deps {
@@ -101,6 +103,7 @@ func NewServer(deps Deps) *echo.Echo {
 	}
 	deps = deps.withDefaults()
 	s := &server{deps: deps, auth: newAuthenticator(deps.JWTSecret, deps.MaxTokenLifetime), limiter: newLimiter(deps.Limits, deps.Metrics)}
+	s.auth.oidc = newOIDCVerifier(deps.OIDC)
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

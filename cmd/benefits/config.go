@@ -86,6 +86,8 @@ type Config struct {
 	Checkpoints CheckpointConfig
 	// PprofAddr is where the profiler listens; empty: nowhere.
 	PprofAddr string
+	// OIDC is the OpenID Connect provider the API also accepts tokens of (config_oidc.go).
+	OIDC handlers.OIDCSettings
 }
 
 // setting is one configuration item: a flag, an environment variable (unless noEnv),
@@ -258,7 +260,9 @@ func serveSettings(c *Config) []setting {
 		jwtSecretSetting(c),
 		jwtSecretFileSetting(c),
 		maxTokenLifetimeSetting(c),
-
+	}
+	settings = append(settings, oidcSettings(c)...)
+	settings = append(settings, []setting{
 		logFormatSetting(c),
 		logLevelSetting(c),
 		{name: "role", def: "all", usage: "parts this process runs: all | api | projector | forwarder",
@@ -336,7 +340,7 @@ func serveSettings(c *Config) []setting {
 				c.ShutdownTimeout, err = parseDuration(v, 10*time.Minute)
 				return err
 			}},
-	}
+	}...)
 	settings = append(settings, checkpointKeySettings(c)...)
 	return append(settings, checkpointScheduleSettings(c)...)
 }

@@ -100,6 +100,7 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 		// Long-running routes re-arm the server's write deadline when they answer.
 		WriteTimeout:     cfg.WriteTimeout,
 		MaxTokenLifetime: cfg.MaxTokenLifetime,
+		OIDC:             cfg.OIDC,
 		Limits:           cfg.Limits,
 	}}
 	defer func() {
