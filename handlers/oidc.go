@@ -200,6 +200,11 @@ func (a *authenticator) oidcPrincipal(token string) (Principal, error) {
 	if err != nil {
 		return Principal{}, err
 	}
+	// As for HS256 tokens (jwt.WithIssuedAt): a token claiming to be issued later than
+	// now could stretch its lifetime past the bound below.
+	if t.issuedAt.After(time.Now().Add(TokenClockLeeway)) {
+		return Principal{}, errors.New("token is used before it was issued (iat in the future)")
+	}
 	rc := jwt.RegisteredClaims{ExpiresAt: jwt.NewNumericDate(t.expiresAt)}
 	if !t.issuedAt.IsZero() {
 		rc.IssuedAt = jwt.NewNumericDate(t.issuedAt)
