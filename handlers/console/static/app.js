@@ -47,7 +47,8 @@ async function render() {
   if (!session.token() && page !== 'api') {
     view.append(h('p', { class: 'notice' }, 'Sign in with a bearer token first: run ',
       h('code', {}, 'benefits token --sub you@example.com'), ' (add ', h('code', {}, '--roles auditor'), ' or ', h('code', {}, '--roles ops'),
-      ' for those pages) and paste the line it prints into the field above.'));
+      ' for those pages) and paste the line it prints into the field above.'),
+      oidcButton() ? h('p', { class: 'notice' }, `Or use “${oidcButton().textContent}” above to sign in at your organisation's provider.`) : null);
     pageReady(page);
     return;
   }
@@ -90,6 +91,11 @@ async function init() {
   await offerOIDC();
   showSession();
   render();
+}
+
+function oidcButton() {
+  const b = document.getElementById('oidc-signin');
+  return b && !b.hidden ? b : null;
 }
 
 // offerOIDC shows "Sign in with <provider>" where the server has one, and completes a
