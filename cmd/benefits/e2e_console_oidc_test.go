@@ -89,6 +89,11 @@ func TestConsoleSignsInThroughTheOIDCProviderAsThatUser(t *testing.T) {
 	s := startSystem(t, withOIDC(testConfig(t), provider), wireOptions{})
 	serve(s.url + "/")
 	fs := runFirstSession(t, s)
+	// The console may post the code to the provider's token endpoint, and nowhere else.
+	csp := s.do(t, http.MethodGet, "/", "", nil).want(t, http.StatusOK).header.Get("Content-Security-Policy")
+	if want := "connect-src 'self' " + provider.issuer + ";"; !strings.Contains(csp, want) {
+		t.Errorf("CSP %q lacks %q", csp, want)
+	}
 
 	b := openTab(t)
 	b.expectRefusal("/favicon.ico", http.StatusNotFound) // the provider's login page has none
