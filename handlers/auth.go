@@ -107,6 +107,8 @@ type authenticator struct {
 	maxLifetime time.Duration
 	parser      *jwt.Parser
 	verified    *verifiedTokens
+	// oidc checks tokens of the configured OpenID Connect issuer (oidc.go); nil: none.
+	oidc *oidcVerifier
 }
 
 func newAuthenticator(secret []byte, maxLifetime time.Duration) *authenticator {
@@ -127,6 +129,9 @@ func newAuthenticator(secret []byte, maxLifetime time.Duration) *authenticator {
 func (a *authenticator) principal(token string) (Principal, error) {
 	if p, ok := a.verified.get(token, time.Now()); ok {
 		return p, nil
+	}
+	if a.oidc.issued(token) {
+		return a.oidcPrincipal(token)
 	}
 	var cl claims
 	if _, err := a.parser.ParseWithClaims(token, &cl, func(*jwt.Token) (any, error) { return a.secret, nil }); err != nil {

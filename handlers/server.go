@@ -54,6 +54,8 @@ type Deps struct {
 	// trace context with Propagator; nil adds nothing to a request.
 	TracerProvider trace.TracerProvider
 	Propagator     propagation.TextMapPropagator
+	// OIDC, when its issuer is set, also accepts that provider's tokens (oidc.go).
+	OIDC OIDCSettings
 }
 
 func (d Deps) withDefaults() Deps {
@@ -110,6 +112,7 @@ func NewServer(deps Deps) *echo.Echo {
 	}
 	deps = deps.withDefaults()
 	s := &server{deps: deps, auth: newAuthenticator(deps.JWTSecret, deps.MaxTokenLifetime), limiter: newLimiter(deps.Limits, deps.Metrics)}
+	s.auth.oidc = newOIDCVerifier(deps.OIDC)
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

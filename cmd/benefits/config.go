@@ -89,6 +89,8 @@ type Config struct {
 	PprofAddr string
 	// Tracing: where OpenTelemetry traces go, if anywhere (wire_tracing.go).
 	Tracing tracing.Config
+	// OIDC is the OpenID Connect provider the API also accepts tokens of (config_oidc.go).
+	OIDC handlers.OIDCSettings
 }
 
 // setting is one configuration item: a flag, an environment variable (unless noEnv),
@@ -261,7 +263,9 @@ func serveSettings(c *Config) []setting {
 		jwtSecretSetting(c),
 		jwtSecretFileSetting(c),
 		maxTokenLifetimeSetting(c),
-
+	}
+	settings = append(settings, oidcSettings(c)...)
+	settings = append(settings, []setting{
 		logFormatSetting(c),
 		logLevelSetting(c),
 		{name: "role", def: "all", usage: "parts this process runs: all | api | projector | forwarder",
@@ -339,7 +343,7 @@ func serveSettings(c *Config) []setting {
 				c.ShutdownTimeout, err = parseDuration(v, 10*time.Minute)
 				return err
 			}},
-	}
+	}...)
 	settings = append(settings, checkpointKeySettings(c)...)
 	settings = append(settings, tracingSettings(c)...)
 	return append(settings, checkpointScheduleSettings(c)...)

@@ -39,7 +39,8 @@ func TestServeDefaults(t *testing.T) {
 		ReadDBMaxConns: 16, EventStoreMaxConns: 32, MaxTokenLifetime: 24 * time.Hour,
 		Limits:      handlers.InFlightLimits{Commands: 64, Queries: 128, PerPartner: 32},
 		Checkpoints: CheckpointConfig{Every: 1000, Interval: time.Minute},
-		Tracing:     tracing.Config{SampleRatio: 1}}
+		Tracing:     tracing.Config{SampleRatio: 1},
+		OIDC:        handlers.OIDCSettings{RolesClaim: handlers.DefaultOIDCRolesClaim}}
 	if cfg != want {
 		t.Errorf("defaults\n got %+v\nwant %+v", cfg, want)
 	}
@@ -142,6 +143,12 @@ func TestWrongValuesFailNamingFlagAndEnv(t *testing.T) {
 		{"in-flight bound not a number", nil, []string{"BENEFITS_MAX_PARTNER_COMMANDS_IN_FLIGHT", "many"}, "invalid --max-partner-commands-in-flight / BENEFITS_MAX_PARTNER_COMMANDS_IN_FLIGHT", ""},
 		{"profiler on a public address", []string{"--pprof-addr", "0.0.0.0:6060"}, nil, `invalid --pprof-addr / BENEFITS_PPROF_ADDR "0.0.0.0:6060": want a loopback address`, ""},
 		{"profiler address without a port", nil, []string{"BENEFITS_PPROF_ADDR", "127.0.0.1"}, "invalid --pprof-addr / BENEFITS_PPROF_ADDR", ""},
+		{"OIDC issuer over plain http to another host", []string{"--oidc-issuer", "http://login.example.com", "--oidc-client-id", "c"}, nil,
+			`invalid --oidc-issuer / BENEFITS_OIDC_ISSUER "http://login.example.com": want https`, ""},
+		{"OIDC issuer not a URL", nil, []string{"BENEFITS_OIDC_ISSUER", "login", "BENEFITS_OIDC_CLIENT_ID", "c"}, "invalid --oidc-issuer / BENEFITS_OIDC_ISSUER", ""},
+		{"OIDC issuer without an audience", []string{"--oidc-issuer", "https://login.example.com"}, nil,
+			"invalid --oidc-audience / BENEFITS_OIDC_AUDIENCE \"\": --oidc-issuer is set: set --oidc-client-id or --oidc-audience", ""},
+		{"OIDC roles claim with a space", []string{"--oidc-roles-claim", "my roles"}, nil, "invalid --oidc-roles-claim / BENEFITS_OIDC_ROLES_CLAIM", ""},
 		{"unknown flag", []string{"--port", "80"}, nil, "flag provided but not defined: -port", ""},
 		{"stray argument", []string{"now"}, nil, `unexpected argument "now"`, ""},
 	}

@@ -64,6 +64,10 @@ type wireOptions struct {
 	wrapProjection func(projections.Projection) projections.Projection
 	// tracing, when set, replaces the tracing cfg configures (an in-memory exporter).
 	tracing *tracing.Tracing
+	// wrapRebuildModel and wrapRebuilds, when set, wrap the read models ops rebuilds build
+	// and the rebuild jobs the API starts (a test holds a rebuild mid-way, in small batches).
+	wrapRebuildModel func(projections.Projection) projections.Projection
+	wrapRebuilds     func(handlers.RebuildJobs) handlers.RebuildJobs
 }
 
 // needs says which parts a role runs.
@@ -103,6 +107,7 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 		// Long-running routes re-arm the server's write deadline when they answer.
 		WriteTimeout:     cfg.WriteTimeout,
 		MaxTokenLifetime: cfg.MaxTokenLifetime,
+		OIDC:             cfg.OIDC,
 		Limits:           cfg.Limits,
 	}}
 	defer func() {
@@ -183,11 +188,21 @@ func (p *process) addAPI(cfg Config, logger *slog.Logger, opts wireOptions, apis
 	ops := &projections.Operations{DB: p.readDB, Store: p.store, DataDir: cfg.DataDir, Logger: logger}
 	// Rebuilds started over HTTP run in the background; closing the process stops them
 	// (resumable) before the read database closes.
+	if opts.wrapRebuildModel != nil {
+		for _, m := range projections.All() {
+			ops.Projections = append(ops.Projections, opts.wrapRebuildModel(m))
+		}
+	}
 	jobs := projections.NewRebuildJobs(ops)
 	p.closers = append(p.closers, func() error { jobs.Close(); return nil })
+	var rebuilds handlers.RebuildJobs = jobs
+	if opts.wrapRebuilds != nil {
+		rebuilds = opts.wrapRebuilds(jobs)
+	}
 	apis.api = handlers.API{Commands: p.metrics.ObserveCommands(p.executor), ReadModels: projections.NewReadModels(p.readDB), Now: now}
 	apis.audit = handlers.AuditAPI{Log: p.store, Partners: p.executor, Now: now}
-	apis.ops = handlers.OpsAPI{Projections: ops, Rebuilds: jobs, DeadLetters: &projections.DeadLetterOps{DB: p.readDB, Events: p.store}}
+	// The dead-letter routes (list, inspect, retry, discard) need the store to retry.
+	apis.ops = handlers.OpsAPI{Projections: ops, Rebuilds: rebuilds, DeadLetters: &projections.DeadLetterOps{DB: p.readDB, Events: p.store}}
 	apis.rules = handlers.RulesAPI{Rules: p.executor, Now: now}
 	p.deps.Routes = apiRoutes(apis)
 }

@@ -13,7 +13,7 @@ import (
 func (p *process) httpHandler() *echo.Echo {
 	e := handlers.NewServer(p.deps)
 	if p.servesAPI {
-		console.Mount(e)
+		console.Mount(e, handlers.NewOIDCDiscovery(p.deps.OIDC))
 	}
 	return e
 }

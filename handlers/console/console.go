@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"ledger/handlers"
 )
 
 //go:embed static
@@ -24,10 +26,14 @@ const AssetPrefix = "/console/"
 const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-// Mount serves the console on e: GET / is the app's page, GET /console/* its files.
-// Every answer carries the policy above, so a page that tried to load anything else
+// Mount serves the console on e: GET / is the app's page, GET /console/* its files and
+// GET /console/config.json what sign-in it offers (oidc nil: the pasted token only).
+// Every answer carries the policy above (with the OIDC provider's origins admitted to
+// connect-src when it is configured), so a page that tried to load anything else
 // would be refused by the browser (the browser tests fail on such refusals).
-func Mount(e *echo.Echo) {
+func Mount(e *echo.Echo, oidc *handlers.OIDCDiscovery) {
+	signIn := newSignInConfig(oidc)
+	secure := signIn.secure
 	files, err := fs.Sub(static, "static")
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
@@ -41,6 +47,7 @@ func Mount(e *echo.Echo) {
 		secure(c.Response().Header())
 		return c.HTMLBlob(http.StatusOK, index)
 	})
+	e.GET(AssetPrefix+"config.json", signIn.serve)
 	e.GET(AssetPrefix+"*", func(c echo.Context) error {
 		// Only the app's files: no directory listing, and the API's own problem+json
 		// for anything else.
@@ -54,10 +61,10 @@ func Mount(e *echo.Echo) {
 	})
 }
 
-// secure sets the headers every console answer carries. no-cache makes the browser
-// revalidate, so a new binary's files are picked up at once.
-func secure(h http.Header) {
-	h.Set("Content-Security-Policy", ContentSecurityPolicy)
+// secureWith sets the headers every console answer carries, with policy as its CSP.
+// no-cache makes the browser revalidate, so a new binary's files are picked up at once.
+func secureWith(h http.Header, policy string) {
+	h.Set("Content-Security-Policy", policy)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")

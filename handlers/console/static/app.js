@@ -2,6 +2,7 @@
 // page renders into <main> and returns a function that stops its timers.
 import { h, announce, pageReady, currentPage } from './ui.js';
 import * as session from './session.js';
+import * as oidc from './oidc.js';
 import * as dashboard from './dashboard.js';
 import * as timeline from './timeline.js';
 import * as ops from './ops.js';
@@ -23,7 +24,8 @@ function showSession() {
   document.getElementById('whoami').hidden = !c;
   if (!c) return;
   document.getElementById('who-sub').textContent = c.sub || '(no sub)';
-  const roles = Array.isArray(c.roles) && c.roles.length ? c.roles : null;
+  const held = session.roles(c);
+  const roles = held.length ? held : null;
   document.getElementById('who-roles').textContent = roles ? `· roles: ${roles.join(', ')}` : '· partner user (no system role)';
   document.getElementById('who-exp').textContent = c.exp ? `· token expires ${new Date(c.exp * 1000).toISOString().slice(0, 16).replace('T', ' ')}Z` : '';
 }
@@ -45,7 +47,8 @@ async function render() {
   if (!session.token() && page !== 'api') {
     view.append(h('p', { class: 'notice' }, 'Sign in with a bearer token first: run ',
       h('code', {}, 'benefits token --sub you@example.com'), ' (add ', h('code', {}, '--roles auditor'), ' or ', h('code', {}, '--roles ops'),
-      ' for those pages) and paste the line it prints into the field above.'));
+      ' for those pages) and paste the line it prints into the field above.'),
+      oidcButton() ? h('p', { class: 'notice' }, `Or use “${oidcButton().textContent}” above to sign in at your organisation's provider.`) : null);
     pageReady(page);
     return;
   }
@@ -54,7 +57,7 @@ async function render() {
   if (mine === generation) stop = cleanup; else cleanup();
 }
 
-function init() {
+async function init() {
   document.getElementById('signin').addEventListener('submit', (ev) => {
     ev.preventDefault();
     const input = document.getElementById('token');
@@ -85,8 +88,35 @@ function init() {
     ev.preventDefault();
     document.getElementById('main').focus();
   });
+  await offerOIDC();
   showSession();
   render();
+}
+
+function oidcButton() {
+  const b = document.getElementById('oidc-signin');
+  return b && !b.hidden ? b : null;
+}
+
+// offerOIDC shows "Sign in with <provider>" where the server has one, and completes a
+// sign-in the provider has just sent the browser back from.
+async function offerOIDC() {
+  const offer = await oidc.config();
+  if (!offer.oidc) return;
+  session.setOIDC(offer.oidc.issuer, offer.oidc.rolesClaim);
+  const btn = document.getElementById('oidc-signin');
+  btn.textContent = `Sign in with ${new URL(offer.oidc.issuer).host}`;
+  btn.hidden = false;
+  btn.addEventListener('click', () => oidc.start(offer.oidc).catch((err) => announce(err.message)));
+  try {
+    const t = await oidc.finish();
+    if (t) {
+      const c = session.signIn(t);
+      announce(`Signed in as ${c.sub}`);
+    }
+  } catch (err) {
+    document.getElementById('signin-error').textContent = err.message;
+  }
 }
 
 init();

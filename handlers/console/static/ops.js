@@ -2,7 +2,8 @@
 // letters (inspected, retried or discarded with a reason); a rebuild started and watched, with its diff; the rules versions side by
 // side with their differences, and a new version previewed before it is published.
 import { h, table, section, field, when, problemView, announce, pageReady } from './ui.js';
-import { get, post, call, q, enc } from './api.js';
+import { get, post, q, enc } from './api.js';
+import { follow, statusView } from './rebuild.js';
 
 const POLL_MS = 2000;
 
@@ -60,7 +61,7 @@ class ControlRoom {
       if (!stopped) timer = setTimeout(tick, POLL_MS);
     };
     timer = setTimeout(tick, POLL_MS);
-    return () => { stopped = true; clearTimeout(timer); };
+    return () => { stopped = true; clearTimeout(timer); this.following?.abort(); };
   }
 
   rebuildSection() {
@@ -69,7 +70,7 @@ class ControlRoom {
     const form = h('form', { class: 'inline-form', onsubmit: async (ev) => {
       ev.preventDefault();
       btn.disabled = true;
-      this.report.replaceChildren(h('p', {}, `Rebuilding ${this.names.value}… progress shows in the table above.`));
+      this.report.replaceChildren(h('p', {}, `Starting a rebuild of ${this.names.value}…`));
       try {
         await this.rebuild(this.names.value, dry.checked);
       } finally {
@@ -79,52 +80,22 @@ class ControlRoom {
     return section('Rebuild', form, this.report);
   }
 
-  // rebuild works with both shapes of the route: the synchronous one answers 200 with
-  // the report; an asynchronous one answers 202 with Location, a status resource that
-  // is read until it holds a report or fails.
+  // rebuild starts the job (202 with its Location) and follows it live until its
+  // outcome: progress while it runs, then the diff and whether it was swapped in.
   async rebuild(name, dryRun) {
+    this.following?.abort();
+    const following = new AbortController();
+    this.following = following;
     try {
       const res = await post(`/v1/ops/projections/${enc(name)}/rebuild${q({ dryRun: dryRun ? 'true' : '' })}`);
-      let answer = res.data;
-      if (res.status === 202) answer = await this.follow(res.headers.get('Location'), answer);
-      this.showReport(answer);
-      announce(`Rebuild of ${name} finished`);
+      const done = await follow(res.headers.get('Location'), res.data,
+        (st) => this.report.replaceChildren(statusView(st)), following.signal);
+      announce(`Rebuild of ${name} ${done.state}${done.swapped ? ', swapped in' : ''}`);
     } catch (err) {
+      if (following.signal.aborted) return;
       this.report.replaceChildren(problemView(err));
     }
     await this.refresh();
-  }
-
-  async follow(location, first) {
-    let status = first;
-    while (location) {
-      if (status && (status.report || ['done', 'failed', 'interrupted'].includes(status.status))) return status;
-      this.report.replaceChildren(h('p', {}, `Rebuild ${status?.status || 'running'}: ${status?.events ?? 0} events`,
-        status?.eventsPerSecond ? ` · ${Math.round(status.eventsPerSecond)} events/s` : '', status?.etaSeconds ? ` · ETA ${Math.round(status.etaSeconds)} s` : ''));
-      await new Promise((r) => setTimeout(r, 1000));
-      status = (await call('GET', location)).data;
-    }
-    return status;
-  }
-
-  showReport(a) {
-    const r = a.report || a;
-    if (!r || !r.tables) {
-      this.report.replaceChildren(h('pre', {}, JSON.stringify(a, null, 2)));
-      return;
-    }
-    this.report.replaceChildren(
-      h('p', { id: 'rebuild-summary' }, `${r.projection}: generation ${r.fromGeneration} → ${r.toGeneration}, v${r.fromVersion} → v${r.toVersion}, `,
-        `${r.events} events in ${Number(r.seconds).toFixed(2)} s (${Math.round(r.eventsPerSecond)} events/s), compared at position ${r.comparedAt}; `,
-        r.dryRun ? 'dry run: nothing swapped' : r.swapped ? 'swapped in' : 'not swapped', a.reportFile ? ` · report ${a.reportFile}` : ''),
-      table('Differences by table', [
-        { label: 'Table', cell: (t) => t.table },
-        { label: 'Rows before → after', cell: (t) => `${t.rowsBefore} → ${t.rowsAfter}` },
-        { label: 'Added', cell: (t) => t.added },
-        { label: 'Removed', cell: (t) => t.removed },
-        { label: 'Changed', cell: (t) => t.changed },
-        { label: 'Samples', cell: (t) => samples(t) },
-      ], r.tables));
   }
 
   rulesSection() {
@@ -258,15 +229,6 @@ function rebuildCell(p) {
   const pct = p.rebuildProgress != null ? ` ${Math.round(p.rebuildProgress * 100)}%` : '';
   return [`${r.status}${pct} · gen ${r.generation} · ${r.events} events`, p.rebuildProgress != null
     ? h('progress', { max: 1, value: p.rebuildProgress, 'aria-label': `rebuild of ${p.name}` }) : null, r.error ? ` · ${r.error}` : ''];
-}
-
-function samples(t) {
-  const items = [
-    ...(t.addedSample || []).map((r) => `+ ${JSON.stringify(r)}`),
-    ...(t.removedSample || []).map((r) => `- ${JSON.stringify(r)}`),
-    ...(t.changedSample || []).map((c) => `~ ${JSON.stringify(c.key)} ${JSON.stringify(c.columns)}`),
-  ];
-  return items.length ? h('details', {}, h('summary', {}, `${items.length} sample rows`), h('pre', {}, items.join('\n'))) : '—';
 }
 
 // flatten turns a rules version into path → value, so two versions compare line by line.

@@ -23,9 +23,25 @@ export function claims() {
   return decode(token());
 }
 
-export function hasRole(...roles) {
-  const c = claims();
-  return !!c && Array.isArray(c.roles) && c.roles.some((r) => roles.includes(r));
+// rolesClaim is the claim a token carries its system roles in: "roles" in the ledger's
+// own tokens, the server's --oidc-roles-claim in its OIDC provider's (setOIDC).
+let oidcIssuer = '';
+let oidcRolesClaim = 'roles';
+
+export function setOIDC(issuer, rolesClaim) {
+  oidcIssuer = issuer || '';
+  oidcRolesClaim = rolesClaim || 'roles';
+}
+
+// roles are the system roles the token c claims (the API decides what they allow).
+export function roles(c) {
+  if (!c) return [];
+  const v = c[oidcIssuer && c.iss === oidcIssuer ? oidcRolesClaim : 'roles'];
+  return (Array.isArray(v) ? v : typeof v === 'string' ? [v] : []).filter((r) => ['platform', 'auditor', 'ops'].includes(r));
+}
+
+export function hasRole(...wanted) {
+  return roles(claims()).some((r) => wanted.includes(r));
 }
 
 function decode(t) {
