@@ -97,7 +97,7 @@ func (b *positionBoard) advance(projection string, pos eventstore.Position) {
 	b.changed = make(chan struct{})
 }
 
-func (b *positionBoard) WaitFor(ctx context.Context, projection string, pos eventstore.Position) (eventstore.Position, error) {
+func (b *positionBoard) WaitForPartner(ctx context.Context, projection, _ string, pos eventstore.Position) (eventstore.Position, error) {
 	for {
 		b.mu.Lock()
 		at := b.at[projection]

@@ -58,6 +58,16 @@ type RunnerConfig struct {
 	// reads them from the store itself; counted from when the stream stored the delivery,
 	// so a backlog is filled at once. 1 s when zero.
 	GapGrace time.Duration
+	// Partitions splits every read model by partner (partition.Of the MPN ID) into that
+	// many partitions, each with its own consumer, checkpoint and position chain, applied
+	// by one projector process at a time; 1 when zero. It must be the forwarder's count.
+	// A read model set up with another count is rebuilt into a new generation with this
+	// one at Setup.
+	Partitions int
+	// PinnedTTL is how long a partition stays with a projector process that stopped
+	// pulling (killed, hung, cut off) before NATS gives it to another: the bound of a
+	// failover. 5 s when zero. A commit must take well under it.
+	PinnedTTL time.Duration
 }
 
 // Stats counts what one runner did for a projection since it started.
@@ -66,6 +76,9 @@ type Stats struct {
 	Skipped      uint64 // deliveries at or below the checkpoint: redeliveries, duplicates
 	Backfilled   uint64 // events read from the store to close a gap in the chain
 	DeadLettered uint64
+	// AppliedByPartition is Applied split by partition: which partitions this process
+	// applied, and how much of each.
+	AppliedByPartition []uint64
 }
 
 // Runner runs every projection: one durable JetStream consumer and one goroutine each.
@@ -86,7 +99,10 @@ type Runner struct {
 	sqliteWrites sync.Mutex
 }
 
-type stats struct{ applied, skipped, backfilled, dead atomic.Uint64 }
+type stats struct {
+	applied, skipped, backfilled, dead atomic.Uint64
+	byPartition                        []atomic.Uint64 // applied, by partition
+}
 
 // NewRunner checks the projections' names and tables (unique, plain identifiers).
 func NewRunner(cfg RunnerConfig, ps ...Projection) (*Runner, error) {
@@ -100,6 +116,10 @@ func NewRunner(cfg RunnerConfig, ps ...Projection) (*Runner, error) {
 	cfg.FetchWait = orDefault(cfg.FetchWait, time.Second)
 	cfg.StopGrace = orDefault(cfg.StopGrace, 10*time.Second)
 	cfg.GapGrace = orDefault(cfg.GapGrace, time.Second)
+	cfg.PinnedTTL = orDefault(cfg.PinnedTTL, 5*time.Second)
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = 1
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
@@ -127,7 +147,7 @@ func NewRunner(cfg RunnerConfig, ps ...Projection) (*Runner, error) {
 			tables[t] = p.Name()
 		}
 		r.projections = append(r.projections, p)
-		r.stats[p.Name()] = &stats{}
+		r.stats[p.Name()] = &stats{byPartition: make([]atomic.Uint64, cfg.Partitions)}
 	}
 	return r, nil
 }
@@ -148,8 +168,13 @@ func (r *Runner) Stats(name string) (Stats, bool) {
 	if !ok {
 		return Stats{}, false
 	}
-	return Stats{Applied: s.applied.Load(), Skipped: s.skipped.Load(),
-		Backfilled: s.backfilled.Load(), DeadLettered: s.dead.Load()}, true
+	st := Stats{Applied: s.applied.Load(), Skipped: s.skipped.Load(),
+		Backfilled: s.backfilled.Load(), DeadLettered: s.dead.Load(),
+		AppliedByPartition: make([]uint64, len(s.byPartition))}
+	for k := range s.byPartition {
+		st.AppliedByPartition[k] = s.byPartition[k].Load()
+	}
+	return st, true
 }
 
 // Setup makes the database ready: the bookkeeping tables; for a new projection its
@@ -177,20 +202,33 @@ func (r *Runner) setupProjection(ctx context.Context, p Projection) error {
 	st, err := loadState(ctx, r.cfg.DB, p.Name())
 	switch {
 	case errors.Is(err, ErrUnknownProjection):
-		r.log.Info("creating projection", "projection", p.Name(), "version", p.Version())
-		return initProjection(ctx, r.cfg.DB, p)
+		r.log.Info("creating projection", "projection", p.Name(), "version", p.Version(), "partitions", r.cfg.Partitions)
+		return initPartitioned(ctx, r.cfg.DB, p, r.cfg.Partitions)
 	case err != nil:
 		return err
-	case st.Version == p.Version():
+	case st.Version == p.Version() && len(st.Partitions) == r.cfg.Partitions:
 		return nil
+	case st.Version == p.Version():
+		r.log.Warn("partition count changed; rebuilding from the event store",
+			"projection", p.Name(), "from", len(st.Partitions), "to", r.cfg.Partitions)
+	default:
+		r.log.Warn("projection version changed; rebuilding from the event store",
+			"projection", p.Name(), "from", st.Version, "to", p.Version())
 	}
-	r.log.Warn("projection version changed; rebuilding from the event store",
-		"projection", p.Name(), "from", st.Version, "to", p.Version())
-	return Rebuild(ctx, r.cfg.DB, r.cfg.Store, p, BuildOptions{BatchSize: r.cfg.BatchSize, Logger: r.log})
+	if err := Rebuild(ctx, r.cfg.DB, r.cfg.Store, p, BuildOptions{BatchSize: r.cfg.BatchSize, Logger: r.log}); err != nil {
+		return err
+	}
+	return repartition(ctx, r.cfg.DB, p.Name(), r.cfg.Partitions)
 }
 
-// initProjection creates generation 1, its views and its state row in one transaction.
+// initProjection creates generation 1 in one partition; see initPartitioned.
 func initProjection(ctx context.Context, db *bun.DB, p Projection) error {
+	return initPartitioned(ctx, db, p, 1)
+}
+
+// initPartitioned creates generation 1, its views and a state row per partition in one
+// transaction.
+func initPartitioned(ctx context.Context, db *bun.DB, p Projection, partitions int) error {
 	return db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := loadState(ctx, tx, p.Name()); err == nil {
 			return nil // another process got there first
@@ -201,9 +239,12 @@ func initProjection(ctx context.Context, db *bun.DB, p Projection) error {
 		if err := pointViews(ctx, tx, p, 1); err != nil {
 			return fmt.Errorf("projection %s: %w", p.Name(), err)
 		}
-		row := stateRow{Name: p.Name(), Version: p.Version(), Generation: 1,
-			Status: string(StatusLive), UpdatedAt: time.Now().UTC()}
-		if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
+		rows := make([]stateRow, partitions)
+		for k := range rows {
+			rows[k] = stateRow{Name: p.Name(), Partition: k, Version: p.Version(), Generation: 1,
+				Status: string(StatusLive), UpdatedAt: time.Now().UTC()}
+		}
+		if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
 			return fmt.Errorf("projection %s: state: %w", p.Name(), err)
 		}
 		return nil
@@ -219,12 +260,11 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	for _, p := range r.projections {
-		w := r.newWorker(p)
-		wg.Go(func() { w.run(ctx) })
+		for k := range r.cfg.Partitions {
+			w := r.newWorker(p, k)
+			wg.Go(func() { w.run(ctx) })
+		}
 	}
 	wg.Wait()
 	return nil
 }
-
-// ConsumerName is the durable JetStream consumer of a projection.
-func ConsumerName(projection string) string { return "projection_" + projection }

@@ -129,7 +129,7 @@ func Swap(ctx context.Context, db *bun.DB, p Projection, from, to int, at events
 		if err != nil {
 			return fmt.Errorf("swap %s to generation %d: %w", p.Name(), to, err)
 		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
+		if n, err := res.RowsAffected(); err != nil || n == 0 { // one row per partition
 			return fmt.Errorf("swap %s to generation %d: %w (generation %d is not live)", p.Name(), to, errCheckpointMoved, from)
 		}
 		if err := pointViews(ctx, tx, p, to); err != nil {

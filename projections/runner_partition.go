@@ -1,0 +1,204 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/uptrace/bun"
+
+	"ledger/infra/eventstore"
+	"ledger/infra/natsbus"
+)
+
+// PriorityGroup is the consumer priority group every projector process pulls a
+// partition's consumer through. Its policy is pinned_client: NATS delivers the
+// partition to one process (the pinned one) and holds the others' pulls until that
+// process stops pulling for PinnedTTL (it died, hung or was cut off) or releases the
+// partition (Unpin, to rebalance); then the next process pulling gets it. That is the
+// "exactly one process applies a partition at a time" of issue 11, kept by the server,
+// not by a lock of ours. The checkpoint's compare-and-set in the batch's transaction is
+// still what guarantees each event is applied once: a process whose pin expired while it
+// was committing finds the checkpoint moved and applies nothing.
+const PriorityGroup = "projectors"
+
+// natsPinIDHeader carries, on a pinned delivery, the pin the server gave this process.
+const natsPinIDHeader = "Nats-Pin-Id"
+
+// ConsumerName is the durable JetStream consumer of one partition of a projection. The
+// partition count is in the name, so a read model repartitioned by a rebuild starts on
+// fresh consumers (the old ones can be deleted by ops).
+func ConsumerName(projection string, part, of int) string {
+	return fmt.Sprintf("projection_%s_p%dof%d", projection, part, of)
+}
+
+// ConsumerNames are the consumers this runner pulls from, one per partition of each
+// projection.
+func (r *Runner) ConsumerNames() []string {
+	var names []string
+	for _, p := range r.projections {
+		for k := range r.cfg.Partitions {
+			names = append(names, ConsumerName(p.Name(), k, r.cfg.Partitions))
+		}
+	}
+	return names
+}
+
+// filterSubject: one partition's subject, or every event for a read model in one
+// partition (whose chain is the global one, so it works with any forwarder count).
+func (w *worker) filterSubject() string {
+	if w.r.cfg.Partitions == 1 {
+		return natsbus.AllSubjects
+	}
+	return natsbus.PartitionSubjects(w.part, w.r.cfg.Partitions)
+}
+
+func (w *worker) consumer(ctx context.Context) (jetstream.Consumer, error) {
+	if w.cons != nil {
+		return w.cons, nil
+	}
+	name := ConsumerName(w.p.Name(), w.part, w.r.cfg.Partitions)
+	cons, err := w.r.cfg.JetStream.CreateOrUpdateConsumer(ctx, natsbus.StreamName, jetstream.ConsumerConfig{
+		Durable:        name,
+		Description:    fmt.Sprintf("read model %s, partition %d of %d", w.p.Name(), w.part, w.r.cfg.Partitions),
+		FilterSubject:  w.filterSubject(),
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		AckPolicy:      jetstream.AckAllPolicy, // one ack per committed batch
+		AckWait:        w.r.cfg.AckWait,
+		MaxDeliver:     -1, // poison events go to dead_letters, not to NATS's redelivery limit
+		PriorityGroups: []string{PriorityGroup},
+		PriorityPolicy: jetstream.PriorityPolicyPinned,
+		PinnedTTL:      w.r.cfg.PinnedTTL,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", name, err)
+	}
+	w.cons = cons
+	return cons, nil
+}
+
+// raiseIdle moves an idle partition's checkpoint up to the stream's last event, when the
+// partition's consumer has nothing pending: then every event of the partition up to that
+// one has been delivered and acknowledged, and a delivery is acknowledged only after its
+// commit, so all of them are applied. Without it a partner query waiting for a position
+// past its partition's last event (the position of another partner's command) would
+// wait until the partition's next event. It is skipped, leaving the checkpoint where it
+// is (always safe), when another process holds the partition, when the stream may have
+// dropped messages the consumer never saw (retention past its acknowledged floor), and
+// when the forwarder splits events into another count of partitions than this runner.
+func (w *worker) raiseIdle(ctx context.Context, cons jetstream.Consumer) error {
+	if w.r.cfg.Partitions == 1 {
+		return nil // one partition sees every event: its checkpoint is the last one
+	}
+	stream, err := w.r.cfg.JetStream.Stream(ctx, natsbus.StreamName)
+	if err != nil {
+		return fmt.Errorf("stream: %w", err)
+	}
+	sinfo, err := stream.Info(ctx)
+	if err != nil || sinfo.State.Msgs == 0 {
+		return err
+	}
+	last, err := stream.GetMsg(ctx, sinfo.State.LastSeq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil // trimmed meanwhile; next time
+	}
+	if err != nil {
+		return fmt.Errorf("last message: %w", err)
+	}
+	env, err := natsbus.Decode(last.Header, last.Data)
+	if err != nil {
+		return nil // not ours; the next event's will do
+	}
+	if env.Part.Of != w.r.cfg.Partitions && w.r.cfg.Partitions > 1 {
+		w.log.Error("the forwarder splits events into another number of partitions than this projector; "+
+			"set the same --projection-partitions on both", "forwarder", env.Part.Of, "projector", w.r.cfg.Partitions)
+		return nil
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("consumer info: %w", err)
+	}
+	if info.NumPending != 0 || info.NumAckPending != 0 || pinnedElsewhere(info, w.own.pin()) ||
+		sinfo.State.FirstSeq > info.AckFloor.Stream+1 {
+		return nil
+	}
+	return w.raiseTo(ctx, env.Event.Position)
+}
+
+// raiseTo moves the partition's checkpoint to pos if it is below, applying nothing.
+func (w *worker) raiseTo(ctx context.Context, pos eventstore.Position) error {
+	st, err := loadPartition(ctx, w.r.cfg.DB, w.p.Name(), w.part)
+	if err != nil || !st.Checkpoint.Less(pos) {
+		return err
+	}
+	err = w.apply.inTx(ctx, func(ctx context.Context, tx bun.Tx) error { return advance(ctx, tx, st, pos) })
+	if errors.Is(err, errCheckpointMoved) {
+		return nil // someone applied meanwhile; the next idle pull looks again
+	}
+	if err != nil {
+		return err
+	}
+	w.r.checkpoints.committed(w.p.Name(), w.part, w.r.cfg.Partitions, pos)
+	return nil
+}
+
+// pinnedElsewhere: the partition is pinned to another process (which raises it).
+func pinnedElsewhere(info *jetstream.ConsumerInfo, mine string) bool {
+	for _, g := range info.PriorityGroups {
+		if g.Group == PriorityGroup && g.PinnedClientID != "" && g.PinnedClientID != mine {
+			return true
+		}
+	}
+	return false
+}
+
+// ownership is what this process knows of its hold on a partition: the pin NATS gave it
+// with its last delivery, lost at a pin mismatch. It also keeps a released partition's
+// worker from pulling for a while, so that another process's waiting pull gets it.
+type ownership struct {
+	mu         sync.Mutex
+	pinID      string
+	lastSeen   time.Time
+	yieldUntil time.Time
+}
+
+func (o *ownership) delivered(pin string, now time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if pin != "" {
+		o.pinID = pin
+	}
+	o.lastSeen = now
+}
+
+func (o *ownership) lost() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.pinID = ""
+}
+
+func (o *ownership) pin() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.pinID
+}
+
+// held: this process was given the partition and has not been told otherwise.
+func (o *ownership) held() bool { return o.pin() != "" }
+
+// release forgets the pin and keeps the worker from pulling until until.
+func (o *ownership) release(until time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.pinID = ""
+	o.yieldUntil = until
+}
+
+func (o *ownership) mayPull(now time.Time) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return !now.Before(o.yieldUntil)
+}
