@@ -53,17 +53,17 @@ const (
 
 // Config is the whole configuration of `benefits serve`.
 type Config struct {
-	Addr            string
-	DataDir         string
-	EventStore      StoreTarget
-	ReadDB          StoreTarget
-	NATSURL         string // empty: start the embedded server
-	JWTSecret       string // empty: <data-dir>/jwt.secret, generated once
-	LogFormat       string // text | json, resolved from auto at parse time
-	LogLevel        slog.Level
-	Role            Role
-	QueryWait       time.Duration
-	GapGrace        time.Duration
+	Addr       string
+	DataDir    string
+	EventStore StoreTarget
+	ReadDB     StoreTarget
+	NATSURL    string // empty: start the embedded server
+	JWTSecret  string // empty: <data-dir>/jwt.secret, generated once
+	LogFormat  string // text | json, resolved from auto at parse time
+	LogLevel   slog.Level
+	Role       Role
+	QueryWait  time.Duration
+	GapGrace   time.Duration
 	// Partitions splits every read model by partner; forwarder and projectors must agree.
 	Partitions int
 	// PinnedTTL bounds a partition's failover to another projector process.

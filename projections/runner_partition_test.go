@@ -1,0 +1,179 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"ledger/infra/eventstore"
+	"ledger/infra/partition"
+)
+
+// partnersByPartition returns, for each of n partitions, an MPN ID that falls in it.
+func partnersByPartition(t *testing.T, n int) []string {
+	t.Helper()
+	out := make([]string, n)
+	found := 0
+	for i := 0; found < n && i < 10_000; i++ {
+		mpn := fmt.Sprintf("%07d", 4000000+i)
+		if k := partition.Of(mpn, n); out[k] == "" {
+			out[k] = mpn
+			found++
+		}
+	}
+	if found < n {
+		t.Fatalf("no MPN ID for every one of %d partitions", n)
+	}
+	return out
+}
+
+// storeByPartition counts the store's events in each of n partitions.
+func (h *harness) storeByPartition(n int) []uint64 {
+	h.t.Helper()
+	out := make([]uint64, n)
+	for ev, err := range h.store.ReadAll(context.Background(), eventstore.Start) {
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		out[partition.OfStream(ev.Stream, n)]++
+	}
+	return out
+}
+
+// Two projector processes (runners on their own NATS connections) split a read model's
+// four partitions: each partition is applied by exactly one of them, and per partition
+// their applied counts add up to the store's events in it.
+func TestEachPartitionIsAppliedByExactlyOneOfTwoRunnersAndAddsUpToTheStore(t *testing.T) {
+	forEachReadDialect(t, func(t *testing.T, h *harness) {
+		const parts = 4
+		h.partitions = parts
+		p := newCounter("partitioned")
+		a, b := h.runner(nil, p), h.runner(nil, p)
+		h.background("runner a", a.Run)
+		h.background("runner b", b.Run)
+		h.runForwarder()
+		mpns := partnersByPartition(t, parts)
+		var head eventstore.Position
+		for i := range 120 {
+			head = h.appendTo("partner-"+mpns[i%parts], "TestHappened")
+		}
+		h.waitFor(a.Checkpoints(), p.Name(), head)
+		h.waitFor(b.Checkpoints(), p.Name(), head)
+		h.assertFoldedExactlyOnce(p)
+
+		want := h.storeByPartition(parts)
+		sa, _ := a.Stats(p.Name())
+		sb, _ := b.Stats(p.Name())
+		for k := range parts {
+			ga, gb := sa.AppliedByPartition[k], sb.AppliedByPartition[k]
+			if ga+gb != want[k] {
+				t.Errorf("partition %d: runner a applied %d + b %d, the store holds %d", k, ga, gb, want[k])
+			}
+			if ga != 0 && gb != 0 {
+				t.Errorf("partition %d applied by both runners (a %d, b %d): NATS pins a partition to one", k, ga, gb)
+			}
+		}
+		t.Logf("applied by partition: a %v, b %v", sa.AppliedByPartition, sb.AppliedByPartition)
+	})
+}
+
+// When the runner holding the partitions stops pulling, the partitions' pins expire and
+// another runner takes them over, going on from the checkpoints: nothing skipped,
+// nothing applied twice.
+func TestAnotherRunnerTakesOverThePartitionsOfOneThatStopped(t *testing.T) {
+	forEachReadDialect(t, func(t *testing.T, h *harness) {
+		const parts = 2
+		h.partitions, h.pinnedTTL = parts, 500*time.Millisecond
+		p := newCounter("failover")
+		a := h.runner(nil, p)
+		stopA := h.background("runner a", a.Run)
+		h.runForwarder()
+		mpns := partnersByPartition(t, parts)
+		var head eventstore.Position
+		for i := range 20 {
+			head = h.appendTo("partner-"+mpns[i%parts], "TestHappened")
+		}
+		h.waitFor(a.Checkpoints(), p.Name(), head)
+		stopA()
+
+		b := h.runner(nil, p)
+		h.background("runner b", b.Run)
+		for i := range 20 {
+			head = h.appendTo("partner-"+mpns[i%parts], "TestHappened")
+		}
+		h.waitFor(b.Checkpoints(), p.Name(), head)
+		h.assertFoldedExactlyOnce(p)
+		sb, _ := b.Stats(p.Name())
+		for k, n := range sb.AppliedByPartition {
+			if n == 0 {
+				t.Errorf("partition %d was not taken over by runner b", k)
+			}
+		}
+	})
+}
+
+// errHeldBack is a transient failure the test injects to hold one partition back.
+var errHeldBack = fmt.Errorf("partition held back by the test: %w", context.DeadlineExceeded)
+
+// heldCounter is a counter whose Apply fails transiently for one stream while held.
+type heldCounter struct {
+	*counter
+	stream string
+	held   atomic.Bool
+}
+
+func (c *heldCounter) Apply(ctx context.Context, tx bun.Tx, t Tables, batch []eventstore.RecordedEvent) error {
+	for _, ev := range batch {
+		if c.held.Load() && ev.Stream == c.stream {
+			return errHeldBack
+		}
+	}
+	return c.counter.Apply(ctx, tx, t, batch)
+}
+
+// Read-your-writes with partitions: a partner query waits for its partner's partition
+// only. While partner A's partition cannot apply A's new event, a query for partner B at
+// A's position is answered (B's partition is idle and has applied everything of B up to
+// there), and queries needing A's partition (a query for A, one reading every partner)
+// are behind; once A's partition applies, they are answered too.
+func TestPartnerQueryWaitsOnlyForItsPartnersPartition(t *testing.T) {
+	forEachReadDialect(t, func(t *testing.T, h *harness) {
+		const parts = 2
+		h.partitions = parts
+		mpns := partnersByPartition(t, parts)
+		mpnA, mpnB := mpns[0], mpns[1]
+		p := &heldCounter{counter: newCounter("ryw"), stream: "partner-" + mpnA}
+		r := h.runner(nil, p)
+		h.background("runner", r.Run)
+		h.runForwarder()
+		h.appendTo("partner-"+mpnA, "TestHappened")
+		first := h.appendTo("partner-"+mpnB, "TestHappened")
+		h.waitFor(r.Checkpoints(), p.Name(), first)
+
+		p.held.Store(true)
+		pos := h.appendTo("partner-"+mpnA, "TestHappened")
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if at, err := r.Checkpoints().WaitForPartner(ctx, p.Name(), mpnB, pos); err != nil || at.Less(pos) {
+			t.Fatalf("partner B at %s: %s, %v; want answered while A's partition is held", pos, at, err)
+		}
+		for _, mpn := range []string{mpnA, ""} {
+			short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			_, err := r.Checkpoints().WaitForPartner(short, p.Name(), mpn, pos)
+			cancel()
+			if !errors.Is(err, ErrProjectionBehind) {
+				t.Errorf("query on partner %q at %s while A's partition is held: %v, want ErrProjectionBehind", mpn, pos, err)
+			}
+		}
+		p.held.Store(false)
+		if _, err := r.Checkpoints().WaitForPartner(ctx, p.Name(), mpnA, pos); err != nil {
+			t.Fatalf("partner A after release: %v", err)
+		}
+		h.assertFoldedExactlyOnce(p.counter)
+	})
+}
