@@ -97,6 +97,19 @@ type Runner struct {
 	// one read model for 100-300 ms at a time, and read-your-writes queries with it
 	// (issue 10). Nothing runs in parallel that could have: SQLite has one writer.
 	sqliteWrites sync.Mutex
+	held         map[string][]*ownership // by projection, by partition
+}
+
+// Pins reports, per partition of a projection, the pin NATS gave this runner's pulls
+// for it (PriorityGroup), or "" where this runner does not hold the partition: which
+// partitions it applies now.
+func (r *Runner) Pins(name string) []string {
+	owns := r.held[name]
+	out := make([]string, len(owns))
+	for k, o := range owns {
+		out[k] = o.pin()
+	}
+	return out
 }
 
 type stats struct {
@@ -125,7 +138,7 @@ func NewRunner(cfg RunnerConfig, ps ...Projection) (*Runner, error) {
 		log = slog.Default()
 	}
 	r := &Runner{cfg: cfg, log: log.With("component", "projections"), checkpoints: NewCheckpoints(cfg.DB),
-		stats: map[string]*stats{}}
+		stats: map[string]*stats{}, held: map[string][]*ownership{}}
 	tables := map[string]string{}
 	for _, p := range ps {
 		if err := checkIdent("projection", p.Name()); err != nil {
@@ -148,6 +161,9 @@ func NewRunner(cfg RunnerConfig, ps ...Projection) (*Runner, error) {
 		}
 		r.projections = append(r.projections, p)
 		r.stats[p.Name()] = &stats{byPartition: make([]atomic.Uint64, cfg.Partitions)}
+		for range cfg.Partitions {
+			r.held[p.Name()] = append(r.held[p.Name()], &ownership{})
+		}
 	}
 	return r, nil
 }
@@ -259,12 +275,16 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	var wg sync.WaitGroup
+	var workers []*worker
 	for _, p := range r.projections {
 		for k := range r.cfg.Partitions {
 			w := r.newWorker(p, k)
+			workers = append(workers, w)
 			wg.Go(func() { w.run(ctx) })
 		}
 	}
+	b := r.newBalancer(workers)
+	wg.Go(func() { b.run(ctx) })
 	wg.Wait()
 	return nil
 }

@@ -163,6 +163,13 @@ type ownership struct {
 	pinID      string
 	lastSeen   time.Time
 	yieldUntil time.Time
+	full       bool // this process holds its fair share of the read model (balancer)
+}
+
+func (o *ownership) setFull(full bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.full = full
 }
 
 func (o *ownership) delivered(pin string, now time.Time) {
@@ -197,8 +204,10 @@ func (o *ownership) release(until time.Time) {
 	o.yieldUntil = until
 }
 
+// mayPull: not in a release's cool-down, and either holding the partition or wanting
+// more of the read model's partitions than it holds.
 func (o *ownership) mayPull(now time.Time) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return !now.Before(o.yieldUntil)
+	return !now.Before(o.yieldUntil) && (o.pinID != "" || !o.full)
 }

@@ -11,7 +11,9 @@ import (
 	"github.com/uptrace/bun"
 
 	"ledger/infra/eventstore"
+	"ledger/infra/natsbus"
 	"ledger/infra/partition"
+	"ledger/infra/testkit"
 )
 
 // partnersByPartition returns, for each of n partitions, an MPN ID that falls in it.
@@ -46,9 +48,10 @@ func (h *harness) storeByPartition(n int) []uint64 {
 }
 
 // Two projector processes (runners on their own NATS connections) split a read model's
-// four partitions: each partition is applied by exactly one of them, and per partition
-// their applied counts add up to the store's events in it.
-func TestEachPartitionIsAppliedByExactlyOneOfTwoRunnersAndAddsUpToTheStore(t *testing.T) {
+// four partitions: at any time each partition is held by at most one of them, the one
+// NATS pinned it to, and per partition their applied counts add up to the store's
+// events in it: none applied twice, none skipped, whoever applied it.
+func TestEachPartitionIsHeldByOneRunnerAtATimeAndAddsUpToTheStore(t *testing.T) {
 	forEachReadDialect(t, func(t *testing.T, h *harness) {
 		const parts = 4
 		h.partitions = parts
@@ -64,6 +67,13 @@ func TestEachPartitionIsAppliedByExactlyOneOfTwoRunnersAndAddsUpToTheStore(t *te
 		}
 		h.waitFor(a.Checkpoints(), p.Name(), head)
 		h.waitFor(b.Checkpoints(), p.Name(), head)
+		h.assertOneHolderPerPartition(p.Name(), parts, func() {
+			for _, mpn := range mpns {
+				head = h.appendTo("partner-"+mpn, "TestHappened")
+			}
+			h.waitFor(a.Checkpoints(), p.Name(), head)
+		}, a, b)
+		h.waitFor(b.Checkpoints(), p.Name(), head)
 		h.assertFoldedExactlyOnce(p)
 
 		want := h.storeByPartition(parts)
@@ -74,12 +84,52 @@ func TestEachPartitionIsAppliedByExactlyOneOfTwoRunnersAndAddsUpToTheStore(t *te
 			if ga+gb != want[k] {
 				t.Errorf("partition %d: runner a applied %d + b %d, the store holds %d", k, ga, gb, want[k])
 			}
-			if ga != 0 && gb != 0 {
-				t.Errorf("partition %d applied by both runners (a %d, b %d): NATS pins a partition to one", k, ga, gb)
-			}
 		}
 		t.Logf("applied by partition: a %v, b %v", sa.AppliedByPartition, sb.AppliedByPartition)
 	})
+}
+
+// assertOneHolderPerPartition checks, against NATS's own record of the pin of each
+// partition's consumer, that every partition is held by exactly one runner, the one
+// NATS pinned it to. A runner learns that it lost a pin at its next pull, and a released
+// partition is pinned again at its next event, so the check is repeated, with traffic
+// between tries, until it holds (and fails if it never does).
+func (h *harness) assertOneHolderPerPartition(name string, parts int, traffic func(), runners ...*Runner) {
+	h.t.Helper()
+	js := h.connect().JetStream
+	var why string
+	testkit.Eventually(h.t, "one holder per partition, the one NATS pinned", func() bool {
+		traffic()
+		for k := range parts {
+			info, err := js.Consumer(context.Background(), natsbus.StreamName, ConsumerName(name, k, parts))
+			if err != nil {
+				why = err.Error()
+				return false
+			}
+			pinned := ""
+			for _, g := range info.CachedInfo().PriorityGroups {
+				pinned = g.PinnedClientID
+			}
+			var holders []string
+			for i, r := range runners {
+				if pin := r.Pins(name)[k]; pin != "" {
+					holders = append(holders, fmt.Sprintf("runner %d (pin %s)", i, pin))
+					if pin != pinned {
+						why = fmt.Sprintf("partition %d: runner %d holds pin %s, NATS pinned %q", k, i, pin, pinned)
+						return false
+					}
+				}
+			}
+			if len(holders) != 1 {
+				why = fmt.Sprintf("partition %d held by %v (NATS pinned %q)", k, holders, pinned)
+				return false
+			}
+		}
+		return true
+	})
+	if h.t.Failed() {
+		h.t.Log(why)
+	}
 }
 
 // When the runner holding the partitions stops pulling, the partitions' pins expire and
@@ -175,5 +225,56 @@ func TestPartnerQueryWaitsOnlyForItsPartnersPartition(t *testing.T) {
 			t.Fatalf("partner A after release: %v", err)
 		}
 		h.assertFoldedExactlyOnce(p.counter)
+	})
+}
+
+// A runner started beside one that holds every partition takes its share (half of
+// them) while both run, without a restart of the first; afterwards each partition's
+// events still add up to the store's, applied once.
+func TestAddingARunnerRebalancesThePartitionsWithoutRestartingTheOther(t *testing.T) {
+	forEachReadDialect(t, func(t *testing.T, h *harness) {
+		const parts = 4
+		h.partitions, h.pinnedTTL = parts, time.Second
+		p := newCounter("rebalanced")
+		a := h.runner(nil, p)
+		h.background("runner a", a.Run)
+		h.runForwarder()
+		mpns := partnersByPartition(t, parts)
+		round := func() eventstore.Position {
+			var head eventstore.Position
+			for _, mpn := range mpns {
+				head = h.appendTo("partner-"+mpn, "TestHappened")
+			}
+			return head
+		}
+		h.waitFor(a.Checkpoints(), p.Name(), round())
+
+		b := h.runner(nil, p)
+		h.background("runner b", b.Run)
+		took := func() int {
+			sb, _ := b.Stats(p.Name())
+			n := 0
+			for _, v := range sb.AppliedByPartition {
+				if v > 0 {
+					n++
+				}
+			}
+			return n
+		}
+		testkit.Eventually(t, "runner b takes half of the partitions", func() bool {
+			h.waitFor(b.Checkpoints(), p.Name(), round())
+			return took() >= parts/2
+		})
+		h.waitFor(a.Checkpoints(), p.Name(), round())
+		h.assertFoldedExactlyOnce(p)
+		want := h.storeByPartition(parts)
+		sa, _ := a.Stats(p.Name())
+		sb, _ := b.Stats(p.Name())
+		for k := range parts {
+			if got := sa.AppliedByPartition[k] + sb.AppliedByPartition[k]; got != want[k] {
+				t.Errorf("partition %d: a %d + b %d, the store holds %d", k, sa.AppliedByPartition[k], sb.AppliedByPartition[k], want[k])
+			}
+		}
+		t.Logf("applied by partition: a %v, b %v", sa.AppliedByPartition, sb.AppliedByPartition)
 	})
 }

@@ -28,7 +28,7 @@ type worker struct {
 	stats *stats
 	apply applier
 	cons  jetstream.Consumer
-	own   ownership
+	own   *ownership
 }
 
 func (r *Runner) newWorker(p Projection, part int) *worker {
@@ -40,7 +40,7 @@ func (r *Runner) newWorker(p Projection, part int) *worker {
 	if sqldb.DialectOf(r.cfg.DB) == sqldb.SQLite {
 		apply.writes = &r.sqliteWrites
 	}
-	return &worker{r: r, p: p, part: part, log: log, stats: r.stats[p.Name()], apply: apply}
+	return &worker{r: r, p: p, part: part, log: log, stats: r.stats[p.Name()], apply: apply, own: r.held[p.Name()][part]}
 }
 
 func (w *worker) run(ctx context.Context) {
