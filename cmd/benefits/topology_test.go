@@ -414,9 +414,9 @@ func countAll(m map[string][]string) int {
 type topoLoad struct {
 	stopped atomic.Bool
 	wg      sync.WaitGroup
-	mu     sync.Mutex
-	acked  map[string][]string
-	total  int
+	mu      sync.Mutex
+	acked   map[string][]string
+	total   int
 }
 
 // A stopped load lets each client's request in flight finish, so that once stop returns
