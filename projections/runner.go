@@ -46,7 +46,9 @@ type RunnerConfig struct {
 	Logger    *slog.Logger
 	// BatchSize caps events per transaction; 500 when zero.
 	BatchSize int
-	// AckWait is how long NATS waits for an ack before redelivering; 30 s when zero.
+	// AckWait is how long NATS waits for an ack before redelivering; twice PinnedTTL
+	// when zero: a delivery to a process that died comes back to the partition's new
+	// holder, and a live holder commits a chunk well within PinnedTTL.
 	AckWait time.Duration
 	// FetchWait bounds one pull request; 1 s when zero.
 	FetchWait time.Duration
@@ -125,11 +127,12 @@ func NewRunner(cfg RunnerConfig, ps ...Projection) (*Runner, error) {
 	if cfg.BatchSize <= 0 || cfg.BatchSize > 500 {
 		cfg.BatchSize = 500
 	}
-	cfg.AckWait = orDefault(cfg.AckWait, 30*time.Second)
+
 	cfg.FetchWait = orDefault(cfg.FetchWait, time.Second)
 	cfg.StopGrace = orDefault(cfg.StopGrace, 10*time.Second)
 	cfg.GapGrace = orDefault(cfg.GapGrace, time.Second)
 	cfg.PinnedTTL = orDefault(cfg.PinnedTTL, 5*time.Second)
+	cfg.AckWait = orDefault(cfg.AckWait, 2*cfg.PinnedTTL)
 	if cfg.Partitions <= 0 {
 		cfg.Partitions = 1
 	}

@@ -121,19 +121,44 @@ func (w *worker) raiseIdle(ctx context.Context, cons jetstream.Consumer) error {
 	if err != nil {
 		return fmt.Errorf("consumer info: %w", err)
 	}
-	if info.NumPending != 0 || info.NumAckPending != 0 || pinnedElsewhere(info, w.own.pin()) ||
-		sinfo.State.FirstSeq > info.AckFloor.Stream+1 {
+	if info.NumPending != 0 || pinnedElsewhere(info, w.own.pin()) || sinfo.State.FirstSeq > info.AckFloor.Stream+1 {
 		return nil
 	}
-	return w.raiseTo(ctx, env.Event.Position)
-}
-
-// raiseTo moves the partition's checkpoint to pos if it is below, applying nothing.
-func (w *worker) raiseTo(ctx context.Context, pos eventstore.Position) error {
 	st, err := loadPartition(ctx, w.r.cfg.DB, w.p.Name(), w.part)
-	if err != nil || !st.Checkpoint.Less(pos) {
+	if err != nil || !st.Checkpoint.Less(env.Event.Position) {
 		return err
 	}
+	if info.NumAckPending != 0 {
+		// Deliveries not acknowledged yet (a process stopped between commit and ack, or
+		// before applying them): safe only if the last one delivered is applied, for
+		// every one pending is at or below it.
+		applied, err := w.deliveredApplied(ctx, stream, info.Delivered.Stream, st.Checkpoint)
+		if err != nil || !applied {
+			return err
+		}
+	}
+	return w.raiseTo(ctx, st, env.Event.Position)
+}
+
+// deliveredApplied tells whether the message at stream sequence seq is at or below cp.
+func (w *worker) deliveredApplied(ctx context.Context, stream jetstream.Stream, seq uint64, cp eventstore.Position) (bool, error) {
+	raw, err := stream.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("delivered message: %w", err)
+	}
+	env, err := natsbus.Decode(raw.Header, raw.Data)
+	if err != nil {
+		return false, nil
+	}
+	return !cp.Less(env.Event.Position), nil
+}
+
+// raiseTo moves the partition's checkpoint from st's to pos, applying nothing.
+func (w *worker) raiseTo(ctx context.Context, st State, pos eventstore.Position) error {
+	var err error
 	err = w.apply.inTx(ctx, func(ctx context.Context, tx bun.Tx) error { return advance(ctx, tx, st, pos) })
 	if errors.Is(err, errCheckpointMoved) {
 		return nil // someone applied meanwhile; the next idle pull looks again

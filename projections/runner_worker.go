@@ -46,7 +46,7 @@ func (r *Runner) newWorker(p Projection, part int) *worker {
 func (w *worker) run(ctx context.Context) {
 	w.log.Info("projection running")
 	bo := retry.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
-	lastLog := time.Now()
+	lastLog, lastApplied := time.Now(), uint64(0)
 	for ctx.Err() == nil {
 		if err := w.pull(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -58,11 +58,12 @@ func (w *worker) run(ctx context.Context) {
 			continue
 		}
 		bo.Reset()
-		if time.Since(lastLog) >= 10*time.Second {
+		// Every 10 s, for a partition that moved: its count, and the projection's totals.
+		if applied := w.stats.byPartition[w.part].Load(); time.Since(lastLog) >= 10*time.Second && applied != lastApplied {
 			s, _ := w.r.Stats(w.p.Name())
-			w.log.Info("projection progress", "applied", s.Applied, "skipped", s.Skipped,
-				"backfilled", s.Backfilled, "deadLettered", s.DeadLettered)
-			lastLog = time.Now()
+			w.log.Info("projection progress", "appliedInPartition", applied, "applied", s.Applied,
+				"skipped", s.Skipped, "backfilled", s.Backfilled, "deadLettered", s.DeadLettered)
+			lastLog, lastApplied = time.Now(), applied
 		}
 	}
 	w.log.Info("projection stopped")
@@ -101,6 +102,9 @@ func (w *worker) pull(ctx context.Context) error {
 		if !open || ctx.Err() != nil {
 			break
 		}
+	}
+	if ctx.Err() != nil {
+		nakBuffered(msgs)
 	}
 	err = batch.Error()
 	switch {
@@ -171,7 +175,8 @@ func (w *worker) handle(ctx context.Context, msgs []jetstream.Msg) error {
 			continue
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("stopped with %d events unapplied (they will be redelivered): %w", len(ds), err)
+			nak(msgs)
+			return fmt.Errorf("stopped with %d events unapplied (they are redelivered): %w", len(ds), err)
 		}
 		wait := bo.Next()
 		if isTransient(err) {
@@ -196,6 +201,30 @@ func (w *worker) handle(ctx context.Context, msgs []jetstream.Msg) error {
 		return fmt.Errorf("ack: %w", err)
 	}
 	return nil
+}
+
+// nak hands messages this process will not apply back to the consumer at once, so the
+// process taking the partition over gets them without waiting for AckWait. (A message
+// already applied comes back as a skip.)
+func nak(msgs []jetstream.Msg) {
+	for _, m := range msgs {
+		_ = m.Nak()
+	}
+}
+
+// nakBuffered naks the messages of a pull request that arrived and were not handled.
+func nakBuffered(msgs <-chan jetstream.Msg) {
+	for {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return
+			}
+			_ = m.Nak()
+		default:
+			return
+		}
+	}
 }
 
 // delivery is a decoded message and the time from which a gap before it is no longer

@@ -42,13 +42,13 @@ const (
 
 // topology is the servers and the ledger's processes.
 type topology struct {
-	t       *testing.T
+	t       testing.TB
 	bins    topoBinaries
 	esdbURL string
 	env     []string
 }
 
-func startTopology(t *testing.T) *topology {
+func startTopology(t testing.TB) *topology {
 	t.Helper()
 	bins := buildTopology(t)
 	esdb := startProc(t, "esdbserver", nil, bins.esdbServer, "--addr", "127.0.0.1:0")
@@ -97,7 +97,7 @@ func (tp *topology) startRoles() (api, forwarder, projA, projB *topoRole) {
 	return api, forwarder, projA, projB
 }
 
-func topoToken(t *testing.T, sub string, roles ...handlers.SystemRole) string {
+func topoToken(t testing.TB, sub string, roles ...handlers.SystemRole) string {
 	t.Helper()
 	tok, err := handlers.IssueToken([]byte(topoSecret), sub, roles, time.Hour)
 	if err != nil {
@@ -114,7 +114,7 @@ type topoPartner struct {
 
 const goldProductIncidents = 20
 
-func enrolGoldPartner(t *testing.T, api topoClient, platform, mpn string) topoPartner {
+func enrolGoldPartner(t testing.TB, api topoClient, platform, mpn string) topoPartner {
 	t.Helper()
 	api.must(t, http.MethodPost, "/v1/partners", platform, map[string]any{"mpnId": mpn, "name": "Partner " + mpn}, http.StatusCreated, nil)
 	api.must(t, http.MethodPost, "/v1/partners/"+mpn+"/memberships", platform, map[string]any{
@@ -147,7 +147,7 @@ type storeTruth struct {
 	incidents   map[string]map[string]domain.PoolKind // mpn → incident ID → pool
 }
 
-func readTruth(t *testing.T, esdbURL string) storeTruth {
+func readTruth(t testing.TB, esdbURL string) storeTruth {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -183,7 +183,7 @@ func readTruth(t *testing.T, esdbURL string) storeTruth {
 // checkReadModels asks the API, at minPosition = the store's head, for every partner's
 // pools and incidents, and compares them with the store: nothing missing, nothing
 // counted twice, no batch half applied.
-func checkReadModels(t *testing.T, api topoClient, partners []topoPartner, truth storeTruth) {
+func checkReadModels(t testing.TB, api topoClient, partners []topoPartner, truth storeTruth) {
 	t.Helper()
 	min := "?" + handlers.QueryMinPosition + "=" + url.QueryEscape(truth.head.String())
 	for _, p := range partners {
@@ -229,7 +229,7 @@ func checkReadModels(t *testing.T, api topoClient, partners []topoPartner, truth
 	}
 }
 
-func scrapeRole(t *testing.T, r *topoRole) metricstest.Page {
+func scrapeRole(t testing.TB, r *topoRole) metricstest.Page {
 	t.Helper()
 	page, err := metricstest.Scrape(r.api.http, r.api.base+"/metrics")
 	if err != nil {
@@ -299,7 +299,7 @@ func TestTopologyEachPartitionIsAppliedOnceByOneProjectorAtATimeThroughKill9AndS
 }
 
 // topoPartnerIDs picks perPartition MPN IDs in each of the topology's partitions.
-func topoPartnerIDs(t *testing.T, perPartition int) []string {
+func topoPartnerIDs(t testing.TB, perPartition int) []string {
 	t.Helper()
 	var out []string
 	taken := map[int]int{}
@@ -317,7 +317,7 @@ func topoPartnerIDs(t *testing.T, perPartition int) []string {
 }
 
 // checkAckedStored: every command the API acknowledged is in the event store.
-func checkAckedStored(t *testing.T, acked map[string][]string, truth storeTruth) {
+func checkAckedStored(t testing.TB, acked map[string][]string, truth storeTruth) {
 	t.Helper()
 	for mpn, ids := range acked {
 		for _, id := range ids {
@@ -343,7 +343,7 @@ func partitionHeld(page metricstest.Page, model string, k int) float64 {
 // checkPartitionOwnership checks, for every partition of every read model, that the
 // two projectors' commits add up to the store's events in the partition and that at most
 // one of them holds it; it returns how many partitions each holds, as "a:b".
-func checkPartitionOwnership(t *testing.T, truth storeTruth, pageA, pageB metricstest.Page) string {
+func checkPartitionOwnership(t testing.TB, truth storeTruth, pageA, pageB metricstest.Page) string {
 	t.Helper()
 	heldA, heldB, appliedA, appliedB := 0.0, 0.0, 0.0, 0.0
 	for _, p := range projections.All() {
@@ -368,7 +368,7 @@ func checkPartitionOwnership(t *testing.T, truth storeTruth, pageA, pageB metric
 // events in every partition of every read model: the API's read-your-writes wait covers
 // only the partitions its queries read. It gives up silently after a while (or at once
 // on a count past the store's); checkPartitionOwnership then reports what is wrong.
-func waitPartitionsCommitted(t *testing.T, truth storeTruth, projA, projB *topoRole) {
+func waitPartitionsCommitted(t testing.TB, truth storeTruth, projA, projB *topoRole) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
@@ -421,7 +421,7 @@ type topoLoad struct {
 
 // A stopped load lets each client's request in flight finish, so that once stop returns
 // the store holds nothing the test has not heard of.
-func startLoad(t *testing.T, partners []topoPartner, api topoClient) *topoLoad {
+func startLoad(t testing.TB, partners []topoPartner, api topoClient) *topoLoad {
 	l := &topoLoad{acked: map[string][]string{}}
 	for _, p := range partners {
 		l.wg.Go(func() {
@@ -451,7 +451,7 @@ func startLoad(t *testing.T, partners []topoPartner, api topoClient) *topoLoad {
 }
 
 // waitAcked waits (at most 20 s) until n commands in all were acknowledged.
-func (l *topoLoad) waitAcked(t *testing.T, n int) {
+func (l *topoLoad) waitAcked(t testing.TB, n int) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -466,7 +466,7 @@ func (l *topoLoad) waitAcked(t *testing.T, n int) {
 }
 
 // stop ends the clients and returns what was acknowledged.
-func (l *topoLoad) stop(t *testing.T) map[string][]string {
+func (l *topoLoad) stop(t testing.TB) map[string][]string {
 	t.Helper()
 	l.stopped.Store(true)
 	l.wg.Wait()
@@ -478,7 +478,7 @@ func (l *topoLoad) stop(t *testing.T) map[string][]string {
 
 // loadThenSIGTERM puts load on the API, sends SIGTERM to every role while it runs, and
 // waits for each to exit cleanly. It returns the incidents the API acknowledged.
-func loadThenSIGTERM(t *testing.T, partners []topoPartner, roles ...*topoRole) map[string][]string {
+func loadThenSIGTERM(t testing.TB, partners []topoPartner, roles ...*topoRole) map[string][]string {
 	t.Helper()
 	load := startLoad(t, partners, roles[0].api)
 	load.waitAcked(t, 60)
@@ -495,7 +495,7 @@ func loadThenSIGTERM(t *testing.T, partners []topoPartner, roles ...*topoRole) m
 
 // checkRequestLogs: the API logs every request as one JSON line carrying its
 // correlation ID, the client's own when it sent one.
-func checkRequestLogs(t *testing.T, api *topoRole, tok string) {
+func checkRequestLogs(t testing.TB, api *topoRole, tok string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -533,7 +533,7 @@ func checkRequestLogs(t *testing.T, api *topoRole, tok string) {
 
 // checkRoleMetrics: the API counts commands by type and outcome and requests by route;
 // the forwarder reports itself caught up.
-func checkRoleMetrics(t *testing.T, api, forwarder *topoRole) {
+func checkRoleMetrics(t testing.TB, api, forwarder *topoRole) {
 	t.Helper()
 	page := scrapeRole(t, api)
 	for _, c := range []struct {
