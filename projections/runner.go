@@ -163,8 +163,8 @@ func NewRunner(cfg RunnerConfig, ps ...Projection) (*Runner, error) {
 			tables[t] = p.Name()
 		}
 		r.projections = append(r.projections, p)
-		r.stats[p.Name()] = &stats{byPartition: make([]atomic.Uint64, cfg.Partitions)}
-		for range cfg.Partitions {
+		r.stats[p.Name()] = &stats{byPartition: make([]atomic.Uint64, r.partitionsOf(p))}
+		for range r.partitionsOf(p) {
 			r.held[p.Name()] = append(r.held[p.Name()], &ownership{})
 		}
 	}
@@ -221,15 +221,15 @@ func (r *Runner) setupProjection(ctx context.Context, p Projection) error {
 	st, err := loadState(ctx, r.cfg.DB, p.Name())
 	switch {
 	case errors.Is(err, ErrUnknownProjection):
-		r.log.Info("creating projection", "projection", p.Name(), "version", p.Version(), "partitions", r.cfg.Partitions)
-		return initPartitioned(ctx, r.cfg.DB, p, r.cfg.Partitions)
+		r.log.Info("creating projection", "projection", p.Name(), "version", p.Version(), "partitions", r.partitionsOf(p))
+		return initPartitioned(ctx, r.cfg.DB, p, r.partitionsOf(p))
 	case err != nil:
 		return err
-	case st.Version == p.Version() && len(st.Partitions) == r.cfg.Partitions:
+	case st.Version == p.Version() && len(st.Partitions) == r.partitionsOf(p):
 		return nil
 	case st.Version == p.Version():
 		r.log.Warn("partition count changed; rebuilding from the event store",
-			"projection", p.Name(), "from", len(st.Partitions), "to", r.cfg.Partitions)
+			"projection", p.Name(), "from", len(st.Partitions), "to", r.partitionsOf(p))
 	default:
 		r.log.Warn("projection version changed; rebuilding from the event store",
 			"projection", p.Name(), "from", st.Version, "to", p.Version())
@@ -237,7 +237,7 @@ func (r *Runner) setupProjection(ctx context.Context, p Projection) error {
 	if err := Rebuild(ctx, r.cfg.DB, r.cfg.Store, p, BuildOptions{BatchSize: r.cfg.BatchSize, Logger: r.log}); err != nil {
 		return err
 	}
-	return repartition(ctx, r.cfg.DB, p.Name(), r.cfg.Partitions)
+	return repartition(ctx, r.cfg.DB, p.Name(), r.partitionsOf(p))
 }
 
 // initProjection creates generation 1 in one partition; see initPartitioned.
@@ -280,7 +280,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	var workers []*worker
 	for _, p := range r.projections {
-		for k := range r.cfg.Partitions {
+		for k := range r.partitionsOf(p) {
 			w := r.newWorker(p, k)
 			workers = append(workers, w)
 			wg.Go(func() { w.run(ctx) })

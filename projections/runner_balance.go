@@ -131,7 +131,7 @@ func (b *balancer) unpin(ctx context.Context, w *worker) error {
 	if err != nil {
 		return err
 	}
-	err = s.UnpinConsumer(ctx, ConsumerName(w.p.Name(), w.part, b.r.cfg.Partitions), PriorityGroup)
+	err = s.UnpinConsumer(ctx, ConsumerName(w.p.Name(), w.part, w.parts), PriorityGroup)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil
 	}

@@ -40,30 +40,46 @@ func ConsumerName(projection string, part, of int) string {
 func (r *Runner) ConsumerNames() []string {
 	var names []string
 	for _, p := range r.projections {
-		for k := range r.cfg.Partitions {
-			names = append(names, ConsumerName(p.Name(), k, r.cfg.Partitions))
+		for k := range r.partitionsOf(p) {
+			names = append(names, ConsumerName(p.Name(), k, r.partitionsOf(p)))
 		}
 	}
 	return names
 }
 
+// WholeLog is implemented by a read model that is not per partner: one of its rows may
+// fold events of several partners, so splitting it by partner would apply those events
+// in different orders in different partitions. It keeps one partition whatever
+// RunnerConfig.Partitions says, and reads every event. (All five read models of the
+// ledger are per partner: each row belongs to one MPN ID, and a query by account or
+// contract that may read several partners' rows waits for every partition.)
+type WholeLog interface{ WholeLog() }
+
+// partitionsOf is p's partition count: 1 for a WholeLog read model.
+func (r *Runner) partitionsOf(p Projection) int {
+	if _, whole := p.(WholeLog); whole {
+		return 1
+	}
+	return r.cfg.Partitions
+}
+
 // filterSubject: one partition's subject, or every event for a read model in one
 // partition (whose chain is the global one, so it works with any forwarder count).
 func (w *worker) filterSubject() string {
-	if w.r.cfg.Partitions == 1 {
+	if w.parts == 1 {
 		return natsbus.AllSubjects
 	}
-	return natsbus.PartitionSubjects(w.part, w.r.cfg.Partitions)
+	return natsbus.PartitionSubjects(w.part, w.parts)
 }
 
 func (w *worker) consumer(ctx context.Context) (jetstream.Consumer, error) {
 	if w.cons != nil {
 		return w.cons, nil
 	}
-	name := ConsumerName(w.p.Name(), w.part, w.r.cfg.Partitions)
+	name := ConsumerName(w.p.Name(), w.part, w.parts)
 	cons, err := w.r.cfg.JetStream.CreateOrUpdateConsumer(ctx, natsbus.StreamName, jetstream.ConsumerConfig{
 		Durable:        name,
-		Description:    fmt.Sprintf("read model %s, partition %d of %d", w.p.Name(), w.part, w.r.cfg.Partitions),
+		Description:    fmt.Sprintf("read model %s, partition %d of %d", w.p.Name(), w.part, w.parts),
 		FilterSubject:  w.filterSubject(),
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 		AckPolicy:      jetstream.AckAllPolicy, // one ack per committed batch
@@ -90,7 +106,7 @@ func (w *worker) consumer(ctx context.Context) (jetstream.Consumer, error) {
 // dropped messages the consumer never saw (retention past its acknowledged floor), and
 // when the forwarder splits events into another count of partitions than this runner.
 func (w *worker) raiseIdle(ctx context.Context, cons jetstream.Consumer) error {
-	if w.r.cfg.Partitions == 1 {
+	if w.parts == 1 {
 		return nil // one partition sees every event: its checkpoint is the last one
 	}
 	stream, err := w.r.cfg.JetStream.Stream(ctx, natsbus.StreamName)
@@ -112,9 +128,9 @@ func (w *worker) raiseIdle(ctx context.Context, cons jetstream.Consumer) error {
 	if err != nil {
 		return nil // not ours; the next event's will do
 	}
-	if env.Part.Of != w.r.cfg.Partitions && w.r.cfg.Partitions > 1 {
+	if env.Part.Of != w.parts && w.parts > 1 {
 		w.log.Error("the forwarder splits events into another number of partitions than this projector; "+
-			"set the same --projection-partitions on both", "forwarder", env.Part.Of, "projector", w.r.cfg.Partitions)
+			"set the same --projection-partitions on both", "forwarder", env.Part.Of, "projector", w.parts)
 		return nil
 	}
 	info, err := cons.Info(ctx)
@@ -166,7 +182,7 @@ func (w *worker) raiseTo(ctx context.Context, st State, pos eventstore.Position)
 	if err != nil {
 		return err
 	}
-	w.r.checkpoints.committed(w.p.Name(), w.part, w.r.cfg.Partitions, pos)
+	w.r.checkpoints.committed(w.p.Name(), w.part, w.parts, pos)
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -276,5 +277,39 @@ func TestAddingARunnerRebalancesThePartitionsWithoutRestartingTheOther(t *testin
 			}
 		}
 		t.Logf("applied by partition: a %v, b %v", sa.AppliedByPartition, sb.AppliedByPartition)
+	})
+}
+
+// wholeCounter is a read model that says it is not per partner.
+type wholeCounter struct{ *counter }
+
+func (wholeCounter) WholeLog() {}
+
+// A read model that is not per partner keeps one partition when the others are split:
+// one checkpoint, one consumer of every event, the global chain, every event applied
+// once.
+func TestAReadModelNotPerPartnerKeepsOnePartition(t *testing.T) {
+	forEachReadDialect(t, func(t *testing.T, h *harness) {
+		h.partitions = 4
+		whole, split := wholeCounter{newCounter("whole")}, newCounter("split")
+		r := h.runner(nil, whole, split)
+		h.background("runner", r.Run)
+		h.runForwarder()
+		head := h.appendEvents(40, "TestHappened")
+		h.waitFor(r.Checkpoints(), whole.Name(), head)
+		h.waitFor(r.Checkpoints(), split.Name(), head)
+		h.assertFoldedExactlyOnce(whole.counter)
+		for name, want := range map[string]int{whole.Name(): 1, split.Name(): 4} {
+			st, err := r.Checkpoints().State(context.Background(), name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(st.Partitions) != want {
+				t.Errorf("read model %s has %d partitions, want %d", name, len(st.Partitions), want)
+			}
+		}
+		if names := r.ConsumerNames(); !slices.Contains(names, ConsumerName(whole.Name(), 0, 1)) || len(names) != 5 {
+			t.Errorf("consumers %v, want one for %s and four for %s", names, whole.Name(), split.Name())
+		}
 	})
 }

@@ -23,7 +23,8 @@ import (
 type worker struct {
 	r     *Runner
 	p     Projection
-	part  int // this worker's partition, of r.cfg.Partitions
+	part  int // this worker's partition, of parts
+	parts int // the projection's partition count (Runner.partitionsOf)
 	log   *slog.Logger
 	stats *stats
 	apply applier
@@ -33,14 +34,15 @@ type worker struct {
 
 func (r *Runner) newWorker(p Projection, part int) *worker {
 	log := r.log.With("projection", p.Name())
-	if r.cfg.Partitions > 1 {
+	parts := r.partitionsOf(p)
+	if parts > 1 {
 		log = log.With("partition", part)
 	}
 	apply := applier{db: r.cfg.DB, p: p, log: log}
 	if sqldb.DialectOf(r.cfg.DB) == sqldb.SQLite {
 		apply.writes = &r.sqliteWrites
 	}
-	return &worker{r: r, p: p, part: part, log: log, stats: r.stats[p.Name()], apply: apply, own: r.held[p.Name()][part]}
+	return &worker{r: r, p: p, part: part, parts: parts, log: log, stats: r.stats[p.Name()], apply: apply, own: r.held[p.Name()][part]}
 }
 
 func (w *worker) run(ctx context.Context) {
@@ -245,7 +247,7 @@ func (w *worker) decode(msgs []jetstream.Msg) []delivery {
 			w.log.Warn("undecodable message skipped", "subject", m.Subject(), "err", err)
 			continue
 		}
-		if p := w.r.cfg.Partitions; p > 1 && (env.Part.Of != p || env.Part.Partition != w.part) {
+		if p := w.parts; p > 1 && (env.Part.Of != p || env.Part.Partition != w.part) {
 			// Only a forwarder with another count publishes on this partition's subject
 			// something of another partition; applying it would break the chain.
 			w.log.Error("message of another partitioning skipped; set the same --projection-partitions on forwarder and projectors",
@@ -282,7 +284,7 @@ func (w *worker) step(ctx context.Context, ds []delivery) (int, *gapWait, error)
 		// Waiters are woken only after the stats count the commit, so whoever WaitFor
 		// wakes sees both.
 		if prog.st.Checkpoint != st.Checkpoint {
-			w.r.checkpoints.committed(w.p.Name(), w.part, w.r.cfg.Partitions, prog.st.Checkpoint)
+			w.r.checkpoints.committed(w.p.Name(), w.part, w.parts, prog.st.Checkpoint)
 		}
 		if err != nil {
 			return 0, nil, err // what committed is in the checkpoint; the next step skips it
@@ -358,7 +360,7 @@ func (w *worker) plan(ctx context.Context, cp eventstore.Position, ds []delivery
 // partition, or the global one for a read model in one partition (which then works
 // whatever count the forwarder splits the subjects by).
 func (w *worker) previous(env natsbus.Envelope) eventstore.Position {
-	if w.r.cfg.Partitions == 1 {
+	if w.parts == 1 {
 		return env.Previous
 	}
 	return env.Part.Previous
@@ -374,7 +376,7 @@ func (w *worker) backfill(ctx context.Context, from, until eventstore.Position, 
 		if !ev.Position.Less(until) {
 			return events, true, nil
 		}
-		if partition.OfStream(ev.Stream, w.r.cfg.Partitions) != w.part {
+		if partition.OfStream(ev.Stream, w.parts) != w.part {
 			continue
 		}
 		if len(events) == limit {
