@@ -209,17 +209,24 @@ func checkReadModels(t testing.TB, api topoClient, partners []topoPartner, truth
 				t.Errorf("R7 partner %s: cloud pool remaining %d, want unlimited", p.mpn, *pool.Remaining)
 			}
 		}
-		var list projections.Incidents
-		api.must(t, http.MethodGet, "/v1/partners/"+p.mpn+"/incidents"+min, p.adminTok, nil, http.StatusOK, &list)
 		got := map[string]bool{}
-		for _, in := range list.Incidents {
-			if got[in.IncidentID] {
-				t.Errorf("partner %s: incident %s listed twice", p.mpn, in.IncidentID)
+		for cursor, first := "", true; first || cursor != ""; first = false {
+			var list projections.Incidents
+			page := min
+			if cursor != "" {
+				page += "&" + handlers.QueryCursor + "=" + url.QueryEscape(cursor)
 			}
-			got[in.IncidentID] = true
-			if _, ok := want[in.IncidentID]; !ok {
-				t.Errorf("partner %s: incident %s in the read model but not in the event store", p.mpn, in.IncidentID)
+			api.must(t, http.MethodGet, "/v1/partners/"+p.mpn+"/incidents"+page, p.adminTok, nil, http.StatusOK, &list)
+			for _, in := range list.Incidents {
+				if got[in.IncidentID] {
+					t.Errorf("partner %s: incident %s listed twice", p.mpn, in.IncidentID)
+				}
+				got[in.IncidentID] = true
+				if _, ok := want[in.IncidentID]; !ok {
+					t.Errorf("partner %s: incident %s in the read model but not in the event store", p.mpn, in.IncidentID)
+				}
 			}
+			cursor = list.NextCursor
 		}
 		for id := range want {
 			if !got[id] {
