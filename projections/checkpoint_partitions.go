@@ -53,7 +53,8 @@ func repartition(ctx context.Context, db *bun.DB, name string, n int) error {
 // migrateStateToPartitions turns a projection_state made before partitions (one row per
 // read model, keyed by name) into partition 0 of each, keyed by (name, partition_no).
 func migrateStateToPartitions(ctx context.Context, db bun.IDB) error {
-	if _, err := db.NewSelect().Table("projection_state").Column("partition_no").Limit(1).Exec(ctx); err == nil {
+	// Unquoted: SQLite reads an unknown double-quoted identifier as a string.
+	if _, err := db.ExecContext(ctx, "SELECT partition_no FROM projection_state WHERE 1 = 0"); err == nil {
 		return nil
 	}
 	return db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {

@@ -313,3 +313,69 @@ func TestAReadModelNotPerPartnerKeepsOnePartition(t *testing.T) {
 		}
 	})
 }
+
+// The partition count is fixed per generation: a runner started with another count
+// rebuilds the read model from the store into a new generation with that many
+// partitions, each at the build's position, and goes on live from there, every event
+// applied once.
+func TestChangingThePartitionCountRebuildsTheReadModel(t *testing.T) {
+	forEachReadDialect(t, func(t *testing.T, h *harness) {
+		p := newCounter("repartitioned")
+		r1 := h.runner(nil, p)
+		stop1 := h.background("runner with one partition", r1.Run)
+		_, stopF := h.runForwarder()
+		head := h.appendEvents(30, "TestHappened")
+		h.waitFor(r1.Checkpoints(), p.Name(), head)
+		stop1()
+		stopF()
+
+		h.partitions = 4
+		r4 := h.runner(nil, p) // Setup rebuilds
+		st, err := r4.Checkpoints().State(context.Background(), p.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Generation != 2 || len(st.Partitions) != 4 {
+			t.Fatalf("after the change: generation %d with %d partitions, want generation 2 with 4", st.Generation, len(st.Partitions))
+		}
+		for k, cp := range st.Partitions {
+			if cp != head {
+				t.Errorf("partition %d starts at %s, want the build's position %s", k, cp, head)
+			}
+		}
+		h.background("runner with four partitions", r4.Run)
+		h.runForwarder()
+		head = h.appendEvents(30, "TestHappened")
+		h.waitFor(r4.Checkpoints(), p.Name(), head)
+		h.assertFoldedExactlyOnce(p)
+	})
+}
+
+// A read database written before partitions (projection_state keyed by name alone)
+// keeps its read models: each row becomes partition 0 of one, checkpoint and all.
+func TestBookkeepingFromBeforePartitionsBecomesPartitionZero(t *testing.T) {
+	forEachReadDialect(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		if _, err := h.db.ExecContext(ctx, `CREATE TABLE projection_state (name VARCHAR NOT NULL PRIMARY KEY,
+			version BIGINT NOT NULL, generation BIGINT NOT NULL, checkpoint_commit BIGINT NOT NULL,
+			checkpoint_prepare BIGINT NOT NULL, status VARCHAR NOT NULL, error VARCHAR NOT NULL,
+			updated_at TIMESTAMP NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.db.ExecContext(ctx, `INSERT INTO projection_state VALUES ('old', 3, 7, 42, 41, 'live', '', ?)`,
+			time.Now().UTC()); err != nil {
+			t.Fatal(err)
+		}
+		if err := EnsureSchema(ctx, h.db); err != nil {
+			t.Fatal(err)
+		}
+		st, err := loadState(ctx, h.db, "old")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := eventstore.Position{Commit: 42, Prepare: 41}
+		if st.Version != 3 || st.Generation != 7 || st.Checkpoint != want || len(st.Partitions) != 1 {
+			t.Errorf("migrated state %+v, want version 3, generation 7, checkpoint %s in one partition", st, want)
+		}
+	})
+}
