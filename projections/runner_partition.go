@@ -202,7 +202,6 @@ func pinnedElsewhere(info *jetstream.ConsumerInfo, mine string) bool {
 type ownership struct {
 	mu         sync.Mutex
 	pinID      string
-	lastSeen   time.Time
 	yieldUntil time.Time
 	full       bool // this process holds its fair share of the read model (balancer)
 }
@@ -213,13 +212,13 @@ func (o *ownership) setFull(full bool) {
 	o.full = full
 }
 
-func (o *ownership) delivered(pin string, now time.Time) {
+// delivered records the pin a delivery carried.
+func (o *ownership) delivered(pin string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if pin != "" {
 		o.pinID = pin
 	}
-	o.lastSeen = now
 }
 
 func (o *ownership) lost() {

@@ -42,7 +42,8 @@ func (r *Runner) newWorker(p Projection, part int) *worker {
 	if sqldb.DialectOf(r.cfg.DB) == sqldb.SQLite {
 		apply.writes = &r.sqliteWrites
 	}
-	return &worker{r: r, p: p, part: part, parts: parts, log: log, stats: r.stats[p.Name()], apply: apply, own: r.held[p.Name()][part]}
+	return &worker{r: r, p: p, part: part, parts: parts, log: log, stats: r.stats[p.Name()], apply: apply,
+		own: r.held[p.Name()][part]}
 }
 
 func (w *worker) run(ctx context.Context) {
@@ -96,8 +97,11 @@ func (w *worker) pull(ctx context.Context) error {
 		chunk, open := w.nextChunk(ctx, msgs)
 		if len(chunk) > 0 {
 			got += len(chunk)
-			w.own.delivered(chunk[len(chunk)-1].Headers().Get(natsPinIDHeader), time.Now())
+			w.own.delivered(chunk[len(chunk)-1].Headers().Get(natsPinIDHeader))
 			if err := w.handle(ctx, chunk); err != nil {
+				if ctx.Err() != nil {
+					nakBuffered(msgs)
+				}
 				return err
 			}
 		}
