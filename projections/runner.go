@@ -197,8 +197,9 @@ func (r *Runner) Stats(name string) (Stats, bool) {
 }
 
 // Setup makes the database ready: the bookkeeping tables; for a new projection its
-// generation-1 tables and views; for one whose Version changed, a new generation built
-// from the event store and swapped in. Run calls it; calling it again does nothing.
+// generation-1 tables and views; for one whose Version changed (or partition count), a
+// new generation built from the event store and swapped in. Then the partitions' NATS
+// consumers, if the events stream exists. Run calls it; calling it again does nothing.
 func (r *Runner) Setup(ctx context.Context) error {
 	r.setupOnce.Lock()
 	defer r.setupOnce.Unlock()
@@ -212,6 +213,9 @@ func (r *Runner) Setup(ctx context.Context) error {
 		if err := r.setupProjection(ctx, p); err != nil {
 			return err
 		}
+	}
+	if err := r.ensureConsumers(ctx); err != nil {
+		return err
 	}
 	r.setupDone = true
 	return nil

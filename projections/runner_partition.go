@@ -63,34 +63,61 @@ func (r *Runner) partitionsOf(p Projection) int {
 	return r.cfg.Partitions
 }
 
-// filterSubject: one partition's subject, or every event for a read model in one
-// partition (whose chain is the global one, so it works with any forwarder count).
-func (w *worker) filterSubject() string {
-	if w.parts == 1 {
-		return natsbus.AllSubjects
+// consumerConfig is the durable consumer of partition part (of parts) of p.
+func (r *Runner) consumerConfig(p Projection, part, parts int) jetstream.ConsumerConfig {
+	filter := natsbus.AllSubjects // one partition: every event, the global chain
+	if parts > 1 {
+		filter = natsbus.PartitionSubjects(part, parts)
 	}
-	return natsbus.PartitionSubjects(w.part, w.parts)
+	return jetstream.ConsumerConfig{
+		Durable:        ConsumerName(p.Name(), part, parts),
+		Description:    fmt.Sprintf("read model %s, partition %d of %d", p.Name(), part, parts),
+		FilterSubject:  filter,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		AckPolicy:      jetstream.AckAllPolicy, // one ack per committed batch
+		AckWait:        r.cfg.AckWait,
+		MaxDeliver:     -1, // poison events go to dead_letters, not to NATS's redelivery limit
+		PriorityGroups: []string{PriorityGroup},
+		PriorityPolicy: jetstream.PriorityPolicyPinned,
+		PinnedTTL:      r.cfg.PinnedTTL,
+	}
 }
 
+// ensureConsumers creates (or updates) every partition's consumer if the events stream
+// exists (the forwarder makes it, with its retention; a projector does not); Setup runs
+// it, so they exist before a forwarder started next updates the stream. (nats-server
+// v2.15.2 races when a stream update and a consumer creation meet: see wire_parts.go.)
+// Without the stream, each worker creates its consumer once the stream appears.
+func (r *Runner) ensureConsumers(ctx context.Context) error {
+	if _, err := r.cfg.JetStream.Stream(ctx, natsbus.StreamName); errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("stream %s: %w", natsbus.StreamName, err)
+	}
+	for _, p := range r.projections {
+		for k := range r.partitionsOf(p) {
+			cfg := r.consumerConfig(p, k, r.partitionsOf(p))
+			if _, err := r.cfg.JetStream.CreateOrUpdateConsumer(ctx, natsbus.StreamName, cfg); err != nil {
+				return fmt.Errorf("consumer %s: %w", cfg.Durable, err)
+			}
+		}
+	}
+	return nil
+}
+
+// consumer is the partition's consumer as Setup made it; it is made again only if the
+// server lost it.
 func (w *worker) consumer(ctx context.Context) (jetstream.Consumer, error) {
 	if w.cons != nil {
 		return w.cons, nil
 	}
-	name := ConsumerName(w.p.Name(), w.part, w.parts)
-	cons, err := w.r.cfg.JetStream.CreateOrUpdateConsumer(ctx, natsbus.StreamName, jetstream.ConsumerConfig{
-		Durable:        name,
-		Description:    fmt.Sprintf("read model %s, partition %d of %d", w.p.Name(), w.part, w.parts),
-		FilterSubject:  w.filterSubject(),
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		AckPolicy:      jetstream.AckAllPolicy, // one ack per committed batch
-		AckWait:        w.r.cfg.AckWait,
-		MaxDeliver:     -1, // poison events go to dead_letters, not to NATS's redelivery limit
-		PriorityGroups: []string{PriorityGroup},
-		PriorityPolicy: jetstream.PriorityPolicyPinned,
-		PinnedTTL:      w.r.cfg.PinnedTTL,
-	})
+	cfg := w.r.consumerConfig(w.p, w.part, w.parts)
+	cons, err := w.r.cfg.JetStream.Consumer(ctx, natsbus.StreamName, cfg.Durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+		cons, err = w.r.cfg.JetStream.CreateOrUpdateConsumer(ctx, natsbus.StreamName, cfg)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("consumer %s: %w", name, err)
+		return nil, fmt.Errorf("consumer %s: %w", cfg.Durable, err)
 	}
 	w.cons = cons
 	return cons, nil
