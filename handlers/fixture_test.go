@@ -69,6 +69,7 @@ type positionBoard struct {
 	// waiting, when set, hears of every WaitFor that has to wait: a test then knows,
 	// without timing, that a query is parked on a position.
 	waiting chan eventstore.Position
+	asked   []string // the partner of each wait, "" for a query of any partner's rows
 }
 
 func newPositionBoard() *positionBoard {
@@ -83,7 +84,10 @@ func (b *positionBoard) advance(projection string, pos eventstore.Position) {
 	b.changed = make(chan struct{})
 }
 
-func (b *positionBoard) WaitFor(ctx context.Context, projection string, pos eventstore.Position) (eventstore.Position, error) {
+func (b *positionBoard) WaitForPartner(ctx context.Context, projection, mpnID string, pos eventstore.Position) (eventstore.Position, error) {
+	b.mu.Lock()
+	b.asked = append(b.asked, mpnID)
+	b.mu.Unlock()
 	for {
 		b.mu.Lock()
 		at := b.at[projection]
@@ -156,6 +160,10 @@ func (f *fixture) routes() []handlers.Route {
 		{Method: http.MethodGet, Path: "/v1/things/:id", Summary: "read a thing", Projection: "things",
 			Response: thingView{}, Handler: func(c echo.Context) error {
 				return c.JSON(http.StatusOK, thingView{ID: c.Param("id")})
+			}},
+		{Method: http.MethodGet, Path: "/v1/partners/:mpnId/things", Summary: "a partner's things", Projection: "things",
+			PartnerParam: "mpnId", Response: thingView{}, Handler: func(c echo.Context) error {
+				return c.JSON(http.StatusOK, thingView{ID: c.Param("mpnId")})
 			}},
 		{Method: http.MethodPost, Path: "/v1/admin", Summary: "platform only", Roles: []handlers.SystemRole{handlers.RolePlatform},
 			Handler: func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }},

@@ -24,13 +24,14 @@ const (
 // DefaultQueryWait bounds how long a query waits for its projection to reach minPosition.
 const DefaultQueryWait = 2 * time.Second
 
-// PositionWaiter is what query routes need from the projection runner. WaitFor returns
-// once projection has applied the event at pos, with the position it has reached; when
-// ctx ends first it returns the last position it saw and an error. Waiting for
-// eventstore.Start returns the current position at once. (projections.Checkpoints
-// implements it.)
+// PositionWaiter is what query routes need from the projection runner. WaitForPartner
+// returns once projection has applied the event at pos in the partition holding partner
+// mpnID's rows (in every partition when mpnID is empty: a query that may read any
+// partner's rows), with the position it has reached; when ctx ends first it returns the
+// last position it saw and an error. Waiting for eventstore.Start returns the current
+// position at once. (projections.Checkpoints implements it.)
 type PositionWaiter interface {
-	WaitFor(ctx context.Context, projection string, pos eventstore.Position) (eventstore.Position, error)
+	WaitForPartner(ctx context.Context, projection, mpnID string, pos eventstore.Position) (eventstore.Position, error)
 }
 
 // SetProjectionPosition lets a query handler report the position it read together with
@@ -70,8 +71,10 @@ func minPosition(c echo.Context) (eventstore.Position, error) {
 // awaitProjection is the read-your-writes middleware of a query route: it waits, at
 // most wait, until projection has reached the requested position (or just reads where
 // it stands when none is requested) and records that in X-Projection-Position before
-// the handler reads, so the answer reflects at least every event up to it.
-func awaitProjection(p PositionWaiter, projection string, wait time.Duration) echo.MiddlewareFunc {
+// the handler reads, so the answer reflects at least every event up to it. A route
+// reading one partner's rows (partnerParam names its path parameter) waits only for
+// that partner's partition of the read model.
+func awaitProjection(p PositionWaiter, projection, partnerParam string, wait time.Duration) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			want, err := minPosition(c)
@@ -80,7 +83,11 @@ func awaitProjection(p PositionWaiter, projection string, wait time.Duration) ec
 			}
 			ctx := c.Request().Context()
 			waitCtx, cancel := context.WithTimeout(ctx, wait)
-			at, err := p.WaitFor(waitCtx, projection, want)
+			partner := ""
+			if partnerParam != "" {
+				partner = c.Param(partnerParam)
+			}
+			at, err := p.WaitForPartner(waitCtx, projection, partner, want)
 			expired := waitCtx.Err() != nil
 			cancel()
 			switch {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -45,6 +46,10 @@ type Route struct {
 	// Projection names the read model a query route reads. Setting it makes the route a
 	// query: minPosition / X-Min-Position are honoured and X-Projection-Position answered.
 	Projection string
+	// PartnerParam names the path parameter holding the MPN ID of the one partner whose
+	// rows a query route reads: its read-your-writes wait is then for that partner's
+	// partition only. Empty: the query may read any partner's rows and waits for all.
+	PartnerParam string
 	// LongRunning routes answer when their work is done (a walk of the whole log) or
 	// stream it (a rebuild's events), and may take longer than the server's read and write timeouts, which are
 	// sized for ordinary requests: see liftDeadlines.
@@ -100,6 +105,8 @@ func validateRoutes(routes []Route, hasProjections bool) error {
 			errs = append(errs, fmt.Errorf("route %s: query on projection %q but Deps.Projections is nil", id, r.Projection))
 		case r.Public && len(r.Roles) > 0:
 			errs = append(errs, fmt.Errorf("route %s: public routes cannot demand roles", id))
+		case r.PartnerParam != "" && (r.Projection == "" || !slices.Contains(strings.Split(r.Path, "/"), ":"+r.PartnerParam)):
+			errs = append(errs, fmt.Errorf("route %s: partner parameter %q is not a parameter of a query path", id, r.PartnerParam))
 		}
 		for status := range r.Problems {
 			if status < 400 || status > 599 {
@@ -141,7 +148,7 @@ func (s *server) register(e *echo.Echo, r Route) {
 		mws = append(mws, s.auth.require(r.Roles))
 	}
 	if r.Projection != "" {
-		mws = append(mws, awaitProjection(s.deps.Projections, r.Projection, s.deps.QueryWait))
+		mws = append(mws, awaitProjection(s.deps.Projections, r.Projection, r.PartnerParam, s.deps.QueryWait))
 	}
 	if limit := s.limiter.middleware(loadClassOf(r)); limit != nil {
 		mws = append(mws, limit)

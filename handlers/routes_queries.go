@@ -20,15 +20,15 @@ func QueryRoutes(a API) []Route {
 	get := http.MethodGet
 	return []Route{
 		{Method: get, Path: "/v1/partners/:mpnId/benefits", Summary: "Memberships, level, activation; the IDs only for MPN-linked users and system roles (R3, R4, R6)",
-			Projection: projections.BenefitsOverviewName, Response: projections.Benefits{}, Handler: a.benefits},
+			Projection: projections.BenefitsOverviewName, PartnerParam: "mpnId", Response: projections.Benefits{}, Handler: a.benefits},
 		{Method: get, Path: "/v1/partners/:mpnId/remaining-incidents", Summary: "Remaining incidents per contract and pool; the contract IDs only for MPN-linked users and system roles (R4, R13, R14, R22)",
-			Projection: projections.RemainingIncidentsName, Response: projections.RemainingIncidents{}, Handler: a.remainingIncidents},
+			Projection: projections.RemainingIncidentsName, PartnerParam: "mpnId", Response: projections.RemainingIncidents{}, Handler: a.remainingIncidents},
 		{Method: get, Path: "/v1/contracts/:contractId/linked-accounts", Summary: "Accounts linked to a contract, in link order, paged by ?cursor= and ?limit=; only for MPN-linked users of its partner and system roles (R4, R12)",
 			Projection: projections.LinkedAccountsName, Query: pageParams, Response: projections.LinkedAccounts{}, Handler: a.linkedAccounts},
 		{Method: get, Path: "/v1/accounts/:userId/support-plans", Summary: "Plans an account can use, and the unavailable ones with the reason, with the partners the caller may read (R4, R14)",
 			Projection: projections.SupportPlansName, Response: projections.SupportPlans{}, Handler: a.supportPlans},
 		{Method: get, Path: "/v1/partners/:mpnId/incidents", Summary: "A partner's incidents in the order opened, paged by ?cursor= and ?limit=, the contract IDs only for MPN-linked users and system roles (R4); ?status=open|closed filters",
-			Projection: projections.IncidentsName, Query: append([]QueryParam{incidentStatusParam}, pageParams...), Response: projections.Incidents{}, Handler: a.incidents},
+			Projection: projections.IncidentsName, PartnerParam: "mpnId", Query: append([]QueryParam{incidentStatusParam}, pageParams...), Response: projections.Incidents{}, Handler: a.incidents},
 	}
 }
 

@@ -24,24 +24,38 @@ const (
 	StatusFailed     Status = "failed"     // cannot run; Error says why
 )
 
-// State is a projection's bookkeeping row in projection_state, plus its dead-letter count.
+// State is a projection's bookkeeping, plus its dead-letter count. A read model split
+// into partitions (by partner, partition.Of) has one checkpoint per partition; State
+// read for the whole read model carries them all, and as Checkpoint the lowest: the
+// position up to which every event of the read model is applied.
 type State struct {
-	Name        string
-	Version     int
-	Generation  int
-	Checkpoint  eventstore.Position // last event applied (or dead-lettered) in Generation
+	Name       string
+	Version    int
+	Generation int
+	// Checkpoint: every event of the partition (of every partition, for the whole read
+	// model) at or below it is applied (or dead-lettered) in Generation.
+	Checkpoint eventstore.Position
+	// Partition is the partition this State is of (0 for the whole read model), and
+	// Partitions the checkpoint of each, by partition: len(Partitions) is the read
+	// model's partition count.
+	Partition   int
+	Partitions  []eventstore.Position
 	Status      Status
 	Error       string
 	UpdatedAt   time.Time
 	DeadLetters int // in the live generation
 }
 
-// stateRow is projection_state. The checkpoint is written in the same transaction as the
-// projection's rows: that is what makes redelivery harmless.
+// stateRow is projection_state: one row per partition of each read model (partition_no
+// 0 only, for a read model in one partition). Version, generation and status are the
+// same on every row of a read model; the checkpoint is the partition's. The checkpoint
+// is written in the same transaction as the projection's rows: that is what makes
+// redelivery harmless, and two processes applying one partition harmless too.
 type stateRow struct {
 	bun.BaseModel `bun:"table:projection_state"`
 
 	Name              string    `bun:"name,pk"`
+	Partition         int       `bun:"partition_no,pk"`
 	Version           int       `bun:"version,notnull"`
 	Generation        int       `bun:"generation,notnull"`
 	CheckpointCommit  int64     `bun:"checkpoint_commit,notnull"`
@@ -51,10 +65,48 @@ type stateRow struct {
 	UpdatedAt         time.Time `bun:"updated_at,notnull"`
 }
 
+func (r stateRow) checkpoint() eventstore.Position {
+	return eventstore.Position{Commit: uint64(r.CheckpointCommit), Prepare: uint64(r.CheckpointPrepare)}
+}
+
 func (r stateRow) state() State {
-	return State{Name: r.Name, Version: r.Version, Generation: r.Generation,
-		Checkpoint: eventstore.Position{Commit: uint64(r.CheckpointCommit), Prepare: uint64(r.CheckpointPrepare)},
-		Status:     Status(r.Status), Error: r.Error, UpdatedAt: r.UpdatedAt}
+	return State{Name: r.Name, Version: r.Version, Generation: r.Generation, Checkpoint: r.checkpoint(),
+		Partition: r.Partition, Partitions: []eventstore.Position{r.checkpoint()},
+		Status: Status(r.Status), Error: r.Error, UpdatedAt: r.UpdatedAt}
+}
+
+// foldStates makes one State of a read model's partition rows (in partition order):
+// the lowest checkpoint, the worst status, the latest update.
+func foldStates(rows []stateRow) State {
+	st := rows[0].state()
+	st.Partition = 0
+	st.Partitions = make([]eventstore.Position, len(rows))
+	for i, r := range rows {
+		cp := r.checkpoint()
+		st.Partitions[i] = cp
+		if cp.Less(st.Checkpoint) {
+			st.Checkpoint = cp
+		}
+		if statusRank(Status(r.Status)) > statusRank(st.Status) {
+			st.Status, st.Error = Status(r.Status), r.Error
+		}
+		if r.UpdatedAt.After(st.UpdatedAt) {
+			st.UpdatedAt = r.UpdatedAt
+		}
+	}
+	return st
+}
+
+func statusRank(s Status) int {
+	switch s {
+	case StatusFailed:
+		return 3
+	case StatusRebuilding:
+		return 2
+	case StatusDegraded:
+		return 1
+	}
+	return 0
 }
 
 // ErrUnknownProjection: no projection_state row by that name (never set up here).
@@ -70,17 +122,34 @@ func EnsureSchema(ctx context.Context, db bun.IDB) error {
 			return fmt.Errorf("projection bookkeeping schema: %w", err)
 		}
 	}
+	if err := migrateStateToPartitions(ctx, db); err != nil {
+		return fmt.Errorf("projection bookkeeping schema: partitions: %w", err)
+	}
 	return nil
 }
 
+// loadState reads the whole read model's state: every partition's checkpoint.
 func loadState(ctx context.Context, db bun.IDB, name string) (State, error) {
-	var row stateRow
-	err := db.NewSelect().Model(&row).Where("name = ?", name).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return State{}, fmt.Errorf("%w: %s", ErrUnknownProjection, name)
-	}
+	var rows []stateRow
+	err := db.NewSelect().Model(&rows).Where("name = ?", name).Order("partition_no").Scan(ctx)
 	if err != nil {
 		return State{}, fmt.Errorf("projection %s state: %w", name, err)
+	}
+	if len(rows) == 0 {
+		return State{}, fmt.Errorf("%w: %s", ErrUnknownProjection, name)
+	}
+	return foldStates(rows), nil
+}
+
+// loadPartition reads one partition's state.
+func loadPartition(ctx context.Context, db bun.IDB, name string, partition int) (State, error) {
+	var row stateRow
+	err := db.NewSelect().Model(&row).Where("name = ?", name).Where("partition_no = ?", partition).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return State{}, fmt.Errorf("%w: %s partition %d", ErrUnknownProjection, name, partition)
+	}
+	if err != nil {
+		return State{}, fmt.Errorf("projection %s partition %d state: %w", name, partition, err)
 	}
 	return row.state(), nil
 }
@@ -89,15 +158,17 @@ func loadState(ctx context.Context, db bun.IDB, name string) (State, error) {
 // since we read it; the batch is rolled back and planned again from the new state.
 var errCheckpointMoved = errors.New("projection checkpoint moved concurrently")
 
-// advance moves the checkpoint from st.Checkpoint to to, only if the row still holds
-// st's generation and checkpoint. Run first in a batch transaction, it also takes the
-// row lock that serialises two runners of one projection.
+// advance moves partition st.Partition's checkpoint from st.Checkpoint to to, only if
+// its row still holds st's generation and checkpoint. Run first in a batch transaction,
+// it also takes the row lock that serialises two runners of one partition: whichever
+// commits second finds the checkpoint moved and applies nothing.
 func advance(ctx context.Context, tx bun.Tx, st State, to eventstore.Position, set ...statusChange) error {
 	q := tx.NewUpdate().Model((*stateRow)(nil)).
 		Set("checkpoint_commit = ?", int64(to.Commit)).
 		Set("checkpoint_prepare = ?", int64(to.Prepare)).
 		Set("updated_at = ?", time.Now().UTC()).
 		Where("name = ?", st.Name).
+		Where("partition_no = ?", st.Partition).
 		Where("generation = ?", st.Generation).
 		Where("checkpoint_commit = ?", int64(st.Checkpoint.Commit)).
 		Where("checkpoint_prepare = ?", int64(st.Checkpoint.Prepare))
@@ -111,7 +182,7 @@ func advance(ctx context.Context, tx bun.Tx, st State, to eventstore.Position, s
 	if n, err := res.RowsAffected(); err != nil {
 		return fmt.Errorf("projection %s checkpoint: %w", st.Name, err)
 	} else if n != 1 {
-		return fmt.Errorf("%w: %s at %s (generation %d)", errCheckpointMoved, st.Name, st.Checkpoint, st.Generation)
+		return fmt.Errorf("%w: %s partition %d at %s (generation %d)", errCheckpointMoved, st.Name, st.Partition, st.Checkpoint, st.Generation)
 	}
 	return nil
 }
@@ -135,7 +206,7 @@ type Checkpoints struct {
 // NewCheckpoints reads progress from db.
 func NewCheckpoints(db bun.IDB) *Checkpoints {
 	return &Checkpoints{db: db, poll: 50 * time.Millisecond, notify: broadcast.New(),
-		known: knownCheckpoints{at: map[string]eventstore.Position{}, seen: map[string]time.Time{}}}
+		known: knownCheckpoints{at: map[string][]eventstore.Position{}, seen: map[string]time.Time{}}}
 }
 
 // State is one projection's progress, status and dead-letter count.
@@ -153,17 +224,22 @@ func (c *Checkpoints) State(ctx context.Context, name string) (State, error) {
 func (c *Checkpoints) States(ctx context.Context) ([]State, error) {
 	c.ensureSchema(ctx)
 	var rows []stateRow
-	if err := c.db.NewSelect().Model(&rows).Order("name").Scan(ctx); err != nil {
+	if err := c.db.NewSelect().Model(&rows).Order("name", "partition_no").Scan(ctx); err != nil {
 		return nil, fmt.Errorf("projection states: %w", err)
 	}
-	out := make([]State, 0, len(rows))
-	for _, r := range rows {
-		st := r.state()
-		n, err := countDeadLetters(ctx, c.db, st.Name, st.Generation)
+	var out []State
+	for len(rows) > 0 {
+		n := 1
+		for n < len(rows) && rows[n].Name == rows[0].Name {
+			n++
+		}
+		st := foldStates(rows[:n])
+		rows = rows[n:]
+		dl, err := countDeadLetters(ctx, c.db, st.Name, st.Generation)
 		if err != nil {
 			return nil, err
 		}
-		st.DeadLetters = n
+		st.DeadLetters = dl
 		out = append(out, st)
 	}
 	return out, nil

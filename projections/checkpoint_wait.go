@@ -7,31 +7,43 @@ import (
 	"time"
 
 	"ledger/infra/eventstore"
+	"ledger/infra/partition"
 )
 
 // pollTimeout bounds one poll of the checkpoints.
 const pollTimeout = 10 * time.Second
 
 // knownCheckpoints is what this process knows of every projection's progress: the
-// furthest checkpoint seen (checkpoints only move forward), from this process's runner
-// as it commits and from the shared poll while anyone waits.
+// furthest checkpoint seen of each partition (checkpoints only move forward), from this
+// process's runner as it commits and from the shared poll while anyone waits.
 type knownCheckpoints struct {
 	mu      sync.Mutex
-	at      map[string]eventstore.Position
-	seen    map[string]time.Time // when at was last confirmed
-	polls   uint64               // polls completed
-	pollErr error                // of the last poll
+	at      map[string][]eventstore.Position // by partition
+	seen    map[string]time.Time             // when at was last confirmed
+	polls   uint64                           // polls completed
+	pollErr error                            // of the last poll
 	waiters int
 	polling bool // a poller goroutine runs
 }
 
-// raise records that name's checkpoint is at least pos, as of now. Callers hold mu.
-func (k *knownCheckpoints) raise(name string, pos eventstore.Position, now time.Time) {
-	if at, ok := k.at[name]; !ok || at.Less(pos) {
-		k.at[name] = pos
+// raise records that partition part of name's n partitions is at least at pos, as of
+// now. A new partition count (a rebuild repartitioned the read model) starts afresh.
+// Callers hold mu.
+func (k *knownCheckpoints) raise(name string, part, n int, pos eventstore.Position, now time.Time) {
+	at := k.at[name]
+	if len(at) != n {
+		at = make([]eventstore.Position, n)
+		k.at[name] = at
+	}
+	if at[part].Less(pos) {
+		at[part] = pos
 	}
 	k.seen[name] = now
 }
+
+// allPartitions asks for the lowest checkpoint of a read model: a query that may read
+// rows of any partner.
+const allPartitions = ""
 
 // sight is one look at what is known of a projection.
 type sight struct {
@@ -49,9 +61,9 @@ func (s sight) reached(pos eventstore.Position) bool {
 	return s.known && !s.at.Less(pos) && (!pos.IsZero() || s.fresh || s.polled)
 }
 
-// WaitFor returns once projection name has applied the event at pos (its checkpoint is
-// at or past pos), with the checkpoint it found: read-your-writes for a query that
-// follows a command. When ctx ends first it returns the last checkpoint seen and an
+// WaitFor returns once projection name has applied the event at pos (the checkpoint of
+// every partition is at or past pos), with the checkpoint it found: read-your-writes for
+// a query that follows a command and may read any partner's rows. When ctx ends first it returns the last checkpoint seen and an
 // error matching ErrProjectionBehind; a name no runner has set up gives
 // ErrUnknownProjection after the first poll.
 //
@@ -61,14 +73,24 @@ func (s sight) reached(pos eventstore.Position) bool {
 // all again (for projectors in other processes) — one query per poll interval, not one
 // per waiter.
 func (c *Checkpoints) WaitFor(ctx context.Context, name string, pos eventstore.Position) (eventstore.Position, error) {
-	if s, _ := c.look(name); s.reached(pos) {
+	return c.waitFor(ctx, name, allPartitions, pos)
+}
+
+// WaitForPartner is WaitFor for a query that reads only partner mpnID's rows: it waits
+// for the one partition holding them, not for the others (an empty mpnID waits for all).
+func (c *Checkpoints) WaitForPartner(ctx context.Context, name, mpnID string, pos eventstore.Position) (eventstore.Position, error) {
+	return c.waitFor(ctx, name, mpnID, pos)
+}
+
+func (c *Checkpoints) waitFor(ctx context.Context, name, key string, pos eventstore.Position) (eventstore.Position, error) {
+	if s, _ := c.look(name, key); s.reached(pos) {
 		return s.at, nil
 	}
 	joined := c.join()
 	defer c.leave()
 	for {
 		wake := c.notify.Wait() // before looking, so a signal in between is not missed
-		s, polls := c.look(name)
+		s, polls := c.look(name, key)
 		s.polled = polls > joined
 		switch {
 		case s.reached(pos):
@@ -87,20 +109,34 @@ func (c *Checkpoints) WaitFor(ctx context.Context, name string, pos eventstore.P
 	}
 }
 
-// committed is the runner of this process telling waiters that name's checkpoint
-// moved to pos.
-func (c *Checkpoints) committed(name string, pos eventstore.Position) {
+// committed is the runner of this process telling waiters that partition part of
+// name's checkpoint moved to pos.
+func (c *Checkpoints) committed(name string, part, of int, pos eventstore.Position) {
 	c.known.mu.Lock()
-	c.known.raise(name, pos, time.Now())
+	c.known.raise(name, part, of, pos, time.Now())
 	c.known.mu.Unlock()
 	c.notify.Broadcast()
 }
 
-// look reads what is known of name, and how many polls have completed.
-func (c *Checkpoints) look(name string) (sight, uint64) {
+// look reads what is known of name (of the partition of key, or the lowest of all for
+// allPartitions), and how many polls have completed.
+func (c *Checkpoints) look(name, key string) (sight, uint64) {
 	c.known.mu.Lock()
 	defer c.known.mu.Unlock()
-	at, ok := c.known.at[name]
+	parts, ok := c.known.at[name]
+	var at eventstore.Position
+	switch {
+	case !ok:
+	case key == allPartitions:
+		at = parts[0]
+		for _, p := range parts[1:] {
+			if p.Less(at) {
+				at = p
+			}
+		}
+	default:
+		at = parts[partition.Of(key, len(parts))]
+	}
 	return sight{at: at, known: ok, fresh: ok && time.Since(c.known.seen[name]) <= c.poll,
 		err: c.known.pollErr}, c.known.polls
 }
@@ -148,16 +184,22 @@ func (c *Checkpoints) pollOnce() {
 	defer cancel()
 	c.ensureSchema(ctx)
 	var rows []stateRow
-	err := c.db.NewSelect().Model(&rows).Column("name", "checkpoint_commit", "checkpoint_prepare").Scan(ctx)
+	err := c.db.NewSelect().Model(&rows).Column("name", "partition_no", "checkpoint_commit", "checkpoint_prepare").Scan(ctx)
 	if err != nil {
 		err = fmt.Errorf("projection checkpoints: %w", err)
+	}
+	count := map[string]int{}
+	for _, r := range rows {
+		count[r.Name]++
 	}
 	c.known.mu.Lock()
 	c.known.polls++
 	c.known.pollErr = err
 	now := time.Now()
 	for _, r := range rows {
-		c.known.raise(r.Name, r.state().Checkpoint, now)
+		if r.Partition < count[r.Name] {
+			c.known.raise(r.Name, r.Partition, count[r.Name], r.checkpoint(), now)
+		}
 	}
 	c.known.mu.Unlock()
 	c.notify.Broadcast()

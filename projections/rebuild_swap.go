@@ -8,6 +8,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"ledger/infra/eventstore"
+	"ledger/infra/partition"
 )
 
 // compared is what compareAndSwap compared: the tables, and the positions the new and
@@ -42,7 +43,7 @@ func compareAndSwap(ctx context.Context, db *bun.DB, store EventLog, p Projectio
 		if err != nil {
 			return fmt.Errorf("lock the live generation: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
+		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("generation %d is no longer live: %w", live.Generation, errCheckpointMoved)
 		}
 		cur, err := loadState(ctx, tx, p.Name())
@@ -51,20 +52,34 @@ func compareAndSwap(ctx context.Context, db *bun.DB, store EventLog, p Projectio
 		}
 		built := row.position()
 		at, liveAt = built, built
+		furthest := cur.Checkpoint // the lowest partition's; the furthest one's below
+		for _, cp := range cur.Partitions {
+			if furthest.Less(cp) {
+				furthest = cp
+			}
+		}
+		sameVersion := cur.Version == p.Version()
 		switch {
-		case cur.Version != p.Version() && cur.Checkpoint.Less(built):
+		case !sameVersion && cur.Checkpoint.Less(built):
 			liveAt = cur.Checkpoint
-		case built.Less(cur.Checkpoint):
-			at, liveAt = cur.Checkpoint, cur.Checkpoint
-			if err := foldInTx(ctx, tx, store, p, row.Generation, built, at, opts.BatchSize); err != nil {
+		case built.Less(furthest):
+			at, liveAt = furthest, furthest
+			if err := foldInTx(ctx, tx, store, p, row.Generation, built, at, opts.BatchSize, allEvents); err != nil {
 				return err
 			}
-		case cur.Checkpoint.Less(built):
-			// The live runner is behind (or stopped): do its work, as it would have.
-			if err := foldInTx(ctx, tx, store, p, cur.Generation, cur.Checkpoint, built, opts.BatchSize); err != nil {
+		}
+		// A live partition that is behind (or stopped): do its work, as its runner would
+		// have; not when another version of the code wrote it (see above).
+		for k, cp := range cur.Partitions {
+			if !sameVersion || !cp.Less(at) {
+				continue
+			}
+			if err := foldInTx(ctx, tx, store, p, cur.Generation, cp, at, opts.BatchSize, inPartition(k, len(cur.Partitions))); err != nil {
 				return err
 			}
-			if err := advance(ctx, tx, cur, built); err != nil {
+			part := cur
+			part.Partition, part.Checkpoint = k, cp
+			if err := advance(ctx, tx, part, at); err != nil {
 				return err
 			}
 		}
@@ -111,10 +126,17 @@ func swapInTx(ctx context.Context, tx bun.Tx, p Projection, from, to int, at eve
 	return dropGeneration(ctx, tx, p, from)
 }
 
-// foldInTx folds the events after from up to and including to into generation gen,
-// inside tx. A refused event fails the whole step: the transaction rolls back and the
+// allEvents keeps every event of the log; inPartition(k, n) those of partition k of n.
+func allEvents(eventstore.RecordedEvent) bool { return true }
+
+func inPartition(k, n int) func(eventstore.RecordedEvent) bool {
+	return func(ev eventstore.RecordedEvent) bool { return partition.OfStream(ev.Stream, n) == k }
+}
+
+// foldInTx folds the events after from up to and including to that keep selects into
+// generation gen, inside tx. A refused event fails the whole step: the transaction rolls back and the
 // rebuild can be run again.
-func foldInTx(ctx context.Context, tx bun.Tx, store EventLog, p Projection, gen int, from, to eventstore.Position, batchSize int) error {
+func foldInTx(ctx context.Context, tx bun.Tx, store EventLog, p Projection, gen int, from, to eventstore.Position, batchSize int, keep func(eventstore.RecordedEvent) bool) error {
 	tables := TablesFor(p, gen)
 	batch := make([]eventstore.RecordedEvent, 0, batchSize)
 	flush := func() error {
@@ -133,6 +155,9 @@ func foldInTx(ctx context.Context, tx bun.Tx, store EventLog, p Projection, gen 
 		}
 		if to.Less(ev.Position) {
 			break
+		}
+		if !keep(ev) {
+			continue
 		}
 		batch = append(batch, ev)
 		if len(batch) == batchSize {

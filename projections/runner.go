@@ -47,7 +47,9 @@ type RunnerConfig struct {
 	Logger    *slog.Logger
 	// BatchSize caps events per transaction; 500 when zero.
 	BatchSize int
-	// AckWait is how long NATS waits for an ack before redelivering; 30 s when zero.
+	// AckWait is how long NATS waits for an ack before redelivering; twice PinnedTTL
+	// when zero: a delivery to a process that died comes back to the partition's new
+	// holder, and a live holder commits a chunk well within PinnedTTL.
 	AckWait time.Duration
 	// FetchWait bounds one pull request; 1 s when zero.
 	FetchWait time.Duration
@@ -61,6 +63,16 @@ type RunnerConfig struct {
 	GapGrace time.Duration
 	// Tracer, when set, traces each committed batch of traced events (runner_trace.go).
 	Tracer trace.Tracer
+	// Partitions splits every read model by partner (partition.Of the MPN ID) into that
+	// many partitions, each with its own consumer, checkpoint and position chain, applied
+	// by one projector process at a time; 1 when zero. It must be the forwarder's count.
+	// A read model set up with another count is rebuilt into a new generation with this
+	// one at Setup.
+	Partitions int
+	// PinnedTTL is how long a partition stays with a projector process that stopped
+	// pulling (killed, hung, cut off) before NATS gives it to another: the bound of a
+	// failover. 5 s when zero. A commit must take well under it.
+	PinnedTTL time.Duration
 }
 
 // Stats counts what one runner did for a projection since it started.
@@ -69,6 +81,9 @@ type Stats struct {
 	Skipped      uint64 // deliveries at or below the checkpoint: redeliveries, duplicates
 	Backfilled   uint64 // events read from the store to close a gap in the chain
 	DeadLettered uint64
+	// AppliedByPartition is Applied split by partition: which partitions this process
+	// applied, and how much of each.
+	AppliedByPartition []uint64
 }
 
 // Runner runs every projection: one durable JetStream consumer and one goroutine each.
@@ -87,9 +102,25 @@ type Runner struct {
 	// one read model for 100-300 ms at a time, and read-your-writes queries with it
 	// (issue 10). Nothing runs in parallel that could have: SQLite has one writer.
 	sqliteWrites sync.Mutex
+	held         map[string][]*ownership // by projection, by partition
 }
 
-type stats struct{ applied, skipped, backfilled, dead atomic.Uint64 }
+// Pins reports, per partition of a projection, the pin NATS gave this runner's pulls
+// for it (PriorityGroup), or "" where this runner does not hold the partition: which
+// partitions it applies now.
+func (r *Runner) Pins(name string) []string {
+	owns := r.held[name]
+	out := make([]string, len(owns))
+	for k, o := range owns {
+		out[k] = o.pin()
+	}
+	return out
+}
+
+type stats struct {
+	applied, skipped, backfilled, dead atomic.Uint64
+	byPartition                        []atomic.Uint64 // applied, by partition
+}
 
 // NewRunner checks the projections' names and tables (unique, plain identifiers).
 func NewRunner(cfg RunnerConfig, ps ...Projection) (*Runner, error) {
@@ -99,16 +130,21 @@ func NewRunner(cfg RunnerConfig, ps ...Projection) (*Runner, error) {
 	if cfg.BatchSize <= 0 || cfg.BatchSize > 500 {
 		cfg.BatchSize = 500
 	}
-	cfg.AckWait = orDefault(cfg.AckWait, 30*time.Second)
+
 	cfg.FetchWait = orDefault(cfg.FetchWait, time.Second)
 	cfg.StopGrace = orDefault(cfg.StopGrace, 10*time.Second)
 	cfg.GapGrace = orDefault(cfg.GapGrace, time.Second)
+	cfg.PinnedTTL = orDefault(cfg.PinnedTTL, 5*time.Second)
+	cfg.AckWait = orDefault(cfg.AckWait, 2*cfg.PinnedTTL)
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = 1
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	r := &Runner{cfg: cfg, log: log.With("component", "projections"), checkpoints: NewCheckpoints(cfg.DB),
-		stats: map[string]*stats{}}
+		stats: map[string]*stats{}, held: map[string][]*ownership{}}
 	tables := map[string]string{}
 	for _, p := range ps {
 		if err := checkIdent("projection", p.Name()); err != nil {
@@ -130,7 +166,10 @@ func NewRunner(cfg RunnerConfig, ps ...Projection) (*Runner, error) {
 			tables[t] = p.Name()
 		}
 		r.projections = append(r.projections, p)
-		r.stats[p.Name()] = &stats{}
+		r.stats[p.Name()] = &stats{byPartition: make([]atomic.Uint64, r.partitionsOf(p))}
+		for range r.partitionsOf(p) {
+			r.held[p.Name()] = append(r.held[p.Name()], &ownership{})
+		}
 	}
 	return r, nil
 }
@@ -151,13 +190,19 @@ func (r *Runner) Stats(name string) (Stats, bool) {
 	if !ok {
 		return Stats{}, false
 	}
-	return Stats{Applied: s.applied.Load(), Skipped: s.skipped.Load(),
-		Backfilled: s.backfilled.Load(), DeadLettered: s.dead.Load()}, true
+	st := Stats{Applied: s.applied.Load(), Skipped: s.skipped.Load(),
+		Backfilled: s.backfilled.Load(), DeadLettered: s.dead.Load(),
+		AppliedByPartition: make([]uint64, len(s.byPartition))}
+	for k := range s.byPartition {
+		st.AppliedByPartition[k] = s.byPartition[k].Load()
+	}
+	return st, true
 }
 
 // Setup makes the database ready: the bookkeeping tables; for a new projection its
-// generation-1 tables and views; for one whose Version changed, a new generation built
-// from the event store and swapped in. Run calls it; calling it again does nothing.
+// generation-1 tables and views; for one whose Version changed (or partition count), a
+// new generation built from the event store and swapped in. Then the partitions' NATS
+// consumers, if the events stream exists. Run calls it; calling it again does nothing.
 func (r *Runner) Setup(ctx context.Context) error {
 	r.setupOnce.Lock()
 	defer r.setupOnce.Unlock()
@@ -172,6 +217,9 @@ func (r *Runner) Setup(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := r.ensureConsumers(ctx); err != nil {
+		return err
+	}
 	r.setupDone = true
 	return nil
 }
@@ -180,20 +228,33 @@ func (r *Runner) setupProjection(ctx context.Context, p Projection) error {
 	st, err := loadState(ctx, r.cfg.DB, p.Name())
 	switch {
 	case errors.Is(err, ErrUnknownProjection):
-		r.log.Info("creating projection", "projection", p.Name(), "version", p.Version())
-		return initProjection(ctx, r.cfg.DB, p)
+		r.log.Info("creating projection", "projection", p.Name(), "version", p.Version(), "partitions", r.partitionsOf(p))
+		return initPartitioned(ctx, r.cfg.DB, p, r.partitionsOf(p))
 	case err != nil:
 		return err
-	case st.Version == p.Version():
+	case st.Version == p.Version() && len(st.Partitions) == r.partitionsOf(p):
 		return nil
+	case st.Version == p.Version():
+		r.log.Warn("partition count changed; rebuilding from the event store",
+			"projection", p.Name(), "from", len(st.Partitions), "to", r.partitionsOf(p))
+	default:
+		r.log.Warn("projection version changed; rebuilding from the event store",
+			"projection", p.Name(), "from", st.Version, "to", p.Version())
 	}
-	r.log.Warn("projection version changed; rebuilding from the event store",
-		"projection", p.Name(), "from", st.Version, "to", p.Version())
-	return rebuildAtStartup(ctx, r.cfg.DB, r.cfg.Store, p, r.log)
+	if err := rebuildAtStartup(ctx, r.cfg.DB, r.cfg.Store, p, r.log); err != nil {
+		return err
+	}
+	return repartition(ctx, r.cfg.DB, p.Name(), r.partitionsOf(p))
 }
 
-// initProjection creates generation 1, its views and its state row in one transaction.
+// initProjection creates generation 1 in one partition; see initPartitioned.
 func initProjection(ctx context.Context, db *bun.DB, p Projection) error {
+	return initPartitioned(ctx, db, p, 1)
+}
+
+// initPartitioned creates generation 1, its views and a state row per partition in one
+// transaction.
+func initPartitioned(ctx context.Context, db *bun.DB, p Projection, partitions int) error {
 	return db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := loadState(ctx, tx, p.Name()); err == nil {
 			return nil // another process got there first
@@ -204,9 +265,12 @@ func initProjection(ctx context.Context, db *bun.DB, p Projection) error {
 		if err := pointViews(ctx, tx, p, 1); err != nil {
 			return fmt.Errorf("projection %s: %w", p.Name(), err)
 		}
-		row := stateRow{Name: p.Name(), Version: p.Version(), Generation: 1,
-			Status: string(StatusLive), UpdatedAt: time.Now().UTC()}
-		if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
+		rows := make([]stateRow, partitions)
+		for k := range rows {
+			rows[k] = stateRow{Name: p.Name(), Partition: k, Version: p.Version(), Generation: 1,
+				Status: string(StatusLive), UpdatedAt: time.Now().UTC()}
+		}
+		if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
 			return fmt.Errorf("projection %s: state: %w", p.Name(), err)
 		}
 		return nil
@@ -221,13 +285,16 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	var wg sync.WaitGroup
+	var workers []*worker
 	for _, p := range r.projections {
-		w := r.newWorker(p)
-		wg.Go(func() { w.run(ctx) })
+		for k := range r.partitionsOf(p) {
+			w := r.newWorker(p, k)
+			workers = append(workers, w)
+			wg.Go(func() { w.run(ctx) })
+		}
 	}
+	b := r.newBalancer(workers)
+	wg.Go(func() { b.run(ctx) })
 	wg.Wait()
 	return nil
 }
-
-// ConsumerName is the durable JetStream consumer of a projection.
-func ConsumerName(projection string) string { return "projection_" + projection }

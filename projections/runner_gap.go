@@ -38,7 +38,7 @@ func (w *worker) awaitHolder(ctx context.Context, g gapWait) error {
 		if !retry.Sleep(ctx, min(poll.Next(), left)) {
 			return ctx.Err()
 		}
-		st, err := loadState(ctx, w.r.cfg.DB, w.p.Name())
+		st, err := loadPartition(ctx, w.r.cfg.DB, w.p.Name(), w.part)
 		if err != nil {
 			return err
 		}

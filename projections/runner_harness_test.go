@@ -53,6 +53,9 @@ type harness struct {
 	target   string
 	db       *bun.DB
 	log      *slog.Logger
+	// partitions splits the read models (forwarder and runners); 1 when zero.
+	partitions int
+	pinnedTTL  time.Duration
 }
 
 func newHarness(t *testing.T, d sqldb.Dialect, target string) *harness {
@@ -109,7 +112,7 @@ func (h *harness) connect() *natsbus.Conn {
 func (h *harness) runForwarder() (*natsbus.Forwarder, func()) {
 	h.t.Helper()
 	f, err := natsbus.NewForwarder(natsbus.ForwarderConfig{Store: h.store, JetStream: h.connect().JetStream,
-		Logger: h.log, PublishTimeout: 500 * time.Millisecond})
+		Logger: h.log, PublishTimeout: 500 * time.Millisecond, Partitions: h.partitions})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -124,7 +127,7 @@ func (h *harness) runner(conn *natsbus.Conn, ps ...Projection) *Runner {
 		conn = h.connect()
 	}
 	r, err := NewRunner(RunnerConfig{DB: h.db, JetStream: conn.JetStream, Store: h.store, Logger: h.log,
-		AckWait: time.Second, FetchWait: 200 * time.Millisecond}, ps...)
+		AckWait: time.Second, FetchWait: 200 * time.Millisecond, Partitions: h.partitions, PinnedTTL: h.pinnedTTL}, ps...)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -165,6 +168,17 @@ func (h *harness) appendEvents(n int, typ string) eventstore.Position {
 		last = res.Position
 	}
 	return last
+}
+
+// appendTo appends one event of type typ to stream.
+func (h *harness) appendTo(stream, typ string) eventstore.Position {
+	h.t.Helper()
+	res, err := h.store.Append(context.Background(), stream, eventstore.Any(),
+		eventstore.EventData{ID: uuid.NewString(), Type: typ, Data: []byte(`{}`)})
+	if err != nil {
+		h.t.Fatalf("append: %v", err)
+	}
+	return res.Position
 }
 
 // waitFor waits (bounded, so a broken test fails rather than hangs) for the projection

@@ -2,36 +2,49 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"ledger/infra/eventstore"
 	"ledger/infra/natsbus"
+	"ledger/infra/partition"
 	"ledger/infra/retry"
 	"ledger/infra/sqldb"
 )
 
-// worker runs one projection: pull a batch, plan it against the checkpoint, commit it,
-// ack it.
+// worker runs one partition of one projection: pull a batch, plan it against the
+// partition's checkpoint, commit it, ack it. Every projector process runs a worker for
+// every partition; the partition's consumer is pinned to one of them at a time (see
+// ownership), and the others' pulls wait.
 type worker struct {
 	r     *Runner
 	p     Projection
+	part  int // this worker's partition, of parts
+	parts int // the projection's partition count (Runner.partitionsOf)
 	log   *slog.Logger
 	stats *stats
 	apply applier
 	cons  jetstream.Consumer
+	own   *ownership
 }
 
-func (r *Runner) newWorker(p Projection) *worker {
+func (r *Runner) newWorker(p Projection, part int) *worker {
 	log := r.log.With("projection", p.Name())
+	parts := r.partitionsOf(p)
+	if parts > 1 {
+		log = log.With("partition", part)
+	}
 	apply := applier{db: r.cfg.DB, p: p, log: log}
 	if sqldb.DialectOf(r.cfg.DB) == sqldb.SQLite {
 		apply.writes = &r.sqliteWrites
 	}
-	return &worker{r: r, p: p, log: log, stats: r.stats[p.Name()], apply: apply}
+	return &worker{r: r, p: p, part: part, parts: parts, log: log, stats: r.stats[p.Name()], apply: apply,
+		own: r.held[p.Name()][part]}
 }
 
 func (w *worker) run(ctx context.Context) {
@@ -50,8 +63,8 @@ func (w *worker) run(ctx context.Context) {
 		}
 		bo.Reset()
 		if s, _ := w.r.Stats(w.p.Name()); progress.due(time.Now(), s) {
-			w.log.Info("projection progress", "applied", s.Applied, "skipped", s.Skipped,
-				"backfilled", s.Backfilled, "deadLettered", s.DeadLettered)
+			w.log.Info("projection progress", "appliedInPartition", w.stats.byPartition[w.part].Load(), "applied", s.Applied,
+				"skipped", s.Skipped, "backfilled", s.Backfilled, "deadLettered", s.DeadLettered)
 		}
 	}
 	w.log.Info("projection stopped")
@@ -67,50 +80,50 @@ type progressLog struct {
 
 const progressLogEvery = 10 * time.Second
 
+func sameProgress(a, b Stats) bool {
+	return a.Applied == b.Applied && a.Skipped == b.Skipped && a.Backfilled == b.Backfilled &&
+		a.DeadLettered == b.DeadLettered && slices.Equal(a.AppliedByPartition, b.AppliedByPartition)
+}
+
 func (p *progressLog) due(now time.Time, s Stats) bool {
-	if now.Sub(p.at) < progressLogEvery || s == p.last {
+	if now.Sub(p.at) < progressLogEvery || sameProgress(s, p.last) {
 		return false
 	}
 	p.at, p.last = now, s
+	p.last.AppliedByPartition = slices.Clone(s.AppliedByPartition)
 	return true
 }
 
-func (w *worker) consumer(ctx context.Context) (jetstream.Consumer, error) {
-	if w.cons != nil {
-		return w.cons, nil
-	}
-	cons, err := w.r.cfg.JetStream.CreateOrUpdateConsumer(ctx, natsbus.StreamName, jetstream.ConsumerConfig{
-		Durable:       ConsumerName(w.p.Name()),
-		Description:   "read model " + w.p.Name(),
-		FilterSubject: natsbus.AllSubjects, // every event, so the position chain is complete
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckAllPolicy, // one ack per committed batch
-		AckWait:       w.r.cfg.AckWait,
-		MaxDeliver:    -1, // poison events go to dead_letters, not to NATS's redelivery limit
-	})
-	if err != nil {
-		return nil, fmt.Errorf("consumer %s: %w", ConsumerName(w.p.Name()), err)
-	}
-	w.cons = cons
-	return cons, nil
-}
-
-// pull runs one pull request, committing its messages in chunks as they arrive.
+// pull runs one pull request, committing its messages in chunks as they arrive. A pull
+// that brought nothing tells the partition is idle: its checkpoint may then move up to
+// the stream's head (see raiseIdle), so queries waiting for a position past the
+// partition's last event are answered.
 func (w *worker) pull(ctx context.Context) error {
+	if !w.own.mayPull(time.Now()) {
+		retry.Sleep(ctx, w.r.cfg.FetchWait)
+		return nil
+	}
 	cons, err := w.consumer(ctx)
 	if err != nil {
 		return err
 	}
-	batch, err := cons.Fetch(w.r.cfg.BatchSize, jetstream.FetchMaxWait(w.r.cfg.FetchWait))
+	batch, err := cons.Fetch(w.r.cfg.BatchSize, jetstream.FetchMaxWait(w.r.cfg.FetchWait),
+		jetstream.FetchPriorityGroup(PriorityGroup))
 	if err != nil {
 		w.cons = nil // recreated next time: the server may have lost it
 		return fmt.Errorf("fetch: %w", err)
 	}
 	msgs := batch.Messages()
+	got := 0
 	for {
 		chunk, open := w.nextChunk(ctx, msgs)
 		if len(chunk) > 0 {
+			got += len(chunk)
+			w.own.delivered(chunk[len(chunk)-1].Headers().Get(natsPinIDHeader))
 			if err := w.handle(ctx, chunk); err != nil {
+				if ctx.Err() != nil {
+					nakBuffered(msgs)
+				}
 				return err
 			}
 		}
@@ -118,9 +131,22 @@ func (w *worker) pull(ctx context.Context) error {
 			break
 		}
 	}
-	if err := batch.Error(); err != nil && ctx.Err() == nil {
+	if ctx.Err() != nil {
+		nakBuffered(msgs)
+	}
+	err = batch.Error()
+	switch {
+	case ctx.Err() != nil:
+		return nil
+	case errors.Is(err, jetstream.ErrPinIDMismatch):
+		// Another process holds the partition now (our pin expired or was released).
+		w.own.lost()
+		return nil
+	case err != nil:
 		w.cons = nil
 		return fmt.Errorf("fetch: %w", err)
+	case got == 0:
+		return w.raiseIdle(ctx, cons)
 	}
 	return nil
 }
@@ -177,7 +203,8 @@ func (w *worker) handle(ctx context.Context, msgs []jetstream.Msg) error {
 			continue
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("stopped with %d events unapplied (they will be redelivered): %w", len(ds), err)
+			nak(msgs)
+			return fmt.Errorf("stopped with %d events unapplied (they are redelivered): %w", len(ds), err)
 		}
 		wait := bo.Next()
 		if isTransient(err) {
@@ -204,6 +231,30 @@ func (w *worker) handle(ctx context.Context, msgs []jetstream.Msg) error {
 	return nil
 }
 
+// nak hands messages this process will not apply back to the consumer at once, so the
+// process taking the partition over gets them without waiting for AckWait. (A message
+// already applied comes back as a skip.)
+func nak(msgs []jetstream.Msg) {
+	for _, m := range msgs {
+		_ = m.Nak()
+	}
+}
+
+// nakBuffered naks the messages of a pull request that arrived and were not handled.
+func nakBuffered(msgs <-chan jetstream.Msg) {
+	for {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return
+			}
+			_ = m.Nak()
+		default:
+			return
+		}
+	}
+}
+
 // delivery is a decoded message and the time from which a gap before it is no longer
 // worth waiting for: GapGrace after the stream stored it (or after it arrived here, if
 // that is earlier by this host's clock).
@@ -222,6 +273,13 @@ func (w *worker) decode(msgs []jetstream.Msg) []delivery {
 			w.log.Warn("undecodable message skipped", "subject", m.Subject(), "err", err)
 			continue
 		}
+		if p := w.parts; p > 1 && (env.Part.Of != p || env.Part.Partition != w.part) {
+			// Only a forwarder with another count publishes on this partition's subject
+			// something of another partition; applying it would break the chain.
+			w.log.Error("message of another partitioning skipped; set the same --projection-partitions on forwarder and projectors",
+				"subject", m.Subject(), "partition", env.Part.Partition, "of", env.Part.Of)
+			continue
+		}
 		seen := now
 		if md, err := m.Metadata(); err == nil && md.Timestamp.Before(seen) {
 			seen = md.Timestamp
@@ -235,7 +293,7 @@ func (w *worker) decode(msgs []jetstream.Msg) []delivery {
 // consumed; gap is set when it stopped before a delivery whose predecessors are not
 // committed yet and may still be, by the process holding them.
 func (w *worker) step(ctx context.Context, ds []delivery) (int, *gapWait, error) {
-	st, err := loadState(ctx, w.r.cfg.DB, w.p.Name())
+	st, err := loadPartition(ctx, w.r.cfg.DB, w.p.Name(), w.part)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -254,7 +312,7 @@ func (w *worker) step(ctx context.Context, ds []delivery) (int, *gapWait, error)
 		// Waiters are woken only after the stats count the commit, so whoever WaitFor
 		// wakes sees both.
 		if prog.st.Checkpoint != st.Checkpoint {
-			w.r.checkpoints.committed(w.p.Name(), prog.st.Checkpoint)
+			w.r.checkpoints.committed(w.p.Name(), w.part, w.parts, prog.st.Checkpoint)
 		}
 		if err != nil {
 			return 0, nil, err // what committed is in the checkpoint; the next step skips it
@@ -268,6 +326,7 @@ func (w *worker) step(ctx context.Context, ds []delivery) (int, *gapWait, error)
 // count adds a committed plan to the projection's stats.
 func (w *worker) count(plan batchPlan, dead int) {
 	w.stats.applied.Add(uint64(len(plan.events) - dead))
+	w.stats.byPartition[w.part].Add(uint64(len(plan.events) - dead))
 	w.stats.dead.Add(uint64(dead))
 	w.stats.skipped.Add(uint64(plan.skipped))
 	w.stats.backfilled.Add(uint64(plan.backfilled))
@@ -282,8 +341,8 @@ type batchPlan struct {
 }
 
 // plan picks the next batch after cp: deliveries at or below cp are skipped (redelivered
-// or re-published). Where a delivery's previous position is not the last one planned,
-// the events in between are missing: while the delivery is younger than GapGrace the
+// or re-published). Where a delivery's previous position (within the partition) is past
+// the last one planned, events of the partition in between are missing: while the delivery is younger than GapGrace the
 // plan stops there (another projector sharing the consumer holds them, most likely, and
 // is committing them); past it they are read from the store (retention, a deleted
 // message, a projection that started after the stream was trimmed, a holder that died).
@@ -298,9 +357,9 @@ func (w *worker) plan(ctx context.Context, cp eventstore.Position, ds []delivery
 			p.skipped++
 			continue
 		}
-		if env.Previous != cp {
+		if prev := w.previous(env); cp.Less(prev) {
 			if now.Before(d.backfillAt) {
-				p.gap = &gapWait{checkpoint: cp, previous: env.Previous, message: env.Event.Position, backfillAt: d.backfillAt}
+				p.gap = &gapWait{checkpoint: cp, previous: prev, message: env.Event.Position, backfillAt: d.backfillAt}
 				break
 			}
 			gap, complete, err := w.backfill(ctx, cp, env.Event.Position, max-len(p.events))
@@ -308,7 +367,7 @@ func (w *worker) plan(ctx context.Context, cp eventstore.Position, ds []delivery
 				return batchPlan{}, err
 			}
 			w.log.Warn("gap in the event chain; backfilled from the store", "checkpoint", cp.String(),
-				"messagePrevious", env.Previous.String(), "message", env.Event.Position.String(), "backfilled", len(gap))
+				"messagePrevious", prev.String(), "message", env.Event.Position.String(), "backfilled", len(gap))
 			p.events = append(p.events, gap...)
 			p.backfilled += len(gap)
 			if len(gap) > 0 {
@@ -325,8 +384,18 @@ func (w *worker) plan(ctx context.Context, cp eventstore.Position, ds []delivery
 	return p, nil
 }
 
-// backfill reads the events after from and before until, at most limit; complete says
-// whether it reached until.
+// previous is the position before env in the chain this worker checks: within its
+// partition, or the global one for a read model in one partition (which then works
+// whatever count the forwarder splits the subjects by).
+func (w *worker) previous(env natsbus.Envelope) eventstore.Position {
+	if w.parts == 1 {
+		return env.Previous
+	}
+	return env.Part.Previous
+}
+
+// backfill reads the events of this worker's partition after from and before until, at
+// most limit; complete says whether it reached until.
 func (w *worker) backfill(ctx context.Context, from, until eventstore.Position, limit int) (events []eventstore.RecordedEvent, complete bool, err error) {
 	for ev, err := range w.r.cfg.Store.ReadAll(ctx, from) {
 		if err != nil {
@@ -334,6 +403,9 @@ func (w *worker) backfill(ctx context.Context, from, until eventstore.Position, 
 		}
 		if !ev.Position.Less(until) {
 			return events, true, nil
+		}
+		if partition.OfStream(ev.Stream, w.parts) != w.part {
+			continue
 		}
 		if len(events) == limit {
 			return events, false, nil

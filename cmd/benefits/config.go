@@ -56,17 +56,21 @@ const (
 
 // Config is the whole configuration of `benefits serve`.
 type Config struct {
-	Addr            string
-	DataDir         string
-	EventStore      StoreTarget
-	ReadDB          StoreTarget
-	NATSURL         string // empty: start the embedded server
-	JWTSecret       string // empty: <data-dir>/jwt.secret, generated once
-	LogFormat       string // text | json, resolved from auto at parse time
-	LogLevel        slog.Level
-	Role            Role
-	QueryWait       time.Duration
-	GapGrace        time.Duration
+	Addr       string
+	DataDir    string
+	EventStore StoreTarget
+	ReadDB     StoreTarget
+	NATSURL    string // empty: start the embedded server
+	JWTSecret  string // empty: <data-dir>/jwt.secret, generated once
+	LogFormat  string // text | json, resolved from auto at parse time
+	LogLevel   slog.Level
+	Role       Role
+	QueryWait  time.Duration
+	GapGrace   time.Duration
+	// Partitions splits every read model by partner; forwarder and projectors must agree.
+	Partitions int
+	// PinnedTTL bounds a partition's failover to another projector process.
+	PinnedTTL       time.Duration
 	ShutdownTimeout time.Duration
 	StateCacheSize  int // partner states the command executor keeps
 	SnapshotEvery   int // events between snapshots of a partner's state; 0: none
@@ -285,6 +289,16 @@ func serveSettings(c *Config) []setting {
 		{name: "gap-grace", def: "1s", usage: "projector: how long a delivery whose predecessors another projector holds waits for them before it fills the gap from the event store",
 			apply: func(v string) (err error) {
 				c.GapGrace, err = parseDuration(v, time.Minute)
+				return err
+			}},
+		{name: "projection-partitions", def: "1", usage: "forwarder and projector: partitions every read model is split into by partner, each applied by one projector process at a time (the same on every process; a change rebuilds the read models)",
+			apply: func(v string) (err error) {
+				c.Partitions, err = parseCount(v, 1, 64)
+				return err
+			}},
+		{name: "projection-pin-ttl", def: "5s", usage: "projector: how long a partition stays with a projector process that stopped pulling (killed, hung) before another takes it over",
+			apply: func(v string) (err error) {
+				c.PinnedTTL, err = parseDuration(v, time.Minute)
 				return err
 			}},
 		{name: "state-cache-size", def: "10000", usage: "api: partner states the command executor keeps in memory (least recently used go first)",

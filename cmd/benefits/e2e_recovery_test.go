@@ -63,7 +63,7 @@ func TestReadModelsEqualAFoldOfTheStoreAfterAProjectorKillAndANATSRestart(t *tes
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for _, p := range projections.All() {
-		if _, err := api.proc.deps.Projections.WaitFor(ctx, p.Name(), head); err != nil {
+		if _, err := api.proc.deps.Projections.WaitForPartner(ctx, p.Name(), "", head); err != nil {
 			t.Fatalf("projection %s never reached the head %s: %v", p.Name(), head, err)
 		}
 	}

@@ -32,7 +32,7 @@ var (
 // buildTopology builds the ledger and the two stand-in servers of scripts/ the way a
 // user would (go build), without the race detector: these are the programs under test,
 // not this test binary.
-func buildTopology(t *testing.T) topoBinaries {
+func buildTopology(t testing.TB) topoBinaries {
 	t.Helper()
 	topoBuildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "benefits-topology-bin-")
@@ -71,7 +71,7 @@ type topoProc struct {
 
 // startProc starts bin; it dies with the test binary (parent-death signal) and is
 // killed at the end of the test if still running.
-func startProc(t *testing.T, name string, env []string, bin string, args ...string) *topoProc {
+func startProc(t testing.TB, name string, env []string, bin string, args ...string) *topoProc {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), name+".log")
 	f, err := os.Create(out)
@@ -117,7 +117,7 @@ func (p *topoProc) tail(n int) string {
 }
 
 // waitFor polls the output until match finds what it wants in a line.
-func (p *topoProc) waitFor(t *testing.T, what string, limit time.Duration, match func(line string) (string, bool)) string {
+func (p *topoProc) waitFor(t testing.TB, what string, limit time.Duration, match func(line string) (string, bool)) string {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
@@ -141,7 +141,7 @@ func (p *topoProc) waitFor(t *testing.T, what string, limit time.Duration, match
 }
 
 // readyURL is what a scripts/ server printed as "ready URL".
-func (p *topoProc) readyURL(t *testing.T) string {
+func (p *topoProc) readyURL(t testing.TB) string {
 	return p.waitFor(t, "ready line", 30*time.Second, func(line string) (string, bool) {
 		return strings.CutPrefix(line, "ready ")
 	})
@@ -149,7 +149,7 @@ func (p *topoProc) readyURL(t *testing.T) string {
 
 // listenAddr is the address a `benefits serve` process logged as listening (its JSON
 // log: the test also proves the production log format this way).
-func (p *topoProc) listenAddr(t *testing.T) string {
+func (p *topoProc) listenAddr(t testing.TB) string {
 	return p.waitFor(t, "listening log line", 60*time.Second, func(line string) (string, bool) {
 		var rec struct{ Msg, Addr string }
 		if json.Unmarshal([]byte(line), &rec) != nil || rec.Msg != "listening" {
@@ -159,7 +159,7 @@ func (p *topoProc) listenAddr(t *testing.T) string {
 	})
 }
 
-func (p *topoProc) signal(t *testing.T, sig syscall.Signal) {
+func (p *topoProc) signal(t testing.TB, sig syscall.Signal) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		t.Fatalf("signal %s: %v", p.name, err)
@@ -167,7 +167,7 @@ func (p *topoProc) signal(t *testing.T, sig syscall.Signal) {
 }
 
 // exited waits for the process to end and returns its exit code.
-func (p *topoProc) exited(t *testing.T, limit time.Duration) int {
+func (p *topoProc) exited(t testing.TB, limit time.Duration) int {
 	t.Helper()
 	select {
 	case <-p.done:
@@ -240,7 +240,7 @@ func (c topoClient) do(ctx context.Context, method, path, tok string, body any, 
 }
 
 // must sends a request that has to answer want, and decodes the answer into out.
-func (c topoClient) must(t *testing.T, method, path, tok string, body any, want int, out any) topoReply {
+func (c topoClient) must(t testing.TB, method, path, tok string, body any, want int, out any) topoReply {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -260,7 +260,7 @@ func (c topoClient) must(t *testing.T, method, path, tok string, body any, want 
 }
 
 // waitReady polls /readyz until every store and NATS answer.
-func (c topoClient) waitReady(t *testing.T, name string) {
+func (c topoClient) waitReady(t testing.TB, name string) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {

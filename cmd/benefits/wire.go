@@ -141,7 +141,7 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 		}
 	}
 	if n.forwarder {
-		if err := p.addForwarder(ctx, logger); err != nil {
+		if err := p.addForwarder(ctx, cfg, logger); err != nil {
 			return p, err
 		}
 	}

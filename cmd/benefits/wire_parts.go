@@ -107,13 +107,13 @@ func (p *process) connectNATS(ctx context.Context) (*natsbus.Conn, error) {
 	return conn, nil
 }
 
-func (p *process) addForwarder(ctx context.Context, logger *slog.Logger) error {
+func (p *process) addForwarder(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	conn, err := p.connectNATS(ctx)
 	if err != nil {
 		return err
 	}
 	f, err := natsbus.NewForwarder(natsbus.ForwarderConfig{Store: p.store, JetStream: conn.JetStream, Logger: logger,
-		Tracer: p.tracing.Tracer("ledger/forwarder")})
+		Tracer: p.tracing.Tracer("ledger/forwarder"), Partitions: cfg.Partitions})
 	if err != nil {
 		return err
 	}
@@ -136,9 +136,9 @@ func (p *process) awaitConsumers(ctx context.Context, js jetstream.JetStream) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	for _, m := range projections.All() {
+	for _, name := range p.runner.ConsumerNames() {
 		for {
-			if _, err := js.Consumer(ctx, natsbus.StreamName, projections.ConsumerName(m.Name())); err == nil || ctx.Err() != nil {
+			if _, err := js.Consumer(ctx, natsbus.StreamName, name); err == nil || ctx.Err() != nil {
 				break
 			}
 			select {
@@ -164,7 +164,8 @@ func (p *process) addProjectors(ctx context.Context, cfg Config, logger *slog.Lo
 	}
 	models = p.metrics.ObserveProjections(models...)
 	r, err := projections.NewRunner(projections.RunnerConfig{DB: p.readDB, JetStream: conn.JetStream,
-		Store: p.store, Logger: logger, GapGrace: cfg.GapGrace, Tracer: p.tracing.Tracer("ledger/projections")}, models...)
+		Store: p.store, Logger: logger, GapGrace: cfg.GapGrace, Tracer: p.tracing.Tracer("ledger/projections"),
+		Partitions: cfg.Partitions, PinnedTTL: cfg.PinnedTTL}, models...)
 	if err != nil {
 		return err
 	}

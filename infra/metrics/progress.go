@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +21,7 @@ type ProjectionStates interface {
 // ProjectionStats is what this process's runner did (*projections.Runner).
 type ProjectionStats interface {
 	Stats(name string) (projections.Stats, bool)
+	Pins(name string) []string // per partition, the NATS pin this process holds ("" if none)
 }
 
 // ForwardedPosition is the forwarder's progress (*natsbus.Forwarder).
@@ -76,6 +78,11 @@ var (
 		"Events this process's runner read from the store to close a gap in the chain.", []string{"projection"}, nil)
 	descDeadLettered = prometheus.NewDesc(namespace+"_projection_events_dead_lettered_total",
 		"Events this process's runner sent to dead_letters.", []string{"projection"}, nil)
+	descPartitionApplied = prometheus.NewDesc(namespace+"_projection_partition_events_applied_total",
+		"Events this process's runner committed into one partition of the projection.", []string{"projection", "partition"}, nil)
+	descPartitionHeld = prometheus.NewDesc(namespace+"_projection_partition_held",
+		"1 while NATS has pinned the partition's consumer to this process (it applies the partition), else 0.",
+		[]string{"projection", "partition"}, nil)
 )
 
 var allStatuses = []projections.Status{projections.StatusLive, projections.StatusDegraded,
@@ -88,7 +95,7 @@ type progressCollector struct {
 func (c *progressCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHead, descForwarded, descForwarderLagEvents, descForwarderLagSeconds,
 		descCheckpoint, descProjLagEvents, descProjLagSeconds, descDeadLetters, descStatus,
-		descApplied, descSkipped, descBackfilled, descDeadLettered} {
+		descApplied, descSkipped, descBackfilled, descDeadLettered, descPartitionApplied, descPartitionHeld} {
 		ch <- d
 	}
 }
@@ -163,6 +170,16 @@ func (c *progressCollector) collectProjection(ch chan<- prometheus.Metric, st pr
 		ch <- counter(descSkipped, float64(s.Skipped), st.Name)
 		ch <- counter(descBackfilled, float64(s.Backfilled), st.Name)
 		ch <- counter(descDeadLettered, float64(s.DeadLettered), st.Name)
+		for k, n := range s.AppliedByPartition {
+			ch <- counter(descPartitionApplied, float64(n), st.Name, strconv.Itoa(k))
+		}
+	}
+	for k, pin := range c.p.Runner.Pins(st.Name) {
+		held := 0.0
+		if pin != "" {
+			held = 1
+		}
+		ch <- gauge(descPartitionHeld, held, st.Name, strconv.Itoa(k))
 	}
 }
 

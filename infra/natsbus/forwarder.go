@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"ledger/infra/eventstore"
+	"ledger/infra/partition"
 	"ledger/infra/retry"
 )
 
@@ -33,6 +34,10 @@ type ForwarderConfig struct {
 	PublishTimeout time.Duration
 	// Tracer, when set, traces the publish of every traced event (forwarder_trace.go).
 	Tracer trace.Tracer
+	// Partitions is how many partitions the read models are split into (by partner,
+	// partition.Of); 1 when zero. It picks each event's subject and the chain of
+	// previous positions within its partition, so it must be the projectors' count.
+	Partitions int
 }
 
 // CheckpointBucket is the KV bucket holding each forwarder's fallback checkpoint.
@@ -70,6 +75,9 @@ func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
 	}
 	if cfg.PublishTimeout <= 0 {
 		cfg.PublishTimeout = 5 * time.Second
+	}
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = 1
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -143,12 +151,13 @@ func (f *Forwarder) runOnce(ctx context.Context) (progressed bool, err error) {
 	defer fail(nil)
 	pipe := f.startPipeline(runCtx, fail, lastSeq, &saver)
 	prev := from
+	chain := newPartitionChain(f.cfg.Partitions, from)
 	err = f.cfg.Store.Subscribe(runCtx, from, func(m eventstore.SubscriptionMessage) error {
 		if m.CaughtUp {
 			f.log.Info("caught up with the event store", "position", prev.String())
 			return nil
 		}
-		if err := pipe.publish(runCtx, *m.Event, prev); err != nil {
+		if err := pipe.publish(runCtx, *m.Event, prev, chain.link(*m.Event)); err != nil {
 			return err
 		}
 		prev = m.Event.Position
@@ -169,8 +178,8 @@ func (f *Forwarder) runOnce(ctx context.Context) (progressed bool, err error) {
 
 // publish sends ev and waits for its PubAck; it returns the stream's last sequence.
 // The pipeline uses it while it cannot predict the next sequence.
-func (f *Forwarder) publish(ctx context.Context, ev eventstore.RecordedEvent, prev eventstore.Position, lastSeq uint64) (_ uint64, err error) {
-	msg, err := NewMsg(ev, prev)
+func (f *Forwarder) publish(ctx context.Context, ev eventstore.RecordedEvent, prev eventstore.Position, part PartitionLink, lastSeq uint64) (_ uint64, err error) {
+	msg, err := NewMsg(ev, prev, part)
 	if err != nil {
 		return 0, err
 	}
@@ -225,6 +234,33 @@ func (f *Forwarder) resumePoint(ctx context.Context, stream jetstream.Stream, kv
 		return eventstore.Start, 0, fmt.Errorf("checkpoint %s: %w", f.cfg.CheckpointKey, err)
 	}
 	return from, info.State.LastSeq, nil
+}
+
+// partitionChain is the last position forwarded in each partition during one run. A run
+// starts every partition at the position it resumes from: an upper bound of each
+// partition's last event (everything up to it is in the stream), so the first event of
+// a partition after a restart may make its projector read the store for the events in
+// between, and never lets it skip one. (Reading each partition's last message from the
+// stream would be exact only while nobody deletes messages.)
+type partitionChain struct {
+	of   int
+	last []eventstore.Position
+}
+
+func newPartitionChain(of int, from eventstore.Position) *partitionChain {
+	c := &partitionChain{of: of, last: make([]eventstore.Position, of)}
+	for k := range c.last {
+		c.last[k] = from
+	}
+	return c
+}
+
+// link places ev in its partition and records it as that partition's last event.
+func (c *partitionChain) link(ev eventstore.RecordedEvent) PartitionLink {
+	k := partition.OfStream(ev.Stream, c.of)
+	l := PartitionLink{Partition: k, Of: c.of, Previous: c.last[k]}
+	c.last[k] = ev.Position
+	return l
 }
 
 // checkpointSaver writes the fallback checkpoint at most every `every`.

@@ -32,7 +32,7 @@ func (d *duplicateInjector) Subscribe(ctx context.Context, from eventstore.Posit
 			return handle(m)
 		}
 		if seen++; seen == d.at && d.injected.CompareAndSwap(false, true) {
-			msg, err := NewMsg(*m.Event, prev)
+			msg, err := NewMsg(*m.Event, prev, PartitionLink{Of: 1, Previous: prev}) // one partition: its chain is the log
 			if err != nil {
 				d.t.Errorf("message of %s: %v", m.Event.ID, err)
 			} else if _, err := d.js.PublishMsg(ctx, msg, jetstream.WithMsgID(MsgID(*m.Event))); err != nil {

@@ -57,9 +57,9 @@ func (f *Forwarder) startPipeline(ctx context.Context, fail context.CancelCauseF
 
 // publish sends ev, whose predecessor in the log is prev; it blocks while the window
 // is full.
-func (p *pipeline) publish(ctx context.Context, ev eventstore.RecordedEvent, prev eventstore.Position) error {
+func (p *pipeline) publish(ctx context.Context, ev eventstore.RecordedEvent, prev eventstore.Position, part PartitionLink) error {
 	if p.alone {
-		seq, err := p.f.publish(ctx, ev, prev, p.nextSeq)
+		seq, err := p.f.publish(ctx, ev, prev, part, p.nextSeq)
 		if err != nil {
 			return err
 		}
@@ -68,7 +68,7 @@ func (p *pipeline) publish(ctx context.Context, ev eventstore.RecordedEvent, pre
 		p.confirmed(ctx, ev)
 		return nil
 	}
-	msg, err := NewMsg(ev, prev)
+	msg, err := NewMsg(ev, prev, part)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -24,12 +25,27 @@ const (
 	HeaderStream           = "Ledger-Stream"
 	HeaderRevision         = "Ledger-Revision"
 	HeaderEventType        = "Ledger-Event-Type"
+	// HeaderPartition is "<k>/<n>": the event is in partition k of n (partition.Of its
+	// stream's key), and HeaderPartitionPrevious the position of the event before it in
+	// that partition, or a later position that is still before it (see Forwarder).
+	HeaderPartition         = "Ledger-Partition"
+	HeaderPartitionPrevious = "Ledger-Partition-Previous-Position"
 )
+
+// PartitionLink places an event in its partition: which one of how many, and the
+// position of the partition's event before it (an upper bound of it: a projector
+// applying the partition treats every event of the partition at or below it as a
+// predecessor, so a bound too high costs a read of the store, never a skipped event).
+type PartitionLink struct {
+	Partition, Of int
+	Previous      eventstore.Position
+}
 
 // Envelope is one forwarded event as a consumer sees it.
 type Envelope struct {
 	Event    eventstore.RecordedEvent
 	Previous eventstore.Position // position of the event before it in the global log
+	Part     PartitionLink       // its partition and the chain within it
 }
 
 // wireEvent is the message body. Data and metadata travel as JSON when they are JSON
@@ -57,9 +73,10 @@ var ErrNotAnEvent = errors.New("not a ledger event message")
 // duplicate of the first.
 func MsgID(ev eventstore.RecordedEvent) string { return ev.Position.String() }
 
-// NewMsg builds the message for ev, whose predecessor in the global log is prev.
-// Nats-Msg-Id is MsgID, so JetStream stores a re-published event once.
-func NewMsg(ev eventstore.RecordedEvent, prev eventstore.Position) (*nats.Msg, error) {
+// NewMsg builds the message for ev, whose predecessor in the global log is prev, on its
+// partition's subject. Nats-Msg-Id is MsgID, so JetStream stores a re-published event
+// once.
+func NewMsg(ev eventstore.RecordedEvent, prev eventstore.Position, part PartitionLink) (*nats.Msg, error) {
 	w := wireEvent{ID: ev.ID, Stream: ev.Stream, Revision: ev.Revision, Position: ev.Position,
 		Type: ev.Type, RecordedAt: ev.RecordedAt}
 	w.Data, w.DataBytes = jsonOrBytes(ev.Data)
@@ -68,7 +85,7 @@ func NewMsg(ev eventstore.RecordedEvent, prev eventstore.Position) (*nats.Msg, e
 	if err != nil {
 		return nil, fmt.Errorf("encode event %s: %w", ev.ID, err)
 	}
-	msg := nats.NewMsg(Subject(ev.Stream))
+	msg := nats.NewMsg(PartitionSubject(ev.Stream, part.Partition, part.Of))
 	msg.Data = body
 	msg.Header.Set(nats.MsgIdHdr, MsgID(ev))
 	msg.Header.Set(HeaderPosition, ev.Position.String())
@@ -76,6 +93,8 @@ func NewMsg(ev eventstore.RecordedEvent, prev eventstore.Position) (*nats.Msg, e
 	msg.Header.Set(HeaderStream, ev.Stream)
 	msg.Header.Set(HeaderRevision, strconv.FormatUint(ev.Revision, 10))
 	msg.Header.Set(HeaderEventType, ev.Type)
+	msg.Header.Set(HeaderPartition, strconv.Itoa(part.Partition)+"/"+strconv.Itoa(part.Of))
+	msg.Header.Set(HeaderPartitionPrevious, part.Previous.String())
 	return msg, nil
 }
 
@@ -110,6 +129,10 @@ func Decode(h nats.Header, body []byte) (Envelope, error) {
 	if err != nil {
 		return Envelope{}, fmt.Errorf("%w: %w", ErrNotAnEvent, err)
 	}
+	part, err := decodePartition(h, prev)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("%w: at %s: %w", ErrNotAnEvent, pos, err)
+	}
 	var w wireEvent
 	if err := jsonv2.Unmarshal(body, &w, wireDecoding); err != nil {
 		return Envelope{}, fmt.Errorf("%w: body at %s: %w", ErrNotAnEvent, pos, err)
@@ -125,5 +148,25 @@ func Decode(h nats.Header, body []byte) (Envelope, error) {
 	if w.MetadataBytes != nil {
 		ev.Metadata = w.MetadataBytes
 	}
-	return Envelope{Event: ev, Previous: prev}, nil
+	return Envelope{Event: ev, Previous: prev, Part: part}, nil
+}
+
+// decodePartition reads the partition headers; a message forwarded before partitions
+// existed has none and is partition 0 of 1, whose chain is the global one.
+func decodePartition(h nats.Header, prev eventstore.Position) (PartitionLink, error) {
+	raw := h.Get(HeaderPartition)
+	if raw == "" {
+		return PartitionLink{Partition: 0, Of: 1, Previous: prev}, nil
+	}
+	k, n, ok := strings.Cut(raw, "/")
+	part, err1 := strconv.Atoi(k)
+	of, err2 := strconv.Atoi(n)
+	if !ok || err1 != nil || err2 != nil || of < 1 || part < 0 || part >= of {
+		return PartitionLink{}, fmt.Errorf("%s %q: want <k>/<n> with 0 <= k < n", HeaderPartition, raw)
+	}
+	pp, err := eventstore.ParsePosition(h.Get(HeaderPartitionPrevious))
+	if err != nil {
+		return PartitionLink{}, fmt.Errorf("%s: %w", HeaderPartitionPrevious, err)
+	}
+	return PartitionLink{Partition: part, Of: of, Previous: pp}, nil
 }

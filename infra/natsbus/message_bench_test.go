@@ -15,7 +15,7 @@ func BenchmarkDecode(b *testing.B) {
 		Data:       []byte(`{"MPNID":"5600001","IncidentID":"IN-5600001-21","Seq":21,"Plan":"premier","ContractID":"","Pool":"paid","PaidPlanID":"PL-1","Product":"Azure","Version":"2024","CustomerID":"","Title":"VM does not start","OpenedBy":"U-admin","OpenedAt":"2026-11-30T12:00:00Z","RulesVersion":1}`),
 		Metadata:   []byte(`{"correlationId":"c-1","causationId":"k-1","actor":{"userId":"U-admin","roles":["GlobalAdmin"]},"recordedAt":"2026-11-30T12:00:00Z","prevHash":"ca7b0fc1fc9a3b8eab2a6e127c6735c2930062025e8405adf45489e18132f36f","hash":"0b7b0fc1fc9a3b8eab2a6e127c6735c2930062025e8405adf45489e18132f36f"}`),
 		RecordedAt: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
-	msg, err := NewMsg(ev, eventstore.Position{Commit: 90209, Prepare: 90209})
+	msg, err := NewMsg(ev, eventstore.Position{Commit: 90209, Prepare: 90209}, PartitionLink{Of: 1})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -22,7 +22,7 @@ func TestDecodeReadsEveryBodyAsEncodingJSONDid(t *testing.T) {
 		"no data": {ID: "c", Stream: "rules", Position: eventstore.Position{Commit: 9, Prepare: 9}, Type: "T", RecordedAt: at},
 	} {
 		t.Run(name, func(t *testing.T) {
-			msg, err := NewMsg(ev, eventstore.Position{Commit: ev.Position.Commit - 1, Prepare: ev.Position.Prepare - 1})
+			msg, err := NewMsg(ev, eventstore.Position{Commit: ev.Position.Commit - 1, Prepare: ev.Position.Prepare - 1}, PartitionLink{Of: 1})
 			if err != nil {
 				t.Fatal(err)
 			}

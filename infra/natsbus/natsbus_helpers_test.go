@@ -118,8 +118,8 @@ func streamContents(t *testing.T, c *Conn) []Envelope {
 		if raw.Header.Get("Nats-Msg-Id") != MsgID(env.Event) {
 			t.Fatalf("seq %d: Nats-Msg-Id %q, event at %s", seq, raw.Header.Get("Nats-Msg-Id"), env.Event.Position)
 		}
-		if raw.Subject != Subject(env.Event.Stream) {
-			t.Fatalf("seq %d: subject %q, want %q", seq, raw.Subject, Subject(env.Event.Stream))
+		if want := PartitionSubject(env.Event.Stream, env.Part.Partition, env.Part.Of); raw.Subject != want {
+			t.Fatalf("seq %d: subject %q, want %q", seq, raw.Subject, want)
 		}
 		out = append(out, env)
 	}
@@ -127,7 +127,9 @@ func streamContents(t *testing.T, c *Conn) []Envelope {
 }
 
 // assertExactCopy checks the stream holds the store's log, each event once, in order,
-// with every previous-position link pointing at the message before.
+// with every previous-position link pointing at the message before, and every link
+// within a partition at or after the partition's message before (exact within one
+// forwarder run) and before the message itself.
 func assertExactCopy(t *testing.T, store eventstore.Store, got []Envelope) {
 	t.Helper()
 	var want []eventstore.RecordedEvent
@@ -141,7 +143,14 @@ func assertExactCopy(t *testing.T, store eventstore.Store, got []Envelope) {
 		t.Fatalf("stream holds %d messages, store %d events", len(got), len(want))
 	}
 	prev := eventstore.Start
+	partPrev := map[int]eventstore.Position{}
 	for i, env := range got {
+		k := env.Part.Partition
+		if env.Part.Previous.Less(partPrev[k]) || !env.Part.Previous.Less(env.Event.Position) {
+			t.Fatalf("message %d (at %s, partition %d) says partition previous %s; the partition's previous is %s",
+				i, env.Event.Position, k, env.Part.Previous, partPrev[k])
+		}
+		partPrev[k] = env.Event.Position
 		if env.Event.ID != want[i].ID || env.Event.Position != want[i].Position {
 			t.Fatalf("message %d is %s at %s, want %s at %s", i, env.Event.ID, env.Event.Position, want[i].ID, want[i].Position)
 		}

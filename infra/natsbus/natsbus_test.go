@@ -11,8 +11,39 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"ledger/infra/eventstore"
+	"ledger/infra/partition"
 	"ledger/infra/testkit"
 )
+
+// Each partition is a chain of its own: a projector consuming one partition sees every
+// event of it, on the partition's subject, each naming the one before it in the
+// partition, across a forwarder restart too (where the link may point later, never
+// earlier, than the partition's previous event).
+func TestForwarderChainsEachPartitionOnItsOwnSubject(t *testing.T) {
+	store := openStore(t)
+	e := startNATS(t, t.TempDir(), 0)
+	c := connect(t, e.ClientURL())
+	head := appendEvents(t, store, 30)
+	f, stop := runForwarder(t, ForwarderConfig{Store: store, JetStream: c.JetStream, Partitions: 4})
+	testkit.Eventually(t, "forwarder reaches the head", func() bool { return f.Forwarded() == head })
+	stop()
+	head = appendEvents(t, store, 12)
+	f2, _ := runForwarder(t, ForwarderConfig{Store: store, JetStream: c.JetStream, Partitions: 4})
+	testkit.Eventually(t, "second forwarder reaches the head", func() bool { return f2.Forwarded() == head })
+
+	got := streamContents(t, c)
+	assertExactCopy(t, store, got)
+	parts := map[int]bool{}
+	for _, env := range got {
+		if env.Part.Of != 4 || env.Part.Partition != partition.OfStream(env.Event.Stream, 4) {
+			t.Fatalf("event at %s of %s in partition %d/%d", env.Event.Position, env.Event.Stream, env.Part.Partition, env.Part.Of)
+		}
+		parts[env.Part.Partition] = true
+	}
+	if len(parts) < 2 {
+		t.Fatalf("three partners landed in %d partition(s); the test needs several", len(parts))
+	}
+}
 
 func TestSubjectNamesCategoryAndID(t *testing.T) {
 	for _, tc := range []struct{ rule, stream, want string }{
@@ -38,12 +69,13 @@ func TestMessageCarriesTheEventAndItsChain(t *testing.T) {
 	ev := eventstore.RecordedEvent{ID: "0b4c6a2e-5f0e-4f7e-9a51-4b1f2c3d4e5f", Stream: "partner-MPN1", Revision: 3,
 		Position: eventstore.Position{Commit: 12, Prepare: 10}, Type: "BenefitActivated",
 		Data: []byte(`{"accessId":"A"}`), Metadata: []byte("not json \x00"), RecordedAt: time.Unix(1700000000, 0).UTC()}
-	msg, err := NewMsg(ev, eventstore.Position{Commit: 9, Prepare: 9})
+	msg, err := NewMsg(ev, eventstore.Position{Commit: 9, Prepare: 9}, PartitionLink{Partition: 2, Of: 4, Previous: eventstore.Position{Commit: 5, Prepare: 5}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for h, want := range map[string]string{nats.MsgIdHdr: "12/10", HeaderPosition: "12/10", HeaderPreviousPosition: "9",
-		HeaderStream: "partner-MPN1", HeaderRevision: "3", HeaderEventType: "BenefitActivated"} {
+		HeaderStream: "partner-MPN1", HeaderRevision: "3", HeaderEventType: "BenefitActivated",
+		HeaderPartition: "2/4", HeaderPartitionPrevious: "5"} {
 		if got := msg.Header.Get(h); got != want {
 			t.Errorf("header %s = %q, want %q", h, got, want)
 		}
@@ -55,6 +87,12 @@ func TestMessageCarriesTheEventAndItsChain(t *testing.T) {
 	if env.Previous != (eventstore.Position{Commit: 9, Prepare: 9}) {
 		t.Errorf("previous = %s", env.Previous)
 	}
+	if want := (PartitionLink{Partition: 2, Of: 4, Previous: eventstore.Position{Commit: 5, Prepare: 5}}); env.Part != want {
+		t.Errorf("partition link = %+v, want %+v", env.Part, want)
+	}
+	if msg.Subject != "events.partner.MPN1.p2of4" {
+		t.Errorf("subject %q, want the partition's", msg.Subject)
+	}
 	got := env.Event
 	if got.ID != ev.ID || got.Stream != ev.Stream || got.Revision != ev.Revision || got.Position != ev.Position ||
 		got.Type != ev.Type || string(got.Data) != string(ev.Data) || string(got.Metadata) != string(ev.Metadata) ||
@@ -65,7 +103,7 @@ func TestMessageCarriesTheEventAndItsChain(t *testing.T) {
 
 func TestDecodeRefusesForeignMessages(t *testing.T) {
 	ev := eventstore.RecordedEvent{ID: "e", Stream: "s-1", Position: eventstore.Position{Commit: 2, Prepare: 2}, Data: []byte(`{}`)}
-	good, _ := NewMsg(ev, eventstore.Start)
+	good, _ := NewMsg(ev, eventstore.Start, PartitionLink{Of: 1})
 	for _, tc := range []struct {
 		rule string
 		msg  func() *nats.Msg

@@ -67,6 +67,20 @@ func Subject(stream string) string {
 	return "events." + SubjectToken(category) + "." + SubjectToken(id)
 }
 
+// PartitionSubject is where an event of stream lands when read models are split into
+// of partitions: Subject(stream) + ".p<k>of<of>", k = partition.OfStream(stream, of).
+// Category and partner filters still match it; PartitionSubjects(k, of) matches one
+// partition. The partition count is in the subject so that projectors configured with
+// another count than the forwarder consume nothing rather than a wrong share.
+func PartitionSubject(stream string, k, of int) string {
+	return Subject(stream) + "." + partitionToken(k, of)
+}
+
+// PartitionSubjects matches every event of partition k of of.
+func PartitionSubjects(k, of int) string { return "events.*.*." + partitionToken(k, of) }
+
+func partitionToken(k, of int) string { return fmt.Sprintf("p%dof%d", k, of) }
+
 // CategorySubjects matches every event of one stream category.
 func CategorySubjects(category string) string {
 	return "events." + SubjectToken(category) + ".>"

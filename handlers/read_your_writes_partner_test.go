@@ -1,0 +1,40 @@
+package handlers_test
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+
+	"ledger/handlers"
+)
+
+// Read-your-writes with partitioned read models: a query route that reads one
+// partner's rows waits for that partner (its partition) only; one that may read any
+// partner's rows waits for all of them.
+func TestPartnerQueryWaitsForItsPartnerAndOthersForEveryPartner(t *testing.T) {
+	f := newFixture(t)
+	auth := bearer(t, "alice")
+	for _, path := range []string{"/v1/partners/P7/things?" + handlers.QueryMinPosition + "=0", "/v1/things/t1?" + handlers.QueryMinPosition + "=0"} {
+		if rec := f.do(http.MethodGet, path, nil, "Authorization", auth); rec.Code != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body)
+		}
+	}
+	f.board.mu.Lock()
+	asked := slices.Clone(f.board.asked)
+	f.board.mu.Unlock()
+	if !slices.Equal(asked, []string{"P7", ""}) {
+		t.Errorf("waits were for partners %q, want the partner query's P7, then every partner (\"\")", asked)
+	}
+}
+
+func TestARouteNamingAPartnerParameterItsPathLacksIsRefused(t *testing.T) {
+	err := handlers.Deps{JWTSecret: testSecret, Projections: newPositionBoard(),
+		Routes: []handlers.Route{{Method: http.MethodGet, Path: "/v1/things/:id", Summary: "x", Projection: "things",
+			PartnerParam: "mpnId", Response: thingView{}, Handler: func(c echo.Context) error { return nil }}}}.Validate()
+	if err == nil || !strings.Contains(err.Error(), `partner parameter "mpnId"`) {
+		t.Fatalf("a partner parameter that is not in the path: %v, want refused", err)
+	}
+}

@@ -1,0 +1,198 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"ledger/domain"
+	"ledger/infra/eventstore"
+	"ledger/infra/natsbus"
+	"ledger/infra/pgtest"
+	"ledger/infra/sqldb"
+	"ledger/infra/sqlstore"
+)
+
+// liveBenchEvents is the events written per run; BENEFITS_LIVE_BENCH_EVENTS overrides
+// the 10,000 default.
+func liveBenchEvents() int {
+	if n, err := strconv.Atoi(os.Getenv("BENEFITS_LIVE_BENCH_EVENTS")); err == nil && n > 0 {
+		return n
+	}
+	return 10_000
+}
+
+// BenchmarkLiveProjection measures the live path of the five read models (forwarder,
+// NATS, runners), split into 1, 2 or 4 partitions and applied by 1 or 2 projector
+// processes (runners with their own NATS connection and read-database pool), on each
+// read database. events/s: a backlog of partners' events (20 each, in the store before
+// the forwarder starts) from the forwarder's start until every read model has applied
+// the last. p99-lag-ms: then, under a steady load of liveLagRate events/s for 5 s, the
+// time from an event's append to the start of the transaction applying it, over every
+// event of every read model. Run it with -benchtime=1x.
+func BenchmarkLiveProjection(b *testing.B) {
+	for _, d := range readDialects {
+		for _, parts := range []int{1, 2, 4} {
+			for _, procs := range []int{1, 2} {
+				b.Run(fmt.Sprintf("%s/partitions=%d/processes=%d", d.name, parts, procs), func(b *testing.B) {
+					for range b.N {
+						benchLive(b, sqldb.Dialect(d.name), parts, procs)
+					}
+				})
+			}
+		}
+	}
+}
+
+// liveLagRate is the steady load under which the lag is measured, in events/s.
+const liveLagRate = 200
+
+// lagRecorder wraps a read model and records, for each event, how long after its append
+// a transaction began applying it.
+type lagRecorder struct {
+	Projection
+	mu   *sync.Mutex
+	lags *[]time.Duration
+}
+
+func (l lagRecorder) Apply(ctx context.Context, tx bun.Tx, t Tables, batch []eventstore.RecordedEvent) error {
+	now := time.Now()
+	l.mu.Lock()
+	for _, ev := range batch {
+		*l.lags = append(*l.lags, now.Sub(ev.RecordedAt))
+	}
+	l.mu.Unlock()
+	return l.Projection.Apply(ctx, tx, t, batch)
+}
+
+func benchLive(b *testing.B, dialect sqldb.Dialect, parts, procs int) {
+	b.StopTimer()
+	ctx := context.Background()
+	quiet := slog.New(slog.DiscardHandler)
+	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(b.TempDir(), "events.db"), sqlstore.Options{Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	e, err := natsbus.StartEmbedded(ctx, natsbus.EmbeddedOptions{StoreDir: b.TempDir(), Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Shutdown()
+	dsn := benchTarget(b, dialect)
+	var mu sync.Mutex
+	var lags []time.Duration
+	var runners []*Runner
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }()
+	for range procs {
+		conn, err := natsbus.Connect(ctx, e.ClientURL())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Close()
+		db, err := sqldb.Open(ctx, dialect, dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		var models []Projection
+		for _, p := range All() {
+			models = append(models, lagRecorder{Projection: p, mu: &mu, lags: &lags})
+		}
+		r, err := NewRunner(RunnerConfig{DB: db, JetStream: conn.JetStream, Store: store, Logger: quiet,
+			Partitions: parts, PinnedTTL: 2 * time.Second}, models...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Setup(ctx); err != nil {
+			b.Fatal(err)
+		}
+		runners = append(runners, r)
+		wg.Go(func() { _ = r.Run(runCtx) })
+	}
+	events := liveBenchEvents()
+	t0 := time.Date(2026, 1, 15, 9, 0, 0, 0, time.UTC)
+	var writers sync.WaitGroup
+	for w := range 8 {
+		writers.Go(func() {
+			for i := w; i < events/20; i += 8 {
+				mpn := strconv.Itoa(2_000_000 + i)
+				if _, err := store.Append(ctx, domain.PartnerStream(mpn), eventstore.NoStream(), benchPartner(mpn, t0)...); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	writers.Wait()
+	head, _ := store.Head(ctx)
+	time.Sleep(time.Second) // consumers created, membership settled: not part of the figure
+
+	fconn, err := natsbus.Connect(ctx, e.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fconn.Close()
+	f, _ := natsbus.NewForwarder(natsbus.ForwarderConfig{Store: store, JetStream: fconn.JetStream, Logger: quiet, Partitions: parts})
+	start := time.Now()
+	b.StartTimer()
+	wg.Go(func() { _ = f.Run(runCtx) })
+	waitAll := func(head eventstore.Position) {
+		waitCtx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+		defer cancel()
+		for _, p := range All() {
+			if _, err := runners[0].Checkpoints().WaitFor(waitCtx, p.Name(), head); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	waitAll(head)
+	took := time.Since(start)
+	b.StopTimer()
+
+	// Steady load: one partner (20 events) every 20/liveLagRate s, events built beforehand.
+	mu.Lock()
+	lags = lags[:0]
+	mu.Unlock()
+	const steady = 5 * liveLagRate / 20
+	batches := make([][]eventstore.EventData, steady)
+	for i := range batches {
+		batches[i] = benchPartner(strconv.Itoa(3_000_000+i), t0)
+	}
+	tick := time.NewTicker(time.Second * 20 / liveLagRate)
+	for i := range batches {
+		<-tick.C
+		res, err := store.Append(ctx, domain.PartnerStream(strconv.Itoa(3_000_000+i)), eventstore.NoStream(), batches[i]...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		head = res.Position
+	}
+	tick.Stop()
+	waitAll(head)
+	mu.Lock()
+	slices.Sort(lags)
+	p99 := lags[len(lags)*99/100]
+	mu.Unlock()
+	b.ReportMetric(float64(events)/took.Seconds(), "events/s")
+	b.ReportMetric(float64(p99.Milliseconds()), "p99-lag-ms")
+}
+
+// benchTarget is a fresh read database of the dialect for a benchmark.
+func benchTarget(b *testing.B, d sqldb.Dialect) string {
+	if d == sqldb.Postgres {
+		return pgtest.NewDatabase(b)
+	}
+	return filepath.Join(b.TempDir(), "read.db")
+}
