@@ -143,7 +143,7 @@ func timelineShowsTheHistory(t *testing.T, s *system, b *tab, fs firstSession) {
 	}
 	text := b.bodyText()
 	first := history.Events[0].Metadata
-	for _, want := range []string{"PartnerEnrolled.v1", "IncidentOpened.v1", first.Actor, first.CorrelationID, first.Hash[:12], "platform"} {
+	for _, want := range []string{"PartnerEnrolled.v1", "IncidentOpened.v2", first.Actor, first.CorrelationID, first.Hash[:12], "platform"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("timeline lacks %q", want)
 		}

@@ -22,6 +22,7 @@ import (
 	"ledger/infra/eventmeta"
 	"ledger/infra/eventstore"
 	"ledger/infra/natsbus"
+	"ledger/infra/partition"
 	"ledger/infra/testkit"
 	"ledger/infra/tracing"
 	"ledger/projections"
@@ -168,7 +169,9 @@ func (c tracedCommand) lastNATSMessage(t *testing.T) *jetstream.RawStreamMsg {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := stream.GetLastMsgForSubject(t.Context(), natsbus.Subject(domain.PartnerStream(c.mpn)))
+	partnerStream, partitions := domain.PartnerStream(c.mpn), 1 // testConfig leaves --projection-partitions at 1
+	subject := natsbus.PartitionSubject(partnerStream, partition.OfStream(partnerStream, partitions), partitions)
+	msg, err := stream.GetLastMsgForSubject(t.Context(), subject)
 	if err != nil {
 		t.Fatal(err)
 	}
