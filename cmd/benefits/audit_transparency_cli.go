@@ -62,8 +62,17 @@ func runAuditTransparency(ctx context.Context, args []string, env func(string) (
 	}
 	switch cmd {
 	case "checkpoint":
-		settings = append(settings, setting{name: "json", def: "false", noEnv: true, usage: "print the checkpoint as JSON (the note, size, root, verifier key); default: the signed note alone",
-			apply: func(v string) (err error) { asJSON, err = parseBool(v); return err }})
+		settings = append(settings, setting{name: "json", def: "false", noEnv: true, usage: "the same as --output json",
+			apply: func(v string) (err error) { asJSON, err = parseBool(v); return err }},
+			setting{name: "output", def: "text", noEnv: true, usage: "text (the signed note alone) | json (the note, size, root, verifier key)",
+				apply: func(v string) error {
+					var format string
+					if err := outputSetting(&format).apply(v); err != nil {
+						return err
+					}
+					asJSON = asJSON || format == "json"
+					return nil
+				}})
 	case "proof inclusion":
 		settings = append(settings,
 			setting{name: "position", noEnv: true, usage: "global position of the event to prove (required)",

@@ -250,6 +250,15 @@ func TestEveryReadCommandPrintsJSONWithOutputJSON(t *testing.T) {
 	if len(list.Projections) == 0 {
 		t.Errorf("projections list --output json: %+v", list)
 	}
+	args = []string{"audit", "checkpoint", "--data-dir", dir, "--output", "json"}
+	var cp struct {
+		Note string
+		Size int64
+	}
+	decodeOutput(t, runBinary(t, nil, args...).want(t, 0, args...), &cp)
+	if cp.Size != 8 || !strings.Contains(cp.Note, "\n8\n") {
+		t.Errorf("audit checkpoint --output json: %+v", cp)
+	}
 	args = []string{"projections", "list", "--data-dir", dir, "--output", "yaml"}
 	if r := runBinary(t, nil, args...).want(t, 2, args...); !strings.Contains(r.errOut, "--output") {
 		t.Errorf("bad --output not named: %s", r.errOut)
