@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/uptrace/bun/driver/pgdriver"
@@ -53,16 +55,50 @@ func (s *Store) Subscribe(ctx context.Context, from eventstore.Position, handle 
 	}
 }
 
-// listen starts LISTEN before Open returns, so no append after Open goes unheard. If
-// it fails, subscribers still see other processes' appends by polling.
+// listen starts LISTEN before Open returns, so no append after Open goes unheard. The
+// driver only sends LISTEN, it does not wait for the server to run it, so listen waits
+// to hear a NOTIFY of its own: after that, every later commit's NOTIFY reaches it. If
+// either fails, subscribers still see other processes' appends by polling.
 func (s *Store) listen(ctx context.Context) {
-	ln := pgdriver.NewListener(s.db)
-	if err := ln.Listen(ctx, notifyChannel); err != nil {
-		ln.Close()
-		s.opts.Logger.Warn("event store: LISTEN failed; subscribers fall back to polling", "err", err)
-		return
+	var err error
+	for attempt := 1; attempt <= listenAttempts; attempt++ {
+		ln := pgdriver.NewListener(s.db)
+		if err = ln.Listen(ctx, notifyChannel); err == nil {
+			if err = s.hearOwnNotify(ctx, ln.Channel()); err == nil {
+				s.workers.Go(func() { s.relayNotifications(ln) })
+				return
+			}
+		}
+		ln.Close() // a deaf listener (seen under load): start again on a new connection
 	}
-	s.workers.Go(func() { s.relayNotifications(ln) })
+	s.opts.Logger.Warn("event store: LISTEN not confirmed; subscribers fall back to polling", "err", err)
+}
+
+// listenAttempts bounds the listeners tried at Open before falling back to polling.
+const listenAttempts = 3
+
+// listenConfirmTimeout bounds the wait for the store's own NOTIFY at Open.
+const listenConfirmTimeout = 5 * time.Second
+
+func (s *Store) hearOwnNotify(ctx context.Context, notes <-chan pgdriver.Notification) error {
+	token := "listening " + strconv.FormatInt(time.Now().UnixNano(), 36) + " " + strconv.FormatUint(rand.Uint64(), 36)
+	if _, err := s.db.ExecContext(ctx, "SELECT pg_notify(?, ?)", notifyChannel, token); err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	timeout := time.NewTimer(listenConfirmTimeout)
+	defer timeout.Stop()
+	for {
+		select {
+		case n := <-notes:
+			if n.Payload == token {
+				return nil
+			}
+		case <-timeout.C:
+			return fmt.Errorf("own NOTIFY not heard within %s", listenConfirmTimeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // relayNotifications turns NOTIFYs from any process's appends into wake-ups for this
