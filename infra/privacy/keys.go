@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"golang.org/x/sync/singleflight"
 
 	"ledger/infra/sqldb"
 )
@@ -36,6 +37,8 @@ type Keys struct {
 	byHash map[string]subjectKey
 	byRef  map[string]cipher.AEAD
 	erased map[string]bool
+	// lookups shares one database query among concurrent misses of a reference.
+	lookups singleflight.Group
 }
 
 type subjectKey struct {
@@ -93,27 +96,43 @@ func (k *Keys) keyFor(ctx context.Context, subject string) (subjectKey, error) {
 	return k.remember(h, row)
 }
 
-// keyOf gives the key of a reference; ok is false when it was erased.
+// keyOf gives the key of a reference; ok is false when it was erased. A cache miss
+// queries the database without holding the cache lock, and concurrent misses of one
+// reference share one query, so a miss never stalls decoders of other subjects.
 func (k *Keys) keyOf(ctx context.Context, ref string) (cipher.AEAD, bool, error) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
-	if aead, ok := k.byRef[ref]; ok {
-		return aead, true, nil
+	aead, cached := k.byRef[ref]
+	erased := k.erased[ref]
+	k.mu.Unlock()
+	if cached || erased {
+		return aead, cached, nil
 	}
-	if k.erased[ref] {
-		return nil, false, nil
+	found, err, _ := k.lookups.Do(ref, func() (any, error) { return k.load(ctx, ref) })
+	if err != nil {
+		return nil, false, err
 	}
+	aead, _ = found.(cipher.AEAD)
+	return aead, aead != nil, nil
+}
+
+// load reads a reference's key into the cache; nil when it was erased.
+func (k *Keys) load(ctx context.Context, ref string) (cipher.AEAD, error) {
 	var row keyRow
 	err := k.db.NewSelect().Model(&row).Where("subject_ref = ?", ref).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if errors.Is(err, sql.ErrNoRows) || k.erased[ref] { // erased before or during the query
 		k.erased[ref] = true
-		return nil, false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("privacy key %s: %w", ref, err)
+		return nil, fmt.Errorf("privacy key %s: %w", ref, err)
 	}
 	sk, err := k.remember(row.SubjectHash, row)
-	return sk.aead, err == nil, err
+	if err != nil {
+		return nil, err
+	}
+	return sk.aead, nil
 }
 
 func (k *Keys) remember(hash string, row keyRow) (subjectKey, error) {
