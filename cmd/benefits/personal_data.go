@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/uptrace/bun"
 
@@ -13,6 +14,10 @@ import (
 	"ledger/infra/sqlstore"
 	"ledger/projections"
 )
+
+// followErasuresEvery is how often a process looks for erasures made by others: the
+// longest a subject erased elsewhere stays readable here.
+const followErasuresEvery = time.Second
 
 // keysDB is where the per-subject keys live: the event store's SQL database, or for
 // EventStoreDB (which has no tables) the read database. nil when this process has
@@ -43,6 +48,15 @@ func (p *process) addPersonalData(ctx context.Context) error {
 		return fmt.Errorf("personal data keys: %w", err)
 	}
 	p.shredder = privacy.NewShredder(keys)
+	// Another process may erase a subject: follow the erasures so this one stops
+	// reading it too (the key evicted, the cached states holding its plaintext dropped).
+	p.background = append(p.background, func(ctx context.Context) error {
+		return privacy.FollowErasures(ctx, p.store, keys, followErasuresEvery, func(string) {
+			if p.executor != nil {
+				p.executor.ForgetStates()
+			}
+		}, p.deps.Logger)
+	})
 	restore := domain.UsePersonalData(p.shredder)
 	p.closers = append(p.closers, func() error { restore(); return nil })
 	return nil
