@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -64,10 +65,10 @@ func (p *process) addPersonalData(ctx context.Context) error {
 
 // addErasures serves POST /v1/privacy/erasures. After the key is gone it drops every
 // copy of plaintext the process keeps: cached states, snapshots, the read models
-// (rebuilt from the log, which now reads the subject as erased), and on SQLite the
-// free pages of both databases.
+// (rebuilt from the log, which now reads the subject as erased), on SQLite the free
+// pages of both databases, and the rebuild reports in the data directory.
 // It returns nil when the process does not shred (no route then).
-func (p *process) addErasures(logger *slog.Logger, opts wireOptions) *handlers.PrivacyAPI {
+func (p *process) addErasures(cfg Config, logger *slog.Logger, opts wireOptions) *handlers.PrivacyAPI {
 	if p.shredder == nil {
 		return nil
 	}
@@ -84,5 +85,8 @@ func (p *process) addErasures(logger *slog.Logger, opts wireOptions) *handlers.P
 		return nil
 	}, privacy.CompactSQLite(p.readDB))
 	eraser := privacy.NewEraser(p.shredder, p.store, followUps...)
+	if cfg.DataDir != "" { // old rebuild reports sample read-model rows as they were
+		eraser.ScrubbingFilesIn(filepath.Join(cfg.DataDir, projections.ReportDir))
+	}
 	return &handlers.PrivacyAPI{Eraser: eraser, Now: opts.now}
 }
