@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +19,7 @@ import (
 
 	"ledger/handlers"
 	"ledger/infra/audit"
+	"ledger/infra/pgtest"
 	"ledger/infra/privacy"
 	"ledger/infra/transparency"
 	"ledger/projections"
@@ -45,6 +47,17 @@ func filesHolding(t *testing.T, dir, needle string) []string {
 		t.Fatal(err)
 	}
 	return hits
+}
+
+// postgresFilesHolding lists the files of the throwaway PostgreSQL server (tables,
+// indexes, WAL) that hold needle, once a checkpoint has written every buffer to them:
+// what the disk would keep if the server stopped now.
+func postgresFilesHolding(t *testing.T, s *system, needle string) []string {
+	t.Helper()
+	if _, err := s.proc.readDB.ExecContext(t.Context(), "CHECKPOINT"); err != nil {
+		t.Fatal(err)
+	}
+	return filesHolding(t, pgtest.DataDir(), needle)
 }
 
 // checkpointRoot publishes a checkpoint and returns its size and root, verified with
@@ -100,6 +113,11 @@ func erasureLeavesNoByte(t *testing.T, cfg Config) {
 	if hits := filesHolding(t, filepath.Join(cfg.DataDir, natsDirName), `"mpnId":"`+p.mpn+`"`); len(hits) == 0 {
 		t.Fatal("NATS's store dir holds none of the partner's events: grepping it would prove nothing")
 	}
+	if cfg.ReadDB.Backend == BackendPostgres {
+		if hits := postgresFilesHolding(t, s, alice); !slices.ContainsFunc(hits, func(f string) bool { return strings.HasPrefix(f, "base/") }) {
+			t.Fatalf("before the erasure no table file of PostgreSQL holds the e-mail (%v): grepping them would prove nothing", hits)
+		}
+	}
 	auditor := s.auditor(t)
 	size1, root1 := s.checkpointRoot(t, auditor)
 
@@ -129,6 +147,11 @@ func erasureLeavesNoByte(t *testing.T, cfg Config) {
 	}
 	if hits := filesHolding(t, cfg.DataDir, alice); len(hits) != 0 {
 		t.Errorf("after the erasure the e-mail is still readable in %v", hits)
+	}
+	if cfg.ReadDB.Backend == BackendPostgres {
+		if hits := postgresFilesHolding(t, s, alice); len(hits) != 0 {
+			t.Errorf("after the erasure the e-mail is still readable in PostgreSQL's files %v", hits)
+		}
 	}
 
 	var v audit.Verification

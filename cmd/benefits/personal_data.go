@@ -74,7 +74,7 @@ func (p *process) addErasures(cfg Config, logger *slog.Logger, opts wireOptions)
 	}
 	followUps := []func(ctx context.Context) error{func(context.Context) error { p.executor.ForgetStates(); return nil }}
 	if s, ok := p.eventSQL(); ok {
-		followUps = append(followUps, s.DeleteSnapshots, privacy.CompactSQLite(s.DB()))
+		followUps = append(followUps, s.DeleteSnapshots, privacy.Compact(s.DB(), privacy.KeysTable, sqlstore.SnapshotTable))
 	}
 	followUps = append(followUps, func(ctx context.Context) error {
 		for _, rm := range projections.All() {
@@ -83,7 +83,12 @@ func (p *process) addErasures(cfg Config, logger *slog.Logger, opts wireOptions)
 			}
 		}
 		return nil
-	}, privacy.CompactSQLite(p.readDB))
+	}, privacy.Compact(p.readDB)) // every read-model table (and the keys, under EventStoreDB)
+	// Last: every follow-up above wrote to the WAL too.
+	if s, ok := p.eventSQL(); ok {
+		followUps = append(followUps, privacy.PurgeWAL(s.DB()))
+	}
+	followUps = append(followUps, privacy.PurgeWAL(p.readDB))
 	eraser := privacy.NewEraser(p.shredder, p.store, followUps...)
 	if cfg.DataDir != "" { // old rebuild reports sample read-model rows as they were
 		eraser.ScrubbingFilesIn(filepath.Join(cfg.DataDir, projections.ReportDir))

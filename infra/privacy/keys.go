@@ -46,6 +46,9 @@ type subjectKey struct {
 	aead cipher.AEAD
 }
 
+// KeysTable is the key table's name (for those that compact it after an erasure).
+const KeysTable = "privacy_subject_keys"
+
 type keyRow struct {
 	bun.BaseModel `bun:"table:privacy_subject_keys"`
 	SubjectHash   string    `bun:"subject_hash,pk"`
