@@ -63,6 +63,11 @@ func (p *process) addPersonalData(ctx context.Context) error {
 	return nil
 }
 
+// snapshotDeleter is an event store that keeps snapshots and can drop them all.
+type snapshotDeleter interface {
+	DeleteSnapshots(ctx context.Context) error
+}
+
 // addErasures serves POST /v1/privacy/erasures. After the key is gone it drops every
 // copy of plaintext the process keeps: cached states, snapshots, the read models
 // (rebuilt from the log, which now reads the subject as erased), on SQLite the free
@@ -73,8 +78,11 @@ func (p *process) addErasures(cfg Config, logger *slog.Logger, opts wireOptions)
 		return nil
 	}
 	followUps := []func(ctx context.Context) error{func(context.Context) error { p.executor.ForgetStates(); return nil }}
+	if s, ok := p.sqlStore.(snapshotDeleter); ok && s != nil { // SQL tables, or EventStoreDB's $snapshot- streams
+		followUps = append(followUps, s.DeleteSnapshots)
+	}
 	if s, ok := p.eventSQL(); ok {
-		followUps = append(followUps, s.DeleteSnapshots, privacy.Compact(s.DB(), privacy.KeysTable, sqlstore.SnapshotTable))
+		followUps = append(followUps, privacy.Compact(s.DB(), privacy.KeysTable, sqlstore.SnapshotTable))
 	}
 	followUps = append(followUps, func(ctx context.Context) error {
 		for _, rm := range projections.All() {
