@@ -87,8 +87,12 @@ func TestErasingAUserLeavesNoByteOfTheEmailYetTheLogVerifies(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		cfg  func(testing.TB) Config
-	}{{"sqlite", testConfig}, {"postgres", postgresConfig}} {
-		t.Run(c.name, func(t *testing.T) { erasureLeavesNoByte(t, c.cfg(t)) })
+	}{{"sqlite", testConfig}, {"postgres", postgresConfig}, {"eventstoredb", esdbConfig}} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := c.cfg(t)
+			cfg.SnapshotEvery = 1 // snapshots of the partner's state hold the e-mail too
+			erasureLeavesNoByte(t, cfg)
+		})
 	}
 }
 
@@ -116,6 +120,11 @@ func erasureLeavesNoByte(t *testing.T, cfg Config) {
 	if cfg.ReadDB.Backend == BackendPostgres {
 		if hits := postgresFilesHolding(t, s, alice); !slices.ContainsFunc(hits, func(f string) bool { return strings.HasPrefix(f, "base/") }) {
 			t.Fatalf("before the erasure no table file of PostgreSQL holds the e-mail (%v): grepping them would prove nothing", hits)
+		}
+	}
+	if cfg.EventStore.Backend == BackendESDB {
+		if hits := esdbStreamsHolding(t, cfg.EventStore.DSN, alice); len(hits) == 0 {
+			t.Fatal("before the erasure no stream of EventStoreDB reads back the e-mail: the snapshots should hold it")
 		}
 	}
 	auditor := s.auditor(t)
@@ -147,6 +156,11 @@ func erasureLeavesNoByte(t *testing.T, cfg Config) {
 	}
 	if hits := filesHolding(t, cfg.DataDir, alice); len(hits) != 0 {
 		t.Errorf("after the erasure the e-mail is still readable in %v", hits)
+	}
+	if cfg.EventStore.Backend == BackendESDB {
+		if hits := esdbStreamsHolding(t, cfg.EventStore.DSN, alice); len(hits) != 0 {
+			t.Errorf("after the erasure EventStoreDB still reads back the e-mail from %v", hits)
+		}
 	}
 	if cfg.ReadDB.Backend == BackendPostgres {
 		if hits := postgresFilesHolding(t, s, alice); len(hits) != 0 {
