@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -39,6 +38,8 @@ type Keys struct {
 	erased map[string]bool
 	// lookups shares one database query among concurrent misses of a reference.
 	lookups singleflight.Group
+	// created writes the keys of concurrent first sights in one transaction.
+	created keyBatches
 }
 
 type subjectKey struct {
@@ -79,17 +80,9 @@ func (k *Keys) keyFor(ctx context.Context, subject string) (subjectKey, error) {
 	if ok {
 		return sk, nil
 	}
-	// A first sight: the insert is idempotent and the select reads whichever row won, so
-	// concurrent first sights (in this process or another) agree on one key.
-	key, ref := make([]byte, 32), make([]byte, 16)
-	rand.Read(key)
-	rand.Read(ref)
-	row := keyRow{SubjectHash: h, SubjectRef: hex.EncodeToString(ref), Key: key, CreatedAt: time.Now().UTC()}
-	if _, err := k.db.NewInsert().Model(&row).On("CONFLICT (subject_hash) DO NOTHING").Exec(ctx); err != nil {
-		return subjectKey{}, fmt.Errorf("privacy key: %w", err)
-	}
-	if err := k.db.NewSelect().Model(&row).Where("subject_hash = ?", h).Scan(ctx); err != nil {
-		return subjectKey{}, fmt.Errorf("privacy key: %w", err)
+	row, err := k.created.create(ctx, k.db, h)
+	if err != nil {
+		return subjectKey{}, err
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
