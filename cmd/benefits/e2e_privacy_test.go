@@ -189,7 +189,7 @@ func erasureLeavesNoByte(t *testing.T, cfg Config) {
 		s.stopBG()
 		code, out, errs := runCLI(t, "history", "export", "--data-dir", cfg.DataDir)
 		if code != 0 || strings.Contains(out, alice) || !strings.Contains(out, erasure.Erased) {
-			t.Errorf("benefits history export after the erasure: exit %d, shows the e-mail or not %s (stderr %s)", code, erasure.Erased, errs)
+			t.Errorf("benefits history export after the erasure: exit %d, shows the e-mail or not %s (stderr %s)\n%s", code, erasure.Erased, errs, out)
 		}
 	}
 }

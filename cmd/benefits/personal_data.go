@@ -16,10 +16,6 @@ import (
 	"ledger/projections"
 )
 
-// followErasuresEvery is how often a process looks for erasures made by others: the
-// longest a subject erased elsewhere stays readable here.
-const followErasuresEvery = time.Second
-
 // keysDB is where the per-subject keys live: the event store's SQL database, or for
 // EventStoreDB (which has no tables) the read database. nil when this process has
 // neither (a forwarder in front of EventStoreDB, which never reads personal data).
@@ -38,8 +34,9 @@ func (p *process) eventSQL() (*sqlstore.Store, bool) {
 
 // addPersonalData installs crypto-shredding in the codec: from here on personal
 // members of events are stored sealed per subject and read back opened (or as
-// "erased:<ref>"). It runs before anything encodes or decodes events.
-func (p *process) addPersonalData(ctx context.Context) error {
+// "erased:<ref>"). It runs before anything encodes or decodes events. A serving
+// process follows erasures made elsewhere every followEvery; 0 (a CLI command) does not.
+func (p *process) addPersonalData(ctx context.Context, followEvery time.Duration) error {
 	db := p.keysDB()
 	if db == nil {
 		return nil
@@ -49,17 +46,19 @@ func (p *process) addPersonalData(ctx context.Context) error {
 		return fmt.Errorf("personal data keys: %w", err)
 	}
 	p.shredder = privacy.NewShredder(keys)
-	// Another process may erase a subject: follow the erasures so this one stops
-	// reading it too (the key evicted, the cached states holding its plaintext dropped).
-	p.background = append(p.background, func(ctx context.Context) error {
-		return privacy.FollowErasures(ctx, p.store, keys, followErasuresEvery, func(string) {
-			if p.executor != nil {
-				p.executor.ForgetStates()
-			}
-		}, p.deps.Logger)
-	})
 	restore := domain.UsePersonalData(p.shredder)
 	p.closers = append(p.closers, func() error { restore(); return nil })
+	if followEvery > 0 {
+		// Another process may erase a subject: follow the erasures so this one stops
+		// reading it too (the key evicted, the cached states holding its plaintext dropped).
+		p.background = append(p.background, func(ctx context.Context) error {
+			return privacy.FollowErasures(ctx, p.store, keys, followEvery, func(string) {
+				if p.executor != nil {
+					p.executor.ForgetStates()
+				}
+			}, p.deps.Logger)
+		})
+	}
 	return nil
 }
 

@@ -131,7 +131,7 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 		}
 	}
 	if n.api || n.projectors {
-		if err := p.addPersonalData(ctx); err != nil {
+		if err := p.addPersonalData(ctx, cfg.ErasureFollowEvery); err != nil {
 			return p, err
 		}
 	}
