@@ -77,7 +77,7 @@ func (p *process) addErasures(cfg Config, logger *slog.Logger, opts wireOptions)
 		return nil
 	}
 	followUps := []func(ctx context.Context) error{func(context.Context) error { p.executor.ForgetStates(); return nil }}
-	if s, ok := p.sqlStore.(snapshotDeleter); ok && s != nil { // SQL tables, or EventStoreDB's $snapshot- streams
+	if s, ok := p.sqlStore.(snapshotDeleter); ok { // SQL tables, or EventStoreDB's $snapshot- streams
 		followUps = append(followUps, s.DeleteSnapshots)
 	}
 	if s, ok := p.eventSQL(); ok {
