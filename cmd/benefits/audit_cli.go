@@ -42,7 +42,7 @@ func opsProcess(ctx context.Context, cfg Config, logger *slog.Logger, readDB boo
 	}
 	// History, exports, as-of and rebuilds read personal data as serve does: opened, or
 	// shown erased.
-	if err := p.addPersonalData(ctx); err != nil {
+	if err := p.addPersonalData(ctx, 0); err != nil {
 		return nil, errors.Join(err, p.close())
 	}
 	return p, nil

@@ -74,6 +74,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	StateCacheSize  int // partner states the command executor keeps
 	SnapshotEvery   int // events between snapshots of a partner's state; 0: none
+	// ErasureFollowEvery is how often a process looks for erasures made by others: the
+	// longest a subject erased elsewhere stays readable in this one.
+	ErasureFollowEvery time.Duration
 	// The HTTP server's timeouts: reading a request, writing its answer (from the end
 	// of the request's headers), and a kept-alive connection's idle wait.
 	ReadTimeout  time.Duration
@@ -284,6 +287,11 @@ func serveSettings(c *Config) []setting {
 		{name: "query-wait", def: "2s", usage: "longest a query waits for its read model to reach minPosition before 503 projection_behind",
 			apply: func(v string) (err error) {
 				c.QueryWait, err = parseDuration(v, time.Minute)
+				return err
+			}},
+		{name: "erasure-follow-every", def: "1s", usage: "api and projector: how often the process looks for erasures made through other processes, the longest an erased subject stays readable in this one",
+			apply: func(v string) (err error) {
+				c.ErasureFollowEvery, err = parseDuration(v, time.Minute)
 				return err
 			}},
 		{name: "gap-grace", def: "1s", usage: "projector: how long a delivery whose predecessors another projector holds waits for them before it fills the gap from the event store",

@@ -71,7 +71,7 @@ type system struct {
 func testConfig(t testing.TB) Config {
 	return Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), EventStore: StoreTarget{Backend: BackendSQLite},
 		ReadDB: StoreTarget{Backend: BackendSQLite}, ReadDBMaxConns: 16, Role: RoleAll, QueryWait: 20 * time.Second,
-		ShutdownTimeout: 10 * time.Second, LogLevel: slog.LevelWarn}
+		ShutdownTimeout: 10 * time.Second, LogLevel: slog.LevelWarn, ErasureFollowEvery: time.Second}
 }
 
 // postgresConfig keeps both the events and the read models in PostgreSQL.

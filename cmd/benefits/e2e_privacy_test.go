@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +19,7 @@ import (
 
 	"ledger/handlers"
 	"ledger/infra/audit"
+	"ledger/infra/pgtest"
 	"ledger/infra/privacy"
 	"ledger/infra/transparency"
 	"ledger/projections"
@@ -47,6 +49,17 @@ func filesHolding(t *testing.T, dir, needle string) []string {
 	return hits
 }
 
+// postgresFilesHolding lists the files of the throwaway PostgreSQL server (tables,
+// indexes, WAL) that hold needle, once a checkpoint has written every buffer to them:
+// what the disk would keep if the server stopped now.
+func postgresFilesHolding(t *testing.T, s *system, needle string) []string {
+	t.Helper()
+	if _, err := s.proc.readDB.ExecContext(t.Context(), "CHECKPOINT"); err != nil {
+		t.Fatal(err)
+	}
+	return filesHolding(t, pgtest.DataDir(), needle)
+}
+
 // checkpointRoot publishes a checkpoint and returns its size and root, verified with
 // the served key.
 func (s *system) checkpointRoot(t *testing.T, auditor string) (uint64, []byte) {
@@ -74,8 +87,12 @@ func TestErasingAUserLeavesNoByteOfTheEmailYetTheLogVerifies(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		cfg  func(testing.TB) Config
-	}{{"sqlite", testConfig}, {"postgres", postgresConfig}} {
-		t.Run(c.name, func(t *testing.T) { erasureLeavesNoByte(t, c.cfg(t)) })
+	}{{"sqlite", testConfig}, {"postgres", postgresConfig}, {"eventstoredb", esdbConfig}} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := c.cfg(t)
+			cfg.SnapshotEvery = 1 // snapshots of the partner's state hold the e-mail too
+			erasureLeavesNoByte(t, cfg)
+		})
 	}
 }
 
@@ -99,6 +116,16 @@ func erasureLeavesNoByte(t *testing.T, cfg Config) {
 	}
 	if hits := filesHolding(t, filepath.Join(cfg.DataDir, natsDirName), `"mpnId":"`+p.mpn+`"`); len(hits) == 0 {
 		t.Fatal("NATS's store dir holds none of the partner's events: grepping it would prove nothing")
+	}
+	if cfg.ReadDB.Backend == BackendPostgres {
+		if hits := postgresFilesHolding(t, s, alice); !slices.ContainsFunc(hits, func(f string) bool { return strings.HasPrefix(f, "base/") }) {
+			t.Fatalf("before the erasure no table file of PostgreSQL holds the e-mail (%v): grepping them would prove nothing", hits)
+		}
+	}
+	if cfg.EventStore.Backend == BackendESDB {
+		if hits := esdbStreamsHolding(t, cfg.EventStore.DSN, alice); len(hits) == 0 {
+			t.Fatal("before the erasure no stream of EventStoreDB reads back the e-mail: the snapshots should hold it")
+		}
 	}
 	auditor := s.auditor(t)
 	size1, root1 := s.checkpointRoot(t, auditor)
@@ -130,6 +157,16 @@ func erasureLeavesNoByte(t *testing.T, cfg Config) {
 	if hits := filesHolding(t, cfg.DataDir, alice); len(hits) != 0 {
 		t.Errorf("after the erasure the e-mail is still readable in %v", hits)
 	}
+	if cfg.EventStore.Backend == BackendESDB {
+		if hits := esdbStreamsHolding(t, cfg.EventStore.DSN, alice); len(hits) != 0 {
+			t.Errorf("after the erasure EventStoreDB still reads back the e-mail from %v", hits)
+		}
+	}
+	if cfg.ReadDB.Backend == BackendPostgres {
+		if hits := postgresFilesHolding(t, s, alice); len(hits) != 0 {
+			t.Errorf("after the erasure the e-mail is still readable in PostgreSQL's files %v", hits)
+		}
+	}
 
 	var v audit.Verification
 	s.audit(t, "/v1/audit/verify", auditor).want(t, http.StatusOK).decode(t, &v)
@@ -152,7 +189,7 @@ func erasureLeavesNoByte(t *testing.T, cfg Config) {
 		s.stopBG()
 		code, out, errs := runCLI(t, "history", "export", "--data-dir", cfg.DataDir)
 		if code != 0 || strings.Contains(out, alice) || !strings.Contains(out, erasure.Erased) {
-			t.Errorf("benefits history export after the erasure: exit %d, shows the e-mail or not %s (stderr %s)", code, erasure.Erased, errs)
+			t.Errorf("benefits history export after the erasure: exit %d, shows the e-mail or not %s (stderr %s)\n%s", code, erasure.Erased, errs, out)
 		}
 	}
 }

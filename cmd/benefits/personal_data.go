@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
+	"time"
 
 	"github.com/uptrace/bun"
 
@@ -32,8 +34,9 @@ func (p *process) eventSQL() (*sqlstore.Store, bool) {
 
 // addPersonalData installs crypto-shredding in the codec: from here on personal
 // members of events are stored sealed per subject and read back opened (or as
-// "erased:<ref>"). It runs before anything encodes or decodes events.
-func (p *process) addPersonalData(ctx context.Context) error {
+// "erased:<ref>"). It runs before anything encodes or decodes events. A serving
+// process follows erasures made elsewhere every followEvery; 0 (a CLI command) does not.
+func (p *process) addPersonalData(ctx context.Context, followEvery time.Duration) error {
 	db := p.keysDB()
 	if db == nil {
 		return nil
@@ -45,21 +48,40 @@ func (p *process) addPersonalData(ctx context.Context) error {
 	p.shredder = privacy.NewShredder(keys)
 	restore := domain.UsePersonalData(p.shredder)
 	p.closers = append(p.closers, func() error { restore(); return nil })
+	if followEvery > 0 {
+		// Another process may erase a subject: follow the erasures so this one stops
+		// reading it too (the key evicted, the cached states holding its plaintext dropped).
+		p.background = append(p.background, func(ctx context.Context) error {
+			return privacy.FollowErasures(ctx, p.store, keys, followEvery, func(string) {
+				if p.executor != nil {
+					p.executor.ForgetStates()
+				}
+			}, p.deps.Logger)
+		})
+	}
 	return nil
+}
+
+// snapshotDeleter is an event store that keeps snapshots and can drop them all.
+type snapshotDeleter interface {
+	DeleteSnapshots(ctx context.Context) error
 }
 
 // addErasures serves POST /v1/privacy/erasures. After the key is gone it drops every
 // copy of plaintext the process keeps: cached states, snapshots, the read models
-// (rebuilt from the log, which now reads the subject as erased), and on SQLite the
-// free pages of both databases.
+// (rebuilt from the log, which now reads the subject as erased), on SQLite the free
+// pages of both databases, and the rebuild reports in the data directory.
 // It returns nil when the process does not shred (no route then).
-func (p *process) addErasures(logger *slog.Logger, opts wireOptions) *handlers.PrivacyAPI {
+func (p *process) addErasures(cfg Config, logger *slog.Logger, opts wireOptions) *handlers.PrivacyAPI {
 	if p.shredder == nil {
 		return nil
 	}
 	followUps := []func(ctx context.Context) error{func(context.Context) error { p.executor.ForgetStates(); return nil }}
+	if s, ok := p.sqlStore.(snapshotDeleter); ok { // SQL tables, or EventStoreDB's $snapshot- streams
+		followUps = append(followUps, s.DeleteSnapshots)
+	}
 	if s, ok := p.eventSQL(); ok {
-		followUps = append(followUps, s.DeleteSnapshots, privacy.CompactSQLite(s.DB()))
+		followUps = append(followUps, privacy.Compact(s.DB(), privacy.KeysTable, sqlstore.SnapshotTable))
 	}
 	followUps = append(followUps, func(ctx context.Context) error {
 		for _, rm := range projections.All() {
@@ -68,7 +90,15 @@ func (p *process) addErasures(logger *slog.Logger, opts wireOptions) *handlers.P
 			}
 		}
 		return nil
-	}, privacy.CompactSQLite(p.readDB))
+	}, privacy.Compact(p.readDB)) // every read-model table (and the keys, under EventStoreDB)
+	// Last: every follow-up above wrote to the WAL too.
+	if s, ok := p.eventSQL(); ok {
+		followUps = append(followUps, privacy.PurgeWAL(s.DB()))
+	}
+	followUps = append(followUps, privacy.PurgeWAL(p.readDB))
 	eraser := privacy.NewEraser(p.shredder, p.store, followUps...)
+	if cfg.DataDir != "" { // old rebuild reports sample read-model rows as they were
+		eraser.ScrubbingFilesIn(filepath.Join(cfg.DataDir, projections.ReportDir))
+	}
 	return &handlers.PrivacyAPI{Eraser: eraser, Now: opts.now}
 }

@@ -131,7 +131,7 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 		}
 	}
 	if n.api || n.projectors {
-		if err := p.addPersonalData(ctx); err != nil {
+		if err := p.addPersonalData(ctx, cfg.ErasureFollowEvery); err != nil {
 			return p, err
 		}
 	}
@@ -156,7 +156,7 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 		if err != nil {
 			return p, err
 		}
-		p.addAPI(cfg, logger, opts, routeAPIs{transparency: checkpoints, privacy: p.addErasures(logger, opts)})
+		p.addAPI(cfg, logger, opts, routeAPIs{transparency: checkpoints, privacy: p.addErasures(cfg, logger, opts)})
 	}
 	if err := p.watchProgress(); err != nil {
 		return p, err

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"strings"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/google/uuid"
@@ -51,6 +53,10 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) erro
 				return nil
 			}
 			expected = esdb.Revision(at)
+		} else if end, truncated, err := s.truncatedSnapshotEnd(ctx, stream); err != nil {
+			return fmt.Errorf("save the snapshot of %s: %w", snap.Stream, err)
+		} else if truncated { // its metadata already keeps one snapshot
+			expected = end
 		} else if err := s.keepOneSnapshot(ctx, stream); err != nil {
 			return err
 		}
@@ -103,4 +109,66 @@ func (s *Store) latestSnapshot(ctx context.Context, stream string) (snap eventst
 	}
 	snap = eventstore.Snapshot{Stream: stream, Revision: meta.Revision, Version: meta.Version, Data: ev.Event.Data}
 	return snap, ev.Event.EventNumber, true, nil
+}
+
+// DeleteSnapshots makes every stream's snapshot unreadable: they are a cache of folded
+// state, and after an erasure (infra/privacy) one may still hold the erased plaintext.
+// Each snapshot stream is truncated past its last event ($tb, keeping $maxCount 1)
+// rather than deleted, so the next SaveSnapshot appends after it (a soft-deleted
+// stream's metadata would be replaced by keepOneSnapshot, bringing the old events
+// back). The events stay in the server's files until a scavenge, as every truncated
+// event does on EventStoreDB. Snapshot streams are found by reading $all.
+func (s *Store) DeleteSnapshots(ctx context.Context) error {
+	last, err := s.snapshotStreams(ctx)
+	if err != nil {
+		return err
+	}
+	for stream, revision := range last {
+		var m esdb.StreamMetadata
+		m.SetMaxCount(1)
+		m.SetTruncateBefore(revision + 1)
+		if _, err := s.client.SetStreamMetadata(ctx, stream, esdb.AppendToStreamOptions{}, m); err != nil {
+			return fmt.Errorf("delete snapshots: truncate %s: %w", stream, classify(ctx, err))
+		}
+	}
+	return nil
+}
+
+// snapshotStreams gives each snapshot stream in $all and the revision of its last event.
+func (s *Store) snapshotStreams(ctx context.Context) (map[string]uint64, error) {
+	rs, err := s.client.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Forwards, From: esdb.Start{}}, unlimited)
+	if err != nil {
+		return nil, fmt.Errorf("delete snapshots: read $all: %w", classify(ctx, err))
+	}
+	defer rs.Close()
+	last := map[string]uint64{}
+	for {
+		ev, err := rs.Recv()
+		if errors.Is(err, io.EOF) {
+			return last, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("delete snapshots: read $all: %w", classify(ctx, err))
+		}
+		if e := ev.Event; e != nil && e.EventType == snapshotEventType && strings.HasPrefix(e.StreamID, snapshotStreamPrefix) {
+			last[e.StreamID] = max(last[e.StreamID], e.EventNumber)
+		}
+	}
+}
+
+// truncatedSnapshotEnd tells, for a snapshot stream that reads no snapshot, whether
+// DeleteSnapshots truncated it, and the revision the next snapshot must follow.
+func (s *Store) truncatedSnapshotEnd(ctx context.Context, stream string) (esdb.ExpectedRevision, bool, error) {
+	meta, err := s.client.GetStreamMetadata(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}})
+	switch {
+	case isNotFound(err):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("read the metadata of %s: %w", stream, classify(ctx, err))
+	}
+	tb := meta.TruncateBefore()
+	if tb == nil || *tb == 0 || *tb >= math.MaxInt64 {
+		return nil, false, nil
+	}
+	return esdb.Revision(*tb - 1), true, nil
 }

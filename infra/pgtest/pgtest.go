@@ -101,3 +101,13 @@ func randomHex(n int) string {
 
 var errNoServer = errors.New("PostgreSQL server binaries (initdb, postgres) not found under /usr/lib/postgresql/*/bin: " +
 	"install Debian package postgresql (apt-get install postgresql), or set " + EnvDSN + " to an existing server")
+
+// DataDir is the throwaway server's data directory (its tables, indexes and WAL), for
+// tests that grep what PostgreSQL keeps on disk; "" when no throwaway server runs
+// (none started yet, or EnvDSN points at another server).
+func DataDir() string {
+	if shared == nil {
+		return ""
+	}
+	return shared.dataDir()
+}

@@ -89,7 +89,10 @@ func (s *server) run(postgres string, cred *syscall.Credential) error {
 		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
 		s.cmd = exec.Command(postgres, "-D", s.dataDir(), "-p", strconv.Itoa(s.port),
 			"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+s.dir,
-			"-c", "max_connections=300", "-c", "logging_collector=off")
+			"-c", "max_connections=300", "-c", "logging_collector=off",
+			// WAL segments are removed once checkpointed, not renamed for reuse with old
+			// rows inside (tests grep the data dir for erased personal data).
+			"-c", "wal_recycle=off")
 		s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
 		log, err := os.Create(filepath.Join(s.dir, "postgres.log"))
 		if err == nil {

@@ -47,6 +47,7 @@ type Eraser struct {
 	shredder  *Shredder
 	log       Log
 	followUps []func(ctx context.Context) error
+	scrubDirs []string
 }
 
 // NewEraser erases through s's keys and records erasures in log. followUps run in
@@ -70,6 +71,9 @@ func (e *Eraser) Erase(ctx context.Context, subject, by string, now time.Time) (
 		if err := f(ctx); err != nil {
 			return Erasure{}, fmt.Errorf("erased %s: follow-up: %w", ref, err)
 		}
+	}
+	if err := e.scrubFiles(subject, erasedPrefix+ref); err != nil {
+		return Erasure{}, fmt.Errorf("erased %s: %w", ref, err)
 	}
 	return Erasure{SubjectRef: ref, Erased: erasedPrefix + ref, Position: pos.String()}, nil
 }

@@ -65,7 +65,7 @@ func newLedger(t *testing.T) *ledger {
 		commands.WithClock(func() time.Time { clock = clock.Add(time.Minute); return clock }))
 	t.Cleanup(func() { l.x.Close() })
 	l.eraser = privacy.NewEraser(l.shred, store, func(context.Context) error { l.x.ForgetStates(); return nil },
-		store.DeleteSnapshots, privacy.CompactSQLite(store.DB()))
+		store.DeleteSnapshots, privacy.Compact(store.DB()))
 	return l
 }
 

@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"golang.org/x/sync/singleflight"
 
 	"ledger/infra/sqldb"
 )
@@ -36,12 +36,19 @@ type Keys struct {
 	byHash map[string]subjectKey
 	byRef  map[string]cipher.AEAD
 	erased map[string]bool
+	// lookups shares one database query among concurrent misses of a reference.
+	lookups singleflight.Group
+	// created writes the keys of concurrent first sights in one transaction.
+	created keyBatches
 }
 
 type subjectKey struct {
 	ref  string
 	aead cipher.AEAD
 }
+
+// KeysTable is the key table's name (for those that compact it after an erasure).
+const KeysTable = "privacy_subject_keys"
 
 type keyRow struct {
 	bun.BaseModel `bun:"table:privacy_subject_keys"`
@@ -73,17 +80,9 @@ func (k *Keys) keyFor(ctx context.Context, subject string) (subjectKey, error) {
 	if ok {
 		return sk, nil
 	}
-	// A first sight: the insert is idempotent and the select reads whichever row won, so
-	// concurrent first sights (in this process or another) agree on one key.
-	key, ref := make([]byte, 32), make([]byte, 16)
-	rand.Read(key)
-	rand.Read(ref)
-	row := keyRow{SubjectHash: h, SubjectRef: hex.EncodeToString(ref), Key: key, CreatedAt: time.Now().UTC()}
-	if _, err := k.db.NewInsert().Model(&row).On("CONFLICT (subject_hash) DO NOTHING").Exec(ctx); err != nil {
-		return subjectKey{}, fmt.Errorf("privacy key: %w", err)
-	}
-	if err := k.db.NewSelect().Model(&row).Where("subject_hash = ?", h).Scan(ctx); err != nil {
-		return subjectKey{}, fmt.Errorf("privacy key: %w", err)
+	row, err := k.created.create(ctx, k.db, h)
+	if err != nil {
+		return subjectKey{}, err
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -93,27 +92,43 @@ func (k *Keys) keyFor(ctx context.Context, subject string) (subjectKey, error) {
 	return k.remember(h, row)
 }
 
-// keyOf gives the key of a reference; ok is false when it was erased.
+// keyOf gives the key of a reference; ok is false when it was erased. A cache miss
+// queries the database without holding the cache lock, and concurrent misses of one
+// reference share one query, so a miss never stalls decoders of other subjects.
 func (k *Keys) keyOf(ctx context.Context, ref string) (cipher.AEAD, bool, error) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
-	if aead, ok := k.byRef[ref]; ok {
-		return aead, true, nil
+	aead, cached := k.byRef[ref]
+	erased := k.erased[ref]
+	k.mu.Unlock()
+	if cached || erased {
+		return aead, cached, nil
 	}
-	if k.erased[ref] {
-		return nil, false, nil
+	found, err, _ := k.lookups.Do(ref, func() (any, error) { return k.load(ctx, ref) })
+	if err != nil {
+		return nil, false, err
 	}
+	aead, _ = found.(cipher.AEAD)
+	return aead, aead != nil, nil
+}
+
+// load reads a reference's key into the cache; nil when it was erased.
+func (k *Keys) load(ctx context.Context, ref string) (cipher.AEAD, error) {
 	var row keyRow
 	err := k.db.NewSelect().Model(&row).Where("subject_ref = ?", ref).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if errors.Is(err, sql.ErrNoRows) || k.erased[ref] { // erased before or during the query
 		k.erased[ref] = true
-		return nil, false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("privacy key %s: %w", ref, err)
+		return nil, fmt.Errorf("privacy key %s: %w", ref, err)
 	}
 	sk, err := k.remember(row.SubjectHash, row)
-	return sk.aead, err == nil, err
+	if err != nil {
+		return nil, err
+	}
+	return sk.aead, nil
 }
 
 func (k *Keys) remember(hash string, row keyRow) (subjectKey, error) {

@@ -53,10 +53,13 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (eventstore.Sna
 	return snap, true, nil
 }
 
+// SnapshotTable holds the snapshots (named for those that compact it after deleting).
+const SnapshotTable = "stream_snapshot"
+
 // DeleteSnapshots drops every stream's snapshot: they are a cache of folded state, and
 // after an erasure (infra/privacy) one may still hold the erased plaintext.
 func (s *Store) DeleteSnapshots(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM stream_snapshot`); err != nil {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM `+SnapshotTable); err != nil {
 		return fmt.Errorf("delete snapshots: %w", err)
 	}
 	return nil

@@ -1,0 +1,65 @@
+package privacy_test
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"ledger/infra/privacy"
+	"ledger/infra/testkit"
+)
+
+// TestAnotherProcessStopsReadingASubjectOnceItIsErasedElsewhere: two processes share
+// one event store; the second has alice's key cached (it decoded her before). The first
+// erases her; the second, following the erasures stream, evicts the key and drops what
+// it caches of her, and from then on reads her values as erased, without a restart.
+func TestAnotherProcessStopsReadingASubjectOnceItIsErasedElsewhere(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	first := newLedger(t)
+	sealed, err := first.shred.SealSubject(ctx, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := privacy.OpenKeys(ctx, first.store.DB())
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := privacy.NewShredder(keys)
+	if got, err := second.OpenSubject(ctx, sealed); err != nil || got != alice {
+		t.Fatalf("the second process reads %q, %v before the erasure, want alice", got, err)
+	}
+	var mu sync.Mutex
+	var dropped []string
+	followed := make(chan error, 1)
+	go func() {
+		followed <- privacy.FollowErasures(ctx, first.store, keys, time.Millisecond, func(ref string) {
+			mu.Lock()
+			defer mu.Unlock()
+			dropped = append(dropped, ref)
+		}, slog.Default())
+	}()
+
+	erasure, err := first.eraser.Erase(ctx, alice, "platform-operator@ledger.example", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, "the second process reads alice as erased", func() bool {
+		got, err := second.OpenSubject(ctx, sealed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got == erasure.Erased
+	})
+	mu.Lock()
+	if len(dropped) != 1 || dropped[0] != erasure.SubjectRef {
+		t.Errorf("the second process dropped its cached states for %v, want [%s]", dropped, erasure.SubjectRef)
+	}
+	mu.Unlock()
+	cancel()
+	if err := <-followed; err != nil {
+		t.Fatal(err)
+	}
+}
