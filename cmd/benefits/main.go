@@ -18,7 +18,7 @@ Commands:
   serve   run the ledger: HTTP API, forwarder and projectors (see serve --help)
   token   print a bearer token signed with the secret serve uses (see token --help)
   probe   GET a health URL; exit 0 on 2xx (the container health check; see probe --help)
-  loadtest --scenario commands|visibility|offered|queries|history
+  loadtest --scenario commands|visibility|offered|queries|offered-queries|history
           drive a running system and report throughput and latency (see loadtest --help)
   audit verify          walk the event store's hash chain; report the first broken link
   audit verify --checkpoint FILE   prove today's log extends a signed checkpoint saved earlier
