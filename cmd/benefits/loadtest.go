@@ -49,6 +49,7 @@ type loadtest struct {
 	Clients      int
 	Partners     int
 	Rate         float64
+	MaxConns     int // 0: as many connections as requests in flight
 	Duration     time.Duration
 	Requests     int // 0: bounded by Duration only
 	HistorySizes []int
@@ -89,6 +90,8 @@ func loadtestSettings(c *Config, lt *loadtest) []setting {
 			apply: func(v string) (err error) { lt.Clients, err = parseCount(v, 1, 10_000); return err }},
 		{name: "partners", noEnv: true, def: "200", usage: "partners the run sets up and spreads its commands and queries over (1: one hot partner)",
 			apply: func(v string) (err error) { lt.Partners, err = parseCount(v, 1, 100_000); return err }},
+		{name: "max-conns", noEnv: true, def: "0", usage: "open-loop scenarios: at most this many connections, as a client pool or load balancer holds (a request waiting for one still counts from when it was due); 0: a connection per request in flight, as many independent clients",
+			apply: func(v string) (err error) { lt.MaxConns, err = parseCount(v, 0, 100_000); return err }},
 		{name: "rate", noEnv: true, def: "200", usage: "visibility, offered, offered-queries: requests offered per second, whether or not earlier ones were answered",
 			apply: func(v string) error {
 				r, err := strconv.ParseFloat(v, 64)

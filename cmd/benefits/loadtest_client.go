@@ -28,6 +28,14 @@ type ltClient struct {
 func newLTClient(lt loadtest, conns int) *ltClient {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = conns, conns
+	// --max-conns: at most that many connections, kept open, as a client pool or a load
+	// balancer holds. Without it an open-loop run that got ahead of the server opens a
+	// connection per request in flight, and beyond the idle pool closes it again: what
+	// many independent clients do, and a connection churn the server pays for.
+	tr.MaxConnsPerHost = lt.MaxConns
+	if lt.MaxConns > 0 {
+		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = lt.MaxConns, lt.MaxConns
+	}
 	return &ltClient{base: strings.TrimRight(lt.APIURL.String(), "/"), token: lt.Token,
 		http: &http.Client{Transport: tr}, timeout: lt.Timeout}
 }
