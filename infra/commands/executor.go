@@ -93,6 +93,11 @@ type Executor struct {
 	queues       map[string]*streamQueue
 	snapshotting map[string]bool // streams whose snapshot is being saved
 	background   sync.WaitGroup  // snapshot saves under way
+	// snapshotGate: each save holds it shared; ForgetStates takes it alone once, so it
+	// returns only after every save of a state from before it has ended or given up.
+	snapshotGate sync.RWMutex
+	// forgetting, when set (tests), runs in ForgetStates between the purge and the wait.
+	forgetting func()
 
 	rulesMu sync.Mutex
 	rules   ruleBookState
@@ -109,8 +114,18 @@ type SubjectSealer interface {
 func WithPersonalData(s SubjectSealer) Option { return func(x *Executor) { x.subjects = s } }
 
 // ForgetStates drops every cached state, so the next command of each stream refolds it
-// from the store: after an erasure, no state holding the erased plaintext is kept.
-func (x *Executor) ForgetStates() { x.states.purge() }
+// from the store: after an erasure, no state holding the erased plaintext is kept. A
+// state read before it is never cached again (its epoch is old), and ForgetStates
+// returns only after the snapshot saves under way have ended, so a snapshot of such a
+// state cannot be written after the caller deletes the stored snapshots.
+func (x *Executor) ForgetStates() {
+	x.states.purge()
+	if x.forgetting != nil {
+		x.forgetting()
+	}
+	x.snapshotGate.Lock()
+	defer x.snapshotGate.Unlock()
+}
 
 // Option configures an Executor.
 type Option func(*Executor)

@@ -85,6 +85,11 @@ func (x *Executor) snapshotIfDue(stream string, st streamState) {
 // saveSnapshot stores st as the stream's snapshot. A failure only costs a longer cold
 // start, so it is logged, not returned.
 func (x *Executor) saveSnapshot(ctx context.Context, stream string, st streamState) {
+	x.snapshotGate.RLock()
+	defer x.snapshotGate.RUnlock()
+	if st.epoch != x.states.current() {
+		return // read before ForgetStates: it may hold what was to be forgotten
+	}
 	if err := x.writeSnapshot(ctx, stream, st); err != nil {
 		x.log.Warn("snapshot not saved", "stream", stream, "revision", st.revision, "err", err)
 		return

@@ -48,6 +48,9 @@ type streamState struct {
 	// snapshotNext is the next revision after the last snapshot known to be stored (0:
 	// none), so a snapshot is written every snapshotEvery events.
 	snapshotNext uint64
+	// epoch is the state cache's epoch when the state was read from the store: a state
+	// read before ForgetStates (it may hold an erased person's data) is never kept.
+	epoch uint64
 }
 
 // readAfter reads the events after head and returns them decoded, with the new head.
@@ -123,8 +126,11 @@ func (x *Executor) load(ctx context.Context, stream string) (st streamState, fre
 				err = fmt.Errorf("%s: %w: %v", stream, ErrLoadFailed, p)
 			}
 		}()
-		fresh = true // read by this caller only, after the result arrives
-		return x.catchUp(detached, stream, x.fromSnapshot(detached, stream), false)
+		fresh = true                // read by this caller only, after the result arrives
+		epoch := x.states.current() // before reading: a purge during the read outdates it
+		base := x.fromSnapshot(detached, stream)
+		base.epoch = epoch
+		return x.catchUp(detached, stream, base, false)
 	})
 	if x.joinedLoad != nil {
 		x.joinedLoad(stream)
@@ -164,12 +170,21 @@ func (x *Executor) catchUp(ctx context.Context, stream string, st streamState, c
 type stateCache struct {
 	mu     sync.Mutex
 	states *lru.Cache[string, streamState]
+	epoch  uint64 // moves on each purge; states of an older epoch are not kept
 }
 
 func (c *stateCache) purge() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.epoch++
 	c.states.Purge()
+}
+
+// current is the epoch a state read from the store now belongs to.
+func (c *stateCache) current() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.epoch
 }
 
 func newStateCache(size int) *stateCache {
@@ -189,6 +204,9 @@ func (c *stateCache) get(stream string) (streamState, bool) { return c.states.Ge
 func (c *stateCache) put(stream string, st streamState) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if st.epoch != c.epoch {
+		return // read before a purge: it may hold what the purge was to forget
+	}
 	old, ok := c.states.Peek(stream)
 	if ok && old.exists && (!st.exists || old.revision > st.revision) {
 		if st.snapshotNext > old.snapshotNext {
