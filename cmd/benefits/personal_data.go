@@ -52,9 +52,18 @@ func (p *process) addPersonalData(ctx context.Context, followEvery time.Duration
 		// Another process may erase a subject: follow the erasures so this one stops
 		// reading it too (the key evicted, the cached states holding its plaintext dropped).
 		p.background = append(p.background, func(ctx context.Context) error {
-			return privacy.FollowErasures(ctx, p.store, keys, followEvery, func(string) {
+			return privacy.FollowErasures(ctx, p.store, keys, followEvery, func(_ string, live bool) {
 				if p.executor != nil {
 					p.executor.ForgetStates()
+				}
+				// Until it followed the erasure this process may have saved snapshots of
+				// states holding the subject's plaintext, after the erasing process had
+				// deleted them: delete them again (erasures are rare; a snapshot only
+				// shortens a cold start).
+				if s, ok := p.sqlStore.(snapshotDeleter); ok && live && p.executor != nil {
+					if err := s.DeleteSnapshots(ctx); err != nil {
+						p.deps.Logger.Error("snapshots not deleted after an erasure made elsewhere", "err", err)
+					}
 				}
 			}, p.deps.Logger)
 		})

@@ -14,16 +14,25 @@ import (
 // process on the same store: every few moments (every) it reads the erasures stream
 // past what it has seen and, for each SubjectErased, evicts the reference's key and
 // calls forgotten (to drop whatever else holds the subject's plaintext, such as cached
-// states). Erasures recorded before the start are read too, which is harmless: their
-// keys are gone. A failed read is logged and retried on the next tick: until it
+// states and the snapshots this process may have saved of them). Erasures recorded
+// before the start are read too, on the first pass, with live false: their keys are
+// gone, and the process has held nothing of them since it started. A failed read is logged and retried on the next tick: until it
 // succeeds the process keeps the keys it had, as it did before. It runs until ctx ends.
-func FollowErasures(ctx context.Context, log Log, keys *Keys, every time.Duration, forgotten func(ref string), logger *slog.Logger) error {
+func FollowErasures(ctx context.Context, log Log, keys *Keys, every time.Duration, forgotten func(ref string, live bool), logger *slog.Logger) error {
 	var next uint64
+	live := false
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
-		n, err := catchUpErasures(ctx, log, keys, next, forgotten)
+		n, err := catchUpErasures(ctx, log, keys, next, func(ref string) {
+			if forgotten != nil {
+				forgotten(ref, live)
+			}
+		})
 		next = n
+		if err == nil {
+			live = true
+		}
 		if err != nil && ctx.Err() == nil {
 			logger.WarnContext(ctx, "erasures not followed; retrying", "error", err)
 		}

@@ -35,7 +35,7 @@ func TestAnotherProcessStopsReadingASubjectOnceItIsErasedElsewhere(t *testing.T)
 	var dropped []string
 	followed := make(chan error, 1)
 	go func() {
-		followed <- privacy.FollowErasures(ctx, first.store, keys, time.Millisecond, func(ref string) {
+		followed <- privacy.FollowErasures(ctx, first.store, keys, time.Millisecond, func(ref string, _ bool) {
 			mu.Lock()
 			defer mu.Unlock()
 			dropped = append(dropped, ref)
@@ -61,5 +61,60 @@ func TestAnotherProcessStopsReadingASubjectOnceItIsErasedElsewhere(t *testing.T)
 	cancel()
 	if err := <-followed; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An erasure recorded before a process began following reaches it as not live (it has
+// held nothing of the subject since it started, so it need not delete snapshots again);
+// one recorded while it follows arrives live.
+func TestErasuresBeforeTheStartArriveNotLiveAndLaterOnesLive(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l := newLedger(t)
+	for _, subject := range []string{alice, bob} {
+		if _, err := l.shred.SealSubject(ctx, subject); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := l.eraser.Erase(ctx, bob, "platform-operator@ledger.example", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := privacy.OpenKeys(ctx, l.store.DB())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	live := map[string]bool{}
+	followed := make(chan error, 1)
+	go func() {
+		followed <- privacy.FollowErasures(ctx, l.store, keys, time.Millisecond, func(ref string, isLive bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			live[ref] = isLive
+		}, slog.Default())
+	}()
+	testkit.Eventually(t, "the erasure from before the start is followed", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		_, seen := live[before.SubjectRef]
+		return seen
+	})
+	after, err := l.eraser.Erase(ctx, alice, "platform-operator@ledger.example", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, "the later erasure is followed", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		_, seen := live[after.SubjectRef]
+		return seen
+	})
+	cancel()
+	<-followed
+	mu.Lock()
+	defer mu.Unlock()
+	if live[before.SubjectRef] || !live[after.SubjectRef] {
+		t.Errorf("live: before the start %v, after %v; want false, true", live[before.SubjectRef], live[after.SubjectRef])
 	}
 }
