@@ -38,8 +38,12 @@ type State struct {
 	// Partition is the partition this State is of (0 for the whole read model), and
 	// Partitions the checkpoint of each, by partition: len(Partitions) is the read
 	// model's partition count.
-	Partition   int
-	Partitions  []eventstore.Position
+	Partition  int
+	Partitions []eventstore.Position
+	// Owner is the projector process that last moved the partition's checkpoint (set
+	// by a runner on the State it advances), and Owners each partition's, by partition.
+	Owner       string
+	Owners      []string
 	Status      Status
 	Error       string
 	UpdatedAt   time.Time
@@ -63,6 +67,8 @@ type stateRow struct {
 	Status            string    `bun:"status,notnull"`
 	Error             string    `bun:"error,notnull"`
 	UpdatedAt         time.Time `bun:"updated_at,notnull"`
+	// Owner: the projector process that last moved this partition's checkpoint.
+	Owner string `bun:"owner,notnull,default:''"`
 }
 
 func (r stateRow) checkpoint() eventstore.Position {
@@ -72,6 +78,7 @@ func (r stateRow) checkpoint() eventstore.Position {
 func (r stateRow) state() State {
 	return State{Name: r.Name, Version: r.Version, Generation: r.Generation, Checkpoint: r.checkpoint(),
 		Partition: r.Partition, Partitions: []eventstore.Position{r.checkpoint()},
+		Owner: r.Owner, Owners: []string{r.Owner},
 		Status: Status(r.Status), Error: r.Error, UpdatedAt: r.UpdatedAt}
 }
 
@@ -81,9 +88,10 @@ func foldStates(rows []stateRow) State {
 	st := rows[0].state()
 	st.Partition = 0
 	st.Partitions = make([]eventstore.Position, len(rows))
+	st.Owners = make([]string, len(rows))
 	for i, r := range rows {
 		cp := r.checkpoint()
-		st.Partitions[i] = cp
+		st.Partitions[i], st.Owners[i] = cp, r.Owner
 		if cp.Less(st.Checkpoint) {
 			st.Checkpoint = cp
 		}
@@ -124,6 +132,12 @@ func EnsureSchema(ctx context.Context, db bun.IDB) error {
 	}
 	if err := migrateStateToPartitions(ctx, db); err != nil {
 		return fmt.Errorf("projection bookkeeping schema: partitions: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, "SELECT owner FROM projection_state WHERE 1 = 0"); err != nil {
+		// Made before partitions had owners: add the column (empty until the next commit).
+		if _, err := db.ExecContext(ctx, "ALTER TABLE projection_state ADD COLUMN owner TEXT NOT NULL DEFAULT ''"); err != nil {
+			return fmt.Errorf("projection bookkeeping schema: owner: %w", err)
+		}
 	}
 	return nil
 }
@@ -172,6 +186,9 @@ func advance(ctx context.Context, tx bun.Tx, st State, to eventstore.Position, s
 		Where("generation = ?", st.Generation).
 		Where("checkpoint_commit = ?", int64(st.Checkpoint.Commit)).
 		Where("checkpoint_prepare = ?", int64(st.Checkpoint.Prepare))
+	if st.Owner != "" {
+		q = q.Set("owner = ?", st.Owner)
+	}
 	for _, c := range set {
 		q = q.Set("status = ?", string(c.status)).Set("error = ?", c.err)
 	}

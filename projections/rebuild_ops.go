@@ -27,20 +27,33 @@ type Operations struct {
 // events assumes the SQL stores' positions (one per event); lag in seconds is how long
 // the oldest event not yet applied has been waiting (0 when caught up).
 type ProjectionOverview struct {
-	Name        string         `json:"name"`
-	Version     int            `json:"version"`     // the version of the code that built the live tables
-	CodeVersion int            `json:"codeVersion"` // the version this binary would build
-	Generation  int            `json:"generation"`
-	Checkpoint  string         `json:"checkpoint"`
-	Head        string         `json:"head"`
-	LagEvents   int64          `json:"lagEvents"`
-	LagSeconds  float64        `json:"lagSeconds"`
-	State       string         `json:"state"` // live | degraded | rebuilding | failed | not-set-up
-	Error       string         `json:"error,omitempty"`
-	DeadLetters int            `json:"deadLetters"`
-	Rebuild     *RebuildStatus `json:"rebuild,omitempty"` // the latest rebuild, if any
+	Name        string  `json:"name"`
+	Version     int     `json:"version"`     // the version of the code that built the live tables
+	CodeVersion int     `json:"codeVersion"` // the version this binary would build
+	Generation  int     `json:"generation"`
+	Checkpoint  string  `json:"checkpoint"`
+	Head        string  `json:"head"`
+	LagEvents   int64   `json:"lagEvents"`
+	LagSeconds  float64 `json:"lagSeconds"`
+	State       string  `json:"state"` // live | degraded | rebuilding | failed | not-set-up
+	Error       string  `json:"error,omitempty"`
+	DeadLetters int     `json:"deadLetters"`
+	// Partitions: each partition's checkpoint, lag and the projector that last
+	// committed it (by partner, --projection-partitions; one for an unsplit model).
+	Partitions []PartitionOverview `json:"partitions"`
+	Rebuild    *RebuildStatus      `json:"rebuild,omitempty"` // the latest rebuild, if any
 	// RebuildProgress is the share of the log the running rebuild has folded (0..1).
 	RebuildProgress *float64 `json:"rebuildProgress,omitempty"`
+}
+
+// PartitionOverview is one partition of a read model in the overview.
+type PartitionOverview struct {
+	Partition  int    `json:"partition"`
+	Checkpoint string `json:"checkpoint"`
+	LagEvents  int64  `json:"lagEvents"`
+	// Owner is the projector process (host:pid) that last moved the checkpoint; empty
+	// until one has.
+	Owner string `json:"owner"`
 }
 
 // NotSetUp is the state of a projection this binary knows but the database has not seen.
@@ -79,12 +92,19 @@ func (o *Operations) Overview(ctx context.Context) ([]ProjectionOverview, error)
 	}
 	out := []ProjectionOverview{}
 	for _, p := range o.projections() {
-		ov := ProjectionOverview{Name: p.Name(), CodeVersion: p.Version(), Head: head.String(), State: NotSetUp}
+		ov := ProjectionOverview{Name: p.Name(), CodeVersion: p.Version(), Head: head.String(), State: NotSetUp, Partitions: []PartitionOverview{}}
 		if st, ok := byName[p.Name()]; ok {
 			ov.Version, ov.Generation, ov.Checkpoint = st.Version, st.Generation, st.Checkpoint.String()
 			ov.State, ov.Error, ov.DeadLetters = string(st.Status), st.Error, st.DeadLetters
 			if err := o.lag(ctx, &ov, st.Checkpoint, head); err != nil {
 				return nil, err
+			}
+			for k, cp := range st.Partitions {
+				po := PartitionOverview{Partition: k, Checkpoint: cp.String(), Owner: st.Owners[k]}
+				if cp.Less(head) {
+					po.LagEvents = int64(head.Commit) - int64(cp.Commit)
+				}
+				ov.Partitions = append(ov.Partitions, po)
 			}
 		}
 		rs, ok, err := LatestRebuild(ctx, o.DB, p.Name())

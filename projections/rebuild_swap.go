@@ -78,7 +78,7 @@ func compareAndSwap(ctx context.Context, db *bun.DB, store EventLog, p Projectio
 				return err
 			}
 			part := cur
-			part.Partition, part.Checkpoint = k, cp
+			part.Partition, part.Checkpoint, part.Owner = k, cp, "" // the owner stays the runner that holds it
 			if err := advance(ctx, tx, part, at); err != nil {
 				return err
 			}

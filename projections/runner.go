@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,9 @@ type EventLog interface {
 
 // RunnerConfig wires a Runner.
 type RunnerConfig struct {
+	// Owner names this projector process on the partitions it commits (ops see who
+	// holds which); host:pid when empty.
+	Owner     string
 	DB        *bun.DB // the read database (sqldb.OpenSQLite or OpenPostgres)
 	JetStream jetstream.JetStream
 	Store     EventLog
@@ -136,6 +140,10 @@ func NewRunner(cfg RunnerConfig, ps ...Projection) (*Runner, error) {
 	cfg.GapGrace = orDefault(cfg.GapGrace, time.Second)
 	cfg.PinnedTTL = orDefault(cfg.PinnedTTL, 5*time.Second)
 	cfg.AckWait = orDefault(cfg.AckWait, 2*cfg.PinnedTTL)
+	if cfg.Owner == "" {
+		host, _ := os.Hostname()
+		cfg.Owner = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
 	if cfg.Partitions <= 0 {
 		cfg.Partitions = 1
 	}

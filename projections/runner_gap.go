@@ -38,7 +38,7 @@ func (w *worker) awaitHolder(ctx context.Context, g gapWait) error {
 		if !retry.Sleep(ctx, min(poll.Next(), left)) {
 			return ctx.Err()
 		}
-		st, err := loadPartition(ctx, w.r.cfg.DB, w.p.Name(), w.part)
+		st, err := w.loadPartition(ctx)
 		if err != nil {
 			return err
 		}

@@ -167,7 +167,7 @@ func (w *worker) raiseIdle(ctx context.Context, cons jetstream.Consumer) error {
 	if info.NumPending != 0 || pinnedElsewhere(info, w.own.pin()) || sinfo.State.FirstSeq > info.AckFloor.Stream+1 {
 		return nil
 	}
-	st, err := loadPartition(ctx, w.r.cfg.DB, w.p.Name(), w.part)
+	st, err := w.loadPartition(ctx)
 	if err != nil || !st.Checkpoint.Less(env.Event.Position) {
 		return err
 	}

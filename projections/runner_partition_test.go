@@ -428,3 +428,43 @@ func TestRebuildOfAPartitionedReadModelBringsEveryPartitionToOnePosition(t *test
 		h.assertFoldedExactlyOnce(p.counter)
 	})
 }
+
+// Ops see, per partition of a read model, its checkpoint, its lag and the projector
+// process that last committed it.
+func TestTheOverviewShowsEachPartitionWithTheProjectorThatCommittedIt(t *testing.T) {
+	forEachReadDialect(t, func(t *testing.T, h *harness) {
+		const parts = 2
+		h.partitions = parts
+		p := newCounter("owned")
+		r := h.runner(nil, p)
+		h.background("runner", r.Run)
+		h.runForwarder()
+		var head eventstore.Position
+		for _, mpn := range partnersByPartition(t, parts) {
+			head = h.appendTo("partner-"+mpn, "TestHappened")
+		}
+		h.waitFor(r.Checkpoints(), p.Name(), head)
+		ops := &Operations{DB: h.db, Store: h.store, Projections: []Projection{p}}
+		var ov []ProjectionOverview
+		testkit.Eventually(t, "every partition at the head", func() bool {
+			var err error
+			if ov, err = ops.Overview(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			for _, po := range ov[0].Partitions {
+				if po.LagEvents != 0 {
+					return false
+				}
+			}
+			return len(ov[0].Partitions) == parts
+		})
+		if r.cfg.Owner == "" {
+			t.Fatal("the runner has no owner name")
+		}
+		for _, po := range ov[0].Partitions {
+			if po.Owner != r.cfg.Owner {
+				t.Errorf("partition %d: owner %q, want the runner %q", po.Partition, po.Owner, r.cfg.Owner)
+			}
+		}
+	})
+}

@@ -293,7 +293,7 @@ func (w *worker) decode(msgs []jetstream.Msg) []delivery {
 // consumed; gap is set when it stopped before a delivery whose predecessors are not
 // committed yet and may still be, by the process holding them.
 func (w *worker) step(ctx context.Context, ds []delivery) (int, *gapWait, error) {
-	st, err := loadPartition(ctx, w.r.cfg.DB, w.p.Name(), w.part)
+	st, err := w.loadPartition(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -413,4 +413,11 @@ func (w *worker) backfill(ctx context.Context, from, until eventstore.Position, 
 		events = append(events, ev)
 	}
 	return events, true, nil
+}
+
+// loadPartition reads the worker's partition, as this process will advance it.
+func (w *worker) loadPartition(ctx context.Context) (State, error) {
+	st, err := loadPartition(ctx, w.r.cfg.DB, w.p.Name(), w.part)
+	st.Owner = w.r.cfg.Owner
+	return st, err
 }

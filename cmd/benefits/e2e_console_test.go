@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -198,6 +199,10 @@ func opsShowsTheReadModelsAndRules(t *testing.T, s *system, b *tab) {
 		if !strings.Contains(text, name) {
 			t.Errorf("ops lacks read model %s", name)
 		}
+	}
+	// Each read model's partitions, with the projector process that committed them.
+	if owner := fmt.Sprintf(":%d", os.Getpid()); !strings.Contains(text, "p0: ") || !strings.Contains(text, owner) {
+		t.Errorf("ops shows no partition with its owner (this process, %s):\n%s", owner, text)
 	}
 	if !strings.Contains(text, "v1 beside v2: 1 difference") || !strings.Contains(text, "entitlements.gold.productSupport.incidents") {
 		t.Errorf("rules v1 and v2 side by side do not show the one change:\n%s", text)

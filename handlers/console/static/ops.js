@@ -41,6 +41,7 @@ class ControlRoom {
         { label: 'Lag', cell: (p) => `${p.lagEvents} events · ${Number(p.lagSeconds).toFixed(1)} s` },
         { label: 'State', cell: (p) => h('span', { class: `state-${p.state}` }, p.state, p.error ? `: ${p.error}` : '') },
         { label: 'Dead letters', cell: (p) => p.deadLetters },
+        { label: 'Partitions', cell: (p) => partitionsCell(p.partitions || []) },
         { label: 'Last rebuild', cell: (p) => rebuildCell(p) },
       ], list));
       if (this.names.options.length === 0) {
@@ -315,4 +316,13 @@ function publishForm(book, reload) {
       }
     } }, field('Next version (JSON; effectiveFrom is optional, now by default)', text), h('p', { class: 'actions' }, previewBtn, ' ', publishBtn)),
     preview);
+}
+
+// partitionsCell lists each partition of a read model: its checkpoint, its lag and the
+// projector process that last committed it.
+function partitionsCell(parts) {
+  if (parts.length === 0) return '';
+  return h('ul', { class: 'partitions' }, ...parts.map((q) => h('li', {},
+    `p${q.partition}: ${q.checkpoint}`, q.lagEvents > 0 ? ` (${q.lagEvents} behind)` : '',
+    ` · ${q.owner || 'no commit yet'}`)));
 }
