@@ -60,18 +60,18 @@ func runHistory(ctx context.Context, args []string, env func(string) (string, bo
 		logger.Info("history exported", "events", n)
 		return err
 	}
-	return exportToFile(ctx, p, out, f, stderr)
+	return exportToFile(out, stderr, func(w io.Writer) (int, error) { return audit.Export(ctx, p.store, w, f) })
 }
 
-// exportToFile writes to a temporary file beside out and renames it, so out is either
-// the previous file or a complete export, never half of one.
-func exportToFile(ctx context.Context, p *process, out string, f audit.ExportFilter, stderr io.Writer) error {
+// exportToFile writes export to a temporary file beside out, syncs it and renames it,
+// so out is either the previous file or a complete export, never half of one.
+func exportToFile(out string, stderr io.Writer, export func(w io.Writer) (int, error)) error {
 	tmp, err := os.CreateTemp(filepath.Dir(out), filepath.Base(out)+".*.tmp")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	n, err := audit.Export(ctx, p.store, tmp, f)
+	n, err := export(tmp)
 	if err == nil {
 		err = tmp.Sync()
 	}

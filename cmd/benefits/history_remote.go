@@ -4,12 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 
 	"ledger/infra/audit"
 )
@@ -25,23 +22,7 @@ func exportRemote(ctx context.Context, remote remoteAPI, f audit.ExportFilter, o
 		_, err := writeRemoteHistory(ctx, remote, f, stdout)
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), filepath.Base(out)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	n, err := writeRemoteHistory(ctx, remote, f, tmp)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), out)
-	}
-	if err != nil {
-		return fmt.Errorf("export to %s: %w", out, err)
-	}
-	fmt.Fprintf(stderr, "exported %d events to %s\n", n, out)
-	return nil
+	return exportToFile(out, stderr, func(w io.Writer) (int, error) { return writeRemoteHistory(ctx, remote, f, w) })
 }
 
 func writeRemoteHistory(ctx context.Context, remote remoteAPI, f audit.ExportFilter, w io.Writer) (int, error) {
