@@ -118,6 +118,7 @@ var ErrLoadFailed = errors.New("loading the stream's state failed")
 // must still read what was appended in between.
 func (x *Executor) load(ctx context.Context, stream string) (st streamState, fresh bool, err error) {
 	detached := context.WithoutCancel(ctx)
+	ran := false // set by the shared load if it is this caller's; read only after its result
 	results := x.loads.DoChan(stream, func() (_ any, err error) {
 		// singleflight re-raises a panic on a goroutine of its own, where no handler's
 		// recovery reaches it: it would end the process. It fails the callers instead.
@@ -126,7 +127,7 @@ func (x *Executor) load(ctx context.Context, stream string) (st streamState, fre
 				err = fmt.Errorf("%s: %w: %v", stream, ErrLoadFailed, p)
 			}
 		}()
-		fresh = true                // read by this caller only, after the result arrives
+		ran = true
 		epoch := x.states.current() // before reading: a purge during the read outdates it
 		base := x.fromSnapshot(detached, stream)
 		base.epoch = epoch
@@ -140,7 +141,7 @@ func (x *Executor) load(ctx context.Context, stream string) (st streamState, fre
 		return streamState{}, false, ctx.Err()
 	case r := <-results:
 		st, _ = r.Val.(streamState)
-		return st, fresh, r.Err
+		return st, ran, r.Err
 	}
 }
 
