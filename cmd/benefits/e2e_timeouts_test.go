@@ -22,9 +22,12 @@ import (
 // connection with the client's unread requests still queued, which resets it: the
 // client's next (or blocked) write fails.
 func TestAClientThatNeverReadsIsCutOffAtTheWriteTimeout(t *testing.T) {
+	// The system serves the set-up and warm-up requests with an ordinary write timeout
+	// (a loaded machine may take seconds to write a page to a client that does read);
+	// only the server under test, below, cuts writers off after 2s.
+	s := startSystem(t, testConfig(t), wireOptions{})
 	cfg := testConfig(t)
 	cfg.WriteTimeout = 2 * time.Second
-	s := startSystem(t, cfg, wireOptions{})
 	mpn := mpnFor(90, 1)
 	s.enrol(t, mpn, false, actionPack)
 	for i := range 150 {
