@@ -127,11 +127,17 @@ func (t *Tree) readHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, er
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("transparency: read hashes: %w", err)
 	}
+	return inOrder(found, indexes, "transparency: stored hash %d is missing")
+}
+
+// inOrder lists the hashes of indexes, in their order, from found; an index found does
+// not hold fails with missing (a format taking the index).
+func inOrder(found map[int64]tlog.Hash, indexes []int64, missing string) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(indexes))
 	for i, idx := range indexes {
 		h, ok := found[idx]
 		if !ok {
-			return nil, fmt.Errorf("transparency: stored hash %d is missing", idx)
+			return nil, fmt.Errorf(missing, idx)
 		}
 		out[i] = h
 	}
@@ -155,15 +161,7 @@ func peakIndexes(n int64) []int64 {
 type memoryHashes map[int64]tlog.Hash
 
 func (m memoryHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
-	out := make([]tlog.Hash, len(indexes))
-	for i, idx := range indexes {
-		h, ok := m[idx]
-		if !ok {
-			return nil, fmt.Errorf("transparency: hash %d not at hand", idx)
-		}
-		out[i] = h
-	}
-	return out, nil
+	return inOrder(m, indexes, "transparency: hash %d not at hand")
 }
 
 // keepPeaks forgets every hash but the peaks of a tree of size n.
