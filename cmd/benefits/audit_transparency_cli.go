@@ -45,7 +45,7 @@ func runAuditTransparency(ctx context.Context, args []string, env func(string) (
 	var cfg Config
 	var position string
 	var size, from, to int64
-	asJSON := false
+	asJSON, output := false, "text"
 	settings := append(storeSettings(&cfg), checkpointKeySettings(&cfg)...)
 	sizeFlag := func(name, usage string, dst *int64) setting {
 		return setting{name: name, noEnv: true, usage: usage, apply: func(v string) error {
@@ -62,17 +62,9 @@ func runAuditTransparency(ctx context.Context, args []string, env func(string) (
 	}
 	switch cmd {
 	case "checkpoint":
-		settings = append(settings, setting{name: "json", def: "false", noEnv: true, usage: "the same as --output json",
+		settings = append(settings, setting{name: "json", def: "false", noEnv: true, usage: "the same as --output json: the note, size, root and verifier key (default: the signed note alone)",
 			apply: func(v string) (err error) { asJSON, err = parseBool(v); return err }},
-			setting{name: "output", def: "text", noEnv: true, usage: "text (the signed note alone) | json (the note, size, root, verifier key)",
-				apply: func(v string) error {
-					var format string
-					if err := outputSetting(&format).apply(v); err != nil {
-						return err
-					}
-					asJSON = asJSON || format == "json"
-					return nil
-				}})
+			outputSetting(&output))
 	case "proof inclusion":
 		settings = append(settings,
 			setting{name: "position", noEnv: true, usage: "global position of the event to prove (required)",
@@ -85,6 +77,7 @@ func runAuditTransparency(ctx context.Context, args []string, env func(string) (
 	if err := parseSettings("audit "+cmd, "audit "+cmd+" [flags]", settings, bareBools(args, "json"), env, stdout); err != nil {
 		return err
 	}
+	asJSON = asJSON || output == "json"
 	switch {
 	case cmd == "proof inclusion" && position == "":
 		return usageError{errors.New("--position is required")}
