@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -38,7 +39,10 @@ func liveBenchEvents() int {
 // the forwarder starts) from the forwarder's start until every read model has applied
 // the last. p99-lag-ms: then, under a steady load of liveLagRate events/s for 5 s, the
 // time from an event's append to the start of the transaction applying it, over every
-// event of every read model. Run it with -benchtime=1x.
+// event of every read model. cpu-us/event, go-cores, pg-cores, host-cores: the CPU the
+// catch-up took (this process, which holds runners, forwarder, NATS and the event store,
+// and the PostgreSQL server), and what the whole host was busy with meanwhile
+// (cputime_test.go). Run it with -benchtime=1x.
 func BenchmarkLiveProjection(b *testing.B) {
 	for _, d := range readDialects {
 		for _, parts := range []int{1, 2, 4} {
@@ -52,6 +56,13 @@ func BenchmarkLiveProjection(b *testing.B) {
 		}
 	}
 }
+
+// liveBenchReadConns is the read-database pool of each projector process, as the
+// benefits binary opens it by default (--read-db-max-conns 16, as many kept idle).
+// database/sql's own default (unbounded, 2 idle) would have each transaction beyond
+// the second open a new PostgreSQL connection (a backend forked per commit), which is
+// neither what production does nor a cost of the runner.
+const liveBenchReadConns = 16
 
 // liveLagRate is the steady load under which the lag is measured, in events/s.
 const liveLagRate = 200
@@ -101,7 +112,7 @@ func benchLive(b *testing.B, dialect sqldb.Dialect, parts, procs int) {
 			b.Fatal(err)
 		}
 		defer conn.Close()
-		db, err := sqldb.Open(ctx, dialect, dsn)
+		db, err := sqldb.Open(ctx, dialect, dsn, sqldb.MaxConns(liveBenchReadConns))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -146,6 +157,8 @@ func benchLive(b *testing.B, dialect sqldb.Dialect, parts, procs int) {
 	defer fconn.Close()
 	f, _ := natsbus.NewForwarder(natsbus.ForwarderConfig{Store: store, JetStream: fconn.JetStream, Logger: quiet, Partitions: parts})
 	start := time.Now()
+	cpu0 := sampleCPU()
+	stopProfile := profileLive(b, dialect, parts, procs)
 	b.StartTimer()
 	wg.Go(func() { _ = f.Run(runCtx) })
 	waitAll := func(head eventstore.Position) {
@@ -160,6 +173,8 @@ func benchLive(b *testing.B, dialect sqldb.Dialect, parts, procs int) {
 	waitAll(head)
 	took := time.Since(start)
 	b.StopTimer()
+	stopProfile()
+	cpu := cpu0.until(sampleCPU())
 
 	// Steady load: one partner (20 events) every 20/liveLagRate s, events built beforehand.
 	mu.Lock()
@@ -187,6 +202,25 @@ func benchLive(b *testing.B, dialect sqldb.Dialect, parts, procs int) {
 	mu.Unlock()
 	b.ReportMetric(float64(events)/took.Seconds(), "events/s")
 	b.ReportMetric(float64(p99.Milliseconds()), "p99-lag-ms")
+	cpu.report(b, events)
+}
+
+// profileLive writes a CPU profile of the measured catch-up alone (not of writing the
+// backlog before it) to $BENEFITS_LIVE_BENCH_CPUPROFILE-<dialect>-p<parts>-<procs>proc,
+// when that variable is set; it returns the function that ends it.
+func profileLive(b *testing.B, d sqldb.Dialect, parts, procs int) func() {
+	prefix := os.Getenv("BENEFITS_LIVE_BENCH_CPUPROFILE")
+	if prefix == "" {
+		return func() {}
+	}
+	f, err := os.Create(fmt.Sprintf("%s-%s-p%d-%dproc", prefix, d, parts, procs))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
 // benchTarget is a fresh read database of the dialect for a benchmark.
