@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -39,22 +41,28 @@ func (p Position) IsZero() bool { return p == Start }
 
 func (p Position) String() string {
 	if p.Commit == p.Prepare {
-		return fmt.Sprintf("%d", p.Commit)
+		return strconv.FormatUint(p.Commit, 10)
 	}
-	return fmt.Sprintf("%d/%d", p.Commit, p.Prepare)
+	return strconv.FormatUint(p.Commit, 10) + "/" + strconv.FormatUint(p.Prepare, 10)
 }
 
-// ParsePosition reads the String form back ("12" or "12/10").
+// ParsePosition reads the String form back ("12" or "12/10"), and nothing else: no
+// sign, space or trailing text. Every event a projector receives carries three
+// positions, so this is on the hot path (fmt.Sscanf took a tenth of a projector's CPU).
 func ParsePosition(s string) (Position, error) {
-	var p Position
-	if n, _ := fmt.Sscanf(s, "%d/%d", &p.Commit, &p.Prepare); n == 2 {
-		return p, nil
-	}
-	if _, err := fmt.Sscanf(s, "%d", &p.Commit); err != nil {
+	commit, prepare, pair := strings.Cut(s, "/")
+	c, err := strconv.ParseUint(commit, 10, 64)
+	if err != nil {
 		return Position{}, fmt.Errorf("position %q: want N or N/M: %w", s, err)
 	}
-	p.Prepare = p.Commit
-	return p, nil
+	if !pair {
+		return Position{Commit: c, Prepare: c}, nil
+	}
+	p, err := strconv.ParseUint(prepare, 10, 64)
+	if err != nil {
+		return Position{}, fmt.Errorf("position %q: want N or N/M: %w", s, err)
+	}
+	return Position{Commit: c, Prepare: p}, nil
 }
 
 // ExpectedKind says what Append must find before it writes.
