@@ -292,11 +292,19 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err := r.Setup(ctx); err != nil {
 		return err
 	}
-	var wg sync.WaitGroup
+	var wg, committing sync.WaitGroup
 	var workers []*worker
+	var groups []*groupCommitter
 	for _, p := range r.projections {
+		var group *groupCommitter
+		if r.partitionsOf(p) > 1 {
+			group = newGroupCommitter(r.newApplier(p, r.log.With("projection", p.Name())), r.partitionsOf(p),
+				groupMaxEvents*r.cfg.BatchSize)
+			groups = append(groups, group)
+			committing.Go(group.run)
+		}
 		for k := range r.partitionsOf(p) {
-			w := r.newWorker(p, k)
+			w := r.newWorker(p, k, group)
 			workers = append(workers, w)
 			wg.Go(func() { w.run(ctx) })
 		}
@@ -304,5 +312,15 @@ func (r *Runner) Run(ctx context.Context) error {
 	b := r.newBalancer(workers)
 	wg.Go(func() { b.run(ctx) })
 	wg.Wait()
+	// The workers are done committing (a batch in flight at ctx's end included).
+	for _, g := range groups {
+		close(g.in)
+	}
+	committing.Wait()
 	return nil
 }
+
+// groupMaxEvents bounds a shared transaction of a read model's partitions, in batches
+// (BatchSize events each): large enough that a busy process commits all its partitions
+// at once, small enough to commit well within PinnedTTL.
+const groupMaxEvents = 4

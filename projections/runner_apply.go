@@ -44,6 +44,8 @@ type applier struct {
 	// process share it on SQLite, which takes one writer at a time anyway (see
 	// Runner.sqliteWrites).
 	writes *sync.Mutex
+	// group, when set, commits the batches (runner_group.go).
+	group *groupCommitter
 }
 
 // inTx runs fn in one transaction, holding writes if set.
@@ -86,7 +88,17 @@ func (a *applier) apply(ctx context.Context, prog progress, events []eventstore.
 	return dead, nil
 }
 
+// applyTx commits events and progress up to the last one: through the read model's
+// group committer when it has one (live partitions share transactions), else alone.
 func (a *applier) applyTx(ctx context.Context, prog progress, events []eventstore.RecordedEvent) error {
+	if a.group != nil {
+		return a.group.commit(ctx, prog, events)
+	}
+	return a.applyOwnTx(ctx, prog, events)
+}
+
+// applyOwnTx commits events and progress in a transaction of their own.
+func (a *applier) applyOwnTx(ctx context.Context, prog progress, events []eventstore.RecordedEvent) error {
 	last := events[len(events)-1].Position
 	tables := TablesFor(a.p, prog.generation())
 	err := a.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {

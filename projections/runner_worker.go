@@ -33,18 +33,27 @@ type worker struct {
 	own   *ownership
 }
 
-func (r *Runner) newWorker(p Projection, part int) *worker {
+// newWorker runs partition part of p; group, when not nil, commits its batches with
+// those of the read model's other partitions this process holds.
+func (r *Runner) newWorker(p Projection, part int, group *groupCommitter) *worker {
 	log := r.log.With("projection", p.Name())
 	parts := r.partitionsOf(p)
 	if parts > 1 {
 		log = log.With("partition", part)
 	}
+	apply := r.newApplier(p, log)
+	apply.group = group
+	return &worker{r: r, p: p, part: part, parts: parts, log: log, stats: r.stats[p.Name()], apply: apply,
+		own: r.held[p.Name()][part]}
+}
+
+// newApplier applies p's batches to the read database, one writer at a time on SQLite.
+func (r *Runner) newApplier(p Projection, log *slog.Logger) applier {
 	apply := applier{db: r.cfg.DB, p: p, log: log}
 	if sqldb.DialectOf(r.cfg.DB) == sqldb.SQLite {
 		apply.writes = &r.sqliteWrites
 	}
-	return &worker{r: r, p: p, part: part, parts: parts, log: log, stats: r.stats[p.Name()], apply: apply,
-		own: r.held[p.Name()][part]}
+	return apply
 }
 
 func (w *worker) run(ctx context.Context) {
