@@ -30,7 +30,7 @@ const natsPinIDHeader = "Nats-Pin-Id"
 
 // ConsumerName is the durable JetStream consumer of one partition of a projection. The
 // partition count is in the name, so a read model repartitioned by a rebuild starts on
-// fresh consumers (the old ones can be deleted by ops).
+// fresh consumers (Setup deletes the old ones once unused: dropStaleConsumers).
 func ConsumerName(projection string, part, of int) string {
 	return fmt.Sprintf("projection_%s_p%dof%d", projection, part, of)
 }
@@ -83,16 +83,22 @@ func (r *Runner) consumerConfig(p Projection, part, parts int) jetstream.Consume
 	}
 }
 
-// ensureConsumers creates (or updates) every partition's consumer if the events stream
+// ensureConsumers deletes the consumers of an old partitioning no one uses, then creates
+// (or updates) every partition's consumer if the events stream
 // exists (the forwarder makes it, with its retention; a projector does not); Setup runs
 // it, so they exist before a forwarder started next updates the stream. (nats-server
 // v2.15.2 races when a stream update and a consumer creation meet: see wire_parts.go.)
 // Without the stream, each worker creates its consumer once the stream appears.
 func (r *Runner) ensureConsumers(ctx context.Context) error {
-	if _, err := r.cfg.JetStream.Stream(ctx, natsbus.StreamName); errors.Is(err, jetstream.ErrStreamNotFound) {
+	stream, err := r.cfg.JetStream.Stream(ctx, natsbus.StreamName)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil
 	} else if err != nil {
 		return fmt.Errorf("stream %s: %w", natsbus.StreamName, err)
+	}
+	if err := r.dropStaleConsumers(ctx, stream); err != nil {
+		// Only housekeeping: the read models run without it.
+		r.log.Warn("consumers of an old partitioning not cleaned up", "err", err)
 	}
 	for _, p := range r.projections {
 		for k := range r.partitionsOf(p) {
