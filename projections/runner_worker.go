@@ -31,6 +31,11 @@ type worker struct {
 	apply applier
 	cons  jetstream.Consumer
 	own   *ownership
+	// committed is the partition's state as this worker's last commit left it, while
+	// the partition is held: the next step plans from it without reading the row again.
+	// A stale one (another process committed meanwhile) only fails the compare-and-set,
+	// which drops it.
+	committed *State
 }
 
 // newWorker runs partition part of p; group, when not nil, commits its batches with
@@ -211,6 +216,9 @@ func (w *worker) handle(ctx context.Context, msgs []jetstream.Msg) error {
 			bo.Reset()
 			continue
 		}
+		if errors.Is(err, errCheckpointMoved) && ctx.Err() == nil {
+			continue // another process committed: the next step plans from where it left off
+		}
 		if ctx.Err() != nil {
 			nak(msgs)
 			return fmt.Errorf("stopped with %d events unapplied (they are redelivered): %w", len(ds), err)
@@ -302,7 +310,7 @@ func (w *worker) decode(msgs []jetstream.Msg) []delivery {
 // consumed; gap is set when it stopped before a delivery whose predecessors are not
 // committed yet and may still be, by the process holding them.
 func (w *worker) step(ctx context.Context, ds []delivery) (int, *gapWait, error) {
-	st, err := w.loadPartition(ctx)
+	st, err := w.heldPartition(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -324,8 +332,10 @@ func (w *worker) step(ctx context.Context, ds []delivery) (int, *gapWait, error)
 			w.r.checkpoints.committed(w.p.Name(), w.part, w.parts, prog.st.Checkpoint)
 		}
 		if err != nil {
+			w.committed = nil
 			return 0, nil, err // what committed is in the checkpoint; the next step skips it
 		}
+		w.committed = &prog.st
 		return plan.consumed, plan.gap, nil
 	}
 	w.count(plan, 0)
@@ -422,6 +432,16 @@ func (w *worker) backfill(ctx context.Context, from, until eventstore.Position, 
 		events = append(events, ev)
 	}
 	return events, true, nil
+}
+
+// heldPartition is the partition's state as this worker committed it last, while it
+// holds the partition; else as the database has it.
+func (w *worker) heldPartition(ctx context.Context) (State, error) {
+	if w.committed != nil && w.own.held() {
+		return *w.committed, nil
+	}
+	w.committed = nil
+	return w.loadPartition(ctx)
 }
 
 // loadPartition reads the worker's partition, as this process will advance it.
