@@ -65,14 +65,16 @@ func (r *Runner) partitionsOf(p Projection) int {
 
 // consumerConfig is the durable consumer of partition part (of parts) of p.
 func (r *Runner) consumerConfig(p Projection, part, parts int) jetstream.ConsumerConfig {
-	filter := natsbus.AllSubjects // one partition: every event, the global chain
+	filters := []string{natsbus.AllSubjects} // one partition: every event, the global chain
 	if parts > 1 {
-		filter = natsbus.PartitionSubjects(part, parts)
+		// The previous release's subjects too, so that no event of the partition left in
+		// the stream by its forwarder is invisible here (see LegacyPartitionSubjects).
+		filters = []string{natsbus.PartitionSubjects(part, parts), natsbus.LegacyPartitionSubjects(part, parts)}
 	}
 	return jetstream.ConsumerConfig{
 		Durable:        ConsumerName(p.Name(), part, parts),
 		Description:    fmt.Sprintf("read model %s, partition %d of %d", p.Name(), part, parts),
-		FilterSubject:  filter,
+		FilterSubjects: filters,
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 		AckPolicy:      jetstream.AckAllPolicy, // one ack per committed batch
 		AckWait:        r.cfg.AckWait,

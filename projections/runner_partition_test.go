@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/uptrace/bun"
 
 	"ledger/infra/eventstore"
@@ -467,4 +468,61 @@ func TestTheOverviewShowsEachPartitionWithTheProjectorThatCommittedIt(t *testing
 			}
 		}
 	})
+}
+
+// Events a forwarder of the previous release left in the stream (the partner's ID in the
+// subject, "events.partner.<id>.p<k>of<n>", and the partition in the Ledger-Partition
+// header) are applied by the partitions' consumers of this release like any other, from
+// NATS: an upgrade neither loses them (an idle partition's checkpoint would rise past
+// events its consumer cannot see) nor reads them all again from the store.
+func TestEventsPublishedBeforeTheSubjectLayoutChangeAreAppliedFromNATS(t *testing.T) {
+	forEachReadDialect(t, func(t *testing.T, h *harness) {
+		const parts = 4
+		h.partitions = parts
+		ctx := context.Background()
+		mpns := partnersByPartition(t, parts)
+		for i := range 40 {
+			h.appendTo("partner-"+mpns[i%parts], "TestHappened")
+		}
+		js := h.connect().JetStream
+		if _, err := natsbus.EnsureStream(ctx, js, natsbus.StreamOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		head := publishAsPreviousRelease(t, h, js, parts)
+
+		p := newCounter("upgraded")
+		r := h.runner(nil, p)
+		h.background("runner", r.Run)
+		h.waitFor(r.Checkpoints(), p.Name(), head)
+		h.assertFoldedExactlyOnce(p)
+		if s, _ := r.Stats(p.Name()); s.Applied != 40 || s.Backfilled != 0 {
+			t.Errorf("applied %d events, %d of them read from the store; want all 40 from NATS", s.Applied, s.Backfilled)
+		}
+	})
+}
+
+// publishAsPreviousRelease publishes the store's events as the previous release's
+// forwarder did, chains included, and returns the last position.
+func publishAsPreviousRelease(t *testing.T, h *harness, js jetstream.JetStream, parts int) eventstore.Position {
+	t.Helper()
+	var prev eventstore.Position
+	prevIn := make([]eventstore.Position, parts)
+	for ev, err := range h.store.ReadAll(context.Background(), eventstore.Start) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := partition.OfStream(ev.Stream, parts)
+		msg, err := natsbus.NewMsg(ev, prev, natsbus.PartitionLink{Partition: k, Of: parts, Previous: prevIn[k]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg.Subject = fmt.Sprintf("events.partner.%s.p%dof%d", partition.Key(ev.Stream), k, parts)
+		msg.Header.Set("Ledger-Partition", msg.Header.Get(natsbus.HeaderPartition))
+		msg.Header.Del(natsbus.HeaderPartition)
+		if _, err := js.PublishMsg(context.Background(), msg); err != nil {
+			t.Fatal(err)
+		}
+		prev, prevIn[k] = ev.Position, ev.Position
+	}
+	return prev
 }

@@ -28,8 +28,14 @@ const (
 	// HeaderPartition is "<k>/<n>": the event is in partition k of n (partition.Of its
 	// stream's key), and HeaderPartitionPrevious the position of the event before it in
 	// that partition, or a later position that is still before it (see Forwarder).
-	HeaderPartition         = "Ledger-Partition"
+	HeaderPartition         = "Ledger-Partition-Of"
 	HeaderPartitionPrevious = "Ledger-Partition-Previous-Position"
+	// legacyHeaderPartition is HeaderPartition as the previous release wrote it, with
+	// the partner's ID in the subject (PartitionSubject). It was renamed so that a
+	// projector of that release, whose filters miss the new subjects, reads new events as
+	// of one partition, not of its own count: it then never raises an idle partition's
+	// checkpoint past events it cannot see. Decode still reads it.
+	legacyHeaderPartition = "Ledger-Partition"
 )
 
 // PartitionLink places an event in its partition: which one of how many, and the
@@ -155,6 +161,9 @@ func Decode(h nats.Header, body []byte) (Envelope, error) {
 // existed has none and is partition 0 of 1, whose chain is the global one.
 func decodePartition(h nats.Header, prev eventstore.Position) (PartitionLink, error) {
 	raw := h.Get(HeaderPartition)
+	if raw == "" {
+		raw = h.Get(legacyHeaderPartition)
+	}
 	if raw == "" {
 		return PartitionLink{Partition: 0, Of: 1, Previous: prev}, nil
 	}

@@ -45,23 +45,46 @@ func TestForwarderChainsEachPartitionOnItsOwnSubject(t *testing.T) {
 	}
 }
 
-func TestSubjectNamesCategoryAndID(t *testing.T) {
+// An event's subject names its stream's category and its partition, not the partner:
+// one subject per partner made JetStream walk every partner's subject of a message
+// block to find a partition's next message.
+func TestSubjectNamesCategoryAndPartition(t *testing.T) {
 	for _, tc := range []struct{ rule, stream, want string }{
-		{"category and partner become two tokens", "partner-MPN123", "events.partner.MPN123"},
-		{"only the first dash splits", "contract-3f2a-11ee", "events.contract.3f2a-11ee"},
-		{"a stream without id gets _", "rules", "events.rules._"},
-		{"dots and wildcards cannot leak into the subject", "a.b-c*>d", "events.a%2Eb.c%2A%3Ed"},
-		{"spaces and percent are escaped, so names stay distinct", "x-50% off", "events.x.50%25%20off"},
-		{"non-ASCII is escaped byte by byte", "partner-Zoë", "events.partner.Zo%C3%AB"},
+		{"category and partition become two tokens", "partner-MPN123", "events.partner.p2of4"},
+		{"only the first dash splits", "contract-3f2a-11ee", "events.contract.p2of4"},
+		{"a stream without id keeps its name as category", "rules", "events.rules.p2of4"},
+		{"dots and wildcards cannot leak into the subject", "a.b*>-c", "events.a%2Eb%2A%3E.p2of4"},
+		{"spaces and percent are escaped, so names stay distinct", "50% off-x", "events.50%25%20off.p2of4"},
+		{"non-ASCII is escaped byte by byte", "Zoë-1", "events.Zo%C3%AB.p2of4"},
 	} {
 		t.Run(tc.rule, func(t *testing.T) {
-			if got := Subject(tc.stream); got != tc.want {
-				t.Fatalf("Subject(%q) = %q, want %q", tc.stream, got, tc.want)
+			if got := PartitionSubject(tc.stream, 2, 4); got != tc.want {
+				t.Fatalf("PartitionSubject(%q, 2, 4) = %q, want %q", tc.stream, got, tc.want)
 			}
 		})
 	}
 	if got := CategorySubjects("partner"); got != "events.partner.>" {
 		t.Fatalf("CategorySubjects = %q", got)
+	}
+}
+
+// A message a forwarder of the previous release published (partner in the subject,
+// partition in the Ledger-Partition header) still reads as of its partition.
+func TestAMessageOfThePreviousReleaseReadsAsOfItsPartition(t *testing.T) {
+	ev := eventstore.RecordedEvent{ID: "e1", Stream: "partner-MPN1", Position: eventstore.Position{Commit: 12, Prepare: 12},
+		Type: "BenefitActivated", Data: []byte(`{}`)}
+	msg, err := NewMsg(ev, eventstore.Position{Commit: 9, Prepare: 9}, PartitionLink{Partition: 2, Of: 4, Previous: eventstore.Position{Commit: 5, Prepare: 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg.Header.Set(legacyHeaderPartition, msg.Header.Get(HeaderPartition))
+	msg.Header.Del(HeaderPartition)
+	env, err := Decode(msg.Header, msg.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (PartitionLink{Partition: 2, Of: 4, Previous: eventstore.Position{Commit: 5, Prepare: 5}}); env.Part != want {
+		t.Errorf("partition link = %+v, want %+v", env.Part, want)
 	}
 }
 
@@ -90,7 +113,7 @@ func TestMessageCarriesTheEventAndItsChain(t *testing.T) {
 	if want := (PartitionLink{Partition: 2, Of: 4, Previous: eventstore.Position{Commit: 5, Prepare: 5}}); env.Part != want {
 		t.Errorf("partition link = %+v, want %+v", env.Part, want)
 	}
-	if msg.Subject != "events.partner.MPN1.p2of4" {
+	if msg.Subject != "events.partner.p2of4" {
 		t.Errorf("subject %q, want the partition's", msg.Subject)
 	}
 	got := env.Event
