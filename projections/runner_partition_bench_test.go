@@ -175,6 +175,13 @@ func benchLive(b *testing.B, dialect sqldb.Dialect, parts, procs int) {
 	b.StopTimer()
 	stopProfile()
 	cpu := cpu0.until(sampleCPU())
+	var skipped, backfilled uint64
+	for _, r := range runners {
+		for _, p := range All() {
+			s, _ := r.Stats(p.Name())
+			skipped, backfilled = skipped+s.Skipped, backfilled+s.Backfilled
+		}
+	}
 
 	// Steady load: one partner (20 events) every 20/liveLagRate s, events built beforehand.
 	mu.Lock()
@@ -203,6 +210,10 @@ func benchLive(b *testing.B, dialect sqldb.Dialect, parts, procs int) {
 	b.ReportMetric(float64(events)/took.Seconds(), "events/s")
 	b.ReportMetric(float64(p99.Milliseconds()), "p99-lag-ms")
 	cpu.report(b, events)
+	// Work done twice or the slow way: redeliveries skipped, gaps read from the store
+	// after GapGrace (a partition changing hands mid-chunk), over every read model.
+	b.ReportMetric(float64(skipped), "skipped")
+	b.ReportMetric(float64(backfilled), "backfilled")
 }
 
 // profileLive writes a CPU profile of the measured catch-up alone (not of writing the
