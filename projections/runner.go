@@ -85,6 +85,8 @@ type Stats struct {
 	Skipped      uint64 // deliveries at or below the checkpoint: redeliveries, duplicates
 	Backfilled   uint64 // events read from the store to close a gap in the chain
 	DeadLettered uint64
+	// Released counts the partitions this process handed to another to rebalance.
+	Released uint64
 	// AppliedByPartition is Applied split by partition: which partitions this process
 	// applied, and how much of each.
 	AppliedByPartition []uint64
@@ -122,7 +124,7 @@ func (r *Runner) Pins(name string) []string {
 }
 
 type stats struct {
-	applied, skipped, backfilled, dead atomic.Uint64
+	applied, skipped, backfilled, dead, released atomic.Uint64
 	byPartition                        []atomic.Uint64 // applied, by partition
 }
 
@@ -199,7 +201,7 @@ func (r *Runner) Stats(name string) (Stats, bool) {
 		return Stats{}, false
 	}
 	st := Stats{Applied: s.applied.Load(), Skipped: s.skipped.Load(),
-		Backfilled: s.backfilled.Load(), DeadLettered: s.dead.Load(),
+		Backfilled: s.backfilled.Load(), DeadLettered: s.dead.Load(), Released: s.released.Load(),
 		AppliedByPartition: make([]uint64, len(s.byPartition))}
 	for k := range s.byPartition {
 		st.AppliedByPartition[k] = s.byPartition[k].Load()

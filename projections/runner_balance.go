@@ -103,7 +103,7 @@ func (b *balancer) balance(ctx context.Context, ws []*worker, members int) {
 	fair := (len(ws) + members - 1) / members
 	var held []*worker
 	for _, w := range ws {
-		if w.own.held() {
+		if w.own.keeps() {
 			held = append(held, w)
 		}
 	}
@@ -112,13 +112,9 @@ func (b *balancer) balance(ctx context.Context, ws []*worker, members int) {
 		held = held[:len(held)-1]
 		// Out of the pulls long enough for a waiting pull of another process to be given
 		// the partition at its next message.
-		w.own.release(time.Now().Add(4 * b.every))
-		if err := b.unpin(ctx, w); err != nil {
-			b.r.log.Warn("partition not released", "projection", w.p.Name(), "partition", w.part, "err", err)
-		} else {
-			b.r.log.Info("partition released to rebalance", "projection", w.p.Name(), "partition", w.part,
-				"members", members, "share", fair)
-		}
+		w.own.askRelease(4 * b.every)
+		b.r.log.Debug("partition to be released to rebalance", "projection", w.p.Name(), "partition", w.part,
+			"members", members, "share", fair)
 	}
 	full := len(held) >= fair
 	for _, w := range ws {
@@ -126,8 +122,27 @@ func (b *balancer) balance(ctx context.Context, ws []*worker, members int) {
 	}
 }
 
-func (b *balancer) unpin(ctx context.Context, w *worker) error {
-	s, err := b.r.cfg.JetStream.Stream(ctx, natsbus.StreamName)
+// handOver releases the partition the balancer asked this worker to release, between
+// two of its pulls: no pull request of this process is then waiting on the consumer to
+// be given the partition again at once (unpinned while one waited, it went straight
+// back to this process, which released it again a tick later), and every message it
+// was given is committed, so the next holder starts right after them instead of
+// waiting GapGrace for them and reading them from the store.
+func (w *worker) handOver(ctx context.Context, coolDown time.Duration) error {
+	w.own.release(time.Now().Add(coolDown))
+	w.committed = nil
+	if err := w.r.unpin(ctx, w); err != nil {
+		return fmt.Errorf("release partition: %w", err)
+	}
+	w.stats.released.Add(1)
+	w.log.Info("partition released to rebalance")
+	return nil
+}
+
+func (b *balancer) unpin(ctx context.Context, w *worker) error { return b.r.unpin(ctx, w) }
+
+func (r *Runner) unpin(ctx context.Context, w *worker) error {
+	s, err := r.cfg.JetStream.Stream(ctx, natsbus.StreamName)
 	if err != nil {
 		return err
 	}

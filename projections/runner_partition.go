@@ -239,6 +239,33 @@ type ownership struct {
 	pinID      string
 	yieldUntil time.Time
 	full       bool // this process holds its fair share of the read model (balancer)
+	// handOver, when set, is the cool-down of a release the balancer asked for: the
+	// worker unpins the partition between two pulls (see worker.handOver).
+	handOver time.Duration
+}
+
+// askRelease asks the worker to release the partition, then not to pull it for
+// coolDown.
+func (o *ownership) askRelease(coolDown time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.handOver = coolDown
+}
+
+// releaseAsked returns the cool-down of a release asked for, and clears the request.
+func (o *ownership) releaseAsked() (time.Duration, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	d := o.handOver
+	o.handOver = 0
+	return d, d > 0
+}
+
+// keeps: held, and not being released.
+func (o *ownership) keeps() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.pinID != "" && o.handOver == 0
 }
 
 func (o *ownership) setFull(full bool) {

@@ -113,6 +113,9 @@ func (p *progressLog) due(now time.Time, s Stats) bool {
 // the stream's head (see raiseIdle), so queries waiting for a position past the
 // partition's last event are answered.
 func (w *worker) pull(ctx context.Context) error {
+	if coolDown, asked := w.own.releaseAsked(); asked {
+		return w.handOver(ctx, coolDown)
+	}
 	if !w.own.mayPull(time.Now()) {
 		retry.Sleep(ctx, w.r.cfg.FetchWait)
 		return nil
