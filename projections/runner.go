@@ -125,7 +125,7 @@ func (r *Runner) Pins(name string) []string {
 
 type stats struct {
 	applied, skipped, backfilled, dead, released atomic.Uint64
-	byPartition                        []atomic.Uint64 // applied, by partition
+	byPartition                                  []atomic.Uint64 // applied, by partition
 }
 
 // NewRunner checks the projections' names and tables (unique, plain identifiers).
