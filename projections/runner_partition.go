@@ -209,6 +209,7 @@ func (w *worker) deliveredApplied(ctx context.Context, stream jetstream.Stream, 
 
 // raiseTo moves the partition's checkpoint from st's to pos, applying nothing.
 func (w *worker) raiseTo(ctx context.Context, st State, pos eventstore.Position) error {
+	w.committed = nil // the next step reads the raised checkpoint
 	var err error
 	err = w.apply.inTx(ctx, func(ctx context.Context, tx bun.Tx) error { return advance(ctx, tx, st, pos) })
 	if errors.Is(err, errCheckpointMoved) {
