@@ -49,7 +49,8 @@ type RunnerConfig struct {
 	JetStream jetstream.JetStream
 	Store     EventLog
 	Logger    *slog.Logger
-	// BatchSize caps events per transaction; 500 when zero.
+	// BatchSize caps events per chunk of a partition, and so per transaction but for
+	// the shared ones of a read model's partitions (groupMaxEvents chunks); 500 when zero.
 	BatchSize int
 	// AckWait is how long NATS waits for an ack before redelivering; twice PinnedTTL
 	// when zero: a delivery to a process that died comes back to the partition's new
