@@ -73,6 +73,10 @@ type RunnerConfig struct {
 	// A read model set up with another count is rebuilt into a new generation with this
 	// one at Setup.
 	Partitions int
+	// OnApplied, when set, is told of the events each committed batch of the live
+	// generation applied (dead-lettered ones included), after the waiters for them are
+	// woken (metrics: how long events take to become visible). It must not block.
+	OnApplied func(projection string, events []eventstore.RecordedEvent)
 	// PinnedTTL is how long a partition stays with a projector process that stopped
 	// pulling (killed, hung, cut off) before NATS gives it to another: the bound of a
 	// failover. 5 s when zero. A commit must take well under it.

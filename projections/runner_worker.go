@@ -314,6 +314,9 @@ func (w *worker) step(ctx context.Context, ds []delivery) (int, *gapWait, error)
 		if prog.st.Checkpoint != st.Checkpoint {
 			w.r.checkpoints.committed(w.p.Name(), w.part, w.parts, prog.st.Checkpoint)
 		}
+		if err == nil && w.r.cfg.OnApplied != nil {
+			w.r.cfg.OnApplied(w.p.Name(), plan.events)
+		}
 		if err != nil {
 			return 0, nil, err // what committed is in the checkpoint; the next step skips it
 		}
