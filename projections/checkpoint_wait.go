@@ -24,6 +24,16 @@ type knownCheckpoints struct {
 	pollErr error                            // of the last poll
 	waiters int
 	polling bool // a poller goroutine runs
+	// waiting are the waiters of each projection, woken one by one by this process's
+	// commits when their position is reached (see committed).
+	waiting map[string]map[*waiter]struct{}
+}
+
+// waiter is one query waiting for a projection's partition (or all of them) to reach pos.
+type waiter struct {
+	key  string
+	pos  eventstore.Position
+	wake chan struct{} // buffered: a commit that reaches pos never blocks on it
 }
 
 // raise records that partition part of name's n partitions is at least at pos, as of
@@ -68,8 +78,8 @@ func (s sight) reached(pos eventstore.Position) bool {
 // ErrUnknownProjection after the first poll.
 //
 // Waiting holds no database connection, however many wait: waiters read the
-// checkpoints this process knows, and wake when the runner of this process commits or
-// when the one poller of this Checkpoints, which runs while anyone waits, has read them
+// checkpoints this process knows, and wake when the runner of this process commits
+// what they wait for (committed) or when the one poller of this Checkpoints, which runs while anyone waits, has read them
 // all again (for projectors in other processes) — one query per poll interval, not one
 // per waiter.
 func (c *Checkpoints) WaitFor(ctx context.Context, name string, pos eventstore.Position) (eventstore.Position, error) {
@@ -86,10 +96,11 @@ func (c *Checkpoints) waitFor(ctx context.Context, name, key string, pos eventst
 	if s, _ := c.look(name, key); s.reached(pos) {
 		return s.at, nil
 	}
-	joined := c.join()
-	defer c.leave()
+	w := &waiter{key: key, pos: pos, wake: make(chan struct{}, 1)}
+	joined := c.join(name, w)
+	defer c.leave(name, w)
 	for {
-		wake := c.notify.Wait() // before looking, so a signal in between is not missed
+		polled := c.notify.Wait() // before looking, so a poll in between is not missed
 		s, polls := c.look(name, key)
 		s.polled = polls > joined
 		switch {
@@ -104,18 +115,30 @@ func (c *Checkpoints) waitFor(ctx context.Context, name, key string, pos eventst
 		select {
 		case <-ctx.Done():
 			return s.at, fmt.Errorf("%w: %s at %s, waiting for %s: %w", ErrProjectionBehind, name, s.at, pos, ctx.Err())
-		case <-wake:
+		case <-polled:
+		case <-w.wake:
 		}
 	}
 }
 
 // committed is the runner of this process telling waiters that partition part of
-// name's checkpoint moved to pos.
+// name's checkpoint moved to pos. It wakes only the waiters of name that pos lets
+// through: at 1,000 commands a second a hundred queries wait at once, and five read
+// models commit, each often; waking every waiter at every commit (to find, mostly,
+// that it must wait on) kept the scheduler busy with those wake-ups and queued the
+// goroutines that had work behind them (issue 10).
 func (c *Checkpoints) committed(name string, part, of int, pos eventstore.Position) {
 	c.known.mu.Lock()
+	defer c.known.mu.Unlock()
 	c.known.raise(name, part, of, pos, time.Now())
-	c.known.mu.Unlock()
-	c.notify.Broadcast()
+	for w := range c.known.waiting[name] {
+		if s := c.known.sight(name, w.key, c.poll); s.reached(w.pos) {
+			select {
+			case w.wake <- struct{}{}:
+			default: // woken already
+			}
+		}
+	}
 }
 
 // look reads what is known of name (of the partition of key, or the lowest of all for
@@ -123,7 +146,12 @@ func (c *Checkpoints) committed(name string, part, of int, pos eventstore.Positi
 func (c *Checkpoints) look(name, key string) (sight, uint64) {
 	c.known.mu.Lock()
 	defer c.known.mu.Unlock()
-	parts, ok := c.known.at[name]
+	return c.known.sight(name, key, c.poll), c.known.polls
+}
+
+// sight is what is known of name for key, fresh if confirmed within poll. Callers hold mu.
+func (k *knownCheckpoints) sight(name, key string, poll time.Duration) sight {
+	parts, ok := k.at[name]
 	var at eventstore.Position
 	switch {
 	case !ok:
@@ -137,16 +165,19 @@ func (c *Checkpoints) look(name, key string) (sight, uint64) {
 	default:
 		at = parts[partition.Of(key, len(parts))]
 	}
-	return sight{at: at, known: ok, fresh: ok && time.Since(c.known.seen[name]) <= c.poll,
-		err: c.known.pollErr}, c.known.polls
+	return sight{at: at, known: ok, fresh: ok && time.Since(k.seen[name]) <= poll, err: k.pollErr}
 }
 
-// join counts a waiter and starts the poller if none runs; it returns the number of
-// polls completed so far.
-func (c *Checkpoints) join() uint64 {
+// join counts a waiter of name and starts the poller if none runs; it returns the
+// number of polls completed so far.
+func (c *Checkpoints) join(name string, w *waiter) uint64 {
 	c.known.mu.Lock()
 	defer c.known.mu.Unlock()
 	c.known.waiters++
+	if c.known.waiting[name] == nil {
+		c.known.waiting[name] = map[*waiter]struct{}{}
+	}
+	c.known.waiting[name][w] = struct{}{}
 	if !c.known.polling {
 		c.known.polling = true
 		go c.pollWhileWaited()
@@ -154,10 +185,11 @@ func (c *Checkpoints) join() uint64 {
 	return c.known.polls
 }
 
-func (c *Checkpoints) leave() {
+func (c *Checkpoints) leave(name string, w *waiter) {
 	c.known.mu.Lock()
 	defer c.known.mu.Unlock()
 	c.known.waiters--
+	delete(c.known.waiting[name], w)
 }
 
 // pollWhileWaited reads every checkpoint at once, then again every poll interval, and

@@ -145,3 +145,58 @@ func TestWaitForWithoutAPositionReportsWhereTheReadModelStands(t *testing.T) {
 		})
 	})
 }
+
+// Issue 10: a commit wakes the queries it lets through, not every query waiting. Five
+// read models commit many times a second while a hundred queries wait; waking them all
+// at every commit, to find mostly that they must wait on, queued the goroutines with
+// work behind those wake-ups. Commits of another read model, or below the position a
+// query waits for, wake nobody; the commit that reaches it wakes its waiters.
+func TestACommitWakesOnlyTheQueriesItLetsThrough(t *testing.T) {
+	h := newHarness(t, sqldb.SQLite, "")
+	c := NewCheckpoints(h.db)
+	c.poll = time.Hour // the one poll at the first join only: no wake-ups but commits
+	const waiters = 20
+	want := eventstore.Position{Commit: 10, Prepare: 10}
+	at := func(n uint64) eventstore.Position { return eventstore.Position{Commit: n, Prepare: n} }
+	c.committed("remaining_incidents", 0, 1, at(1))
+	c.committed("incidents", 0, 1, at(1))
+
+	var wg sync.WaitGroup
+	reached := make(chan eventstore.Position, waiters)
+	for range waiters {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			pos, err := c.WaitFor(ctx, "remaining_incidents", want)
+			if err != nil {
+				t.Errorf("WaitFor: %v", err)
+			}
+			reached <- pos
+		})
+	}
+	testkit.Eventually(t, "every query waiting, the first poll done", func() bool {
+		c.known.mu.Lock()
+		defer c.known.mu.Unlock()
+		return c.known.waiters == waiters && c.known.polls > 0
+	})
+	everyone := c.notify.Wait()
+	for n := uint64(2); n <= 50; n++ {
+		c.committed("incidents", 0, 1, at(n)) // another read model
+	}
+	for n := uint64(2); n < 10; n++ {
+		c.committed("remaining_incidents", 0, 1, at(n)) // not there yet
+	}
+	select {
+	case <-everyone:
+		t.Fatal("a commit woke every waiting query, including those it does not let through")
+	default:
+	}
+	c.committed("remaining_incidents", 0, 1, want)
+	wg.Wait()
+	close(reached)
+	for pos := range reached {
+		if pos != want {
+			t.Errorf("a query went on at %s, want %s", pos, want)
+		}
+	}
+}
