@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -152,7 +153,7 @@ func TestWaitForWithoutAPositionReportsWhereTheReadModelStands(t *testing.T) {
 // work behind those wake-ups. Commits of another read model, or below the position a
 // query waits for, wake nobody; the commit that reaches it wakes its waiters.
 func TestACommitWakesOnlyTheQueriesItLetsThrough(t *testing.T) {
-	h := newHarness(t, sqldb.SQLite, "")
+	h := newHarness(t, sqldb.SQLite, filepath.Join(t.TempDir(), "read.db"))
 	c := NewCheckpoints(h.db)
 	c.poll = time.Hour // the one poll at the first join only: no wake-ups but commits
 	const waiters = 20

@@ -103,13 +103,14 @@ type Runner struct {
 	stats       map[string]*stats
 	setupOnce   sync.Mutex
 	setupDone   bool
-	// sqliteWrites queues this process's projectors for SQLite's single write lock in
-	// Go, in arrival order. Left to SQLite's busy handler, a projector that finds the
+	// sqliteWrites commits this process's live projectors' batches together on SQLite,
+	// which has one writer. Left to SQLite's busy handler, a projector that finds the
 	// lock taken sleeps 1, 2, 5 ... up to 100 ms between tries, whatever the lock's
 	// holder needs; five projectors committing small batches on one file then stalled
-	// one read model for 100-300 ms at a time, and read-your-writes queries with it
-	// (issue 10). Nothing runs in parallel that could have: SQLite has one writer.
-	sqliteWrites sync.Mutex
+	// one read model for 100-300 ms at a time, and read-your-writes queries with it.
+	// Taking turns in Go removed the sleeps but left five transactions, five fsyncs, in
+	// every round; one transaction per round pays one (issue 10, txGroup).
+	sqliteWrites *txGroup
 	held         map[string][]*ownership // by projection, by partition
 }
 
@@ -156,7 +157,7 @@ func NewRunner(cfg RunnerConfig, ps ...Projection) (*Runner, error) {
 		log = slog.Default()
 	}
 	r := &Runner{cfg: cfg, log: log.With("component", "projections"), checkpoints: NewCheckpoints(cfg.DB),
-		stats: map[string]*stats{}, held: map[string][]*ownership{}}
+		stats: map[string]*stats{}, held: map[string][]*ownership{}, sqliteWrites: newTxGroup(cfg.DB)}
 	tables := map[string]string{}
 	for _, p := range ps {
 		if err := checkIdent("projection", p.Name()); err != nil {

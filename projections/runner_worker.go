@@ -41,7 +41,7 @@ func (r *Runner) newWorker(p Projection, part int) *worker {
 	}
 	apply := applier{db: r.cfg.DB, p: p, log: log}
 	if sqldb.DialectOf(r.cfg.DB) == sqldb.SQLite {
-		apply.writes = &r.sqliteWrites
+		apply.writes = r.sqliteWrites
 	}
 	return &worker{r: r, p: p, part: part, parts: parts, log: log, stats: r.stats[p.Name()], apply: apply,
 		own: r.held[p.Name()][part]}
