@@ -26,18 +26,18 @@ import (
 var stageBuckets = []float64{.0005, .001, .002, .003, .005, .0075, .01, .015, .02, .03, .05, .075, .1, .25, .5, 1, 2.5, 5, 10}
 
 type visibilityStages struct {
-	forwarded *prometheus.HistogramVec // no labels; a Vec so an idle forwarder shows no series
+	forwarded prometheus.Histogram
 	applied   *prometheus.HistogramVec
 	waited    *prometheus.HistogramVec
 }
 
 func newVisibilityStages() visibilityStages {
 	return visibilityStages{
-		forwarded: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		forwarded: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace, Subsystem: "forwarder", Name: "delay_seconds",
-			Help:    "Time from an event's recording to its PubAck on the events stream, per event forwarded.",
+			Help:    "Time from an event's recording to its PubAck on the events stream, per event forwarded (empty on a process that runs no forwarder).",
 			Buckets: stageBuckets,
-		}, nil),
+		}),
 		applied: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Subsystem: "projection", Name: "delay_seconds",
 			Help:    "Time from an event's recording to the commit of the read model's transaction that applied it, per event, by read model (live runner only, not rebuilds).",
@@ -57,7 +57,7 @@ func (v visibilityStages) collectors() []prometheus.Collector {
 
 // Forwarded records that ev's PubAck arrived (natsbus.ForwarderConfig.OnForwarded).
 func (m *Metrics) Forwarded(ev eventstore.RecordedEvent) {
-	m.stages.forwarded.WithLabelValues().Observe(sinceRecorded(ev, time.Now()))
+	m.stages.forwarded.Observe(sinceRecorded(ev, time.Now()))
 }
 
 // Applied records that a read model committed events (projections.RunnerConfig.OnApplied).
