@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -31,9 +32,10 @@ type knownCheckpoints struct {
 
 // waiter is one query waiting for a projection's partition (or all of them) to reach pos.
 type waiter struct {
-	key  string
-	pos  eventstore.Position
-	wake chan struct{} // buffered: a commit that reaches pos never blocks on it
+	key    string
+	pos    eventstore.Position
+	joined uint64        // polls completed when it joined
+	wake   chan struct{} // buffered: a commit or poll that settles it never blocks
 }
 
 // raise records that partition part of name's n partitions is at least at pos, as of
@@ -78,10 +80,10 @@ func (s sight) reached(pos eventstore.Position) bool {
 // ErrUnknownProjection after the first poll.
 //
 // Waiting holds no database connection, however many wait: waiters read the
-// checkpoints this process knows, and wake when the runner of this process commits
-// what they wait for (committed) or when the one poller of this Checkpoints, which runs while anyone waits, has read them
-// all again (for projectors in other processes) — one query per poll interval, not one
-// per waiter.
+// checkpoints this process knows, and are woken, each only once what is known settles
+// it, when the runner of this process commits (committed) or when the one poller of
+// this Checkpoints, which runs while anyone waits, has read them all again (for
+// projectors in other processes): one query per poll interval, not one per waiter.
 func (c *Checkpoints) WaitFor(ctx context.Context, name string, pos eventstore.Position) (eventstore.Position, error) {
 	return c.waitFor(ctx, name, allPartitions, pos)
 }
@@ -100,23 +102,49 @@ func (c *Checkpoints) waitFor(ctx context.Context, name, key string, pos eventst
 	joined := c.join(name, w)
 	defer c.leave(name, w)
 	for {
-		polled := c.notify.Wait() // before looking, so a poll in between is not missed
 		s, polls := c.look(name, key)
 		s.polled = polls > joined
-		switch {
-		case s.reached(pos):
-			return s.at, nil
-		case s.polled && s.err != nil && !isTransient(s.err):
-			return s.at, s.err
-		case s.polled && s.err == nil && !s.known:
-			return s.at, fmt.Errorf("%w: %s", ErrUnknownProjection, name)
+		if done, err := s.settles(pos); done {
+			if errors.Is(err, ErrUnknownProjection) {
+				err = fmt.Errorf("%w: %s", err, name)
+			}
+			return s.at, err
 		}
 		// Not there yet, or the database blinked: keep waiting while ctx lives.
 		select {
 		case <-ctx.Done():
 			return s.at, fmt.Errorf("%w: %s at %s, waiting for %s: %w", ErrProjectionBehind, name, s.at, pos, ctx.Err())
-		case <-polled:
 		case <-w.wake:
+		}
+	}
+}
+
+// settles tells whether a waiter for pos is done with what it sees, and with which
+// error: reached, or told by a poll that the database failed (not transiently) or that
+// no runner has set the projection up.
+func (s sight) settles(pos eventstore.Position) (bool, error) {
+	switch {
+	case s.reached(pos):
+		return true, nil
+	case s.polled && s.err != nil && !isTransient(s.err):
+		return true, s.err
+	case s.polled && s.err == nil && !s.known:
+		return true, ErrUnknownProjection
+	}
+	return false, nil
+}
+
+// wake signals the waiters of name that what is known now settles (committed, pollOnce);
+// the others sleep on. Callers hold known.mu.
+func (c *Checkpoints) wake(name string) {
+	for w := range c.known.waiting[name] {
+		s := c.known.sight(name, w.key, c.poll)
+		s.polled = c.known.polls > w.joined
+		if done, _ := s.settles(w.pos); done {
+			select {
+			case w.wake <- struct{}{}:
+			default: // woken already
+			}
 		}
 	}
 }
@@ -131,14 +159,7 @@ func (c *Checkpoints) committed(name string, part, of int, pos eventstore.Positi
 	c.known.mu.Lock()
 	defer c.known.mu.Unlock()
 	c.known.raise(name, part, of, pos, time.Now())
-	for w := range c.known.waiting[name] {
-		if s := c.known.sight(name, w.key, c.poll); s.reached(w.pos) {
-			select {
-			case w.wake <- struct{}{}:
-			default: // woken already
-			}
-		}
-	}
+	c.wake(name)
 }
 
 // look reads what is known of name (of the partition of key, or the lowest of all for
@@ -174,6 +195,7 @@ func (c *Checkpoints) join(name string, w *waiter) uint64 {
 	c.known.mu.Lock()
 	defer c.known.mu.Unlock()
 	c.known.waiters++
+	w.joined = c.known.polls
 	if c.known.waiting[name] == nil {
 		c.known.waiting[name] = map[*waiter]struct{}{}
 	}
@@ -233,6 +255,8 @@ func (c *Checkpoints) pollOnce() {
 			c.known.raise(r.Name, r.Partition, count[r.Name], r.checkpoint(), now)
 		}
 	}
+	for name := range c.known.waiting {
+		c.wake(name)
+	}
 	c.known.mu.Unlock()
-	c.notify.Broadcast()
 }
