@@ -10,7 +10,6 @@ import (
 
 	"github.com/uptrace/bun"
 
-	"ledger/infra/broadcast"
 	"ledger/infra/eventstore"
 )
 
@@ -215,15 +214,15 @@ type statusChange struct {
 type Checkpoints struct {
 	db     bun.IDB
 	poll   time.Duration
-	notify *broadcast.Signal
 	schema sync.Once // the bookkeeping tables, so an unknown name reads as unknown
 	known  knownCheckpoints
 }
 
 // NewCheckpoints reads progress from db.
 func NewCheckpoints(db bun.IDB) *Checkpoints {
-	return &Checkpoints{db: db, poll: 50 * time.Millisecond, notify: broadcast.New(),
-		known: knownCheckpoints{at: map[string][]eventstore.Position{}, seen: map[string]time.Time{}}}
+	return &Checkpoints{db: db, poll: 50 * time.Millisecond,
+		known: knownCheckpoints{at: map[string][]eventstore.Position{}, seen: map[string]time.Time{},
+			waiting: map[string]map[*waiter]struct{}{}}}
 }
 
 // State is one projection's progress, status and dead-letter count.

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -24,6 +25,17 @@ type knownCheckpoints struct {
 	pollErr error                            // of the last poll
 	waiters int
 	polling bool // a poller goroutine runs
+	// waiting are the waiters of each projection, woken one by one by this process's
+	// commits when their position is reached (see committed).
+	waiting map[string]map[*waiter]struct{}
+}
+
+// waiter is one query waiting for a projection's partition (or all of them) to reach pos.
+type waiter struct {
+	key    string
+	pos    eventstore.Position
+	joined uint64        // polls completed when it joined
+	wake   chan struct{} // buffered: a commit or poll that settles it never blocks
 }
 
 // raise records that partition part of name's n partitions is at least at pos, as of
@@ -68,10 +80,10 @@ func (s sight) reached(pos eventstore.Position) bool {
 // ErrUnknownProjection after the first poll.
 //
 // Waiting holds no database connection, however many wait: waiters read the
-// checkpoints this process knows, and wake when the runner of this process commits or
-// when the one poller of this Checkpoints, which runs while anyone waits, has read them
-// all again (for projectors in other processes) — one query per poll interval, not one
-// per waiter.
+// checkpoints this process knows, and are woken, each only once what is known settles
+// it, when the runner of this process commits (committed) or when the one poller of
+// this Checkpoints, which runs while anyone waits, has read them all again (for
+// projectors in other processes): one query per poll interval, not one per waiter.
 func (c *Checkpoints) WaitFor(ctx context.Context, name string, pos eventstore.Position) (eventstore.Position, error) {
 	return c.waitFor(ctx, name, allPartitions, pos)
 }
@@ -86,36 +98,68 @@ func (c *Checkpoints) waitFor(ctx context.Context, name, key string, pos eventst
 	if s, _ := c.look(name, key); s.reached(pos) {
 		return s.at, nil
 	}
-	joined := c.join()
-	defer c.leave()
+	w := &waiter{key: key, pos: pos, wake: make(chan struct{}, 1)}
+	joined := c.join(name, w)
+	defer c.leave(name, w)
 	for {
-		wake := c.notify.Wait() // before looking, so a signal in between is not missed
 		s, polls := c.look(name, key)
 		s.polled = polls > joined
-		switch {
-		case s.reached(pos):
-			return s.at, nil
-		case s.polled && s.err != nil && !isTransient(s.err):
-			return s.at, s.err
-		case s.polled && s.err == nil && !s.known:
-			return s.at, fmt.Errorf("%w: %s", ErrUnknownProjection, name)
+		if done, err := s.settles(pos); done {
+			if errors.Is(err, ErrUnknownProjection) {
+				err = fmt.Errorf("%w: %s", err, name)
+			}
+			return s.at, err
 		}
 		// Not there yet, or the database blinked: keep waiting while ctx lives.
 		select {
 		case <-ctx.Done():
 			return s.at, fmt.Errorf("%w: %s at %s, waiting for %s: %w", ErrProjectionBehind, name, s.at, pos, ctx.Err())
-		case <-wake:
+		case <-w.wake:
+		}
+	}
+}
+
+// settles tells whether a waiter for pos is done with what it sees, and with which
+// error: reached, or told by a poll that the database failed (not transiently) or that
+// no runner has set the projection up.
+func (s sight) settles(pos eventstore.Position) (bool, error) {
+	switch {
+	case s.reached(pos):
+		return true, nil
+	case s.polled && s.err != nil && !isTransient(s.err):
+		return true, s.err
+	case s.polled && s.err == nil && !s.known:
+		return true, ErrUnknownProjection
+	}
+	return false, nil
+}
+
+// wake signals the waiters of name that what is known now settles (committed, pollOnce);
+// the others sleep on. Callers hold known.mu.
+func (c *Checkpoints) wake(name string) {
+	for w := range c.known.waiting[name] {
+		s := c.known.sight(name, w.key, c.poll)
+		s.polled = c.known.polls > w.joined
+		if done, _ := s.settles(w.pos); done {
+			select {
+			case w.wake <- struct{}{}:
+			default: // woken already
+			}
 		}
 	}
 }
 
 // committed is the runner of this process telling waiters that partition part of
-// name's checkpoint moved to pos.
+// name's checkpoint moved to pos. It wakes only the waiters of name that pos lets
+// through: at 1,000 commands a second a hundred queries wait at once, and five read
+// models commit, each often; waking every waiter at every commit (to find, mostly,
+// that it must wait on) kept the scheduler busy with those wake-ups and queued the
+// goroutines that had work behind them (issue 10).
 func (c *Checkpoints) committed(name string, part, of int, pos eventstore.Position) {
 	c.known.mu.Lock()
+	defer c.known.mu.Unlock()
 	c.known.raise(name, part, of, pos, time.Now())
-	c.known.mu.Unlock()
-	c.notify.Broadcast()
+	c.wake(name)
 }
 
 // look reads what is known of name (of the partition of key, or the lowest of all for
@@ -123,7 +167,12 @@ func (c *Checkpoints) committed(name string, part, of int, pos eventstore.Positi
 func (c *Checkpoints) look(name, key string) (sight, uint64) {
 	c.known.mu.Lock()
 	defer c.known.mu.Unlock()
-	parts, ok := c.known.at[name]
+	return c.known.sight(name, key, c.poll), c.known.polls
+}
+
+// sight is what is known of name for key, fresh if confirmed within poll. Callers hold mu.
+func (k *knownCheckpoints) sight(name, key string, poll time.Duration) sight {
+	parts, ok := k.at[name]
 	var at eventstore.Position
 	switch {
 	case !ok:
@@ -137,16 +186,20 @@ func (c *Checkpoints) look(name, key string) (sight, uint64) {
 	default:
 		at = parts[partition.Of(key, len(parts))]
 	}
-	return sight{at: at, known: ok, fresh: ok && time.Since(c.known.seen[name]) <= c.poll,
-		err: c.known.pollErr}, c.known.polls
+	return sight{at: at, known: ok, fresh: ok && time.Since(k.seen[name]) <= poll, err: k.pollErr}
 }
 
-// join counts a waiter and starts the poller if none runs; it returns the number of
-// polls completed so far.
-func (c *Checkpoints) join() uint64 {
+// join counts a waiter of name and starts the poller if none runs; it returns the
+// number of polls completed so far.
+func (c *Checkpoints) join(name string, w *waiter) uint64 {
 	c.known.mu.Lock()
 	defer c.known.mu.Unlock()
 	c.known.waiters++
+	w.joined = c.known.polls
+	if c.known.waiting[name] == nil {
+		c.known.waiting[name] = map[*waiter]struct{}{}
+	}
+	c.known.waiting[name][w] = struct{}{}
 	if !c.known.polling {
 		c.known.polling = true
 		go c.pollWhileWaited()
@@ -154,10 +207,11 @@ func (c *Checkpoints) join() uint64 {
 	return c.known.polls
 }
 
-func (c *Checkpoints) leave() {
+func (c *Checkpoints) leave(name string, w *waiter) {
 	c.known.mu.Lock()
 	defer c.known.mu.Unlock()
 	c.known.waiters--
+	delete(c.known.waiting[name], w)
 }
 
 // pollWhileWaited reads every checkpoint at once, then again every poll interval, and
@@ -201,6 +255,8 @@ func (c *Checkpoints) pollOnce() {
 			c.known.raise(r.Name, r.Partition, count[r.Name], r.checkpoint(), now)
 		}
 	}
+	for name := range c.known.waiting {
+		c.wake(name)
+	}
 	c.known.mu.Unlock()
-	c.notify.Broadcast()
 }

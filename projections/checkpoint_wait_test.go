@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -144,4 +145,69 @@ func TestWaitForWithoutAPositionReportsWhereTheReadModelStands(t *testing.T) {
 			return err == nil && !at.Less(head)
 		})
 	})
+}
+
+// Issue 10: a commit or a poll wakes the queries it lets through, not every query
+// waiting. Five read models commit many times a second while a hundred queries wait;
+// waking them all at every commit, to find mostly that they must wait on, queued the
+// goroutines with work behind those wake-ups. Commits of another read model, below the
+// position a query waits for, or a poll that finds nothing new, wake nobody; the
+// commit that reaches the position wakes its waiters.
+func TestACommitOrPollWakesOnlyTheQueriesItLetsThrough(t *testing.T) {
+	h := newHarness(t, sqldb.SQLite, filepath.Join(t.TempDir(), "read.db"))
+	c := NewCheckpoints(h.db)
+	c.poll = time.Hour // the one poll at the first join only; the test polls by hand
+	const waiters = 20
+	want := eventstore.Position{Commit: 10, Prepare: 10}
+	at := func(n uint64) eventstore.Position { return eventstore.Position{Commit: n, Prepare: n} }
+	c.committed("remaining_incidents", 0, 1, at(1))
+	c.committed("incidents", 0, 1, at(1))
+
+	var wg sync.WaitGroup
+	reached := make(chan eventstore.Position, waiters)
+	for range waiters {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			pos, err := c.WaitFor(ctx, "remaining_incidents", want)
+			if err != nil {
+				t.Errorf("WaitFor: %v", err)
+			}
+			reached <- pos
+		})
+	}
+	testkit.Eventually(t, "every query waiting, the background poll done", func() bool {
+		c.known.mu.Lock()
+		defer c.known.mu.Unlock()
+		return c.known.waiters == waiters && c.known.polls > 0
+	})
+	for n := uint64(2); n <= 50; n++ {
+		c.committed("incidents", 0, 1, at(n)) // another read model
+	}
+	for n := uint64(2); n < 10; n++ {
+		c.committed("remaining_incidents", 0, 1, at(n)) // not there yet
+	}
+	c.pollOnce() // finds nothing (no runner wrote the database)
+	if n := woken(c, "remaining_incidents"); n > 0 {
+		t.Fatalf("%d of %d waiting queries woken by commits and a poll that do not let them through", n, waiters)
+	}
+	c.committed("remaining_incidents", 0, 1, want)
+	wg.Wait()
+	close(reached)
+	for pos := range reached {
+		if pos != want {
+			t.Errorf("a query went on at %s, want %s", pos, want)
+		}
+	}
+}
+
+// woken is how many waiters of name have a wake-up they have not taken yet.
+func woken(c *Checkpoints, name string) int {
+	c.known.mu.Lock()
+	defer c.known.mu.Unlock()
+	n := 0
+	for w := range c.known.waiting[name] {
+		n += len(w.wake)
+	}
+	return n
 }

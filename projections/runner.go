@@ -74,6 +74,10 @@ type RunnerConfig struct {
 	// A read model set up with another count is rebuilt into a new generation with this
 	// one at Setup.
 	Partitions int
+	// OnApplied, when set, is told of the events each committed batch of the live
+	// generation applied (dead-lettered ones included), after the waiters for them are
+	// woken (metrics: how long events take to become visible). It must not block.
+	OnApplied func(projection string, events []eventstore.RecordedEvent)
 	// PinnedTTL is how long a partition stays with a projector process that stopped
 	// pulling (killed, hung, cut off) before NATS gives it to another: the bound of a
 	// failover. 5 s when zero. A commit must take well under it.
@@ -102,13 +106,14 @@ type Runner struct {
 	stats       map[string]*stats
 	setupOnce   sync.Mutex
 	setupDone   bool
-	// sqliteWrites queues this process's projectors for SQLite's single write lock in
-	// Go, in arrival order. Left to SQLite's busy handler, a projector that finds the
+	// sqliteWrites commits this process's live projectors' batches together on SQLite,
+	// which has one writer. Left to SQLite's busy handler, a projector that finds the
 	// lock taken sleeps 1, 2, 5 ... up to 100 ms between tries, whatever the lock's
 	// holder needs; five projectors committing small batches on one file then stalled
-	// one read model for 100-300 ms at a time, and read-your-writes queries with it
-	// (issue 10). Nothing runs in parallel that could have: SQLite has one writer.
-	sqliteWrites sync.Mutex
+	// one read model for 100-300 ms at a time, and read-your-writes queries with it.
+	// Taking turns in Go removed the sleeps but left five transactions, five fsyncs, in
+	// every round; one transaction per round pays one (issue 10, txGroup).
+	sqliteWrites *txGroup
 	held         map[string][]*ownership // by projection, by partition
 }
 
@@ -155,7 +160,7 @@ func NewRunner(cfg RunnerConfig, ps ...Projection) (*Runner, error) {
 		log = slog.Default()
 	}
 	r := &Runner{cfg: cfg, log: log.With("component", "projections"), checkpoints: NewCheckpoints(cfg.DB),
-		stats: map[string]*stats{}, held: map[string][]*ownership{}}
+		stats: map[string]*stats{}, held: map[string][]*ownership{}, sqliteWrites: newTxGroup(cfg.DB)}
 	tables := map[string]string{}
 	for _, p := range ps {
 		if err := checkIdent("projection", p.Name()); err != nil {

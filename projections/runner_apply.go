@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 
 	"github.com/uptrace/bun"
 
@@ -40,19 +39,20 @@ type applier struct {
 	db  *bun.DB
 	p   Projection
 	log *slog.Logger
-	// writes, when set, is held for each transaction: the live projectors of one
-	// process share it on SQLite, which takes one writer at a time anyway (see
-	// Runner.sqliteWrites).
-	writes *sync.Mutex
-	// group, when set, commits the batches (runner_group.go).
+	// writes, when set, runs each transaction in a group with the other live
+	// projectors of this process: on SQLite, which takes one writer at a time anyway
+	// (see Runner.sqliteWrites).
+	writes *txGroup
+	// group, when set, commits the batches of this read model's partitions together
+	// (runner_group.go); on SQLite each such transaction then joins writes' group.
 	group *groupCommitter
 }
 
-// inTx runs fn in one transaction, holding writes if set.
+// inTx runs fn in one transaction, or in a savepoint of the group's next one if writes
+// is set: committed when it returns nil, not applied at all when it returns an error.
 func (a *applier) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
 	if a.writes != nil {
-		a.writes.Lock()
-		defer a.writes.Unlock()
+		return a.writes.run(ctx, fn)
 	}
 	return a.db.RunInTx(ctx, nil, fn)
 }

@@ -56,7 +56,7 @@ func (r *Runner) newWorker(p Projection, part int, group *groupCommitter) *worke
 func (r *Runner) newApplier(p Projection, log *slog.Logger) applier {
 	apply := applier{db: r.cfg.DB, p: p, log: log}
 	if sqldb.DialectOf(r.cfg.DB) == sqldb.SQLite {
-		apply.writes = &r.sqliteWrites
+		apply.writes = r.sqliteWrites
 	}
 	return apply
 }
@@ -333,6 +333,9 @@ func (w *worker) step(ctx context.Context, ds []delivery) (int, *gapWait, error)
 		// wakes sees both.
 		if prog.st.Checkpoint != st.Checkpoint {
 			w.r.checkpoints.committed(w.p.Name(), w.part, w.parts, prog.st.Checkpoint)
+		}
+		if err == nil && w.r.cfg.OnApplied != nil {
+			w.r.cfg.OnApplied(w.p.Name(), plan.events)
 		}
 		if err != nil {
 			w.committed = nil

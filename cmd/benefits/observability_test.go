@@ -29,6 +29,7 @@ func servedFamilies(t *testing.T) map[string]bool {
 	t.Helper()
 	s := startSystem(t, testConfig(t), wireOptions{})
 	s.post(t, "/v1/partners", s.platform(t), map[string]any{"mpnId": "4711001", "name": "Contoso"}).want(t, http.StatusCreated)
+	s.get(t, "/v1/partners/4711001/remaining-incidents", s.platform(t)) // a read-your-writes wait: its stages are timed
 	r := s.do(t, http.MethodGet, "/metrics", "", nil).want(t, http.StatusOK)
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(bytes.NewReader(r.body))
@@ -143,9 +144,11 @@ func TestDashboardAndAlertRulesNameOnlyMetricsTheServerServes(t *testing.T) {
 		}
 	}
 	// What an operator must see (issue 12): command rates and outcomes, append latency,
-	// projection lag per read model, dead letters, forwarder lag.
+	// projection lag per read model, dead letters, forwarder lag; and which stage a slow
+	// read-your-writes query waits on (issue 10).
 	for _, want := range []string{"benefits_commands_total", "benefits_event_store_append_duration_seconds",
-		"benefits_projection_lag_seconds", "benefits_projection_dead_letters", "benefits_forwarder_lag_seconds"} {
+		"benefits_projection_lag_seconds", "benefits_projection_dead_letters", "benefits_forwarder_lag_seconds",
+		"benefits_forwarder_delay_seconds", "benefits_projection_delay_seconds", "benefits_query_wait_seconds"} {
 		if _, ok := used[want]; !ok {
 			t.Errorf("neither the dashboard nor the alerts show %s", want)
 		}

@@ -180,9 +180,9 @@ func (p *process) addAPI(cfg Config, logger *slog.Logger, opts wireOptions, apis
 	p.executor = commands.New(p.store, copts...)
 	p.closers = append(p.closers, p.executor.Close) // before the store: a snapshot may be being saved
 	if p.runner != nil {
-		p.deps.Projections = p.runner.Checkpoints() // wakes waiters on commit, not by polling
+		p.deps.Projections = p.metrics.ObserveWaits(p.runner.Checkpoints()) // wakes waiters on commit, not by polling
 	} else {
-		p.deps.Projections = projections.NewCheckpoints(p.readDB)
+		p.deps.Projections = p.metrics.ObserveWaits(projections.NewCheckpoints(p.readDB))
 	}
 	now := opts.now
 	ops := &projections.Operations{DB: p.readDB, Store: p.store, DataDir: cfg.DataDir, Logger: logger}

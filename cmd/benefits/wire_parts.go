@@ -113,7 +113,7 @@ func (p *process) addForwarder(ctx context.Context, cfg Config, logger *slog.Log
 		return err
 	}
 	f, err := natsbus.NewForwarder(natsbus.ForwarderConfig{Store: p.store, JetStream: conn.JetStream, Logger: logger,
-		Tracer: p.tracing.Tracer("ledger/forwarder"), Partitions: cfg.Partitions})
+		Tracer: p.tracing.Tracer("ledger/forwarder"), Partitions: cfg.Partitions, OnForwarded: p.metrics.Forwarded})
 	if err != nil {
 		return err
 	}
@@ -165,7 +165,7 @@ func (p *process) addProjectors(ctx context.Context, cfg Config, logger *slog.Lo
 	models = p.metrics.ObserveProjections(models...)
 	r, err := projections.NewRunner(projections.RunnerConfig{DB: p.readDB, JetStream: conn.JetStream,
 		Store: p.store, Logger: logger, GapGrace: cfg.GapGrace, Tracer: p.tracing.Tracer("ledger/projections"),
-		Partitions: cfg.Partitions, PinnedTTL: cfg.PinnedTTL}, models...)
+		Partitions: cfg.Partitions, PinnedTTL: cfg.PinnedTTL, OnApplied: p.metrics.Applied}, models...)
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,8 @@ type Metrics struct {
 
 	batchSize     *prometheus.HistogramVec
 	batchDuration *prometheus.HistogramVec
+
+	stages visibilityStages
 }
 
 // latencyBuckets span a cached read (half a millisecond) to a query that waited its
@@ -105,6 +107,8 @@ func New(logger *slog.Logger) *Metrics {
 		Help:    "Time a projection's Apply took for one batch, inside its transaction.",
 		Buckets: latencyBuckets,
 	}, []string{"projection"})
+	m.stages = newVisibilityStages()
+	m.reg.MustRegister(m.stages.collectors()...)
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

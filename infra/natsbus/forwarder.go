@@ -34,6 +34,10 @@ type ForwarderConfig struct {
 	PublishTimeout time.Duration
 	// Tracer, when set, traces the publish of every traced event (forwarder_trace.go).
 	Tracer trace.Tracer
+	// OnForwarded, when set, is told of every event whose PubAck arrived, in order, from
+	// the forwarder's confirming goroutine (metrics: how long events take to be
+	// published). It must not block.
+	OnForwarded func(eventstore.RecordedEvent)
 	// Partitions is how many partitions the read models are split into (by partner,
 	// partition.Of); 1 when zero. It picks each event's subject and the chain of
 	// previous positions within its partition, so it must be the projectors' count.

@@ -136,6 +136,9 @@ func (p *pipeline) await(ctx context.Context, in inflight) error {
 // confirmed records that ev is in the stream.
 func (p *pipeline) confirmed(ctx context.Context, ev eventstore.RecordedEvent) {
 	p.f.setForwarded(ev.Position)
+	if p.f.cfg.OnForwarded != nil {
+		p.f.cfg.OnForwarded(ev)
+	}
 	p.acked.Store(true)
 	p.forwards++
 	p.saver.maybe(ctx, ev.Position, p.f.log)
