@@ -90,6 +90,8 @@ type Config struct {
 	MaxTokenLifetime time.Duration
 	// Limits bound the requests in flight (503 overloaded past them); 0 is unbounded.
 	Limits handlers.InFlightLimits
+	// MaxConnections bounds the API listener's open connections (503 past it); 0: unbounded.
+	MaxConnections int
 	// Checkpoints: the signed checkpoints of the transparency log (checkpoints.go).
 	Checkpoints CheckpointConfig
 	// PprofAddr is where the profiler listens; empty: nowhere.
@@ -338,6 +340,13 @@ func serveSettings(c *Config) []setting {
 		{name: "idle-timeout", def: "2m", usage: "how long a kept-alive connection may wait for its next request",
 			apply: func(v string) (err error) {
 				c.IdleTimeout, err = parseDuration(v, time.Hour)
+				return err
+			}},
+		// Above the in-flight bounds (64 + 128) with room for kept-alive pools: it bounds
+		// memory and goroutines under a crowd of clients, not the work, which those bound.
+		{name: "max-connections", def: "1024", usage: "HTTP connections this process holds open at once; a connection past it is answered 503 overloaded with Retry-After and closed (0: unbounded)",
+			apply: func(v string) (err error) {
+				c.MaxConnections, err = parseBound(v)
 				return err
 			}},
 		{name: "max-commands-in-flight", def: "64", usage: "commands this process works on at once; more answer 503 overloaded with Retry-After at once (0: unbounded)",
