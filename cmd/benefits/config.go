@@ -73,6 +73,10 @@ type Config struct {
 	PinnedTTL       time.Duration
 	ShutdownTimeout time.Duration
 	StateCacheSize  int // partner states the command executor keeps
+	// ReadStaleness is how long a query's access check trusts a partner state confirmed
+	// against the event store: the longest a user removed through another process can
+	// still read here. 0: the store is read on every query.
+	ReadStaleness time.Duration
 	SnapshotEvery   int // events between snapshots of a partner's state; 0: none
 	// ErasureFollowEvery is how often a process looks for erasures made by others: the
 	// longest a subject erased elsewhere stays readable in this one.
@@ -314,6 +318,15 @@ func serveSettings(c *Config) []setting {
 		{name: "state-cache-size", def: "10000", usage: "api: partner states the command executor keeps in memory (least recently used go first)",
 			apply: func(v string) (err error) {
 				c.StateCacheSize, err = parseCount(v, 1, 10_000_000)
+				return err
+			}},
+		{name: "read-staleness", def: "100ms", usage: "api: how long a query trusts a partner's state last confirmed against the event store, the longest a user removed through another process can still read through this one (a removal through this process is seen at once; 0: read the store on every query)",
+			apply: func(v string) (err error) {
+				if v == "0" {
+					c.ReadStaleness = 0
+					return nil
+				}
+				c.ReadStaleness, err = parseDuration(v, time.Minute)
 				return err
 			}},
 		{name: "snapshot-every", def: "1000", usage: "api: events a partner's stream grows by between snapshots of its state, or a tenth of its history if more (0: none)",
