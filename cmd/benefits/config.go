@@ -73,11 +73,11 @@ type Config struct {
 	PinnedTTL       time.Duration
 	ShutdownTimeout time.Duration
 	StateCacheSize  int // partner states the command executor keeps
+	SnapshotEvery   int // events between snapshots of a partner's state; 0: none
 	// ReadStaleness is how long a query's access check trusts a partner state confirmed
 	// against the event store: the longest a user removed through another process can
 	// still read here. 0: the store is read on every query.
 	ReadStaleness time.Duration
-	SnapshotEvery   int // events between snapshots of a partner's state; 0: none
 	// ErasureFollowEvery is how often a process looks for erasures made by others: the
 	// longest a subject erased elsewhere stays readable in this one.
 	ErasureFollowEvery time.Duration
