@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -15,11 +16,12 @@ import (
 // open-loop crowd that opens a connection per request in flight must not make the
 // process hold, and churn, one goroutine and buffer set per waiting client). A
 // connection past the bound is not left to stall in the kernel's backlog: it is
-// accepted, its request head read, and answered 503 overloaded with Retry-After and
-// Connection: close, so the client knows at once to come back. At most limit of those
-// answers are being written at a time; past that a connection is closed unanswered,
-// so a flood of new connections costs a bounded amount of memory whatever its size.
-// refused, when set, is called for each connection turned away.
+// accepted and answered 503 overloaded with Retry-After and Connection: close, so the
+// client knows at once to come back. At most limit of those answers are under way at a
+// time; past that the listener stops accepting until one ends, and the kernel's backlog
+// holds the newcomers: a flood of new connections costs a bounded amount of memory
+// whatever its size, and none is cut off unanswered. refused, when set, is called for
+// each connection turned away.
 func BoundConnections(ln net.Listener, limit int, retryAfter time.Duration, refused func()) net.Listener {
 	if retryAfter <= 0 {
 		retryAfter = DefaultRetryAfter
@@ -31,9 +33,10 @@ func BoundConnections(ln net.Listener, limit int, retryAfter time.Duration, refu
 		answer: overloadedAnswer(limit, retryAfter), refused: refused}
 }
 
-// refuseHeadWait bounds the wait for a turned-away client's request head, so a client
-// that sends nothing holds a refusal slot no longer than this.
-const refuseHeadWait = time.Second
+// refuseLinger bounds how long a refused connection is kept to read the request, write
+// the answer and let the client read it: a client that sends nothing or never reads
+// holds a refusal slot no longer.
+const refuseLinger = time.Second
 
 type boundedListener struct {
 	net.Listener
@@ -56,26 +59,35 @@ func (l *boundedListener) Accept() (net.Conn, error) {
 		default:
 		}
 		l.refused()
-		select {
-		case l.refusing <- struct{}{}:
-			go l.refuse(c)
-		default:
-			_ = c.Close()
-		}
+		l.refusing <- struct{}{} // waits while limit answers are under way
+		go l.refuse(c)
 	}
 }
 
-// refuse reads the request head (closing with unread input would reset the connection
-// and could lose the answer at the client), writes the 503 answer and closes.
+// refuse reads the request head, writes the 503 answer and ends its half of the
+// connection; it then reads and drops what else the client sends until the client
+// closes (Connection: close) or refuseLinger passes. An answer before the request
+// would be dropped by clients (Go's reports an unsolicited response), and closing
+// with unread input would reset the connection, which can drop the answer too.
 func (l *boundedListener) refuse(c net.Conn) {
 	defer func() { <-l.refusing }()
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(refuseHeadWait))
-	if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+	_ = c.SetDeadline(time.Now().Add(refuseLinger))
+	in := bufio.NewReader(c)
+	if _, err := http.ReadRequest(in); err != nil {
 		return
 	}
-	_, _ = c.Write(l.answer)
+	if _, err := c.Write(l.answer); err != nil {
+		return
+	}
+	if tcp, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = tcp.CloseWrite()
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(in, maxRefusedInput))
 }
+
+// maxRefusedInput bounds what is read from a refused connection before it is closed.
+const maxRefusedInput = 64 << 10
 
 // boundConn gives its slot back when closed, once, however often Close is called.
 type boundConn struct {
