@@ -20,8 +20,8 @@ import (
 // client knows at once to come back. At most limit of those answers are under way at a
 // time; past that the listener stops accepting until one ends, and the kernel's backlog
 // holds the newcomers: a flood of new connections costs a bounded amount of memory
-// whatever its size, and none is cut off unanswered. refused, when set, is called for
-// each connection turned away.
+// whatever its size, and none that sends its request within refuseLinger is cut off
+// unanswered. refused, when set, is called for each connection turned away.
 func BoundConnections(ln net.Listener, limit int, retryAfter time.Duration, refused func()) net.Listener {
 	if retryAfter <= 0 {
 		retryAfter = DefaultRetryAfter

@@ -18,6 +18,7 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
 	"ledger/handlers"
+	"ledger/infra/commands"
 	"ledger/infra/tracing"
 )
 
@@ -320,7 +321,7 @@ func serveSettings(c *Config) []setting {
 				c.StateCacheSize, err = parseCount(v, 1, 10_000_000)
 				return err
 			}},
-		{name: "read-staleness", def: "100ms", usage: "api: how long a query trusts a partner's state last confirmed against the event store, the longest a user removed through another process can still read through this one (a removal through this process is seen at once; 0: read the store on every query)",
+		{name: "read-staleness", def: commands.DefaultReadStaleness.String(), usage: "api: how long a query trusts a partner's state last confirmed against the event store, the longest a user removed through another process can still read through this one (a removal through this process is seen at once; 0: read the store on every query)",
 			apply: func(v string) (err error) {
 				if v == "0" {
 					c.ReadStaleness = 0

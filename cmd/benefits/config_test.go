@@ -36,7 +36,7 @@ func TestServeDefaults(t *testing.T) {
 		Role: RoleAll, QueryWait: 2 * time.Second, GapGrace: time.Second, ShutdownTimeout: 15 * time.Second,
 		Partitions: 1, PinnedTTL: 5 * time.Second, StateCacheSize: 10_000, SnapshotEvery: 1000, ErasureFollowEvery: time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
-		ReadDBMaxConns: 16, EventStoreMaxConns: 32, MaxTokenLifetime: 24 * time.Hour, MaxConnections: 1024, ReadStaleness: 100 * time.Millisecond,
+		ReadDBMaxConns: 16, EventStoreMaxConns: 32, MaxTokenLifetime: 24 * time.Hour, MaxConnections: 1024, ReadStaleness: time.Second,
 		Limits:      handlers.InFlightLimits{Commands: 64, Queries: 128, PerPartner: 32},
 		Checkpoints: CheckpointConfig{Every: 1000, Interval: time.Minute},
 		Tracing:     tracing.Config{SampleRatio: 1},
@@ -92,7 +92,7 @@ func TestServeSettingsComeFromFlagsThenEnvThenDefaults(t *testing.T) {
 				return c.Limits == handlers.InFlightLimits{Commands: 0, Queries: 500, PerPartner: 3}
 			}},
 		{"read staleness off", []string{"--read-staleness", "0"}, nil, func(c Config) bool { return c.ReadStaleness == 0 }},
-		{"read staleness", nil, []string{"BENEFITS_READ_STALENESS", "1s"}, func(c Config) bool { return c.ReadStaleness == time.Second }},
+		{"read staleness", nil, []string{"BENEFITS_READ_STALENESS", "250ms"}, func(c Config) bool { return c.ReadStaleness == 250*time.Millisecond }},
 		{"connection bound", nil, []string{"BENEFITS_MAX_CONNECTIONS", "0"}, func(c Config) bool { return c.MaxConnections == 0 }},
 		{"data dir from env", nil, []string{"BENEFITS_DATA_DIR", "/var/lib/benefits/"},
 			func(c Config) bool { return c.DataDir == "/var/lib/benefits" }},

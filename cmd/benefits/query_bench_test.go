@@ -4,7 +4,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
+
+	"ledger/infra/commands"
 )
 
 // BenchmarkRemainingIncidentsQuery is one GET remaining-incidents by the partner's
@@ -13,7 +14,7 @@ import (
 // (issue 10). Run with -benchmem; compare ns/op and allocs/op between versions.
 func BenchmarkRemainingIncidentsQuery(b *testing.B) {
 	cfg := testConfig(b)
-	cfg.ReadStaleness = 100 * time.Millisecond // serve's default
+	cfg.ReadStaleness = commands.DefaultReadStaleness // serve's default
 	cfg.Limits.Queries = 128
 	s := startSystem(b, cfg, wireOptions{})
 	p := s.ready(b, "7990001", actionPack)

@@ -25,9 +25,11 @@ import (
 // and their append's expected revision catches what they still missed.
 
 // DefaultReadStaleness bounds how long a removal made through another process may go
-// unseen by this one's queries: far below a person's reaction time, and one store read
-// per partner per 100ms however many queries ask about that partner.
-const DefaultReadStaleness = 100 * time.Millisecond
+// unseen by this one's queries: the bound an erasure made elsewhere already has
+// (--erasure-follow-every), and one store read per partner per second however many
+// queries ask about it. At 100ms a partner asked 50 times a second was still read
+// for one query in five.
+const DefaultReadStaleness = time.Second
 
 // WithReadStaleness sets how long after a read confirmed a stream's cached state
 // queries trust it without reading the store again; 0 reads it on every query.
