@@ -37,6 +37,8 @@ const DefaultRetryAfter = time.Second
 const (
 	LoadClassCommand = "command"
 	LoadClassQuery   = "query"
+	// LoadClassConnection: a connection past the listener's bound (BoundConnections).
+	LoadClassConnection = "connection"
 )
 
 // loadClassPlural names a load class in an overloaded answer's detail.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"ledger/infra/commands"
 	"ledger/infra/eventstore"
 )
 
@@ -93,6 +94,8 @@ func awaitProjection(p PositionWaiter, projection, partnerParam string, wait tim
 			switch {
 			case err == nil:
 				SetProjectionPosition(c, at)
+				// The access check's state must hold the writes the client names too.
+				c.SetRequest(c.Request().WithContext(commands.ReadingAfter(ctx, want)))
 				return next(c)
 			case ctx.Err() != nil:
 				return ctx.Err() // the client went away; nothing to answer

@@ -12,7 +12,9 @@ import (
 )
 
 // remainingIncidentsSQL is RemainingIncidents' query, the hottest read of the API.
-const remainingIncidentsSQL = `SELECT contract_id, pool_kind, mpn_id, pool_index, granted, used, remaining, valid_from, valid_to, status
+// It selects only the columns the answer is built from (the others are decided again
+// at the query's instant): each column read is a string copied out of SQLite.
+const remainingIncidentsSQL = `SELECT contract_id, pool_kind, granted, used, valid_from, valid_to
 FROM ` + RemainingIncidentsName + ` WHERE mpn_id = ? ORDER BY contract_id, pool_index`
 
 // preparedQuery is a read prepared once per read database instead of built and parsed

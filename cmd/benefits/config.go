@@ -18,6 +18,7 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
 	"ledger/handlers"
+	"ledger/infra/commands"
 	"ledger/infra/tracing"
 )
 
@@ -74,6 +75,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	StateCacheSize  int // partner states the command executor keeps
 	SnapshotEvery   int // events between snapshots of a partner's state; 0: none
+	// ReadStaleness is how long a query's access check trusts a partner state confirmed
+	// against the event store: the longest a user removed through another process can
+	// still read here. 0: the store is read on every query.
+	ReadStaleness time.Duration
 	// ErasureFollowEvery is how often a process looks for erasures made by others: the
 	// longest a subject erased elsewhere stays readable in this one.
 	ErasureFollowEvery time.Duration
@@ -90,6 +95,8 @@ type Config struct {
 	MaxTokenLifetime time.Duration
 	// Limits bound the requests in flight (503 overloaded past them); 0 is unbounded.
 	Limits handlers.InFlightLimits
+	// MaxConnections bounds the API listener's open connections (503 past it); 0: unbounded.
+	MaxConnections int
 	// Checkpoints: the signed checkpoints of the transparency log (checkpoints.go).
 	Checkpoints CheckpointConfig
 	// PprofAddr is where the profiler listens; empty: nowhere.
@@ -314,6 +321,15 @@ func serveSettings(c *Config) []setting {
 				c.StateCacheSize, err = parseCount(v, 1, 10_000_000)
 				return err
 			}},
+		{name: "read-staleness", def: commands.DefaultReadStaleness.String(), usage: "api: how long a query trusts a partner's state last confirmed against the event store, the longest a user removed through another process can still read through this one (a removal through this process is seen at once; 0: read the store on every query)",
+			apply: func(v string) (err error) {
+				if v == "0" {
+					c.ReadStaleness = 0
+					return nil
+				}
+				c.ReadStaleness, err = parseDuration(v, time.Minute)
+				return err
+			}},
 		{name: "snapshot-every", def: "1000", usage: "api: events a partner's stream grows by between snapshots of its state, or a tenth of its history if more (0: none)",
 			apply: func(v string) (err error) {
 				c.SnapshotEvery, err = parseCount(v, 0, 10_000_000)
@@ -338,6 +354,13 @@ func serveSettings(c *Config) []setting {
 		{name: "idle-timeout", def: "2m", usage: "how long a kept-alive connection may wait for its next request",
 			apply: func(v string) (err error) {
 				c.IdleTimeout, err = parseDuration(v, time.Hour)
+				return err
+			}},
+		// Above the in-flight bounds (64 + 128) with room for kept-alive pools: it bounds
+		// memory and goroutines under a crowd of clients, not the work, which those bound.
+		{name: "max-connections", def: "1024", usage: "HTTP connections this process holds open at once; a connection past it is answered 503 overloaded with Retry-After and closed (0: unbounded)",
+			apply: func(v string) (err error) {
+				c.MaxConnections, err = parseBound(v)
 				return err
 			}},
 		{name: "max-commands-in-flight", def: "64", usage: "commands this process works on at once; more answer 503 overloaded with Retry-After at once (0: unbounded)",

@@ -36,7 +36,7 @@ func TestServeDefaults(t *testing.T) {
 		Role: RoleAll, QueryWait: 2 * time.Second, GapGrace: time.Second, ShutdownTimeout: 15 * time.Second,
 		Partitions: 1, PinnedTTL: 5 * time.Second, StateCacheSize: 10_000, SnapshotEvery: 1000, ErasureFollowEvery: time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
-		ReadDBMaxConns: 16, EventStoreMaxConns: 32, MaxTokenLifetime: 24 * time.Hour,
+		ReadDBMaxConns: 16, EventStoreMaxConns: 32, MaxTokenLifetime: 24 * time.Hour, MaxConnections: 1024, ReadStaleness: time.Second,
 		Limits:      handlers.InFlightLimits{Commands: 64, Queries: 128, PerPartner: 32},
 		Checkpoints: CheckpointConfig{Every: 1000, Interval: time.Minute},
 		Tracing:     tracing.Config{SampleRatio: 1},
@@ -91,6 +91,9 @@ func TestServeSettingsComeFromFlagsThenEnvThenDefaults(t *testing.T) {
 			func(c Config) bool {
 				return c.Limits == handlers.InFlightLimits{Commands: 0, Queries: 500, PerPartner: 3}
 			}},
+		{"read staleness off", []string{"--read-staleness", "0"}, nil, func(c Config) bool { return c.ReadStaleness == 0 }},
+		{"read staleness", nil, []string{"BENEFITS_READ_STALENESS", "250ms"}, func(c Config) bool { return c.ReadStaleness == 250*time.Millisecond }},
+		{"connection bound", nil, []string{"BENEFITS_MAX_CONNECTIONS", "0"}, func(c Config) bool { return c.MaxConnections == 0 }},
 		{"data dir from env", nil, []string{"BENEFITS_DATA_DIR", "/var/lib/benefits/"},
 			func(c Config) bool { return c.DataDir == "/var/lib/benefits" }},
 	}
@@ -145,6 +148,8 @@ func TestWrongValuesFailNamingFlagAndEnv(t *testing.T) {
 		{"read db pool not a number", nil, []string{"BENEFITS_READ_DB_MAX_CONNS", "many"}, "invalid --read-db-max-conns", ""},
 		{"max token lifetime not a duration", nil, []string{"BENEFITS_MAX_TOKEN_LIFETIME", "1 day"}, "invalid --max-token-lifetime / BENEFITS_MAX_TOKEN_LIFETIME", ""},
 		{"negative in-flight bound", []string{"--max-commands-in-flight", "-1"}, nil, `invalid --max-commands-in-flight / BENEFITS_MAX_COMMANDS_IN_FLIGHT "-1"`, ""},
+		{"read staleness over a minute", []string{"--read-staleness", "2m"}, nil, `invalid --read-staleness / BENEFITS_READ_STALENESS "2m"`, ""},
+		{"negative connection bound", []string{"--max-connections", "-5"}, nil, `invalid --max-connections / BENEFITS_MAX_CONNECTIONS "-5"`, ""},
 		{"in-flight bound not a number", nil, []string{"BENEFITS_MAX_PARTNER_COMMANDS_IN_FLIGHT", "many"}, "invalid --max-partner-commands-in-flight / BENEFITS_MAX_PARTNER_COMMANDS_IN_FLIGHT", ""},
 		{"profiler on a public address", []string{"--pprof-addr", "0.0.0.0:6060"}, nil, `invalid --pprof-addr / BENEFITS_PPROF_ADDR "0.0.0.0:6060": want a loopback address`, ""},
 		{"profiler address without a port", nil, []string{"BENEFITS_PPROF_ADDR", "127.0.0.1"}, "invalid --pprof-addr / BENEFITS_PPROF_ADDR", ""},

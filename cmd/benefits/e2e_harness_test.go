@@ -108,6 +108,13 @@ func startSystem(t testing.TB, cfg Config, opts wireOptions) *system {
 	// serve's own http.Server, with cfg's timeouts (none unless the test sets them).
 	srv := httptest.NewUnstartedServer(nil)
 	srv.Config = newHTTPServer(cfg, proc.httpHandler(), testLogger(t))
+	ln, err := listenAPI(cfg, proc) // serve's listener, with cfg's connection bound
+	if err != nil {
+		proc.close()
+		t.Fatal(err)
+	}
+	srv.Listener.Close()
+	srv.Listener = ln
 	srv.Start()
 	ctx, cancel := context.WithCancel(context.Background())
 	var bg sync.WaitGroup

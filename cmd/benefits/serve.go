@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"ledger/handlers"
 )
 
 const serveSynopsis = "serve [flags]"
@@ -55,9 +57,9 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		defer stopProfiler()
 	}
 	srv := newHTTPServer(cfg, proc.httpHandler(), logger)
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := listenAPI(cfg, proc)
 	if err != nil {
-		return fmt.Errorf("listen on --addr %s: %w", cfg.Addr, err)
+		return err
 	}
 	logger.Info("listening", "addr", ln.Addr().String(), "role", cfg.Role, "data_dir", cfg.DataDir,
 		"event_store", cfg.EventStore.Backend, "read_db", cfg.ReadDB.Backend)
@@ -80,6 +82,19 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	bg.Wait()
 	logger.Info("stopped")
 	return err
+}
+
+// listenAPI is the API's listener on --addr, holding at most --max-connections open.
+func listenAPI(cfg Config, proc *process) (net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on --addr %s: %w", cfg.Addr, err)
+	}
+	if cfg.MaxConnections == 0 {
+		return ln, nil
+	}
+	refused := func() { proc.metrics.ObserveRejected(handlers.LoadClassConnection, handlers.RejectScopeProcess) }
+	return handlers.BoundConnections(ln, cfg.MaxConnections, cfg.Limits.RetryAfter, refused), nil
 }
 
 // maxHeaderWait bounds reading a request's headers, whatever --read-timeout allows for

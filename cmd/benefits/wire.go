@@ -170,7 +170,8 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 // database themselves, so every API process serves them.
 func (p *process) addAPI(cfg Config, logger *slog.Logger, opts wireOptions, apis routeAPIs) {
 	copts := []commands.Option{commands.WithLogger(logger), commands.WithTracer(p.tracing.Tracer("ledger/commands")),
-		commands.WithStateCacheSize(cfg.StateCacheSize), commands.WithSnapshotEvery(cfg.SnapshotEvery)}
+		commands.WithStateCacheSize(cfg.StateCacheSize), commands.WithSnapshotEvery(cfg.SnapshotEvery),
+		commands.WithReadStaleness(cfg.ReadStaleness)}
 	if p.shredder != nil {
 		copts = append(copts, commands.WithPersonalData(p.shredder))
 	}

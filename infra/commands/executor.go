@@ -81,8 +81,10 @@ type Executor struct {
 	log           *slog.Logger
 	cacheSize     int
 	snapshotEvery int
-	tracer        trace.Tracer  // nil: tracing off
-	subjects      SubjectSealer // nil: actors stored as given
+	readStaleness time.Duration    // how long LoadPartner trusts a confirmed state (read.go)
+	readClock     func() time.Time // measures that staleness; not the domain's clock
+	tracer        trace.Tracer     // nil: tracing off
+	subjects      SubjectSealer    // nil: actors stored as given
 
 	states *stateCache
 	loads  singleflight.Group // loads of streams the cache does not hold, shared (state.go)
@@ -154,7 +156,7 @@ func WithSnapshotEvery(n int) Option { return func(x *Executor) { x.snapshotEver
 
 // New builds an executor over store.
 func New(store EventStore, opts ...Option) *Executor {
-	x := &Executor{store: store, ids: domain.RandomIDs{}, now: time.Now, maxRetries: defaultMaxRetries, log: slog.Default(),
+	x := &Executor{store: store, ids: domain.RandomIDs{}, now: time.Now, readClock: time.Now, maxRetries: defaultMaxRetries, log: slog.Default(),
 		cacheSize: DefaultStateCacheSize, snapshotEvery: DefaultSnapshotEvery, queues: map[string]*streamQueue{}, snapshotting: map[string]bool{}}
 	for _, o := range opts {
 		o(x)
@@ -186,10 +188,12 @@ func (x *Executor) Partner(ctx context.Context, mpnID string, cmd domain.Command
 	return out, err
 }
 
-// LoadPartner is a partner's current state, from the cache brought up to date with
-// the store: no fold, one read of the events the cache has not seen.
+// LoadPartner is a partner's state for a query: the cached state when it was
+// confirmed against the store less than the read staleness ago (WithReadStaleness),
+// else the cache brought up to date with the store (no fold, one read of the events
+// the cache has not seen).
 func (x *Executor) LoadPartner(ctx context.Context, mpnID string) (domain.Partner, eventstore.Position, error) {
-	st, err := x.current(ctx, domain.PartnerStream(mpnID))
+	st, err := x.forReading(ctx, domain.PartnerStream(mpnID))
 	if err != nil {
 		return domain.Partner{}, eventstore.Position{}, err
 	}

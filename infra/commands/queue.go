@@ -229,6 +229,14 @@ func (x *Executor) appendBatch(ctx context.Context, stream string, head streamHe
 // append failed, the commands that had events get its error: none of them is stored.
 func (x *Executor) answer(stream string, before streamState, parts []decided, head streamHead, appendErr error) {
 	appended := appendErr == nil && head != before.streamHead
+	var after streamState
+	if appended {
+		// Kept before anyone is answered: a query begun after a command's answer must
+		// see its events, whether or not it trusts the cache (read.go).
+		after = before
+		after.streamHead, after.partner = head, parts[len(parts)-1].out.State
+		x.states.put(stream, after)
+	}
 	for _, p := range parts {
 		switch {
 		case p.err != nil:
@@ -242,11 +250,7 @@ func (x *Executor) answer(stream string, before streamState, parts []decided, he
 			p.req.done <- answer{out: p.out}
 		}
 	}
-	if !appended {
-		return
+	if appended {
+		x.snapshotIfDue(stream, after)
 	}
-	after := before
-	after.streamHead, after.partner = head, parts[len(parts)-1].out.State
-	x.states.put(stream, after)
-	x.snapshotIfDue(stream, after)
 }

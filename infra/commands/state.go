@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
@@ -51,6 +52,9 @@ type streamState struct {
 	// epoch is the state cache's epoch when the state was read from the store: a state
 	// read before ForgetStates (it may hold an erased person's data) is never kept.
 	epoch uint64
+	// confirmed is when the last read that found the state current with the store
+	// began: every append committed before then is in it (read.go trusts it for a while).
+	confirmed time.Time
 }
 
 // readAfter reads the events after head and returns them decoded, with the new head.
@@ -148,9 +152,14 @@ func (x *Executor) load(ctx context.Context, stream string) (st streamState, fre
 // catchUp brings st up to date with the events after it and keeps the result when it
 // is news to the cache (cached: st came from it).
 func (x *Executor) catchUp(ctx context.Context, stream string, st streamState, cached bool) (streamState, error) {
+	reading := x.readClock() // before the read: what was committed by then, it sees
 	events, head, err := x.readAfter(ctx, stream, st.streamHead)
 	if err != nil {
 		return st, err
+	}
+	confirmedNow := reading.After(st.confirmed)
+	if confirmedNow {
+		st.confirmed = reading
 	}
 	if len(events) > 0 {
 		if st.exists {
@@ -160,7 +169,9 @@ func (x *Executor) catchUp(ctx context.Context, stream string, st streamState, c
 		}
 		st.streamHead = head
 	}
-	if st.exists && (!cached || len(events) > 0) { // unknown partners are not kept
+	// Unknown partners are not kept; a known one is, when it is news or newly confirmed
+	// and queries trust confirmations (read.go).
+	if st.exists && (!cached || len(events) > 0 || (confirmedNow && x.readStaleness > 0)) {
 		x.states.put(stream, st)
 	}
 	return st, nil
@@ -218,6 +229,9 @@ func (c *stateCache) put(stream string, st streamState) {
 	}
 	if ok && old.snapshotNext > st.snapshotNext {
 		st.snapshotNext = old.snapshotNext
+	}
+	if ok && old.exists && old.revision == st.revision && old.confirmed.After(st.confirmed) {
+		st.confirmed = old.confirmed // the same state, confirmed by a later read
 	}
 	c.states.Add(stream, st)
 }

@@ -66,7 +66,7 @@ func New(logger *slog.Logger) *Metrics {
 	}, []string{"method", "route", "status"})
 	m.httpRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Subsystem: "http", Name: "rejected_total",
-		Help: "Requests refused 503 overloaded by an in-flight bound, by class (command, query) and scope (process, partner).",
+		Help: "Requests refused 503 overloaded by an in-flight bound, by class (command, query) and scope (process, partner), and connections past the connection bound (class connection).",
 	}, []string{"class", "scope"})
 	for _, cs := range rejectionSeries {
 		m.httpRejected.WithLabelValues(cs[0], cs[1])
