@@ -139,6 +139,17 @@ func (s *Store) writeBatch(reqs []*appendRequest) ([]appendOutcome, error) {
 const writeTimeout = time.Minute
 
 func (s *Store) writeTx(ctx context.Context, reqs []*appendRequest) ([]appendOutcome, error) {
+	if s.optimistic(reqs) {
+		outcomes, err := s.writeTxOptimistic(ctx, reqs)
+		if !errors.Is(err, errNotAsAssumed) {
+			return outcomes, err
+		}
+	}
+	return s.writeTxCareful(ctx, reqs)
+}
+
+// writeTxCareful reads what the batch's decisions need, then judges each append alone.
+func (s *Store) writeTxCareful(ctx context.Context, reqs []*appendRequest) ([]appendOutcome, error) {
 	tx, err := s.db.BeginTx(ctx, nil) // SQLite: BEGIN IMMEDIATE (sqldb sets _txlock)
 	if err != nil {
 		return nil, err
@@ -175,14 +186,22 @@ func (s *Store) writeTx(ctx context.Context, reqs []*appendRequest) ([]appendOut
 			}
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("commit: %w", err)
-	}
-	s.commits.Add(1)
-	if len(rows) > 0 {
-		s.appended.Broadcast()
+	if err := s.commit(tx, len(rows) > 0); err != nil {
+		return nil, err
 	}
 	return outcomes, nil
+}
+
+// commit commits a write transaction and, if it wrote events, wakes the subscribers.
+func (s *Store) commit(tx bun.Tx, wroteEvents bool) error {
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	s.commits.Add(1)
+	if wroteEvents {
+		s.appended.Broadcast()
+	}
+	return nil
 }
 
 // batchIO picks the dialect's way of reading and writing the log (see batchIO).
