@@ -99,8 +99,9 @@ type Executor struct {
 	// forgetting, when set (tests), runs in ForgetStates between the purge and the wait.
 	forgetting func()
 
-	rulesMu sync.Mutex
-	rules   ruleBookState
+	rulesMu    sync.Mutex
+	rules      ruleBookState
+	rulesReads sharedRead[ruleBookState]
 }
 
 // SubjectSealer encrypts the acting user's ID in each event's metadata with that
