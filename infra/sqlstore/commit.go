@@ -125,7 +125,7 @@ func (s *Store) fail(reqs []*appendRequest, err error) {
 // its own: one caller giving up must not roll back the others. Its error, if any, is
 // the transaction's, classified: see classify.
 func (s *Store) writeBatch(reqs []*appendRequest) ([]appendOutcome, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	ctx, cancel := s.writeContext()
 	defer cancel()
 	outcomes, err := s.writeTx(ctx, reqs)
 	if err != nil && ctx.Err() != nil {
@@ -134,9 +134,22 @@ func (s *Store) writeBatch(reqs []*appendRequest) ([]appendOutcome, error) {
 	return outcomes, classify(err)
 }
 
-// writeTimeout bounds one write transaction, waiting for PostgreSQL's append lock
+// writeTimeout bounds one write transaction on PostgreSQL, waiting for the append lock
 // included; past it the database counts as unavailable.
 const writeTimeout = time.Minute
+
+// writeContext is the context of one write transaction. On SQLite it can never end:
+// the busy timeout already bounds the wait for the write lock (sqldb), the statements
+// run in process, and a statement given a context that can end costs the driver a
+// goroutine watching it (modernc's interruptOnDone), as does the transaction
+// (database/sql's awaitDone): per appended row, under load, a cost the bare SQLite
+// loop does not pay.
+func (s *Store) writeContext() (context.Context, context.CancelFunc) {
+	if s.dialect == sqldb.SQLite {
+		return context.Background(), func() {}
+	}
+	return context.WithTimeout(context.Background(), writeTimeout)
+}
 
 func (s *Store) writeTx(ctx context.Context, reqs []*appendRequest) ([]appendOutcome, error) {
 	if s.optimistic(reqs) {
