@@ -187,13 +187,13 @@ func (x *Executor) runBatch(stream string, batch []*request) {
 			return
 		}
 		if !checked && !appendsAny(parts) {
-			latest, err := x.catchUp(ctx, stream, st, true)
+			behind, err := x.behindStore(ctx, stream, st)
 			if err != nil {
 				answerAll(batch, err)
 				return
 			}
-			if latest.streamHead != st.streamHead {
-				trustKept = false // the kept state was behind: decide on the store's
+			if behind {
+				trustKept = false // decide on the store's state
 				continue
 			}
 		}
@@ -227,6 +227,13 @@ func (x *Executor) stateToDecideOn(ctx context.Context, stream string, trustKept
 	}
 	st, err = x.current(ctx, stream)
 	return st, true, err
+}
+
+// behindStore reads the events after the kept state st (keeping them) and tells
+// whether there were any.
+func (x *Executor) behindStore(ctx context.Context, stream string, st streamState) (bool, error) {
+	latest, err := x.catchUp(ctx, stream, st, true)
+	return latest.streamHead != st.streamHead, err
 }
 
 func appendsAny(parts []decided) bool {
