@@ -101,8 +101,13 @@ type Executor struct {
 	// forgetting, when set (tests), runs in ForgetStates between the purge and the wait.
 	forgetting func()
 
-	rulesMu sync.Mutex
-	rules   ruleBookState
+	idleDrainers chan drainJob // unbuffered: a send reaches a goroutine waiting for work (queue.go)
+	closed       chan struct{}
+	closeOnce    sync.Once
+
+	rulesMu    sync.Mutex
+	rules      ruleBookState
+	rulesReads sharedRead[ruleBookState]
 }
 
 // SubjectSealer encrypts the acting user's ID in each event's metadata with that
@@ -157,7 +162,8 @@ func WithSnapshotEvery(n int) Option { return func(x *Executor) { x.snapshotEver
 // New builds an executor over store.
 func New(store EventStore, opts ...Option) *Executor {
 	x := &Executor{store: store, ids: domain.RandomIDs{}, now: time.Now, readClock: time.Now, maxRetries: defaultMaxRetries, log: slog.Default(),
-		cacheSize: DefaultStateCacheSize, snapshotEvery: DefaultSnapshotEvery, queues: map[string]*streamQueue{}, snapshotting: map[string]bool{}}
+		cacheSize: DefaultStateCacheSize, snapshotEvery: DefaultSnapshotEvery, queues: map[string]*streamQueue{}, snapshotting: map[string]bool{},
+		idleDrainers: make(chan drainJob), closed: make(chan struct{})}
 	for _, o := range opts {
 		o(x)
 	}
@@ -167,9 +173,10 @@ func New(store EventStore, opts ...Option) *Executor {
 	return x
 }
 
-// Close waits for the snapshots being saved in the background, so that the store can
-// be closed after it without cutting one off.
+// Close ends the idle queue goroutines and waits for the snapshots being saved in the
+// background, so that the store can be closed after it without cutting one off.
 func (x *Executor) Close() error {
+	x.closeOnce.Do(func() { close(x.closed) })
 	x.background.Wait()
 	return nil
 }

@@ -20,9 +20,15 @@ type ruleBookState struct {
 	book   domain.RuleBook
 }
 
-// ruleBook is the rule book brought up to date with the store by reading the events
-// after the kept revision.
+// ruleBook is the rule book brought up to date with the store by a read of the events
+// after the kept revision that began after the call; concurrent callers share such
+// reads (sharedRead).
 func (x *Executor) ruleBook(ctx context.Context) (ruleBookState, error) {
+	return x.rulesReads.do(ctx, x.readRuleBook)
+}
+
+// readRuleBook reads the rules stream after the kept revision (see ruleBook).
+func (x *Executor) readRuleBook(ctx context.Context) (ruleBookState, error) {
 	x.rulesMu.Lock()
 	st := x.rules
 	x.rulesMu.Unlock()

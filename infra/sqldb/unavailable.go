@@ -79,3 +79,11 @@ func connectionLost(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) ||
 		errors.As(err, &ne)
 }
+
+// ConstraintViolation tells whether err is SQLite's refusal of a row that breaks a
+// constraint (a UNIQUE index, NOT NULL): the statement was wrong for what the table
+// holds, not the database unable to work.
+func ConstraintViolation(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
+}

@@ -125,7 +125,7 @@ func (s *Store) fail(reqs []*appendRequest, err error) {
 // its own: one caller giving up must not roll back the others. Its error, if any, is
 // the transaction's, classified: see classify.
 func (s *Store) writeBatch(reqs []*appendRequest) ([]appendOutcome, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	ctx, cancel := s.writeContext()
 	defer cancel()
 	outcomes, err := s.writeTx(ctx, reqs)
 	if err != nil && ctx.Err() != nil {
@@ -134,11 +134,35 @@ func (s *Store) writeBatch(reqs []*appendRequest) ([]appendOutcome, error) {
 	return outcomes, classify(err)
 }
 
-// writeTimeout bounds one write transaction, waiting for PostgreSQL's append lock
+// writeTimeout bounds one write transaction on PostgreSQL, waiting for the append lock
 // included; past it the database counts as unavailable.
 const writeTimeout = time.Minute
 
+// writeContext is the context of one write transaction. On SQLite it can never end:
+// the busy timeout already bounds the wait for the write lock (sqldb), the statements
+// run in process, and a statement given a context that can end costs the driver a
+// goroutine watching it (modernc's interruptOnDone), as does the transaction
+// (database/sql's awaitDone): per appended row, under load, a cost the bare SQLite
+// loop does not pay.
+func (s *Store) writeContext() (context.Context, context.CancelFunc) {
+	if s.dialect == sqldb.SQLite {
+		return context.Background(), func() {}
+	}
+	return context.WithTimeout(context.Background(), writeTimeout)
+}
+
 func (s *Store) writeTx(ctx context.Context, reqs []*appendRequest) ([]appendOutcome, error) {
+	if s.optimistic(reqs) {
+		outcomes, err := s.writeTxOptimistic(ctx, reqs)
+		if !errors.Is(err, errNotAsAssumed) {
+			return outcomes, err
+		}
+	}
+	return s.writeTxCareful(ctx, reqs)
+}
+
+// writeTxCareful reads what the batch's decisions need, then judges each append alone.
+func (s *Store) writeTxCareful(ctx context.Context, reqs []*appendRequest) ([]appendOutcome, error) {
 	tx, err := s.db.BeginTx(ctx, nil) // SQLite: BEGIN IMMEDIATE (sqldb sets _txlock)
 	if err != nil {
 		return nil, err
@@ -175,14 +199,22 @@ func (s *Store) writeTx(ctx context.Context, reqs []*appendRequest) ([]appendOut
 			}
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("commit: %w", err)
-	}
-	s.commits.Add(1)
-	if len(rows) > 0 {
-		s.appended.Broadcast()
+	if err := s.commit(tx, len(rows) > 0); err != nil {
+		return nil, err
 	}
 	return outcomes, nil
+}
+
+// commit commits a write transaction and, if it wrote events, wakes the subscribers.
+func (s *Store) commit(tx bun.Tx, wroteEvents bool) error {
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	s.commits.Add(1)
+	if wroteEvents {
+		s.appended.Broadcast()
+	}
+	return nil
 }
 
 // batchIO picks the dialect's way of reading and writing the log (see batchIO).

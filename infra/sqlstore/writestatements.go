@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"ledger/infra/sqldb"
 )
@@ -17,12 +18,12 @@ import (
 // of parameters, so its text, and its parse, never change with the batch. A failed
 // prepare is not remembered, as with readStatements: the next batch tries again.
 type writeStatements struct {
-	mu                                  sync.Mutex
-	head, eventByID, streamHead, insert *sql.Stmt
+	mu                                               sync.Mutex
+	head, eventByID, streamHead, insert, insertAfter *sql.Stmt
 }
 
 // Placeholders are the driver's own: the statements bypass bun's formatter.
-func writeQueries(d sqldb.Dialect) (head, eventByID, streamHead, insert string) {
+func writeQueries(d sqldb.Dialect) (head, eventByID, streamHead, insert, insertAfter string) {
 	arg := func(int) string { return "?" }
 	if d == sqldb.Postgres {
 		arg = func(n int) string { return fmt.Sprintf("$%d", n) }
@@ -31,23 +32,26 @@ func writeQueries(d sqldb.Dialect) (head, eventByID, streamHead, insert string) 
 	for i := range args {
 		args[i] = arg(i + 1)
 	}
+	const into = "INSERT INTO event_log (position, event_id, stream, revision, type, data, metadata, recorded_at) "
+	row := strings.Join(args, ", ")
 	return "SELECT coalesce(max(position), 0) FROM event_log",
 		"SELECT stream, revision, position FROM event_log WHERE event_id = " + arg(1),
 		// One index seek on (stream, revision); a GROUP BY max() would scan a long stream.
 		"SELECT revision FROM event_log WHERE stream = " + arg(1) + " ORDER BY revision DESC LIMIT 1",
-		"INSERT INTO event_log (position, event_id, stream, revision, type, data, metadata, recorded_at) VALUES (" +
-			strings.Join(args, ", ") + ")"
+		into + "VALUES (" + row + ")",
+		// The row, only if the revision before it exists (optimistic.go).
+		into + "SELECT " + row + " WHERE EXISTS (SELECT 1 FROM event_log WHERE stream = " + arg(9) + " AND revision = " + arg(10) + ")"
 }
 
 func (s *Store) writeStatements(ctx context.Context) (*writeStatements, error) {
 	ws := &s.writes
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
-	head, eventByID, streamHead, insert := writeQueries(s.dialect)
+	head, eventByID, streamHead, insert, insertAfter := writeQueries(s.dialect)
 	for _, p := range []struct {
 		stmt  **sql.Stmt
 		query string
-	}{{&ws.head, head}, {&ws.eventByID, eventByID}, {&ws.streamHead, streamHead}, {&ws.insert, insert}} {
+	}{{&ws.head, head}, {&ws.eventByID, eventByID}, {&ws.streamHead, streamHead}, {&ws.insert, insert}, {&ws.insertAfter, insertAfter}} {
 		if *p.stmt != nil {
 			continue
 		}
@@ -63,7 +67,7 @@ func (s *Store) writeStatements(ctx context.Context) (*writeStatements, error) {
 func (ws *writeStatements) close() {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
-	for _, stmt := range []*sql.Stmt{ws.head, ws.eventByID, ws.streamHead, ws.insert} {
+	for _, stmt := range []*sql.Stmt{ws.head, ws.eventByID, ws.streamHead, ws.insert, ws.insertAfter} {
 		if stmt != nil {
 			stmt.Close()
 		}
@@ -77,13 +81,14 @@ func (ws *writeStatements) inTx(ctx context.Context, tx *sql.Tx) preparedIO {
 		eventByID:  tx.StmtContext(ctx, ws.eventByID),
 		streamHead: tx.StmtContext(ctx, ws.streamHead),
 		insertRow:  tx.StmtContext(ctx, ws.insert),
+		insertNext: tx.StmtContext(ctx, ws.insertAfter),
 	}
 }
 
 // preparedIO reads and writes the log one event ID, stream or row per statement
 // execution (batchIO says when it is used).
 type preparedIO struct {
-	readHead, eventByID, streamHead, insertRow *sql.Stmt
+	readHead, eventByID, streamHead, insertRow, insertNext *sql.Stmt
 }
 
 func (io preparedIO) head(ctx context.Context) (int64, error) {
@@ -124,11 +129,29 @@ func (io preparedIO) lookUpStreams(ctx context.Context, streams []string, into m
 // read the same whichever version of the writer stored them.
 func (io preparedIO) insert(ctx context.Context, rows []eventRow) error {
 	for _, row := range rows {
-		recordedAt := row.RecordedAt.UTC().Format("2006-01-02 15:04:05.999999-07:00")
-		if _, err := io.insertRow.ExecContext(ctx, row.Position, row.EventID, row.Stream, row.Revision,
-			row.Type, row.Data, row.Metadata, recordedAt); err != nil {
+		if err := io.insertOne(ctx, row); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+func (io preparedIO) insertOne(ctx context.Context, row eventRow) error {
+	_, err := io.insertRow.ExecContext(ctx, row.Position, row.EventID, row.Stream, row.Revision,
+		row.Type, row.Data, row.Metadata, storedTime(row.RecordedAt))
+	return err
+}
+
+// insertAfter inserts row only if its stream holds the revision before it; inserted
+// says whether it did.
+func (io preparedIO) insertAfter(ctx context.Context, row eventRow) (inserted bool, err error) {
+	res, err := io.insertNext.ExecContext(ctx, row.Position, row.EventID, row.Stream, row.Revision,
+		row.Type, row.Data, row.Metadata, storedTime(row.RecordedAt), row.Stream, row.Revision-1)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func storedTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.999999-07:00") }
