@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"ledger/handlers"
+	"ledger/infra/commands"
 	"ledger/infra/esdbstore/esdbprotocolserver"
 	"ledger/infra/eventstore"
 	"ledger/infra/pgtest"
@@ -71,7 +72,8 @@ type system struct {
 func testConfig(t testing.TB) Config {
 	return Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), EventStore: StoreTarget{Backend: BackendSQLite},
 		ReadDB: StoreTarget{Backend: BackendSQLite}, ReadDBMaxConns: 16, Role: RoleAll, QueryWait: 20 * time.Second,
-		ShutdownTimeout: 10 * time.Second, LogLevel: slog.LevelWarn, ErasureFollowEvery: time.Second}
+		ShutdownTimeout: 10 * time.Second, LogLevel: slog.LevelWarn, ErasureFollowEvery: time.Second,
+		ReadStaleness: commands.DefaultReadStaleness} // as serve: queries trust the cached state
 }
 
 // postgresConfig keeps both the events and the read models in PostgreSQL.
