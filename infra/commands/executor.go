@@ -73,18 +73,21 @@ const (
 
 // Executor is safe for concurrent use.
 type Executor struct {
-	store         EventStore
-	snapshots     eventstore.SnapshotStore // nil when the store keeps none
-	ids           domain.IDs
-	now           func() time.Time
-	maxRetries    int
-	log           *slog.Logger
-	cacheSize     int
-	snapshotEvery int
-	readStaleness time.Duration    // how long LoadPartner trusts a confirmed state (read.go)
-	readClock     func() time.Time // measures that staleness; not the domain's clock
-	tracer        trace.Tracer     // nil: tracing off
-	subjects      SubjectSealer    // nil: actors stored as given
+	store     EventStore
+	snapshots eventstore.SnapshotStore // nil when the store keeps none
+	// keptStateUnproven: the store's streams can lose events without an append, so an
+	// append at the kept revision does not prove the kept state current (queue.go).
+	keptStateUnproven bool
+	ids               domain.IDs
+	now               func() time.Time
+	maxRetries        int
+	log               *slog.Logger
+	cacheSize         int
+	snapshotEvery     int
+	readStaleness     time.Duration    // how long LoadPartner trusts a confirmed state (read.go)
+	readClock         func() time.Time // measures that staleness; not the domain's clock
+	tracer            trace.Tracer     // nil: tracing off
+	subjects          SubjectSealer    // nil: actors stored as given
 
 	states *stateCache
 	loads  singleflight.Group // loads of streams the cache does not hold, shared (state.go)
@@ -163,7 +166,7 @@ func WithSnapshotEvery(n int) Option { return func(x *Executor) { x.snapshotEver
 func New(store EventStore, opts ...Option) *Executor {
 	x := &Executor{store: store, ids: domain.RandomIDs{}, now: time.Now, readClock: time.Now, maxRetries: defaultMaxRetries, log: slog.Default(),
 		cacheSize: DefaultStateCacheSize, snapshotEvery: DefaultSnapshotEvery, queues: map[string]*streamQueue{}, snapshotting: map[string]bool{},
-		idleDrainers: make(chan drainJob), closed: make(chan struct{})}
+		idleDrainers: make(chan drainJob), closed: make(chan struct{}), keptStateUnproven: eventstore.StreamsCanBeTruncated(store)}
 	for _, o := range opts {
 		o(x)
 	}

@@ -21,6 +21,11 @@ type Store struct {
 }
 
 var _ eventstore.Store = (*Store)(nil)
+var _ eventstore.StreamTruncator = (*Store)(nil)
+
+// StreamsCanBeTruncated: an operator can delete or truncate an EventStoreDB stream
+// (eventstore.StreamTruncator).
+func (*Store) StreamsCanBeTruncated() {}
 
 // Open connects with an EventStoreDB connection string
 // (esdb://host:2113?tls=false, esdb+discover://..., see the client's documentation).

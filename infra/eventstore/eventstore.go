@@ -170,6 +170,33 @@ type Store interface {
 	Close() error
 }
 
+// StreamTruncator is implemented by a store whose streams can lose events without the
+// ledger appending anything: EventStoreDB, where an operator may soft-delete, tombstone
+// or truncate a stream ($tb, $maxCount, $maxAge), and where an append at a soft-deleted
+// stream's next revision succeeds and re-creates it. On such a store an append at the
+// revision a process last saw does not prove that process's state is the stream's, so
+// commands are decided on a state read from the store (ErrStreamTruncated then refuses
+// them). The SQL stores never lose events and do not implement it.
+type StreamTruncator interface {
+	StreamsCanBeTruncated()
+}
+
+// StreamsCanBeTruncated tells whether s, or a store it wraps (Unwrap), is a
+// StreamTruncator.
+func StreamsCanBeTruncated(s any) bool {
+	for s != nil {
+		if _, ok := s.(StreamTruncator); ok {
+			return true
+		}
+		w, ok := s.(interface{ Unwrap() Store })
+		if !ok {
+			return false
+		}
+		s = w.Unwrap()
+	}
+	return false
+}
+
 // ErrWrongExpectedRevision is matched with errors.Is; the error itself is a
 // *WrongExpectedRevisionError carrying the actual revision.
 var ErrWrongExpectedRevision = errors.New("wrong expected revision")

@@ -26,6 +26,9 @@ type Store struct {
 // ObserveStore wraps s.
 func (m *Metrics) ObserveStore(s eventstore.Store) *Store { return &Store{Store: s, m: m} }
 
+// Unwrap is the wrapped store, for what it declares of itself (eventstore.StreamsCanBeTruncated).
+func (s *Store) Unwrap() eventstore.Store { return s.Store }
+
 // Append appends through the wrapped store and records how it went and how long it took.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
 	start := time.Now()
