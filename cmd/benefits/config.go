@@ -363,7 +363,7 @@ func serveSettings(c *Config) []setting {
 				c.MaxConnections, err = parseBound(v)
 				return err
 			}},
-		{name: "max-commands-in-flight", def: "64", usage: "commands this process works on at once; more answer 503 overloaded with Retry-After at once (0: unbounded)",
+		{name: "max-commands-in-flight", def: "128", usage: "commands this process works on at once; more answer 503 overloaded with Retry-After at once (0: unbounded)",
 			apply: func(v string) (err error) {
 				c.Limits.Commands, err = parseBound(v)
 				return err

@@ -37,7 +37,7 @@ func TestServeDefaults(t *testing.T) {
 		Partitions: 1, PinnedTTL: 5 * time.Second, StateCacheSize: 10_000, SnapshotEvery: 1000, ErasureFollowEvery: time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		ReadDBMaxConns: 16, EventStoreMaxConns: 32, MaxTokenLifetime: 24 * time.Hour, MaxConnections: 1024, ReadStaleness: time.Second,
-		Limits:      handlers.InFlightLimits{Commands: 64, Queries: 128, PerPartner: 32},
+		Limits:      handlers.InFlightLimits{Commands: 128, Queries: 128, PerPartner: 32},
 		Checkpoints: CheckpointConfig{Every: 1000, Interval: time.Minute},
 		Tracing:     tracing.Config{SampleRatio: 1},
 		OIDC:        handlers.OIDCSettings{RolesClaim: handlers.DefaultOIDCRolesClaim}}
