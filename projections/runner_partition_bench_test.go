@@ -18,6 +18,7 @@ import (
 	"ledger/domain"
 	"ledger/infra/eventstore"
 	"ledger/infra/natsbus"
+	"ledger/infra/partition"
 	"ledger/infra/pgtest"
 	"ledger/infra/sqldb"
 	"ledger/infra/sqlstore"
@@ -149,14 +150,25 @@ func benchLive(b *testing.B, dialect sqldb.Dialect, parts, procs int) {
 	events := liveBenchEvents()
 	t0 := time.Date(2026, 1, 15, 9, 0, 0, 0, time.UTC)
 	var writers sync.WaitGroup
+	lastOf := make([]struct { // per partition: its partner appended last, and where
+		mpn string
+		pos eventstore.Position
+	}, parts)
 	for w := range 8 {
 		writers.Go(func() {
 			for i := w; i < events/20; i += 8 {
 				mpn := strconv.Itoa(2_000_000 + i)
-				if _, err := store.Append(ctx, domain.PartnerStream(mpn), eventstore.NoStream(), benchPartner(mpn, t0)...); err != nil {
+				res, err := store.Append(ctx, domain.PartnerStream(mpn), eventstore.NoStream(), benchPartner(mpn, t0)...)
+				if err != nil {
 					b.Error(err)
 					return
 				}
+				k := partition.Of(mpn, parts)
+				mu.Lock()
+				if lastOf[k].pos.Less(res.Position) {
+					lastOf[k].mpn, lastOf[k].pos = mpn, res.Position
+				}
+				mu.Unlock()
 			}
 		})
 	}
@@ -184,7 +196,19 @@ func benchLive(b *testing.B, dialect sqldb.Dialect, parts, procs int) {
 			}
 		}
 	}
-	waitAll(head)
+	// Caught up when every partition has applied its own last event: waiting for the log's
+	// head would add, for each partition whose last event is not the head, the idle pull
+	// (FetchWait, 1 s) after which its checkpoint is raised to the head.
+	for _, p := range All() {
+		for _, last := range lastOf {
+			if last.mpn == "" {
+				continue
+			}
+			if _, err := runners[0].Checkpoints().WaitForPartner(ctx, p.Name(), last.mpn, last.pos); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 	took := time.Since(start)
 	b.StopTimer()
 	stopProfile()
