@@ -27,23 +27,14 @@ var (
 	opsActor  = domain.Actor{UserID: "ops-1", SystemRoles: []string{domain.SystemOps}}
 )
 
-// testClock is the time of the executor and of rulesNowProjection, moved by the test.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *testClock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
-
 // partnerWriter runs commands through the real executor (sealed, rule-versioned events).
 type partnerWriter struct {
 	t     *testing.T
 	x     *commands.Executor
-	clock *testClock
+	clock *testkit.Clock
 }
 
-func newPartnerWriter(t *testing.T, store commands.EventStore, clock *testClock) *partnerWriter {
+func newPartnerWriter(t *testing.T, store commands.EventStore, clock *testkit.Clock) *partnerWriter {
 	return &partnerWriter{t: t, x: commands.New(store, commands.WithClock(clock.Now)), clock: clock}
 }
 
@@ -119,7 +110,7 @@ func setUpLive(t *testing.T, h *harness, ps ...Projection) {
 func TestRuleChangeThenRebuild(t *testing.T) {
 	forEachReadDialect(t, func(t *testing.T, h *harness) {
 		ctx := context.Background()
-		clock := &testClock{now: rebuildT0}
+		clock := testkit.NewClock(rebuildT0)
 		w := newPartnerWriter(t, h.store, clock)
 		w.member("1000001", domain.LevelGold, "Cloud Platform", true)  // activated under v1: 20, unlimited
 		w.member("1000002", domain.LevelGold, "Data Analytics", false) // activates under v2 below
@@ -268,7 +259,7 @@ func tableDiff(t *testing.T, rep RebuildReport, table string) TableDiff {
 func TestQueriesAnswerThroughoutARebuild(t *testing.T) {
 	forEachReadDialect(t, func(t *testing.T, h *harness) {
 		ctx := context.Background()
-		clock := &testClock{now: rebuildT0}
+		clock := testkit.NewClock(rebuildT0)
 		w := newPartnerWriter(t, h.store, clock)
 		const partners = 40
 		for i := range partners {
@@ -328,7 +319,7 @@ func TestQueriesAnswerThroughoutARebuild(t *testing.T) {
 func TestAnInterruptedRebuildResumesAndLeavesTheLiveModelWhole(t *testing.T) {
 	forEachReadDialect(t, func(t *testing.T, h *harness) {
 		ctx := context.Background()
-		clock := &testClock{now: rebuildT0}
+		clock := testkit.NewClock(rebuildT0)
 		w := newPartnerWriter(t, h.store, clock)
 		for i := range 10 {
 			w.member(fmt.Sprintf("30000%02d", i), domain.LevelGold, "Cloud Platform", true)
@@ -432,7 +423,7 @@ func TestAKilledRebuildIsTakenOverAndResumedWhereItStopped(t *testing.T) {
 		rebuildLease = 300 * time.Millisecond
 		t.Cleanup(func() { rebuildLease = lease })
 		ctx := context.Background()
-		clock := &testClock{now: rebuildT0}
+		clock := testkit.NewClock(rebuildT0)
 		w := newPartnerWriter(t, h.store, clock)
 		for i := range 10 {
 			w.member(fmt.Sprintf("40000%02d", i), domain.LevelGold, "Cloud Platform", true)

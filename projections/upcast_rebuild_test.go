@@ -14,6 +14,7 @@ import (
 	"ledger/infra/eventstore"
 	"ledger/infra/paging"
 	"ledger/infra/sqlstore"
+	"ledger/infra/testkit"
 )
 
 // TestMixedVersionLogRebuildsToTheSameReadModelsAsAnAllV2Log: a log where the incidents
@@ -23,7 +24,7 @@ import (
 func TestMixedVersionLogRebuildsToTheSameReadModelsAsAnAllV2Log(t *testing.T) {
 	forEachReadDialect(t, func(t *testing.T, h *harness) {
 		ctx := context.Background()
-		w := newPartnerWriter(t, h.store, &testClock{now: rebuildT0})
+		w := newPartnerWriter(t, h.store, testkit.NewClock(rebuildT0))
 		const mpn = "1000001"
 		admin := domain.Actor{UserID: "admin@" + mpn}
 		w.member(mpn, domain.LevelGold, "Cloud Platform", true)

@@ -21,6 +21,7 @@ import (
 	"ledger/infra/esdbstore/esdbprotocolserver"
 	"ledger/infra/eventstore"
 	"ledger/infra/pgtest"
+	"ledger/infra/testkit"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -33,25 +34,10 @@ var e2eSecret = []byte("e2e-secret-0123456789abcdef012345")
 var baseTime = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 
 // testClock is the process's clock in the end-to-end tests, so contracts can expire.
-type testClock struct {
-	mu sync.Mutex
-	at time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.at
-}
-
-func (c *testClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.at = t
-}
+type testClock struct{ *testkit.Clock }
 
 // travel moves the clock for the rest of the test and back afterwards.
-func (c *testClock) travel(t *testing.T, to time.Time) {
+func (c testClock) travel(t *testing.T, to time.Time) {
 	was := c.Now()
 	c.Set(to)
 	t.Cleanup(func() { c.Set(was) })
@@ -63,7 +49,7 @@ type system struct {
 	proc    *process
 	url     string
 	client  *http.Client
-	clock   *testClock
+	clock   testClock
 	stopBG  func()
 	lastPos atomic.Pointer[eventstore.Position] // highest position any command answered
 }
@@ -95,7 +81,7 @@ func esdbConfig(t testing.TB) Config {
 // startSystem wires cfg as serve does and serves it until the test ends.
 func startSystem(t testing.TB, cfg Config, opts wireOptions) *system {
 	t.Helper()
-	clock := &testClock{at: baseTime}
+	clock := testClock{testkit.NewClock(baseTime)}
 	if opts.now == nil {
 		opts.now = clock.Now
 	}

@@ -3,7 +3,6 @@ package commands
 import (
 	"context"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,25 +11,8 @@ import (
 	"ledger/infra/eventstore"
 	"ledger/infra/pgtest"
 	"ledger/infra/sqlstore"
+	"ledger/infra/testkit"
 )
-
-// readClockAt is a read-staleness clock the test moves by hand.
-type readClockAt struct {
-	mu sync.Mutex
-	at time.Time
-}
-
-func (c *readClockAt) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.at
-}
-
-func (c *readClockAt) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.at = c.at.Add(d)
-}
 
 // readsCounted is a real store that counts its stream reads.
 type readsCounted struct {
@@ -103,7 +85,7 @@ func TestAdminDemotedThroughAnotherProcessIsRefusedOnceTheReadStalenessPassed(t 
 	for name, pair := range twoProcessStores(t) {
 		t.Run(name, func(t *testing.T) {
 			clock := WithClock(func() time.Time { return now })
-			readClock := &readClockAt{at: now}
+			readClock := testkit.NewClock(now)
 			here := New(pair[0], clock, WithReadStaleness(staleness), WithReadClock(readClock.Now))
 			elsewhere := New(pair[1], clock)
 			mpnAdmin, globalAdmin := partnerWithMPNAdmin(t, elsewhere, "4716001")
@@ -125,7 +107,7 @@ func TestAdminDemotedThroughAnotherProcessIsRefusedOnceTheReadStalenessPassed(t 
 func TestQueriesWithinTheReadStalenessDoNotReadTheStore(t *testing.T) {
 	const staleness = 100 * time.Millisecond
 	store := &readsCounted{Store: stores(t)["sqlite"](t)}
-	readClock := &readClockAt{at: now}
+	readClock := testkit.NewClock(now)
 	x := New(store, WithClock(func() time.Time { return now }), WithReadStaleness(staleness), WithReadClock(readClock.Now))
 	mpnAdmin, globalAdmin := partnerWithMPNAdmin(t, x, "4716002")
 	readsAccount(t, x, "4716002", mpnAdmin, globalAdmin)
@@ -149,7 +131,7 @@ func TestQueriesWithinTheReadStalenessDoNotReadTheStore(t *testing.T) {
 // Within one process a demotion is seen by the next query at once, however long the
 // read staleness: the command's state is kept before the command is answered.
 func TestAdminDemotedThroughThisProcessIsRefusedAtOnce(t *testing.T) {
-	readClock := &readClockAt{at: now} // never moves: every confirmed state stays trusted
+	readClock := testkit.NewClock(now) // never moves: every confirmed state stays trusted
 	x := New(stores(t)["sqlite"](t), WithClock(func() time.Time { return now }), WithReadStaleness(time.Hour), WithReadClock(readClock.Now))
 	mpnAdmin, globalAdmin := partnerWithMPNAdmin(t, x, "4716003")
 	if !readsAccount(t, x, "4716003", mpnAdmin, globalAdmin) {
@@ -167,7 +149,7 @@ func TestAdminDemotedThroughThisProcessIsRefusedAtOnce(t *testing.T) {
 func TestUserRegisteredThroughAnotherProcessReadsAtOnceAtItsPosition(t *testing.T) {
 	pair := twoProcessStores(t)["sqlite"]
 	clock := WithClock(func() time.Time { return now })
-	readClock := &readClockAt{at: now} // never moves: every confirmed state stays trusted
+	readClock := testkit.NewClock(now) // never moves: every confirmed state stays trusted
 	here := New(pair[0], clock, WithReadStaleness(time.Hour), WithReadClock(readClock.Now))
 	elsewhere := New(pair[1], clock)
 	actionPackPartner(t, elsewhere, "4716004")
