@@ -23,10 +23,10 @@ type knownCheckpoints struct {
 	seen    map[string]time.Time             // when at was last confirmed
 	polls   uint64                           // polls completed
 	pollErr error                            // of the last poll
-	waiters int
-	polling bool // a poller goroutine runs
+	polling bool                             // a poller goroutine runs
 	// waiting are the waiters of each projection, woken one by one by this process's
-	// commits when their position is reached (see committed).
+	// commits when their position is reached (see committed); a projection nobody
+	// waits for has no entry, so the poller stops when it is empty.
 	waiting map[string]map[*waiter]struct{}
 }
 
@@ -99,11 +99,11 @@ func (c *Checkpoints) waitFor(ctx context.Context, name, key string, pos eventst
 		return s.at, nil
 	}
 	w := &waiter{key: key, pos: pos, wake: make(chan struct{}, 1)}
-	joined := c.join(name, w)
+	c.join(name, w)
 	defer c.leave(name, w)
 	for {
 		s, polls := c.look(name, key)
-		s.polled = polls > joined
+		s.polled = polls > w.joined
 		if done, err := s.settles(pos); done {
 			if errors.Is(err, ErrUnknownProjection) {
 				err = fmt.Errorf("%w: %s", err, name)
@@ -189,12 +189,11 @@ func (k *knownCheckpoints) sight(name, key string, poll time.Duration) sight {
 	return sight{at: at, known: ok, fresh: ok && time.Since(k.seen[name]) <= poll, err: k.pollErr}
 }
 
-// join counts a waiter of name and starts the poller if none runs; it returns the
-// number of polls completed so far.
-func (c *Checkpoints) join(name string, w *waiter) uint64 {
+// join adds a waiter of name, noting the polls completed so far, and starts the poller
+// if none runs.
+func (c *Checkpoints) join(name string, w *waiter) {
 	c.known.mu.Lock()
 	defer c.known.mu.Unlock()
-	c.known.waiters++
 	w.joined = c.known.polls
 	if c.known.waiting[name] == nil {
 		c.known.waiting[name] = map[*waiter]struct{}{}
@@ -204,14 +203,15 @@ func (c *Checkpoints) join(name string, w *waiter) uint64 {
 		c.known.polling = true
 		go c.pollWhileWaited()
 	}
-	return c.known.polls
 }
 
 func (c *Checkpoints) leave(name string, w *waiter) {
 	c.known.mu.Lock()
 	defer c.known.mu.Unlock()
-	c.known.waiters--
 	delete(c.known.waiting[name], w)
+	if len(c.known.waiting[name]) == 0 {
+		delete(c.known.waiting, name)
+	}
 }
 
 // pollWhileWaited reads every checkpoint at once, then again every poll interval, and
@@ -222,7 +222,7 @@ func (c *Checkpoints) pollWhileWaited() {
 			time.Sleep(c.poll)
 		}
 		c.known.mu.Lock()
-		if c.known.waiters == 0 {
+		if len(c.known.waiting) == 0 {
 			c.known.polling = false
 			c.known.mu.Unlock()
 			return

@@ -80,7 +80,11 @@ func TestManyWaitersForAFuturePositionHoldNoConnection(t *testing.T) {
 func waiting(c *Checkpoints) int {
 	c.known.mu.Lock()
 	defer c.known.mu.Unlock()
-	return c.known.waiters
+	n := 0
+	for _, ws := range c.known.waiting {
+		n += len(ws)
+	}
+	return n
 }
 
 func (h *harness) openBoundedReadDB(n int) *bun.DB {
@@ -177,9 +181,12 @@ func TestACommitOrPollWakesOnlyTheQueriesItLetsThrough(t *testing.T) {
 		})
 	}
 	testkit.Eventually(t, "every query waiting, the background poll done", func() bool {
+		if waiting(c) != waiters {
+			return false
+		}
 		c.known.mu.Lock()
 		defer c.known.mu.Unlock()
-		return c.known.waiters == waiters && c.known.polls > 0
+		return c.known.polls > 0
 	})
 	for n := uint64(2); n <= 50; n++ {
 		c.committed("incidents", 0, 1, at(n)) // another read model
