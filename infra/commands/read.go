@@ -21,8 +21,8 @@ import (
 //     a state holding the stream up to there, read from the store when the cache's is
 //     older: a user registered through another process reads at once.
 //
-// Commands never trust it: they decide on the state brought up to date with the store,
-// and their append's expected revision catches what they still missed.
+// Commands do not use the read staleness: they decide on the kept state, and their
+// append at its revision proves it current or sends them back to the store (queue.go).
 
 // DefaultReadStaleness bounds how long a removal made through another process may go
 // unseen by this one's queries: the bound an erasure made elsewhere already has
