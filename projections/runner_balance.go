@@ -64,7 +64,7 @@ func (b *balancer) run(ctx context.Context) {
 	for _, ws := range b.workers {
 		for _, w := range ws {
 			if w.own.held() {
-				_ = b.unpin(leaveCtx, w)
+				_ = w.unpin(leaveCtx)
 			}
 		}
 	}
@@ -131,7 +131,7 @@ func (b *balancer) balance(ctx context.Context, ws []*worker, members int) {
 func (w *worker) handOver(ctx context.Context, coolDown time.Duration) error {
 	w.own.release(time.Now().Add(coolDown))
 	w.committed = nil
-	if err := w.r.unpin(ctx, w); err != nil {
+	if err := w.unpin(ctx); err != nil {
 		return fmt.Errorf("release partition: %w", err)
 	}
 	w.stats.released.Add(1)
@@ -139,10 +139,9 @@ func (w *worker) handOver(ctx context.Context, coolDown time.Duration) error {
 	return nil
 }
 
-func (b *balancer) unpin(ctx context.Context, w *worker) error { return b.r.unpin(ctx, w) }
-
-func (r *Runner) unpin(ctx context.Context, w *worker) error {
-	s, err := r.cfg.JetStream.Stream(ctx, natsbus.StreamName)
+// unpin lets NATS give the worker's partition to the next process that pulls it.
+func (w *worker) unpin(ctx context.Context) error {
+	s, err := w.r.cfg.JetStream.Stream(ctx, natsbus.StreamName)
 	if err != nil {
 		return err
 	}
