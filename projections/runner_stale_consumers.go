@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -51,7 +52,7 @@ func (r *Runner) dropStaleConsumers(ctx context.Context, stream jetstream.Stream
 // staleConsumer: name is a consumer of one of this runner's read models, from before
 // partitions or of another partition count than the read model has now.
 func (r *Runner) staleConsumer(name string) bool {
-	if r.currentConsumer(name) {
+	if slices.Contains(r.ConsumerNames(), name) {
 		return false
 	}
 	for _, p := range r.projections {
@@ -67,15 +68,6 @@ func (r *Runner) staleConsumer(name string) bool {
 		part, err1 := strconv.Atoi(k)
 		parts, err2 := strconv.Atoi(n)
 		if ok && err1 == nil && err2 == nil && ConsumerName(p.Name(), part, parts) == name && parts != r.partitionsOf(p) {
-			return true
-		}
-	}
-	return false
-}
-
-func (r *Runner) currentConsumer(name string) bool {
-	for _, current := range r.ConsumerNames() {
-		if name == current {
 			return true
 		}
 	}
