@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -110,7 +109,6 @@ func overloadedAnswer(limit int, retryAfter time.Duration) []byte {
 	if err != nil {
 		panic(err) // a problem of strings and an int always encodes
 	}
-	seconds := int((retryAfter + time.Second - 1) / time.Second)
-	return fmt.Appendf(nil, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: %s\r\nRetry-After: %s\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
-		ProblemContentType, strconv.Itoa(seconds), len(body), body)
+	return fmt.Appendf(nil, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: %s\r\nRetry-After: %d\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
+		ProblemContentType, retryAfterSeconds(retryAfter), len(body), body)
 }
