@@ -24,9 +24,9 @@ type DeadLetter struct {
 	At         time.Time
 }
 
-type deadLetterRow struct {
-	bun.BaseModel `bun:"table:dead_letters"`
-
+// deadLetter is what a dead letter records: open in dead_letters (deadLetterRow), and
+// kept with how it was resolved in dead_letter_resolutions (deadLetterResolutionRow).
+type deadLetter struct {
 	Projection      string    `bun:"projection,pk"`
 	Generation      int       `bun:"generation,pk"`
 	PositionCommit  int64     `bun:"position_commit,pk"`
@@ -38,10 +38,15 @@ type deadLetterRow struct {
 	At              time.Time `bun:"at,notnull"`
 }
 
+type deadLetterRow struct {
+	bun.BaseModel `bun:"table:dead_letters"`
+	deadLetter
+}
+
 func recordDeadLetter(ctx context.Context, tx bun.Tx, name string, gen int, ev eventstore.RecordedEvent, cause error) error {
-	row := deadLetterRow{Projection: name, Generation: gen,
+	row := deadLetterRow{deadLetter: deadLetter{Projection: name, Generation: gen,
 		PositionCommit: int64(ev.Position.Commit), PositionPrepare: int64(ev.Position.Prepare),
-		EventID: ev.ID, EventType: ev.Type, Stream: ev.Stream, Error: cause.Error(), At: time.Now().UTC()}
+		EventID: ev.ID, EventType: ev.Type, Stream: ev.Stream, Error: cause.Error(), At: time.Now().UTC()}}
 	if _, err := tx.NewInsert().Model(&row).On("CONFLICT DO NOTHING").Exec(ctx); err != nil {
 		return fmt.Errorf("dead letter %s at %s: %w", name, ev.Position, err)
 	}

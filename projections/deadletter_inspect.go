@@ -108,20 +108,11 @@ type DeadLetterPage struct {
 
 type deadLetterResolutionRow struct {
 	bun.BaseModel `bun:"table:dead_letter_resolutions"`
-
-	Projection      string    `bun:"projection,pk"`
-	Generation      int       `bun:"generation,pk"`
-	PositionCommit  int64     `bun:"position_commit,pk"`
-	PositionPrepare int64     `bun:"position_prepare,pk"`
-	EventID         string    `bun:"event_id,notnull"`
-	EventType       string    `bun:"event_type,notnull"`
-	Stream          string    `bun:"stream,notnull"`
-	Error           string    `bun:"error,notnull"`
-	At              time.Time `bun:"at,notnull"`
-	Resolution      string    `bun:"resolution,notnull"`
-	Reason          string    `bun:"reason,notnull"`
-	ResolvedBy      string    `bun:"resolved_by,notnull"`
-	ResolvedAt      time.Time `bun:"resolved_at,notnull"`
+	deadLetter
+	Resolution string    `bun:"resolution,notnull"`
+	Reason     string    `bun:"reason,notnull"`
+	ResolvedBy string    `bun:"resolved_by,notnull"`
+	ResolvedAt time.Time `bun:"resolved_at,notnull"`
 }
 
 func (o *DeadLetterOps) ensureSchema(ctx context.Context) error {
@@ -243,16 +234,14 @@ func (o *DeadLetterOps) resolvedPage(ctx context.Context, name string, after dea
 	return out, nil
 }
 
-func (r deadLetterRow) entry() DeadLetterEntry {
+func (r deadLetter) entry() DeadLetterEntry {
 	pos := eventstore.Position{Commit: uint64(r.PositionCommit), Prepare: uint64(r.PositionPrepare)}
 	return DeadLetterEntry{Projection: r.Projection, Generation: r.Generation, Position: pos.String(),
 		EventID: r.EventID, EventType: r.EventType, Stream: r.Stream, Error: r.Error, At: r.At}
 }
 
 func (r deadLetterResolutionRow) entry() DeadLetterEntry {
-	e := deadLetterRow{Projection: r.Projection, Generation: r.Generation, PositionCommit: r.PositionCommit,
-		PositionPrepare: r.PositionPrepare, EventID: r.EventID, EventType: r.EventType, Stream: r.Stream,
-		Error: r.Error, At: r.At}.entry()
+	e := r.deadLetter.entry()
 	at := r.ResolvedAt
 	e.Resolution, e.Reason, e.ResolvedBy, e.ResolvedAt = r.Resolution, r.Reason, r.ResolvedBy, &at
 	return e

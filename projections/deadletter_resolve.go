@@ -91,9 +91,7 @@ func (o *DeadLetterOps) resolve(ctx context.Context, name string, pos eventstore
 				return err
 			}
 		}
-		res := deadLetterResolutionRow{Projection: letter.Projection, Generation: letter.Generation,
-			PositionCommit: letter.PositionCommit, PositionPrepare: letter.PositionPrepare, EventID: letter.EventID,
-			EventType: letter.EventType, Stream: letter.Stream, Error: letter.Error, At: letter.At,
+		res := deadLetterResolutionRow{deadLetter: letter.deadLetter,
 			Resolution: how, Reason: reason, ResolvedBy: by, ResolvedAt: time.Now().UTC()}
 		if _, err := tx.NewInsert().Model(&res).Exec(ctx); err != nil {
 			return fmt.Errorf("record resolution of %s at %s: %w", name, pos, err)
