@@ -18,16 +18,7 @@ import (
 func BenchmarkRunnerCatchUp(b *testing.B) {
 	ctx := context.Background()
 	quiet := slog.New(slog.DiscardHandler)
-	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(b.TempDir(), "events.db"), sqlstore.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
-	e, err := natsbus.StartEmbedded(ctx, natsbus.EmbeddedOptions{StoreDir: b.TempDir(), Logger: quiet})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Shutdown()
+	store, e := benchStoreAndBus(b, quiet)
 	conn, err := natsbus.Connect(ctx, e.ClientURL())
 	if err != nil {
 		b.Fatal(err)
@@ -68,4 +59,21 @@ func BenchmarkRunnerCatchUp(b *testing.B) {
 	stopRunner()
 	<-stopped
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// benchStoreAndBus is a SQLite event store and an embedded NATS server, both closed when
+// the benchmark ends.
+func benchStoreAndBus(b *testing.B, log *slog.Logger) (*sqlstore.Store, *natsbus.Embedded) {
+	ctx := context.Background()
+	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(b.TempDir(), "events.db"), sqlstore.Options{Logger: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { store.Close() })
+	e, err := natsbus.StartEmbedded(ctx, natsbus.EmbeddedOptions{StoreDir: b.TempDir(), Logger: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(e.Shutdown)
+	return store, e
 }

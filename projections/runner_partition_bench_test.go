@@ -21,7 +21,6 @@ import (
 	"ledger/infra/partition"
 	"ledger/infra/pgtest"
 	"ledger/infra/sqldb"
-	"ledger/infra/sqlstore"
 )
 
 // liveBenchEvents is the events written per run; BENEFITS_LIVE_BENCH_EVENTS overrides
@@ -90,16 +89,7 @@ func benchLive(b *testing.B, dialect sqldb.Dialect, parts, procs int) {
 	b.StopTimer()
 	ctx := context.Background()
 	quiet := slog.New(slog.DiscardHandler)
-	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(b.TempDir(), "events.db"), sqlstore.Options{Logger: quiet})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
-	e, err := natsbus.StartEmbedded(ctx, natsbus.EmbeddedOptions{StoreDir: b.TempDir(), Logger: quiet})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Shutdown()
+	store, e := benchStoreAndBus(b, quiet)
 	// The stream exists before the projectors start, as once a forwarder has run: Setup
 	// makes the consumers and the workers pull from the start, instead of backing off
 	// (up to 5 s) while the stream is missing and counting that into the figure.
