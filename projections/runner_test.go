@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"slices"
 	"strings"
@@ -70,10 +71,24 @@ func TestRedeliveryAfterAKillBetweenCommitAndAckChangesNothing(t *testing.T) {
 			t.Fatal("the first runner committed nothing before it was killed")
 		}
 
-		r2 := h.runner(nil, p)
+		r2conn := h.connect()
+		r2 := h.runner(r2conn, p)
 		h.background("runner 2", r2.Run)
+		var lastSeen string // what runner 2 and NATS showed last, should the wait fail
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("checkpoint %s; last seen: %s", st.Checkpoint, lastSeen)
+			}
+		})
 		testkit.Eventually(t, "NATS redelivers the committed, unacked batch and runner 2 skips it", func() bool {
 			s, _ := r2.Stats(p.Name())
+			lastSeen = fmt.Sprintf("runner 2 %+v", s)
+			if c, err := r2conn.JetStream.Consumer(context.Background(), natsbus.StreamName, ConsumerName(p.Name(), 0, 1)); err == nil {
+				if info, err := c.Info(context.Background()); err == nil {
+					lastSeen += fmt.Sprintf("; consumer pending %d, ack pending %d, redelivered %d, ack floor %d, delivered %d",
+						info.NumPending, info.NumAckPending, info.NumRedelivered, info.AckFloor.Stream, info.Delivered.Stream)
+				}
+			}
 			return s.Skipped >= st.Checkpoint.Commit
 		})
 		head = h.appendEvents(10, "TestHappened")
