@@ -37,6 +37,18 @@ func (s *interleavingStore) Append(ctx context.Context, stream string, expected 
 	return s.Store.Append(ctx, stream, expected, events...)
 }
 
+// holdNextAppend makes the next append wait until release is called; held is closed
+// once that append has begun. Waiting on held, not on the queue's flags, is what tells
+// a test that a command is in its append: the flags of the drain before it can still
+// read "draining, nothing queued" just after that drain's last answer.
+func (s *interleavingStore) holdNextAppend() (held <-chan struct{}, release func()) {
+	h, r := make(chan struct{}), make(chan struct{})
+	s.mu.Lock()
+	s.beforeAppend = func() { close(h); <-r }
+	s.mu.Unlock()
+	return h, func() { close(r) }
+}
+
 func openIncident(mpn string, admin domain.Actor, contract string) domain.OpenIncident {
 	return domain.OpenIncident{MPNID: mpn, By: admin, Plan: domain.PlanProductSupport, Product: "SQL Server", Version: "2025", Title: "slow", ContractID: contract}
 }
@@ -171,13 +183,13 @@ func TestCommandsWaitingOnOneStreamAreAppendedTogether(t *testing.T) {
 		domain.OpenIncident{MPNID: "4712004", By: admin, Plan: domain.PlanProductSupport, Product: "Exchange Server", Version: "2016", ContractID: contract},
 		openIncident("4712004", admin, contract),
 	}
-	release, first := make(chan struct{}), make(chan answer, 1)
-	gated.beforeAppend = func() { <-release } // the first command's append waits
+	first := make(chan answer, 1)
+	held, release := gated.holdNextAppend() // the first command's append waits
 	go func() {
 		out, err := x.Partner(ctx, "4712004", domain.RegisterUser{MPNID: "4712004", By: platform, UserID: "member@4712004", AccountType: domain.AccountAAD}, Meta{Actor: platform})
 		first <- answer{out, err}
 	}()
-	testkit.Eventually(t, "the first command is appending", func() bool { return x.queued(stream) == 0 && x.draining(stream) })
+	testkit.Eventually(t, "the first command is appending", closed(held))
 	answers := make([]chan answer, len(commands))
 	for i, c := range commands {
 		answers[i] = make(chan answer, 1)
@@ -188,7 +200,7 @@ func TestCommandsWaitingOnOneStreamAreAppendedTogether(t *testing.T) {
 		testkit.Eventually(t, "the command waits in the queue", func() bool { return x.queued(stream) == i+1 })
 	}
 	before := base.Stats().Appends
-	close(release)
+	release()
 	if a := <-first; a.err != nil {
 		t.Fatal(a.err)
 	}
@@ -243,11 +255,16 @@ func (x *Executor) queued(stream string) int {
 	return 0
 }
 
-func (x *Executor) draining(stream string) bool {
-	x.queuesMu.Lock()
-	defer x.queuesMu.Unlock()
-	q := x.queues[stream]
-	return q != nil && q.draining
+// closed is a condition for testkit.Eventually: c has been closed.
+func closed(c <-chan struct{}) func() bool {
+	return func() bool {
+		select {
+		case <-c:
+			return true
+		default:
+			return false
+		}
+	}
 }
 
 // panickingIDs fails the way a broken ID source would.

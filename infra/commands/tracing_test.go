@@ -30,13 +30,13 @@ func TestAppendOfCommandsFromTwoTracesLinksBothAndEachEventNamesItsOwnCommand(t 
 	admin, contract := actionPackPartner(t, x, mpn)
 	stream := domain.PartnerStream(mpn)
 
-	release, first := make(chan struct{}), make(chan error, 1)
-	gated.beforeAppend = func() { <-release } // the first command's append waits
+	first := make(chan error, 1)
+	held, release := gated.holdNextAppend() // the first command's append waits
 	go func() {
 		_, err := x.Partner(context.Background(), mpn, domain.RegisterUser{MPNID: mpn, By: platform, UserID: "member@" + mpn, AccountType: domain.AccountAAD}, Meta{Actor: platform})
 		first <- err
 	}()
-	testkit.Eventually(t, "the first command is appending", func() bool { return x.queued(stream) == 0 && x.draining(stream) })
+	testkit.Eventually(t, "the first command is appending", closed(held))
 	callers := make([]trace.Span, 2)
 	answers := make([]chan answer, 2)
 	for i := range callers {
@@ -49,7 +49,7 @@ func TestAppendOfCommandsFromTwoTracesLinksBothAndEachEventNamesItsOwnCommand(t 
 		}()
 		testkit.Eventually(t, "the command waits in the queue", func() bool { return x.queued(stream) == i+1 })
 	}
-	close(release)
+	release()
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
