@@ -118,6 +118,24 @@ func (s Partner) Contracts(at time.Time) []ContractView {
 	return cs
 }
 
+// ContractsSteady gives the instants around at between which Contracts answers as it
+// does at at: [since, until), the zero time meaning no bound on that side. A contract's
+// view depends on the instant only through validAt, so it can change only where a
+// window opens or closes; an answer rendered at at may be served again within them.
+func (s Partner) ContractsSteady(at time.Time) (since, until time.Time) {
+	for _, c := range s.ContractByID {
+		for _, edge := range [2]time.Time{c.ValidFrom, c.ValidUntil} {
+			switch {
+			case !at.Before(edge) && (since.IsZero() || edge.After(since)):
+				since = edge
+			case at.Before(edge) && (until.IsZero() || edge.Before(until)):
+				until = edge
+			}
+		}
+	}
+	return since, until
+}
+
 // Contract is one contract as of at.
 func (s Partner) Contract(contractID string, at time.Time) (ContractView, bool) {
 	c, ok := s.ContractByID[contractID]

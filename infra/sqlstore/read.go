@@ -7,7 +7,6 @@ import (
 	"iter"
 	"math"
 	"sync"
-	"time"
 
 	"ledger/infra/eventstore"
 	"ledger/infra/sqldb"
@@ -153,7 +152,7 @@ func scanEvents(rows *sql.Rows, sizeHint int) ([]eventstore.RecordedEvent, error
 	var (
 		position, revision int64
 		data, metadata     sql.RawBytes
-		recordedAt         scannedTime
+		recordedAt         sqldb.ScannedTime
 		slab               []byte
 	)
 	for rows.Next() {
@@ -170,7 +169,7 @@ func scanEvents(rows *sql.Rows, sizeHint int) ([]eventstore.RecordedEvent, error
 		ev.Data, slab = carve(slab, data)
 		ev.Metadata, slab = carve(slab, metadata)
 		p := uint64(position)
-		ev.Revision, ev.Position, ev.RecordedAt = uint64(revision), eventstore.Position{Commit: p, Prepare: p}, recordedAt.t
+		ev.Revision, ev.Position, ev.RecordedAt = uint64(revision), eventstore.Position{Commit: p, Prepare: p}, recordedAt.T
 		out = append(out, ev)
 	}
 	return out, rows.Err()
@@ -200,33 +199,6 @@ func carve(slab, b []byte) ([]byte, []byte) {
 	start := len(slab)
 	slab = append(slab, b...)
 	return slab[start:len(slab):len(slab)], slab
-}
-
-// scannedTime takes recorded_at as either driver delivers it: a time.Time (pgdriver,
-// and modernc for a TIMESTAMP column) or, defensively, the text SQLite stored.
-type scannedTime struct{ t time.Time }
-
-func (st *scannedTime) Scan(src any) error {
-	switch v := src.(type) {
-	case time.Time:
-		st.t = v
-		return nil
-	case string:
-		return st.parse(v)
-	case []byte:
-		return st.parse(string(v))
-	}
-	return fmt.Errorf("recorded_at: unexpected %T", src)
-}
-
-func (st *scannedTime) parse(s string) error {
-	for _, layout := range []string{"2006-01-02 15:04:05.999999999-07:00", time.RFC3339Nano, "2006-01-02 15:04:05.999999999"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			st.t = t
-			return nil
-		}
-	}
-	return fmt.Errorf("recorded_at: cannot parse %q", s)
 }
 
 // Head is the position of the last event (Start when the log is empty).
