@@ -41,6 +41,18 @@ func SetProjectionPosition(c echo.Context, pos eventstore.Position) {
 	c.Response().Header().Set(HeaderProjectionPosition, pos.String())
 }
 
+// projectionPositionKey keeps, in a query's echo.Context, the position its read model
+// had reached when awaitProjection let it through.
+const projectionPositionKey = "handlers.projectionPosition"
+
+// projectionPosition is where the query's read model (its partner's partition) stood
+// before the handler read: every answer read since reflects at least that. Start
+// outside a query route.
+func projectionPosition(c echo.Context) eventstore.Position {
+	at, _ := c.Get(projectionPositionKey).(eventstore.Position)
+	return at
+}
+
 var positionSyntax = regexp.MustCompile(`^[0-9]{1,20}(/[0-9]{1,20})?$`)
 
 // minPosition reads the wanted position from the query parameter or the header; zero
@@ -94,8 +106,11 @@ func awaitProjection(p PositionWaiter, projection, partnerParam string, wait tim
 			switch {
 			case err == nil:
 				SetProjectionPosition(c, at)
-				// The access check's state must hold the writes the client names too.
-				c.SetRequest(c.Request().WithContext(commands.ReadingAfter(ctx, want)))
+				c.Set(projectionPositionKey, at)
+				if !want.IsZero() { // (a copy of the request per query otherwise)
+					// The access check's state must hold the writes the client names too.
+					c.SetRequest(c.Request().WithContext(commands.ReadingAfter(ctx, want)))
+				}
 				return next(c)
 			case ctx.Err() != nil:
 				return ctx.Err() // the client went away; nothing to answer

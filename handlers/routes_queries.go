@@ -1,8 +1,11 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 
@@ -49,21 +52,20 @@ func (a API) benefits(c echo.Context) error {
 }
 
 // remainingIncidents: a reader who may not see the Contract IDs gets the contracts'
-// windows and pools without them (R4).
+// windows and pools without them (R4). The read model answers encoded bytes, kept
+// between its commits (projections.AnswerCache); the access check runs before, on
+// every request.
 func (a API) remainingIncidents(c echo.Context) error {
 	mpn := c.Param("mpnId")
 	r, err := a.partnerForReading(c, mpn)
 	if err != nil {
 		return err
 	}
-	answer, err := a.ReadModels.RemainingIncidents(c.Request().Context(), mpn, a.now())
+	body, err := a.ReadModels.RemainingIncidentsJSON(c.Request().Context(), mpn, projectionPosition(c), a.now(), r.seesIDs)
 	if err != nil {
 		return err
 	}
-	if !r.seesIDs {
-		answer = answer.WithoutContractIDs()
-	}
-	return c.JSON(http.StatusOK, answer)
+	return jsonBlob(c, body)
 }
 
 // linkedAccounts exists to show who uses a contract: only readers who may see its
@@ -212,4 +214,17 @@ func forbidden(err error) error {
 		return Problemf(http.StatusForbidden, CodeForbidden, "%s", refusal.Message)
 	}
 	return err
+}
+
+// jsonBlob answers 200 with an encoded JSON body, indented when the query asks ?pretty,
+// as echo.Context.JSON does for a value.
+func jsonBlob(c echo.Context, body []byte) error {
+	if _, pretty := c.QueryParams()["pretty"]; pretty {
+		var b bytes.Buffer
+		if err := json.Indent(&b, body, "", "  "); err != nil {
+			return fmt.Errorf("indent the answer: %w", err)
+		}
+		body = b.Bytes()
+	}
+	return c.JSONBlob(http.StatusOK, body)
 }

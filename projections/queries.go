@@ -1,8 +1,10 @@
 package projections
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -10,7 +12,9 @@ import (
 	"github.com/uptrace/bun"
 
 	"ledger/domain"
+	"ledger/infra/eventstore"
 	"ledger/infra/paging"
+	"ledger/infra/sqldb"
 )
 
 // ReadModels answers the API's queries from the read models. It reads the logical
@@ -20,12 +24,29 @@ import (
 type ReadModels struct {
 	db        bun.IDB
 	remaining preparedQuery
+	answers   *AnswerCache // of RemainingIncidentsJSON; nil keeps none
+}
+
+// ReadModelsOption is an option of NewReadModels.
+type ReadModelsOption func(*ReadModels)
+
+// KeepAnswers keeps the encoded answers of RemainingIncidentsJSON in up to maxBytes (see
+// AnswerCache; zero or less keeps none).
+func KeepAnswers(maxBytes int64) ReadModelsOption {
+	return func(rm *ReadModels) { rm.answers = NewAnswerCache(maxBytes) }
 }
 
 // NewReadModels reads from db, the read database the runner writes.
-func NewReadModels(db bun.IDB) *ReadModels {
-	return &ReadModels{db: db, remaining: preparedQuery{sql: remainingIncidentsSQL}}
+func NewReadModels(db bun.IDB, opts ...ReadModelsOption) *ReadModels {
+	rm := &ReadModels{db: db, remaining: preparedQuery{sql: remainingIncidentsSQL}}
+	for _, o := range opts {
+		o(rm)
+	}
+	return rm
 }
+
+// Answers is the cache of encoded answers (nil when none is kept).
+func (rm *ReadModels) Answers() *AnswerCache { return rm.answers }
 
 // ErrNotFound: no such partner or account in the read model.
 var ErrNotFound = errors.New("not found")
@@ -38,18 +59,85 @@ var ErrBadStatusFilter = errors.New("incident status filter must be open or clos
 // "exhausted", both decided at this moment from the stored figures (R13, R14, R22).
 // Reads RemainingIncidentsName.
 func (rm *ReadModels) RemainingIncidents(ctx context.Context, mpnID string, now time.Time) (RemainingIncidents, error) {
-	var rows []remainingIncidentRow
-	if err := rm.remaining.scan(ctx, rm.db, &rows, mpnID); err != nil {
-		return RemainingIncidents{}, fmt.Errorf("remaining incidents of %s: %w", mpnID, err)
-	}
-	p := domain.Partner{MPNID: mpnID, ContractByID: map[string]domain.Contract{}}
-	for _, r := range rows {
-		c := p.ContractByID[r.ContractID]
-		c.ContractID, c.ValidFrom, c.ValidUntil = r.ContractID, r.ValidFrom.UTC(), r.ValidTo.UTC()
-		c.Pools = append(c.Pools, domain.Pool{Kind: domain.PoolKind(r.PoolKind), Granted: r.Granted, Used: r.Used})
-		p.ContractByID[r.ContractID] = c
+	p, err := rm.remainingContracts(ctx, mpnID)
+	if err != nil {
+		return RemainingIncidents{}, err
 	}
 	return RenderRemainingIncidents(p, now), nil
+}
+
+// RemainingIncidentsJSON is RemainingIncidents encoded as the API answers it, with the
+// Contract IDs only when revealIDs (R4). at is the position the read model's partition
+// holding mpnID's rows had reached before this read (Checkpoints.WaitForPartner's
+// answer): an answer kept from a read at exactly at, still true at now, is served
+// without reading (AnswerCache); otherwise the rows are read, and the answers kept.
+func (rm *ReadModels) RemainingIncidentsJSON(ctx context.Context, mpnID string, at eventstore.Position, now time.Time, revealIDs bool) ([]byte, error) {
+	if body, ok := rm.answers.get(mpnID, at, now, revealIDs); ok {
+		return body, nil
+	}
+	p, err := rm.remainingContracts(ctx, mpnID)
+	if err != nil {
+		return nil, err
+	}
+	answer := RenderRemainingIncidents(p, now)
+	kept := cachedAnswer{stamp: at}
+	kept.since, kept.until = p.ContractsSteady(now)
+	if kept.full, err = encodeAnswer(answer); err != nil {
+		return nil, err
+	}
+	if kept.redacted, err = encodeAnswer(answer.WithoutContractIDs()); err != nil {
+		return nil, err
+	}
+	rm.answers.put(mpnID, kept)
+	if revealIDs {
+		return kept.full, nil
+	}
+	return kept.redacted, nil
+}
+
+// encodeAnswer is v as the API's JSON answers encode it (Echo's: json.Encoder, with its
+// newline).
+func encodeAnswer(v any) ([]byte, error) {
+	var b bytes.Buffer
+	if err := json.NewEncoder(&b).Encode(v); err != nil {
+		return nil, fmt.Errorf("encode %T: %w", v, err)
+	}
+	return b.Bytes(), nil
+}
+
+// remainingContracts reads the contracts and pools of partner mpnID from
+// RemainingIncidentsName, scanned with plain database/sql.
+func (rm *ReadModels) remainingContracts(ctx context.Context, mpnID string) (domain.Partner, error) {
+	rows, err := rm.remaining.query(ctx, rm.db, mpnID)
+	if err != nil {
+		return domain.Partner{}, fmt.Errorf("remaining incidents of %s: %w", mpnID, err)
+	}
+	defer rows.Close()
+	p := domain.Partner{MPNID: mpnID, ContractByID: map[string]domain.Contract{}}
+	var (
+		contractID, kind   string
+		granted            sql.NullInt64
+		used               int
+		validFrom, validTo sqldb.ScannedTime
+	)
+	for rows.Next() {
+		if err := rows.Scan(&contractID, &kind, &granted, &used, &validFrom, &validTo); err != nil {
+			return domain.Partner{}, fmt.Errorf("remaining incidents of %s: %w", mpnID, err)
+		}
+		c := p.ContractByID[contractID]
+		c.ContractID, c.ValidFrom, c.ValidUntil = contractID, validFrom.T.UTC(), validTo.T.UTC()
+		pool := domain.Pool{Kind: domain.PoolKind(kind), Used: used}
+		if granted.Valid {
+			n := int(granted.Int64)
+			pool.Granted = &n
+		}
+		c.Pools = append(c.Pools, pool)
+		p.ContractByID[contractID] = c
+	}
+	if err := rows.Err(); err != nil {
+		return domain.Partner{}, fmt.Errorf("remaining incidents of %s: %w", mpnID, err)
+	}
+	return p, nil
 }
 
 // LinkedAccounts answers GET /v1/contracts/{contractId}/linked-accounts: one page of

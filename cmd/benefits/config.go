@@ -20,6 +20,7 @@ import (
 	"ledger/handlers"
 	"ledger/infra/commands"
 	"ledger/infra/tracing"
+	"ledger/projections"
 )
 
 // envPrefix prefixes every setting's environment variable: --data-dir is BENEFITS_DATA_DIR.
@@ -74,7 +75,10 @@ type Config struct {
 	PinnedTTL       time.Duration
 	ShutdownTimeout time.Duration
 	StateCacheSize  int // partner states the command executor keeps
-	SnapshotEvery   int // events between snapshots of a partner's state; 0: none
+	// AnswerCacheMiB bounds the encoded query answers kept between read-model commits
+	// (projections.AnswerCache); 0 keeps none.
+	AnswerCacheMiB int
+	SnapshotEvery  int // events between snapshots of a partner's state; 0: none
 	// ReadStaleness is how long a query's access check trusts a partner state confirmed
 	// against the event store: the longest a user removed through another process can
 	// still read here. 0: the store is read on every query.
@@ -319,6 +323,11 @@ func serveSettings(c *Config) []setting {
 		{name: "state-cache-size", def: "10000", usage: "api: partner states the command executor keeps in memory (least recently used go first)",
 			apply: func(v string) (err error) {
 				c.StateCacheSize, err = parseCount(v, 1, 10_000_000)
+				return err
+			}},
+		{name: "answer-cache-mib", def: strconv.Itoa(projections.DefaultAnswerCacheBytes >> 20), usage: "api: MiB of encoded remaining-incidents answers kept and served again until the partner's read model commits (least recently served go first; 0: none)",
+			apply: func(v string) (err error) {
+				c.AnswerCacheMiB, err = parseCount(v, 0, 1<<16)
 				return err
 			}},
 		{name: "read-staleness", def: commands.DefaultReadStaleness.String(), usage: "api: how long a query trusts a partner's state last confirmed against the event store, the longest a user removed through another process can still read through this one (a removal through this process is seen at once; 0: read the store on every query)",

@@ -22,6 +22,7 @@ import (
 	"ledger/infra/eventstore"
 	"ledger/infra/pgtest"
 	"ledger/infra/testkit"
+	"ledger/projections"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -59,7 +60,8 @@ func testConfig(t testing.TB) Config {
 	return Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), EventStore: StoreTarget{Backend: BackendSQLite},
 		ReadDB: StoreTarget{Backend: BackendSQLite}, ReadDBMaxConns: 16, Role: RoleAll, QueryWait: 20 * time.Second,
 		ShutdownTimeout: 10 * time.Second, LogLevel: slog.LevelWarn, ErasureFollowEvery: time.Second,
-		ReadStaleness: commands.DefaultReadStaleness} // as serve: queries trust the cached state
+		ReadStaleness:  commands.DefaultReadStaleness,             // as serve: queries trust the cached state
+		AnswerCacheMiB: projections.DefaultAnswerCacheBytes >> 20} // and serve kept answers
 }
 
 // postgresConfig keeps both the events and the read models in PostgreSQL.

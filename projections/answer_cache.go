@@ -1,0 +1,126 @@
+package projections
+
+import (
+	"math"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"ledger/infra/eventstore"
+)
+
+// DefaultAnswerCacheBytes is the memory the encoded answers of AnswerCache may hold by
+// default: a partner's remaining-incidents answers take about 1 KiB, so some 30,000
+// partners.
+const DefaultAnswerCacheBytes = 32 << 20
+
+// answerOverhead is what one entry costs beyond its bytes: the key's string header, the
+// entry, the LRU's list element and map slot, counted so that many small answers
+// cannot hold much more than the bound.
+const answerOverhead = 256
+
+// AnswerCache keeps, per partner, the encoded answers of one read-model query (one with
+// the Contract IDs, one without, R4) with the stamp they were read at: the position the
+// read model's partition of that partner had reached when the read began. An answer is
+// served again only to a query whose read model stands at exactly that stamp, so every
+// commit to the partition, made by this process or another, retires it (the next query
+// sees a later position and reads again), and a query with minPosition gets it only
+// once the stamp is at or past what it asked. It also holds only within the instants
+// where the answer's time-dependent parts cannot change (domain.Partner.ContractsSteady).
+// Who may read which answer is decided per request, before the cache is asked.
+//
+// The memory the answers hold is bounded (maxBytes); the least recently served go first.
+type AnswerCache struct {
+	mu       sync.Mutex
+	maxBytes int64
+	used     int64
+	entries  *simplelru.LRU[string, cachedAnswer]
+}
+
+// cachedAnswer is one partner's answers at stamp, true for instants in [since, until)
+// (a zero bound is open).
+type cachedAnswer struct {
+	stamp          eventstore.Position
+	since, until   time.Time
+	full, redacted []byte // with and without the Contract IDs
+}
+
+func (a cachedAnswer) size(key string) int64 {
+	return int64(len(key) + len(a.full) + len(a.redacted) + answerOverhead)
+}
+
+func (a cachedAnswer) holdsAt(now time.Time) bool {
+	return !now.Before(a.since) && (a.until.IsZero() || now.Before(a.until))
+}
+
+// NewAnswerCache keeps answers up to maxBytes; zero or less keeps none (nil, whose
+// methods find nothing and keep nothing).
+func NewAnswerCache(maxBytes int64) *AnswerCache {
+	if maxBytes <= 0 {
+		return nil
+	}
+	c := &AnswerCache{maxBytes: maxBytes}
+	// The bound is in bytes, enforced by put; the LRU only orders the entries.
+	c.entries, _ = simplelru.NewLRU[string, cachedAnswer](math.MaxInt, nil)
+	return c
+}
+
+// get is the answer kept for key, if it was read at stamp and holds at now.
+func (c *AnswerCache) get(key string, stamp eventstore.Position, now time.Time, revealIDs bool) ([]byte, bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.entries.Get(key)
+	if !ok || a.stamp != stamp || !a.holdsAt(now) {
+		return nil, false
+	}
+	if revealIDs {
+		return a.full, true
+	}
+	return a.redacted, true
+}
+
+// put keeps a for key, unless what is kept was read at a later stamp (a slower reader
+// must not put back an older answer), then drops the least recently served answers
+// until the bound holds. An answer larger than the whole bound is not kept.
+func (c *AnswerCache) put(key string, a cachedAnswer) {
+	if c == nil || a.size(key) > c.maxBytes {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.entries.Peek(key); ok {
+		if a.stamp.Less(old.stamp) {
+			return
+		}
+		c.used -= old.size(key)
+	}
+	c.entries.Add(key, a)
+	c.used += a.size(key)
+	for c.used > c.maxBytes {
+		k, old, ok := c.entries.RemoveOldest()
+		if !ok {
+			break
+		}
+		c.used -= old.size(k)
+	}
+}
+
+// AnswerCacheStats is what an AnswerCache holds.
+type AnswerCacheStats struct {
+	Answers int   // partners with answers kept
+	Bytes   int64 // counted against the bound
+}
+
+// Stats tells how many answers are kept and the bytes they count.
+func (c *AnswerCache) Stats() AnswerCacheStats {
+	if c == nil {
+		return AnswerCacheStats{}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return AnswerCacheStats{Answers: c.entries.Len(), Bytes: c.used}
+}

@@ -1,0 +1,129 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"ledger/domain"
+	"ledger/infra/eventstore"
+)
+
+// remainingAt reads goldCSP's remaining incidents as a query route does: the stamp is
+// where the partner's partition stood (WaitForPartner) before the read.
+func remainingAt(t *testing.T, s *scenario, rm *ReadModels, c *Checkpoints, now time.Time, revealIDs bool) ([]byte, eventstore.Position) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	at, err := c.WaitForPartner(ctx, RemainingIncidentsName, goldCSP, s.head)
+	must(t, err)
+	body, err := rm.RemainingIncidentsJSON(ctx, goldCSP, at, now, revealIDs)
+	must(t, err)
+	return body, at
+}
+
+// wantDomainAnswer fails unless body is what the domain renders from the folded stream
+// at now, with or without the IDs.
+func wantDomainAnswer(t *testing.T, s *scenario, body []byte, now time.Time, revealIDs bool, what string) {
+	t.Helper()
+	want := RenderRemainingIncidents(s.partnerState(goldCSP), now)
+	if !revealIDs {
+		want = want.WithoutContractIDs()
+	}
+	enc, err := encodeAnswer(want)
+	must(t, err)
+	if string(body) != string(enc) {
+		t.Fatalf("%s: answered\n %s\nthe domain renders\n %s", what, body, enc)
+	}
+}
+
+// A kept answer is served only at the stamp it was read at: the commit of an incident
+// moves the partner's partition on, and the query that asks for that commit
+// (minPosition) gets the new figures, never the kept ones; at the same stamp the kept
+// bytes are served, with or without the Contract IDs as asked (R4).
+func TestKeptAnswerIsNeverServedPastACommitOfItsPartition(t *testing.T) {
+	forEachReadDialect(t, func(t *testing.T, h *harness) {
+		s := newScenario(t, h)
+		s.run()
+		_, r := s.serve()
+		rm := NewReadModels(h.db, KeepAnswers(DefaultAnswerCacheBytes))
+		before, at := remainingAt(t, s, rm, r.Checkpoints(), t0, true)
+		wantDomainAnswer(t, s, before, t0, true, "first read")
+		again, _ := remainingAt(t, s, rm, r.Checkpoints(), t0, true)
+		redacted, _ := remainingAt(t, s, rm, r.Checkpoints(), t0, false)
+		wantDomainAnswer(t, s, redacted, t0, false, "kept, without the IDs")
+		if string(again) != string(before) || rm.Answers().Stats().Answers != 1 {
+			t.Fatalf("the second read at %s was not the kept answer: %s; %+v", at, again, rm.Answers().Stats())
+		}
+
+		admin := user(goldCSP, "admin")
+		s.do(admin, domain.OpenIncident{MPNID: goldCSP, By: admin, Plan: domain.PlanProductSupport, Product: "SQL Server", Version: "2025", Title: "after"})
+		after, atAfter := remainingAt(t, s, rm, r.Checkpoints(), t0, true)
+		if !at.Less(atAfter) {
+			t.Fatalf("the partition did not move: %s then %s", at, atAfter)
+		}
+		wantDomainAnswer(t, s, after, t0, true, "after the commit")
+		if string(after) == string(before) {
+			t.Fatalf("the answer after the incident is the kept one: %s", after)
+		}
+	})
+}
+
+// Expiry needs no event (R14): at the same stamp, once the clock passes the contract's
+// end the kept answer is not served and the contract shows expired, as the domain says.
+func TestKeptAnswerFollowsTheClockPastAContractsEnd(t *testing.T) {
+	h := newHarness(t, "sqlite", readDialects[0].target(t))
+	s := newScenario(t, h)
+	s.run()
+	_, r := s.serve()
+	rm := NewReadModels(h.db, KeepAnswers(DefaultAnswerCacheBytes))
+	now, _ := remainingAt(t, s, rm, r.Checkpoints(), t0, true)
+	wantDomainAnswer(t, s, now, t0, true, "now")
+	later := t0.Add(2 * 365 * 24 * time.Hour)
+	expired, _ := remainingAt(t, s, rm, r.Checkpoints(), later, true)
+	wantDomainAnswer(t, s, expired, later, true, "two years on")
+	if !strings.Contains(string(expired), `"status":"expired"`) {
+		t.Fatalf("two years on the contract is not expired: %s", expired)
+	}
+}
+
+// The memory the kept answers count never passes the bound: the least recently served
+// go first, an answer larger than the bound is not kept, and a slow reader's older
+// answer never replaces a newer one.
+func TestAnswerCacheHoldsNoMoreThanItsBound(t *testing.T) {
+	answer := func(commit uint64) cachedAnswer {
+		body := []byte(strings.Repeat("x", 500))
+		return cachedAnswer{stamp: eventstore.Position{Commit: commit, Prepare: commit}, full: body, redacted: body}
+	}
+	one := answer(1).size("0000001")
+	c := NewAnswerCache(10 * one)
+	for i := range 100 {
+		c.put(fmt.Sprintf("%07d", i), answer(1))
+		if _, ok := c.get("0000000", answer(1).stamp, t0, true); !ok {
+			t.Fatalf("after %d answers the most recently served one is gone", i+1)
+		}
+		if st := c.Stats(); st.Bytes > 10*one {
+			t.Fatalf("after %d answers the cache counts %d bytes, bound %d", i+1, st.Bytes, 10*one)
+		}
+	}
+	if st := c.Stats(); st.Answers != 10 {
+		t.Fatalf("kept %d answers, want the 10 that fit", st.Answers)
+	}
+	if _, ok := c.get("0000050", answer(1).stamp, t0, true); ok {
+		t.Fatal("an answer long unserved is still kept")
+	}
+
+	c.put("0000099", answer(2))
+	c.put("0000099", answer(1)) // a reader that began before the commit
+	if _, ok := c.get("0000099", answer(2).stamp, t0, true); !ok {
+		t.Fatal("an older answer replaced a newer one")
+	}
+
+	huge := cachedAnswer{full: make([]byte, 11*one)}
+	c.put("huge", huge)
+	if _, ok := c.get("huge", huge.stamp, t0, true); ok || c.Stats().Bytes > 10*one {
+		t.Fatalf("an answer larger than the bound was kept: %+v", c.Stats())
+	}
+}
