@@ -80,6 +80,12 @@ func (rm *ReadModels) RemainingIncidentsJSON(ctx context.Context, mpnID string, 
 		return nil, err
 	}
 	answer := RenderRemainingIncidents(p, now)
+	if rm.answers == nil { // none kept: encode only the answer asked for
+		if !revealIDs {
+			answer = answer.WithoutContractIDs()
+		}
+		return encodeAnswer(answer)
+	}
 	kept := cachedAnswer{stamp: at}
 	kept.since, kept.until = p.ContractsSteady(now)
 	if kept.full, err = encodeAnswer(answer); err != nil {
