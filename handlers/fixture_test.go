@@ -84,6 +84,17 @@ func (b *positionBoard) advance(projection string, pos eventstore.Position) {
 	b.changed = make(chan struct{})
 }
 
+func (b *positionBoard) PartnerReached(projection, mpnID string, pos eventstore.Position) (eventstore.Position, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	at := b.at[projection]
+	if at.Less(pos) {
+		return at, false // WaitForPartner notes the wait
+	}
+	b.asked = append(b.asked, mpnID)
+	return at, true
+}
+
 func (b *positionBoard) WaitForPartner(ctx context.Context, projection, mpnID string, pos eventstore.Position) (eventstore.Position, error) {
 	b.mu.Lock()
 	b.asked = append(b.asked, mpnID)

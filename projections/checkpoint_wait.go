@@ -94,6 +94,14 @@ func (c *Checkpoints) WaitForPartner(ctx context.Context, name, mpnID string, po
 	return c.waitFor(ctx, name, mpnID, pos)
 }
 
+// PartnerReached is WaitForPartner without waiting: the checkpoint of the partition
+// holding mpnID's rows, and whether what this process knows settles pos already (a
+// query asking for no position wants a fresh sight).
+func (c *Checkpoints) PartnerReached(name, mpnID string, pos eventstore.Position) (eventstore.Position, bool) {
+	s, _ := c.look(name, mpnID)
+	return s.at, s.reached(pos)
+}
+
 func (c *Checkpoints) waitFor(ctx context.Context, name, key string, pos eventstore.Position) (eventstore.Position, error) {
 	if s, _ := c.look(name, key); s.reached(pos) {
 		return s.at, nil

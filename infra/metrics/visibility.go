@@ -76,6 +76,7 @@ func sinceRecorded(ev eventstore.RecordedEvent, now time.Time) float64 {
 // PositionWaiter is what queries wait on for read-your-writes (handlers.PositionWaiter).
 type PositionWaiter interface {
 	WaitForPartner(ctx context.Context, projection, mpnID string, pos eventstore.Position) (eventstore.Position, error)
+	PartnerReached(projection, mpnID string, pos eventstore.Position) (eventstore.Position, bool)
 }
 
 // ObserveWaits times every wait for a position (not the look of a query that asks for
@@ -94,6 +95,15 @@ const (
 	WaitReached = "reached"
 	WaitBehind  = "behind"
 )
+
+// PartnerReached counts a position found reached at once as a wait of no time.
+func (o observedWaiter) PartnerReached(projection, mpnID string, pos eventstore.Position) (eventstore.Position, bool) {
+	at, ok := o.w.PartnerReached(projection, mpnID, pos)
+	if ok && !pos.IsZero() {
+		o.m.stages.waited.WithLabelValues(projection, WaitReached).Observe(0)
+	}
+	return at, ok
+}
 
 func (o observedWaiter) WaitForPartner(ctx context.Context, projection, mpnID string, pos eventstore.Position) (eventstore.Position, error) {
 	if pos.IsZero() {
