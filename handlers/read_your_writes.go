@@ -44,15 +44,16 @@ func SetProjectionPosition(c echo.Context, pos eventstore.Position) {
 	c.Response().Header().Set(HeaderProjectionPosition, pos.String())
 }
 
-// projectionPositionKey keeps, in a query's echo.Context, the position its read model
-// had reached when awaitProjection let it through.
-const projectionPositionKey = "handlers.projectionPosition"
-
 // projectionPosition is where the query's read model (its partner's partition) stood
-// before the handler read: every answer read since reflects at least that. Start
-// outside a query route.
+// before the handler read, as awaitProjection recorded it in X-Projection-Position:
+// every answer read since reflects at least that. Start outside a query route. (Read
+// back from the header rather than kept in the echo.Context, whose store is a map made
+// for each request.)
 func projectionPosition(c echo.Context) eventstore.Position {
-	at, _ := c.Get(projectionPositionKey).(eventstore.Position)
+	at, err := eventstore.ParsePosition(c.Response().Header().Get(HeaderProjectionPosition))
+	if err != nil {
+		return eventstore.Start
+	}
 	return at
 }
 
@@ -128,7 +129,6 @@ func awaitProjection(p PositionWaiter, projection, partnerParam string, wait tim
 // reached lets a query through whose read model stands at at, past want.
 func reached(c echo.Context, next echo.HandlerFunc, at, want eventstore.Position) error {
 	SetProjectionPosition(c, at)
-	c.Set(projectionPositionKey, at)
 	if !want.IsZero() { // (a copy of the request per query otherwise)
 		// The access check's state must hold the writes the client names too.
 		c.SetRequest(c.Request().WithContext(commands.ReadingAfter(c.Request().Context(), want)))

@@ -219,12 +219,14 @@ func forbidden(err error) error {
 // jsonBlob answers 200 with an encoded JSON body, indented when the query asks ?pretty,
 // as echo.Context.JSON does for a value.
 func jsonBlob(c echo.Context, body []byte) error {
-	if _, pretty := c.QueryParams()["pretty"]; pretty {
-		var b bytes.Buffer
-		if err := json.Indent(&b, body, "", "  "); err != nil {
-			return fmt.Errorf("indent the answer: %w", err)
+	if c.Request().URL.RawQuery != "" { // (QueryParams makes a map)
+		if _, pretty := c.QueryParams()["pretty"]; pretty {
+			var b bytes.Buffer
+			if err := json.Indent(&b, body, "", "  "); err != nil {
+				return fmt.Errorf("indent the answer: %w", err)
+			}
+			body = b.Bytes()
 		}
-		body = b.Bytes()
 	}
 	return c.JSONBlob(http.StatusOK, body)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"ledger/handlers"
@@ -27,6 +28,10 @@ func TestR4KeptRemainingIncidentsAreServedOnlyAsEachCallerMaySee(t *testing.T) {
 		}
 	}
 	s.get(t, "/v1/partners/"+p.mpn+"/remaining-incidents", stranger).refused(t, http.StatusForbidden, handlers.CodeForbidden)
+	pretty := s.get(t, "/v1/partners/"+p.mpn+"/remaining-incidents?pretty", p.adminTok).want(t, http.StatusOK)
+	if !strings.HasPrefix(string(pretty.body), "{\n  \"contracts\": [") || !strings.Contains(string(pretty.body), p.contractID) {
+		t.Fatalf("?pretty answered, kept or not, %s; want the answer indented as every JSON answer is", pretty.body)
+	}
 
 	before, _ := pool(t, s.remaining(t, p.mpn, p.adminTok), p.contractID, "product-support")
 	s.open(t, p.adminTok, productIncident(p.contractID, "SQL Server", "2025")).want(t, http.StatusCreated)

@@ -12,6 +12,7 @@ package metrics
 import (
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -28,6 +29,7 @@ type Metrics struct {
 
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
+	httpSeries   sync.Map // httpSeriesKey -> httpSeries, resolved once each
 	httpRejected *prometheus.CounterVec
 
 	commands        *prometheus.CounterVec
