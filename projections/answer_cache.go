@@ -15,6 +15,14 @@ import (
 // partners.
 const DefaultAnswerCacheBytes = 32 << 20
 
+// answerMaxAge bounds how long an answer is served again, whatever the stamp says. Rows
+// can change without the checkpoint moving: a dead letter retried (its event applied
+// late, the checkpoint already past it) or a rebuild swapped in, both possibly by
+// another process. This process forgets its answers when it retries one (Forget); the
+// age bounds what another process did to about as long as --read-staleness lets an
+// access check trust a state another process may have changed.
+const answerMaxAge = time.Second
+
 // answerOverhead is what one entry costs beyond its bytes: the key's string header, the
 // entry, the LRU's list element and map slot, counted so that many small answers
 // cannot hold much more than the bound.
@@ -31,17 +39,23 @@ const answerOverhead = 256
 // Who may read which answer is decided per request, before the cache is asked.
 //
 // The memory the answers hold is bounded (maxBytes); the least recently served go first.
+// An answer is served for at most answerMaxAge after its read.
 type AnswerCache struct {
 	mu       sync.Mutex
 	maxBytes int64
 	used     int64
 	entries  *simplelru.LRU[string, cachedAnswer]
+	// forgets counts Forget calls: an answer whose read began before the last one may
+	// hold the rows from before the change, and is not kept.
+	forgets uint64
 }
 
 // cachedAnswer is one partner's answers at stamp, true for instants in [since, until)
 // (a zero bound is open).
 type cachedAnswer struct {
 	stamp          eventstore.Position
+	read           time.Time // when its rows were read (the wall clock, monotonic)
+	forgets        uint64    // AnswerCache.forgets when the read began
 	since, until   time.Time
 	full, redacted []byte // with and without the Contract IDs
 }
@@ -66,6 +80,16 @@ func NewAnswerCache(maxBytes int64) *AnswerCache {
 	return c
 }
 
+// begin is what a read about to fill an answer notes first (cachedAnswer.forgets).
+func (c *AnswerCache) begin() uint64 {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.forgets
+}
+
 // get is the answer kept for key, if it was read at stamp and holds at now.
 func (c *AnswerCache) get(key string, stamp eventstore.Position, now time.Time, revealIDs bool) ([]byte, bool) {
 	if c == nil {
@@ -74,7 +98,7 @@ func (c *AnswerCache) get(key string, stamp eventstore.Position, now time.Time, 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	a, ok := c.entries.Get(key)
-	if !ok || a.stamp != stamp || !a.holdsAt(now) {
+	if !ok || a.stamp != stamp || !a.holdsAt(now) || time.Since(a.read) >= answerMaxAge {
 		return nil, false
 	}
 	if revealIDs {
@@ -92,6 +116,9 @@ func (c *AnswerCache) put(key string, a cachedAnswer) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if a.forgets != c.forgets {
+		return // read before a Forget: maybe the rows from before the change
+	}
 	if old, ok := c.entries.Peek(key); ok {
 		if a.stamp.Less(old.stamp) {
 			return
@@ -107,6 +134,19 @@ func (c *AnswerCache) put(key string, a cachedAnswer) {
 		}
 		c.used -= old.size(k)
 	}
+}
+
+// Forget drops every answer kept: rows changed without their checkpoint moving (a dead
+// letter retried, DeadLetterOps.Retry).
+func (c *AnswerCache) Forget() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.entries.Purge()
+	c.used = 0
+	c.forgets++
 }
 
 // AnswerCacheStats is what an AnswerCache holds.

@@ -95,7 +95,7 @@ func TestKeptAnswerFollowsTheClockPastAContractsEnd(t *testing.T) {
 func TestAnswerCacheHoldsNoMoreThanItsBound(t *testing.T) {
 	answer := func(commit uint64) cachedAnswer {
 		body := []byte(strings.Repeat("x", 500))
-		return cachedAnswer{stamp: eventstore.Position{Commit: commit, Prepare: commit}, full: body, redacted: body}
+		return cachedAnswer{stamp: eventstore.Position{Commit: commit, Prepare: commit}, read: time.Now(), full: body, redacted: body}
 	}
 	one := answer(1).size("0000001")
 	c := NewAnswerCache(10 * one)
@@ -125,5 +125,59 @@ func TestAnswerCacheHoldsNoMoreThanItsBound(t *testing.T) {
 	c.put("huge", huge)
 	if _, ok := c.get("huge", huge.stamp, t0, true); ok || c.Stats().Bytes > 10*one {
 		t.Fatalf("an answer larger than the bound was kept: %+v", c.Stats())
+	}
+}
+
+// A retried dead letter changes rows under a checkpoint that does not move: the answers
+// this process keeps are forgotten when the retry commits, and an answer whose read
+// began before that (maybe the rows from before) is not kept. A refused retry changed
+// nothing and forgets nothing.
+func TestARetriedDeadLetterRetiresTheKeptAnswers(t *testing.T) {
+	h := newHarness(t, "sqlite", readDialects[0].target(t))
+	w := newDeadLetterWorld(t, h, 1)
+	c := NewAnswerCache(DefaultAnswerCacheBytes)
+	w.ops.Answers = c
+	stamp := eventstore.Position{Commit: 9, Prepare: 9}
+	keep := func(key string, forgets uint64) {
+		c.put(key, cachedAnswer{stamp: stamp, read: time.Now(), forgets: forgets, full: []byte("{}"), redacted: []byte("{}")})
+	}
+	kept := func(key string) bool { _, ok := c.get(key, stamp, t0, true); return ok }
+	ctx := context.Background()
+
+	keep("before", c.begin())
+	if _, err := w.ops.Retry(ctx, w.p.Name(), w.poisons[0], "ops-1"); err == nil {
+		t.Fatal("the retry before the fix applied")
+	}
+	if !kept("before") {
+		t.Fatal("a refused retry forgot the kept answers")
+	}
+	slowRead := c.begin() // a query reads the rows, then the retry commits, then it keeps them
+	w.p.fixed.Store(true)
+	if _, err := w.ops.Retry(ctx, w.p.Name(), w.poisons[0], "ops-1"); err != nil {
+		t.Fatalf("retry after the fix: %v", err)
+	}
+	keep("slow", slowRead)
+	if kept("before") || kept("slow") {
+		t.Fatal("an answer from before the retry is still served")
+	}
+	keep("after", c.begin())
+	if !kept("after") {
+		t.Fatal("an answer read after the retry is not kept")
+	}
+}
+
+// Whatever the stamp says, an answer is served for at most answerMaxAge: a change made
+// by another process under an unmoved checkpoint (a retry, a rebuild's swap) shows
+// within it.
+func TestAKeptAnswerIsServedNoLongerThanItsMaxAge(t *testing.T) {
+	c := NewAnswerCache(DefaultAnswerCacheBytes)
+	stamp := eventstore.Position{Commit: 3, Prepare: 3}
+	c.put("fresh", cachedAnswer{stamp: stamp, read: time.Now(), full: []byte("{}")})
+	c.put("old", cachedAnswer{stamp: stamp, read: time.Now().Add(-answerMaxAge), full: []byte("{}")})
+	if _, ok := c.get("fresh", stamp, t0, true); !ok {
+		t.Fatal("a fresh answer is not served")
+	}
+	if _, ok := c.get("old", stamp, t0, true); ok {
+		t.Fatalf("an answer read %s ago is served", answerMaxAge)
 	}
 }

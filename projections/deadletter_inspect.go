@@ -70,6 +70,9 @@ type DeadLetterOps struct {
 	DB          *bun.DB
 	Events      StreamReader
 	Projections []Projection // All() when nil
+	// Answers are the answers this process keeps (ReadModels.Answers), forgotten when a
+	// retry changes rows under a checkpoint that does not move; nil keeps none.
+	Answers *AnswerCache
 
 	schemaMu sync.Mutex
 	schemaOK bool // the tables exist: checked once per process, again after a failure

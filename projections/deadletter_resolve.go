@@ -36,7 +36,7 @@ func (o *DeadLetterOps) Retry(ctx context.Context, name string, pos eventstore.P
 	if err != nil {
 		return DeadLetterEntry{}, err
 	}
-	return o.resolve(ctx, name, pos, ResolutionRetried, "", by, func(ctx context.Context, tx bun.Tx, gen int) error {
+	out, err := o.resolve(ctx, name, pos, ResolutionRetried, "", by, func(ctx context.Context, tx bun.Tx, gen int) error {
 		err := p.Apply(ctx, tx, TablesFor(p, gen), []eventstore.RecordedEvent{ev})
 		switch {
 		case err == nil:
@@ -47,6 +47,10 @@ func (o *DeadLetterOps) Retry(ctx context.Context, name string, pos eventstore.P
 			return fmt.Errorf("%w: %s at %s: %w", ErrRetryRefused, name, pos, err)
 		}
 	})
+	if err == nil {
+		o.Answers.Forget() // after the commit: the rows changed, their checkpoint did not
+	}
+	return out, err
 }
 
 // Discard resolves the dead letter at pos without applying it, recording who did it

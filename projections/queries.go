@@ -75,6 +75,7 @@ func (rm *ReadModels) RemainingIncidentsJSON(ctx context.Context, mpnID string, 
 	if body, ok := rm.answers.get(mpnID, at, now, revealIDs); ok {
 		return body, nil
 	}
+	read, forgets := time.Now(), rm.answers.begin()
 	p, err := rm.remainingContracts(ctx, mpnID)
 	if err != nil {
 		return nil, err
@@ -86,7 +87,7 @@ func (rm *ReadModels) RemainingIncidentsJSON(ctx context.Context, mpnID string, 
 		}
 		return encodeAnswer(answer)
 	}
-	kept := cachedAnswer{stamp: at}
+	kept := cachedAnswer{stamp: at, read: read, forgets: forgets}
 	kept.since, kept.until = p.ContractsSteady(now)
 	if kept.full, err = encodeAnswer(answer); err != nil {
 		return nil, err

@@ -200,10 +200,11 @@ func (p *process) addAPI(cfg Config, logger *slog.Logger, opts wireOptions, apis
 	if opts.wrapRebuilds != nil {
 		rebuilds = opts.wrapRebuilds(jobs)
 	}
-	apis.api = handlers.API{Commands: p.metrics.ObserveCommands(p.executor), ReadModels: projections.NewReadModels(p.readDB, projections.KeepAnswers(int64(cfg.AnswerCacheMiB)<<20)), Now: now}
+	readModels := projections.NewReadModels(p.readDB, projections.KeepAnswers(int64(cfg.AnswerCacheMiB)<<20))
+	apis.api = handlers.API{Commands: p.metrics.ObserveCommands(p.executor), ReadModels: readModels, Now: now}
 	apis.audit = handlers.AuditAPI{Log: p.store, Partners: p.executor, Now: now}
 	// The dead-letter routes (list, inspect, retry, discard) need the store to retry.
-	apis.ops = handlers.OpsAPI{Projections: ops, Rebuilds: rebuilds, DeadLetters: &projections.DeadLetterOps{DB: p.readDB, Events: p.store}}
+	apis.ops = handlers.OpsAPI{Projections: ops, Rebuilds: rebuilds, DeadLetters: &projections.DeadLetterOps{DB: p.readDB, Events: p.store, Answers: readModels.Answers()}}
 	apis.rules = handlers.RulesAPI{Rules: p.executor, Now: now}
 	p.deps.Routes = apiRoutes(apis)
 }
