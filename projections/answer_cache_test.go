@@ -181,3 +181,29 @@ func TestAKeptAnswerIsServedNoLongerThanItsMaxAge(t *testing.T) {
 		t.Fatalf("an answer read %s ago is served", answerMaxAge)
 	}
 }
+
+// A rebuild swaps new rows in, maybe under the checkpoint the kept answers were read
+// at: the answers this process keeps are forgotten once it swapped, so a query after an
+// ops rebuild reads the new generation. A dry run swaps nothing and forgets nothing.
+func TestARebuildSwapRetiresTheKeptAnswers(t *testing.T) {
+	h := newHarness(t, "sqlite", readDialects[0].target(t))
+	s := newScenario(t, h)
+	s.run()
+	_, r := s.serve()
+	rm := NewReadModels(h.db, KeepAnswers(DefaultAnswerCacheBytes))
+	ops := &Operations{DB: h.db, Store: h.store, Answers: rm.Answers()}
+	ctx := context.Background()
+	remainingAt(t, s, rm, r.Checkpoints(), t0, true)
+	if _, _, err := ops.Rebuild(ctx, RemainingIncidentsName, RebuildOptions{DryRun: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n := rm.Answers().Stats().Answers; n != 1 {
+		t.Fatalf("a dry run left %d answers kept, want the 1 read", n)
+	}
+	if _, _, err := ops.Rebuild(ctx, RemainingIncidentsName, RebuildOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := rm.Answers().Stats().Answers; n != 0 {
+		t.Fatalf("%d answers still kept after the rebuild swapped, want 0", n)
+	}
+}

@@ -21,6 +21,10 @@ type Operations struct {
 	// DataDir receives rebuild reports under rebuild-reports/; "" writes none.
 	DataDir string
 	Logger  *slog.Logger
+	// Answers are the answers this process keeps (ReadModels.Answers), forgotten once a
+	// rebuild swapped a new generation in: its rows changed, maybe under the same
+	// checkpoint. nil keeps none.
+	Answers *AnswerCache
 }
 
 // ProjectionOverview is one read model as GET /v1/ops/projections lists it. Lag in
@@ -159,6 +163,9 @@ func (o *Operations) Rebuild(ctx context.Context, name string, opts RebuildOptio
 		opts.Logger = o.Logger
 	}
 	rep, err := RebuildAndCompare(ctx, o.DB, o.Store, p, opts)
+	if rep.Swapped {
+		o.Answers.Forget()
+	}
 	if err != nil || o.DataDir == "" {
 		return rep, "", err
 	}

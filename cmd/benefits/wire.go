@@ -186,7 +186,8 @@ func (p *process) addAPI(cfg Config, logger *slog.Logger, opts wireOptions, apis
 		p.deps.Projections = p.metrics.ObserveWaits(projections.NewCheckpoints(p.readDB))
 	}
 	now := opts.now
-	ops := &projections.Operations{DB: p.readDB, Store: p.store, DataDir: cfg.DataDir, Logger: logger}
+	readModels := projections.NewReadModels(p.readDB, projections.KeepAnswers(int64(cfg.AnswerCacheMiB)<<20))
+	ops := &projections.Operations{DB: p.readDB, Store: p.store, DataDir: cfg.DataDir, Logger: logger, Answers: readModels.Answers()}
 	// Rebuilds started over HTTP run in the background; closing the process stops them
 	// (resumable) before the read database closes.
 	if opts.wrapRebuildModel != nil {
@@ -200,7 +201,6 @@ func (p *process) addAPI(cfg Config, logger *slog.Logger, opts wireOptions, apis
 	if opts.wrapRebuilds != nil {
 		rebuilds = opts.wrapRebuilds(jobs)
 	}
-	readModels := projections.NewReadModels(p.readDB, projections.KeepAnswers(int64(cfg.AnswerCacheMiB)<<20))
 	apis.api = handlers.API{Commands: p.metrics.ObserveCommands(p.executor), ReadModels: readModels, Now: now}
 	apis.audit = handlers.AuditAPI{Log: p.store, Partners: p.executor, Now: now}
 	// The dead-letter routes (list, inspect, retry, discard) need the store to retry.
