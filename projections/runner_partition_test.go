@@ -19,7 +19,7 @@ import (
 )
 
 // partnersByPartition returns, for each of n partitions, an MPN ID that falls in it.
-func partnersByPartition(t *testing.T, n int) []string {
+func partnersByPartition(t testing.TB, n int) []string {
 	t.Helper()
 	out := make([]string, n)
 	found := 0
