@@ -75,7 +75,7 @@ func minPosition(c echo.Context) (eventstore.Position, error) {
 // the handler reads, so the answer reflects at least every event up to it. A route
 // reading one partner's rows (partnerParam names its path parameter) waits only for
 // that partner's partition of the read model.
-func awaitProjection(p PositionWaiter, projection, partnerParam string, wait time.Duration) echo.MiddlewareFunc {
+func awaitProjection(p PositionWaiter, projection string, partnerOf func(echo.Context) string, wait time.Duration) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			want, err := minPosition(c)
@@ -84,11 +84,7 @@ func awaitProjection(p PositionWaiter, projection, partnerParam string, wait tim
 			}
 			ctx := c.Request().Context()
 			waitCtx, cancel := context.WithTimeout(ctx, wait)
-			partner := ""
-			if partnerParam != "" {
-				partner = c.Param(partnerParam)
-			}
-			at, err := p.WaitForPartner(waitCtx, projection, partner, want)
+			at, err := p.WaitForPartner(waitCtx, projection, partnerOf(c), want)
 			expired := waitCtx.Err() != nil
 			cancel()
 			switch {
@@ -105,6 +101,25 @@ func awaitProjection(p PositionWaiter, projection, partnerParam string, wait tim
 				return fmt.Errorf("waiting for projection %s to reach %s: %w", projection, want, err)
 			}
 		}
+	}
+}
+
+// partnerOfRequest tells the partner whose rows a request of route r reads ("" for any
+// partner's): from its PartnerParam, read by PartnerOf when set.
+func (r Route) partnerOfRequest() func(echo.Context) string {
+	return func(c echo.Context) string {
+		if r.PartnerParam == "" {
+			return ""
+		}
+		v := c.Param(r.PartnerParam)
+		if r.PartnerOf == nil {
+			return v
+		}
+		mpn, ok := r.PartnerOf(v)
+		if !ok {
+			return ""
+		}
+		return mpn
 	}
 }
 
