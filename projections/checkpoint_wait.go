@@ -36,9 +36,9 @@ type knownCheckpoints struct {
 	heads    map[string][]partition.Heads
 	complete map[string][]eventstore.Position
 	seen     map[string]time.Time // when at was last confirmed
-	polls   uint64                           // polls completed
-	pollErr error                            // of the last poll
-	polling bool                             // a poller goroutine runs
+	polls    uint64               // polls completed
+	pollErr  error                // of the last poll
+	polling  bool                 // a poller goroutine runs
 	// waiting are the waiters of each projection, woken one by one by this process's
 	// commits when their position is reached (see committed); a projection nobody
 	// waits for has no entry, so the poller stops when it is empty.
