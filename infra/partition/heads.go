@@ -60,17 +60,17 @@ func ParseHeads(s string, of int) (Heads, error) {
 	if s == "" {
 		return nil, nil
 	}
-	fields := strings.Split(s, ",")
-	if len(fields) != of {
-		return nil, fmt.Errorf("partition heads %q: %d positions, want one per partition (%d)", s, len(fields), of)
+	if n := strings.Count(s, ",") + 1; n != of {
+		return nil, fmt.Errorf("partition heads %q: %d positions, want one per partition (%d)", s, n, of)
 	}
-	h := make(Heads, of)
-	for k, f := range fields {
+	h := make(Heads, of) // every projector decodes every event: one allocation, no Split
+	for k := range h {
+		f, rest, _ := strings.Cut(s, ",")
 		p, err := eventstore.ParsePosition(f)
 		if err != nil {
 			return nil, fmt.Errorf("partition heads: partition %d: %w", k, err)
 		}
-		h[k] = p
+		h[k], s = p, rest
 	}
 	return h, nil
 }
