@@ -19,9 +19,9 @@ import (
 // with it an idle partition's checkpoint never moves during the test.
 const idleRaiseNever = 10 * time.Minute
 
-// neverIdleRaised makes h's runners pull for idleRaiseNever. Their pins last longer
-// than that: NATS renews a pin only when a new pull request comes, and a partition that
-// lost its pin waits a pull wait before it pulls again.
+// neverIdleRaised makes h's runners pull for idleRaiseNever, with pins that last twice
+// that (a runner pulls for at most half its pin TTL: NATS renews a pin only with a new
+// pull request).
 func (h *harness) neverIdleRaised(parts int) {
 	h.partitions, h.fetchWait, h.pinnedTTL = parts, idleRaiseNever, 2*idleRaiseNever
 }
