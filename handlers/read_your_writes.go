@@ -91,7 +91,7 @@ func minPosition(c echo.Context) (eventstore.Position, error) {
 // the handler reads, so the answer reflects at least every event up to it. A route
 // reading one partner's rows (partnerParam names its path parameter) waits only for
 // that partner's partition of the read model.
-func awaitProjection(p PositionWaiter, projection, partnerParam string, wait time.Duration) echo.MiddlewareFunc {
+func awaitProjection(p PositionWaiter, projection string, partnerOf func(echo.Context) string, wait time.Duration) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			want, err := minPosition(c)
@@ -99,10 +99,7 @@ func awaitProjection(p PositionWaiter, projection, partnerParam string, wait tim
 				return err
 			}
 			ctx := c.Request().Context()
-			partner := ""
-			if partnerParam != "" {
-				partner = c.Param(partnerParam)
-			}
+			partner := partnerOf(c)
 			if at, ok := p.PartnerReached(projection, partner, want); ok {
 				// Most queries need no wait: no deadline to arm and stop (10% of a
 				// query's CPU once its answer was kept).
@@ -134,6 +131,25 @@ func reached(c echo.Context, next echo.HandlerFunc, at, want eventstore.Position
 		c.SetRequest(c.Request().WithContext(commands.ReadingAfter(c.Request().Context(), want)))
 	}
 	return next(c)
+}
+
+// partnerOfRequest tells the partner whose rows a request of route r reads ("" for any
+// partner's): from its PartnerParam, read by PartnerOf when set.
+func (r Route) partnerOfRequest() func(echo.Context) string {
+	return func(c echo.Context) string {
+		if r.PartnerParam == "" {
+			return ""
+		}
+		v := c.Param(r.PartnerParam)
+		if r.PartnerOf == nil {
+			return v
+		}
+		mpn, ok := r.PartnerOf(v)
+		if !ok {
+			return ""
+		}
+		return mpn
+	}
 }
 
 func behind(c echo.Context, projection string, want, at eventstore.Position, wait time.Duration) error {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"ledger/domain"
 	"ledger/handlers"
 )
 
@@ -36,5 +37,39 @@ func TestARouteNamingAPartnerParameterItsPathLacksIsRefused(t *testing.T) {
 			PartnerParam: "mpnId", Response: thingView{}, Handler: func(c echo.Context) error { return nil }}}}.Validate()
 	if err == nil || !strings.Contains(err.Error(), `partner parameter "mpnId"`) {
 		t.Fatalf("a partner parameter that is not in the path: %v, want refused", err)
+	}
+}
+
+// A query route whose path names the partner through another ID (a contract's linked
+// accounts: the contract ID holds its partner's MPN ID) waits for that partner's
+// partition only; an ID that names no partner waits for every partner (the handler then
+// answers that it does not exist).
+func TestAQueryByContractWaitsForTheContractsPartner(t *testing.T) {
+	f := newFixture(t, func(d *handlers.Deps) {
+		d.Routes = append(d.Routes, handlers.Route{Method: http.MethodGet, Path: "/v1/contracts/:contractId/things",
+			Summary: "a contract's things", Projection: "things", PartnerParam: "contractId", PartnerOf: domain.PartnerOfContract,
+			Response: thingView{}, Handler: func(c echo.Context) error { return c.JSON(http.StatusOK, thingView{ID: c.Param("contractId")}) }})
+	})
+	auth := bearer(t, "alice")
+	for _, contract := range []string{"CT-1234567-0001", "not-a-contract"} {
+		path := "/v1/contracts/" + contract + "/things?" + handlers.QueryMinPosition + "=0"
+		if rec := f.do(http.MethodGet, path, nil, "Authorization", auth); rec.Code != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body)
+		}
+	}
+	f.board.mu.Lock()
+	asked := slices.Clone(f.board.asked)
+	f.board.mu.Unlock()
+	if !slices.Equal(asked, []string{"1234567", ""}) {
+		t.Errorf("waits were for partners %q, want the contract's partner 1234567, then every partner (\"\")", asked)
+	}
+}
+
+func TestARouteReadingThePartnerOutOfNoParameterIsRefused(t *testing.T) {
+	err := handlers.Deps{JWTSecret: testSecret, Projections: newPositionBoard(),
+		Routes: []handlers.Route{{Method: http.MethodGet, Path: "/v1/things/:id", Summary: "x", Projection: "things",
+			PartnerOf: domain.PartnerOfContract, Response: thingView{}, Handler: func(c echo.Context) error { return nil }}}}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "PartnerOf reads no parameter") {
+		t.Fatalf("PartnerOf without PartnerParam: %v, want refused", err)
 	}
 }

@@ -50,6 +50,10 @@ type Route struct {
 	// rows a query route reads: its read-your-writes wait is then for that partner's
 	// partition only. Empty: the query may read any partner's rows and waits for all.
 	PartnerParam string
+	// PartnerOf, when set, reads the partner's MPN ID out of PartnerParam's value when
+	// that is not the MPN ID itself but an ID that names it (a contract ID); a value it
+	// cannot read waits for every partner.
+	PartnerOf func(param string) (mpnID string, ok bool)
 	// LongRunning routes answer when their work is done (a walk of the whole log) or
 	// stream it (a rebuild's events), and may take longer than the server's read and write timeouts, which are
 	// sized for ordinary requests: see liftDeadlines.
@@ -107,6 +111,8 @@ func validateRoutes(routes []Route, hasProjections bool) error {
 			errs = append(errs, fmt.Errorf("route %s: public routes cannot demand roles", id))
 		case r.PartnerParam != "" && (r.Projection == "" || !slices.Contains(strings.Split(r.Path, "/"), ":"+r.PartnerParam)):
 			errs = append(errs, fmt.Errorf("route %s: partner parameter %q is not a parameter of a query path", id, r.PartnerParam))
+		case r.PartnerOf != nil && r.PartnerParam == "":
+			errs = append(errs, fmt.Errorf("route %s: PartnerOf reads no parameter: set PartnerParam", id))
 		}
 		for status := range r.Problems {
 			if status < 400 || status > 599 {
@@ -148,7 +154,7 @@ func (s *server) register(e *echo.Echo, r Route) {
 		mws = append(mws, s.auth.require(r.Roles))
 	}
 	if r.Projection != "" {
-		mws = append(mws, awaitProjection(s.deps.Projections, r.Projection, r.PartnerParam, s.deps.QueryWait))
+		mws = append(mws, awaitProjection(s.deps.Projections, r.Projection, r.partnerOfRequest(), s.deps.QueryWait))
 	}
 	if limit := s.limiter.middleware(loadClassOf(r)); limit != nil {
 		mws = append(mws, limit)

@@ -11,6 +11,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"ledger/infra/eventstore"
+	"ledger/infra/partition"
 )
 
 // Status says how a projection is doing.
@@ -68,6 +69,11 @@ type stateRow struct {
 	UpdatedAt         time.Time `bun:"updated_at,notnull"`
 	// Owner: the projector process that last moved this partition's checkpoint.
 	Owner string `bun:"owner,notnull,default:''"`
+	// Heads: where every partition stood at the last event this partition's checkpoint
+	// moved to that carried them (partition.Heads, String form; "" when none did). A
+	// fact about the log kept where readers of checkpoints find it: with it a waiter
+	// knows an idle partition complete up to another partition's event (checkpoint_wait.go).
+	Heads string `bun:"partition_heads,notnull,default:''"`
 }
 
 func (r stateRow) checkpoint() eventstore.Position {
@@ -138,6 +144,12 @@ func EnsureSchema(ctx context.Context, db bun.IDB) error {
 			return fmt.Errorf("projection bookkeeping schema: owner: %w", err)
 		}
 	}
+	if _, err := db.ExecContext(ctx, "SELECT partition_heads FROM projection_state WHERE 1 = 0"); err != nil {
+		// Made before the forwarder stamped partition heads: empty until the next commit.
+		if _, err := db.ExecContext(ctx, "ALTER TABLE projection_state ADD COLUMN partition_heads TEXT NOT NULL DEFAULT ''"); err != nil {
+			return fmt.Errorf("projection bookkeeping schema: partition heads: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -174,8 +186,9 @@ var errCheckpointMoved = errors.New("projection checkpoint moved concurrently")
 // advance moves partition st.Partition's checkpoint from st.Checkpoint to to, only if
 // its row still holds st's generation and checkpoint. Run first in a batch transaction,
 // it also takes the row lock that serialises two runners of one partition: whichever
-// commits second finds the checkpoint moved and applies nothing.
-func advance(ctx context.Context, tx bun.Tx, st State, to eventstore.Position, set ...statusChange) error {
+// commits second finds the checkpoint moved and applies nothing. heads, when known, are
+// the partition heads the event at to carried; nil leaves the row's (still true) ones.
+func advance(ctx context.Context, tx bun.Tx, st State, to eventstore.Position, heads partition.Heads, set ...statusChange) error {
 	q := tx.NewUpdate().Model((*stateRow)(nil)).
 		Set("checkpoint_commit = ?", int64(to.Commit)).
 		Set("checkpoint_prepare = ?", int64(to.Prepare)).
@@ -187,6 +200,9 @@ func advance(ctx context.Context, tx bun.Tx, st State, to eventstore.Position, s
 		Where("checkpoint_prepare = ?", int64(st.Checkpoint.Prepare))
 	if st.Owner != "" {
 		q = q.Set("owner = ?", st.Owner)
+	}
+	if len(heads) > 0 {
+		q = q.Set("partition_heads = ?", heads.String())
 	}
 	for _, c := range set {
 		q = q.Set("status = ?", string(c.status)).Set("error = ?", c.err)
@@ -222,6 +238,7 @@ type Checkpoints struct {
 func NewCheckpoints(db bun.IDB) *Checkpoints {
 	return &Checkpoints{db: db, poll: 50 * time.Millisecond,
 		known: knownCheckpoints{at: map[string][]eventstore.Position{}, seen: map[string]time.Time{},
+			heads: map[string][]partition.Heads{}, complete: map[string][]eventstore.Position{},
 			waiting: map[string]map[*waiter]struct{}{}}}
 }
 

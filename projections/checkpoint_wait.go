@@ -16,14 +16,29 @@ const pollTimeout = 10 * time.Second
 
 // knownCheckpoints is what this process knows of every projection's progress: the
 // furthest checkpoint seen of each partition (checkpoints only move forward), from this
-// process's runner as it commits and from the shared poll while anyone waits.
+// process's runner as it commits and from the shared poll while anyone waits, and how far
+// each partition is complete.
+//
+// Complete is more than the checkpoint: a partition that has had no event for a while
+// has every one of its events up to the log's head applied, but its checkpoint stays at
+// its last event (until its idle raise, after a pull that brought nothing: FetchWait).
+// A query at a position past it, which reads that partition, used to wait for that. Now
+// every event carries the partition heads (partition.Heads: each partition's last event
+// as of that one, stamped by the forwarder), recorded with the checkpoint of the
+// partition that applies it: a partition whose checkpoint has reached its own head in
+// some heads is complete up to those heads' position. That is exact, never an estimate:
+// the forwarder wrote down, in order, which events each partition has up to there.
 type knownCheckpoints struct {
-	mu      sync.Mutex
-	at      map[string][]eventstore.Position // by partition
-	seen    map[string]time.Time             // when at was last confirmed
-	polls   uint64                           // polls completed
-	pollErr error                            // of the last poll
-	polling bool                             // a poller goroutine runs
+	mu sync.Mutex
+	at map[string][]eventstore.Position // by partition
+	// heads are, by partition, the latest partition heads its checkpoint row carried;
+	// complete is, by partition, how far it is known to hold every one of its events.
+	heads    map[string][]partition.Heads
+	complete map[string][]eventstore.Position
+	seen     map[string]time.Time // when at was last confirmed
+	polls    uint64               // polls completed
+	pollErr  error                // of the last poll
+	polling  bool                 // a poller goroutine runs
 	// waiting are the waiters of each projection, woken one by one by this process's
 	// commits when their position is reached (see committed); a projection nobody
 	// waits for has no entry, so the poller stops when it is empty.
@@ -39,16 +54,35 @@ type waiter struct {
 }
 
 // raise records that partition part of name's n partitions is at least at pos, as of
-// now. A new partition count (a rebuild repartitioned the read model) starts afresh.
-// Callers hold mu.
-func (k *knownCheckpoints) raise(name string, part, n int, pos eventstore.Position, now time.Time) {
+// now, with the partition heads its row carries (nil if none), and what that tells of
+// how far each partition is complete. A new partition count (a rebuild repartitioned
+// the read model) starts afresh. Callers hold mu.
+func (k *knownCheckpoints) raise(name string, part, n int, pos eventstore.Position, heads partition.Heads, now time.Time) {
 	at := k.at[name]
 	if len(at) != n {
 		at = make([]eventstore.Position, n)
 		k.at[name] = at
+		k.heads[name] = make([]partition.Heads, n)
+		k.complete[name] = make([]eventstore.Position, n)
+	}
+	known, complete := k.heads[name], k.complete[name]
+	lift := func(j int, h partition.Heads) {
+		if c := h.Complete(j, n, at[j]); complete[j].Less(c) {
+			complete[j] = c
+		}
 	}
 	if at[part].Less(pos) {
 		at[part] = pos
+		lift(part, nil)
+		for _, h := range known { // heads this partition now reaches
+			lift(part, h)
+		}
+	}
+	if len(heads) == n && known[part].At().Less(heads.At()) {
+		known[part] = heads
+		for j := range n { // partitions that already reach them
+			lift(j, heads)
+		}
 	}
 	k.seen[name] = now
 }
@@ -73,9 +107,10 @@ func (s sight) reached(pos eventstore.Position) bool {
 	return s.known && !s.at.Less(pos) && (!pos.IsZero() || s.fresh || s.polled)
 }
 
-// WaitFor returns once projection name has applied the event at pos (the checkpoint of
-// every partition is at or past pos), with the checkpoint it found: read-your-writes for
-// a query that follows a command and may read any partner's rows. When ctx ends first it returns the last checkpoint seen and an
+// WaitFor returns once projection name has applied the event at pos and every one
+// before it (every partition is complete up to pos: see knownCheckpoints), with the
+// position it found every partition complete up to: read-your-writes for a query that
+// follows a command and may read any partner's rows. When ctx ends first it returns the last checkpoint seen and an
 // error matching ErrProjectionBehind; a name no runner has set up gives
 // ErrUnknownProjection after the first poll.
 //
@@ -89,7 +124,8 @@ func (c *Checkpoints) WaitFor(ctx context.Context, name string, pos eventstore.P
 }
 
 // WaitForPartner is WaitFor for a query that reads only partner mpnID's rows: it waits
-// for the one partition holding them, not for the others (an empty mpnID waits for all).
+// for the one partition holding them to be complete up to pos, not for the others (an
+// empty mpnID waits for all).
 func (c *Checkpoints) WaitForPartner(ctx context.Context, name, mpnID string, pos eventstore.Position) (eventstore.Position, error) {
 	return c.waitFor(ctx, name, mpnID, pos)
 }
@@ -163,10 +199,10 @@ func (c *Checkpoints) wake(name string) {
 // models commit, each often; waking every waiter at every commit (to find, mostly,
 // that it must wait on) kept the scheduler busy with those wake-ups and queued the
 // goroutines that had work behind them (issue 10).
-func (c *Checkpoints) committed(name string, part, of int, pos eventstore.Position) {
+func (c *Checkpoints) committed(name string, part, of int, pos eventstore.Position, heads partition.Heads) {
 	c.known.mu.Lock()
 	defer c.known.mu.Unlock()
-	c.known.raise(name, part, of, pos, time.Now())
+	c.known.raise(name, part, of, pos, heads, time.Now())
 	c.wake(name)
 }
 
@@ -178,9 +214,10 @@ func (c *Checkpoints) look(name, key string) (sight, uint64) {
 	return c.known.sight(name, key, c.poll), c.known.polls
 }
 
-// sight is what is known of name for key, fresh if confirmed within poll. Callers hold mu.
+// sight is how far name is known complete for key, fresh if confirmed within poll.
+// Callers hold mu.
 func (k *knownCheckpoints) sight(name, key string, poll time.Duration) sight {
-	parts, ok := k.at[name]
+	parts, ok := k.complete[name]
 	var at eventstore.Position
 	switch {
 	case !ok:
@@ -246,7 +283,7 @@ func (c *Checkpoints) pollOnce() {
 	defer cancel()
 	c.ensureSchema(ctx)
 	var rows []stateRow
-	err := c.db.NewSelect().Model(&rows).Column("name", "partition_no", "checkpoint_commit", "checkpoint_prepare").Scan(ctx)
+	err := c.db.NewSelect().Model(&rows).Column("name", "partition_no", "checkpoint_commit", "checkpoint_prepare", "partition_heads").Scan(ctx)
 	if err != nil {
 		err = fmt.Errorf("projection checkpoints: %w", err)
 	}
@@ -260,7 +297,8 @@ func (c *Checkpoints) pollOnce() {
 	now := time.Now()
 	for _, r := range rows {
 		if r.Partition < count[r.Name] {
-			c.known.raise(r.Name, r.Partition, count[r.Name], r.checkpoint(), now)
+			heads, _ := partition.ParseHeads(r.Heads, count[r.Name]) // another count's: none
+			c.known.raise(r.Name, r.Partition, count[r.Name], r.checkpoint(), heads, now)
 		}
 	}
 	for name := range c.known.waiting {

@@ -79,7 +79,7 @@ func compareAndSwap(ctx context.Context, db *bun.DB, store EventLog, p Projectio
 			}
 			part := cur
 			part.Partition, part.Checkpoint, part.Owner = k, cp, "" // the owner stays the runner that holds it
-			if err := advance(ctx, tx, part, at); err != nil {
+			if err := advance(ctx, tx, part, at, nil); err != nil {
 				return err
 			}
 		}

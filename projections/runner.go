@@ -56,7 +56,7 @@ type RunnerConfig struct {
 	// when zero: a delivery to a process that died comes back to the partition's new
 	// holder, and a live holder commits a chunk well within PinnedTTL.
 	AckWait time.Duration
-	// FetchWait bounds one pull request; 1 s when zero.
+	// FetchWait bounds one pull request; 1 s when zero, and at most half PinnedTTL.
 	FetchWait time.Duration
 	// StopGrace bounds how long a batch in flight may take to commit after ctx ends;
 	// 10 s when zero.
@@ -147,6 +147,11 @@ func NewRunner(cfg RunnerConfig, ps ...Projection) (*Runner, error) {
 	cfg.StopGrace = orDefault(cfg.StopGrace, 10*time.Second)
 	cfg.GapGrace = orDefault(cfg.GapGrace, time.Second)
 	cfg.PinnedTTL = orDefault(cfg.PinnedTTL, 5*time.Second)
+	// NATS renews a partition's pin only when a new pull request comes: a pull longer
+	// than PinnedTTL loses the pin of a partition that stayed idle through it, and the
+	// partition's next event then waits a whole pull wait before it is applied (the
+	// worker pulls again only once it may: see ownership.mayPull).
+	cfg.FetchWait = min(cfg.FetchWait, cfg.PinnedTTL/2)
 	cfg.AckWait = orDefault(cfg.AckWait, 2*cfg.PinnedTTL)
 	if cfg.Owner == "" {
 		host, _ := os.Hostname()

@@ -9,6 +9,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"ledger/infra/eventstore"
+	"ledger/infra/partition"
 )
 
 // progress is where a batch's transaction records how far it got: the live checkpoint
@@ -133,12 +134,26 @@ func (a *applier) deadLetter(ctx context.Context, prog progress, ev eventstore.R
 }
 
 // liveProgress is the runner's: the checkpoint row of the live generation.
-type liveProgress struct{ st State }
+type liveProgress struct {
+	st State
+	// last is the batch's last event, and heads the partition heads it carried (nil
+	// when it carried none): recorded with the checkpoint when it moves there.
+	last  eventstore.Position
+	heads partition.Heads
+}
 
 func (l *liveProgress) generation() int { return l.st.Generation }
 
 func (l *liveProgress) mark(ctx context.Context, tx bun.Tx, to eventstore.Position, change ...statusChange) error {
-	return advance(ctx, tx, l.st, to, change...)
+	return advance(ctx, tx, l.st, to, l.headsAt(to), change...)
+}
+
+// headsAt is the partition heads of the event at pos, if known.
+func (l *liveProgress) headsAt(pos eventstore.Position) partition.Heads {
+	if pos != l.last {
+		return nil
+	}
+	return l.heads
 }
 
 func (l *liveProgress) committed(to eventstore.Position, change ...statusChange) {

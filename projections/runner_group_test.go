@@ -182,7 +182,7 @@ func TestAPartitionCommittedElsewhereMeanwhileIsRefusedAloneInASharedTransaction
 		}
 		elsewhere := f.chunks[taken][0].Position // another process applied up to here
 		if err := h.db.RunInTx(context.Background(), nil, func(ctx context.Context, tx bun.Tx) error {
-			return advance(ctx, tx, progs[taken].st, elsewhere)
+			return advance(ctx, tx, progs[taken].st, elsewhere, nil)
 		}); err != nil {
 			t.Fatal(err)
 		}

@@ -56,6 +56,9 @@ type harness struct {
 	// partitions splits the read models (forwarder and runners); 1 when zero.
 	partitions int
 	pinnedTTL  time.Duration
+	// fetchWait bounds the runners' pulls, and so how soon an idle partition's
+	// checkpoint is raised (RunnerConfig.FetchWait); 200 ms when zero.
+	fetchWait time.Duration
 }
 
 func newHarness(t *testing.T, d sqldb.Dialect, target string) *harness {
@@ -126,8 +129,12 @@ func (h *harness) runner(conn *natsbus.Conn, ps ...Projection) *Runner {
 	if conn == nil {
 		conn = h.connect()
 	}
+	fetchWait := h.fetchWait
+	if fetchWait == 0 {
+		fetchWait = 200 * time.Millisecond
+	}
 	r, err := NewRunner(RunnerConfig{DB: h.db, JetStream: conn.JetStream, Store: h.store, Logger: h.log,
-		AckWait: time.Second, FetchWait: 200 * time.Millisecond, Partitions: h.partitions, PinnedTTL: h.pinnedTTL}, ps...)
+		AckWait: time.Second, FetchWait: fetchWait, Partitions: h.partitions, PinnedTTL: h.pinnedTTL}, ps...)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"ledger/infra/eventstore"
 	"ledger/infra/natsbus"
+	"ledger/infra/partition"
 )
 
 // PriorityGroup is the consumer priority group every projector process pulls a
@@ -188,7 +189,7 @@ func (w *worker) raiseIdle(ctx context.Context, cons jetstream.Consumer) error {
 			return err
 		}
 	}
-	return w.raiseTo(ctx, st, env.Event.Position)
+	return w.raiseTo(ctx, st, env.Event.Position, env.Part.Heads)
 }
 
 // deliveredApplied tells whether the message at stream sequence seq is at or below cp.
@@ -207,18 +208,19 @@ func (w *worker) deliveredApplied(ctx context.Context, stream jetstream.Stream, 
 	return !cp.Less(env.Event.Position), nil
 }
 
-// raiseTo moves the partition's checkpoint from st's to pos, applying nothing.
-func (w *worker) raiseTo(ctx context.Context, st State, pos eventstore.Position) error {
+// raiseTo moves the partition's checkpoint from st's to pos, applying nothing; heads are
+// those the event at pos carried.
+func (w *worker) raiseTo(ctx context.Context, st State, pos eventstore.Position, heads partition.Heads) error {
 	w.committed = nil // the next step reads the raised checkpoint
 	var err error
-	err = w.apply.inTx(ctx, func(ctx context.Context, tx bun.Tx) error { return advance(ctx, tx, st, pos) })
+	err = w.apply.inTx(ctx, func(ctx context.Context, tx bun.Tx) error { return advance(ctx, tx, st, pos, heads) })
 	if errors.Is(err, errCheckpointMoved) {
 		return nil // someone applied meanwhile; the next idle pull looks again
 	}
 	if err != nil {
 		return err
 	}
-	w.r.checkpoints.committed(w.p.Name(), w.part, w.parts, pos)
+	w.r.checkpoints.committed(w.p.Name(), w.part, w.parts, pos, heads)
 	return nil
 }
 

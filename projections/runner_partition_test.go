@@ -19,7 +19,7 @@ import (
 )
 
 // partnersByPartition returns, for each of n partitions, an MPN ID that falls in it.
-func partnersByPartition(t *testing.T, n int) []string {
+func partnersByPartition(t testing.TB, n int) []string {
 	t.Helper()
 	out := make([]string, n)
 	found := 0
@@ -533,4 +533,27 @@ func publishAsPreviousRelease(t *testing.T, h *harness, js jetstream.JetStream, 
 		prev, prevIn[k] = ev.Position, ev.Position
 	}
 	return prev
+}
+
+// A partition that stays idle for longer than the pin's TTL keeps its pin, and applies
+// its next event at once: NATS renews a pin only with a new pull request, and a pull
+// asked to wait longer than the TTL (the pull wait is shorter than it, whatever is
+// asked) used to lose the pin, and the next event waited a whole pull wait.
+func TestAPartitionIdleLongerThanItsPinTTLAppliesItsNextEventAtOnce(t *testing.T) {
+	h := newHarness(t, "sqlite", t.TempDir()+"/read.db")
+	h.partitions, h.pinnedTTL, h.fetchWait = 2, time.Second, time.Minute
+	p := newCounter("idle")
+	r := h.runner(nil, p)
+	h.runForwarder()
+	h.background("runner", r.Run)
+	h.waitFor(r.Checkpoints(), p.Name(), h.appendEvents(3, "TestHappened"))
+
+	time.Sleep(3 * h.pinnedTTL) // idle: the scenario, not a wait for an outcome
+	pos := h.appendEvents(3, "TestHappened")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // half the pull wait asked
+	defer cancel()
+	if _, err := r.Checkpoints().WaitFor(ctx, p.Name(), pos); err != nil {
+		t.Fatalf("events after an idle spell longer than the pin TTL: %v; want applied before the %s pull wait ends", err, h.fetchWait)
+	}
+	h.assertFoldedExactlyOnce(p)
 }

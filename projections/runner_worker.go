@@ -322,7 +322,7 @@ func (w *worker) step(ctx context.Context, ds []delivery) (int, *gapWait, error)
 		return 0, nil, err
 	}
 	if len(plan.events) > 0 {
-		prog := &liveProgress{st: st}
+		prog := &liveProgress{st: st, last: plan.events[len(plan.events)-1].Position, heads: plan.heads}
 		sctx, span := startCommit(ctx, w.r.cfg.Tracer, w.p.Name(), plan.events)
 		dead, err := w.apply.apply(sctx, prog, plan.events)
 		endCommit(span, dead, err)
@@ -332,7 +332,7 @@ func (w *worker) step(ctx context.Context, ds []delivery) (int, *gapWait, error)
 		// Waiters are woken only after the stats count the commit, so whoever WaitFor
 		// wakes sees both.
 		if prog.st.Checkpoint != st.Checkpoint {
-			w.r.checkpoints.committed(w.p.Name(), w.part, w.parts, prog.st.Checkpoint)
+			w.r.checkpoints.committed(w.p.Name(), w.part, w.parts, prog.st.Checkpoint, prog.headsAt(prog.st.Checkpoint))
 		}
 		if err == nil && w.r.cfg.OnApplied != nil {
 			w.r.cfg.OnApplied(w.p.Name(), plan.events)
@@ -363,6 +363,9 @@ type batchPlan struct {
 	skipped    int
 	backfilled int
 	gap        *gapWait // the plan stopped before a gap young enough to wait for
+	// heads are the partition heads of the last event, when it is a delivery that
+	// carried them (not one read from the store).
+	heads partition.Heads
 }
 
 // plan picks the next batch after cp: deliveries at or below cp are skipped (redelivered
@@ -396,17 +399,25 @@ func (w *worker) plan(ctx context.Context, cp eventstore.Position, ds []delivery
 			p.events = append(p.events, gap...)
 			p.backfilled += len(gap)
 			if len(gap) > 0 {
-				cp = gap[len(gap)-1].Position
+				cp, p.heads = gap[len(gap)-1].Position, nil
 			}
 			if !complete {
 				break
 			}
 		}
 		p.events = append(p.events, env.Event)
-		cp = env.Event.Position
+		cp, p.heads = env.Event.Position, w.headsOf(env)
 		p.consumed++
 	}
 	return p, nil
+}
+
+// headsOf is the partition heads env carries, for a read model split as they are.
+func (w *worker) headsOf(env natsbus.Envelope) partition.Heads {
+	if w.parts == 1 || len(env.Part.Heads) != w.parts {
+		return nil
+	}
+	return env.Part.Heads
 }
 
 // previous is the position before env in the chain this worker checks: within its

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -259,11 +260,15 @@ func newPartitionChain(of int, from eventstore.Position) *partitionChain {
 	return c
 }
 
-// link places ev in its partition and records it as that partition's last event.
+// link places ev in its partition and records it as that partition's last event; the
+// link carries every partition's last event as of ev (its Heads), when there are several.
 func (c *partitionChain) link(ev eventstore.RecordedEvent) PartitionLink {
 	k := partition.OfStream(ev.Stream, c.of)
 	l := PartitionLink{Partition: k, Of: c.of, Previous: c.last[k]}
 	c.last[k] = ev.Position
+	if c.of > 1 {
+		l.Heads = slices.Clone(c.last)
+	}
 	return l
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"ledger/infra/eventstore"
+	"ledger/infra/partition"
 )
 
 // Headers of a forwarded event. Position and PreviousPosition form the chain a
@@ -30,6 +31,11 @@ const (
 	// that partition, or a later position that is still before it (see Forwarder).
 	HeaderPartition         = "Ledger-Partition-Of"
 	HeaderPartitionPrevious = "Ledger-Partition-Previous-Position"
+	// HeaderPartitionHeads is, when there are several partitions, every partition's last
+	// event as of this one (partition.Heads, in its String form): with it, whoever has
+	// applied this event knows how far each other partition must have got to hold every
+	// event up to here (read-your-writes across partitions).
+	HeaderPartitionHeads = "Ledger-Partition-Heads"
 	// legacyHeaderPartition is HeaderPartition as the previous release wrote it, with
 	// the partner's ID in the subject (PartitionSubject). It was renamed so that a
 	// projector of that release, whose filters miss the new subjects, reads new events as
@@ -45,6 +51,9 @@ const (
 type PartitionLink struct {
 	Partition, Of int
 	Previous      eventstore.Position
+	// Heads is every partition's last event as of this one; nil in one partition, and
+	// on messages of releases before it.
+	Heads partition.Heads
 }
 
 // Envelope is one forwarded event as a consumer sees it.
@@ -101,6 +110,9 @@ func NewMsg(ev eventstore.RecordedEvent, prev eventstore.Position, part Partitio
 	msg.Header.Set(HeaderEventType, ev.Type)
 	msg.Header.Set(HeaderPartition, strconv.Itoa(part.Partition)+"/"+strconv.Itoa(part.Of))
 	msg.Header.Set(HeaderPartitionPrevious, part.Previous.String())
+	if len(part.Heads) > 0 {
+		msg.Header.Set(HeaderPartitionHeads, part.Heads.String())
+	}
 	return msg, nil
 }
 
@@ -177,5 +189,9 @@ func decodePartition(h nats.Header, prev eventstore.Position) (PartitionLink, er
 	if err != nil {
 		return PartitionLink{}, fmt.Errorf("%s: %w", HeaderPartitionPrevious, err)
 	}
-	return PartitionLink{Partition: part, Of: of, Previous: pp}, nil
+	heads, err := partition.ParseHeads(h.Get(HeaderPartitionHeads), of)
+	if err != nil {
+		return PartitionLink{}, fmt.Errorf("%s: %w", HeaderPartitionHeads, err)
+	}
+	return PartitionLink{Partition: part, Of: of, Previous: pp, Heads: heads}, nil
 }

@@ -126,6 +126,25 @@ func streamContents(t *testing.T, c *Conn) []Envelope {
 	return out
 }
 
+// assertHeads checks the partition heads of message i: each partition's entry is at or
+// after its last event up to this one (last, by partition), and not after this one;
+// the message's own partition's is the message.
+func assertHeads(t *testing.T, i int, env Envelope, last map[int]eventstore.Position) {
+	t.Helper()
+	if env.Part.Of == 1 {
+		return
+	}
+	if len(env.Part.Heads) != env.Part.Of || env.Part.Heads[env.Part.Partition] != env.Event.Position {
+		t.Fatalf("message %d (at %s, partition %d of %d) carries heads %v", i, env.Event.Position, env.Part.Partition, env.Part.Of, env.Part.Heads)
+	}
+	for j, h := range env.Part.Heads {
+		if h.Less(last[j]) || env.Event.Position.Less(h) {
+			t.Fatalf("message %d (at %s) says partition %d's head is %s; its last event up to there is at %s",
+				i, env.Event.Position, j, h, last[j])
+		}
+	}
+}
+
 // assertExactCopy checks the stream holds the store's log, each event once, in order,
 // with every previous-position link pointing at the message before, and every link
 // within a partition at or after the partition's message before (exact within one
@@ -151,6 +170,7 @@ func assertExactCopy(t *testing.T, store eventstore.Store, got []Envelope) {
 				i, env.Event.Position, k, env.Part.Previous, partPrev[k])
 		}
 		partPrev[k] = env.Event.Position
+		assertHeads(t, i, env, partPrev)
 		if env.Event.ID != want[i].ID || env.Event.Position != want[i].Position {
 			t.Fatalf("message %d is %s at %s, want %s at %s", i, env.Event.ID, env.Event.Position, want[i].ID, want[i].Position)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -83,7 +84,7 @@ func TestAMessageOfThePreviousReleaseReadsAsOfItsPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (PartitionLink{Partition: 2, Of: 4, Previous: eventstore.Position{Commit: 5, Prepare: 5}}); env.Part != want {
+	if want := (PartitionLink{Partition: 2, Of: 4, Previous: eventstore.Position{Commit: 5, Prepare: 5}}); !reflect.DeepEqual(env.Part, want) {
 		t.Errorf("partition link = %+v, want %+v", env.Part, want)
 	}
 }
@@ -92,13 +93,15 @@ func TestMessageCarriesTheEventAndItsChain(t *testing.T) {
 	ev := eventstore.RecordedEvent{ID: "0b4c6a2e-5f0e-4f7e-9a51-4b1f2c3d4e5f", Stream: "partner-MPN1", Revision: 3,
 		Position: eventstore.Position{Commit: 12, Prepare: 10}, Type: "BenefitActivated",
 		Data: []byte(`{"accessId":"A"}`), Metadata: []byte("not json \x00"), RecordedAt: time.Unix(1700000000, 0).UTC()}
-	msg, err := NewMsg(ev, eventstore.Position{Commit: 9, Prepare: 9}, PartitionLink{Partition: 2, Of: 4, Previous: eventstore.Position{Commit: 5, Prepare: 5}})
+	pos := func(c, p uint64) eventstore.Position { return eventstore.Position{Commit: c, Prepare: p} }
+	link := PartitionLink{Partition: 2, Of: 4, Previous: pos(5, 5), Heads: partition.Heads{pos(5, 5), pos(11, 11), ev.Position, pos(3, 3)}}
+	msg, err := NewMsg(ev, pos(9, 9), link)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for h, want := range map[string]string{nats.MsgIdHdr: "12/10", HeaderPosition: "12/10", HeaderPreviousPosition: "9",
 		HeaderStream: "partner-MPN1", HeaderRevision: "3", HeaderEventType: "BenefitActivated",
-		HeaderPartition: "2/4", HeaderPartitionPrevious: "5"} {
+		HeaderPartition: "2/4", HeaderPartitionPrevious: "5", HeaderPartitionHeads: "5,11,12/10,3"} {
 		if got := msg.Header.Get(h); got != want {
 			t.Errorf("header %s = %q, want %q", h, got, want)
 		}
@@ -110,8 +113,8 @@ func TestMessageCarriesTheEventAndItsChain(t *testing.T) {
 	if env.Previous != (eventstore.Position{Commit: 9, Prepare: 9}) {
 		t.Errorf("previous = %s", env.Previous)
 	}
-	if want := (PartitionLink{Partition: 2, Of: 4, Previous: eventstore.Position{Commit: 5, Prepare: 5}}); env.Part != want {
-		t.Errorf("partition link = %+v, want %+v", env.Part, want)
+	if !reflect.DeepEqual(env.Part, link) {
+		t.Errorf("partition link = %+v, want %+v", env.Part, link)
 	}
 	if msg.Subject != "events.partner.p2of4" {
 		t.Errorf("subject %q, want the partition's", msg.Subject)
