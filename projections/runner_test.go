@@ -307,12 +307,16 @@ func TestStoppingMidBatchLeavesNothingHalfApplied(t *testing.T) {
 			}
 		}
 		r := h.runner(nil, p)
-		stop := h.background("runner", r.Run)
+		told := make(chan struct{}) // closed once the runner's context has ended
+		stop := h.background("runner", func(ctx context.Context) error {
+			context.AfterFunc(ctx, func() { close(told) })
+			return r.Run(ctx)
+		})
 		h.appendEvents(60, "TestHappened")
 		<-inApply
 		stopped := make(chan struct{})
 		go func() { stop(); close(stopped) }()
-		time.Sleep(50 * time.Millisecond)
+		<-told
 		close(release)
 		<-stopped
 
