@@ -29,20 +29,22 @@ func TestQueryWaitsForMinPosition(t *testing.T) {
 	t.Run("reached while waiting: answers once the projection catches up", func(t *testing.T) {
 		f := newFixture(t)
 		f.board.advance("things", eventstore.Position{Commit: 3, Prepare: 3})
+		f.board.waiting = make(chan eventstore.Position, 1)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			// advance only after the query is waiting: the projection reaches 9 in two steps
+			// advance only once the query is waiting: the projection reaches 9 in two steps,
+			// and the query waits again after the first
 			for i := uint64(8); i <= 9; i++ {
-				time.Sleep(20 * time.Millisecond)
+				<-f.board.waiting
 				f.board.advance("things", eventstore.Position{Commit: i, Prepare: i})
 			}
 		}()
 		rec := f.do(http.MethodGet, "/v1/things/t1", nil, "Authorization", auth, handlers.HeaderMinPosition, "9")
-		<-done
 		if rec.Code != http.StatusOK || rec.Header().Get(handlers.HeaderProjectionPosition) != "9" {
 			t.Fatalf("status %d, position %q: %s", rec.Code, rec.Header().Get(handlers.HeaderProjectionPosition), rec.Body)
 		}
+		<-done
 	})
 	t.Run("not reached in time: 503 projection_behind with the position it had", func(t *testing.T) {
 		f := newFixture(t, func(d *handlers.Deps) { d.QueryWait = 50 * time.Millisecond })

@@ -49,6 +49,31 @@ func (h *harness) storeByPartition(n int) []uint64 {
 	return out
 }
 
+// countedStats is each runner's stats once, together, they count at least want[k]
+// events applied in each partition k. A runner counts a commit just after making it, and
+// WaitFor may have seen the commit before, by polling the checkpoint rows; the counts
+// are then checked for exactly want by the caller (more would be an event applied twice).
+func (h *harness) countedStats(name string, want []uint64, runners ...*Runner) []Stats {
+	h.t.Helper()
+	stats := make([]Stats, len(runners))
+	testkit.Eventually(h.t, "the runners count every event applied", func() bool {
+		for i, r := range runners {
+			stats[i], _ = r.Stats(name)
+		}
+		for k := range want {
+			var n uint64
+			for _, s := range stats {
+				n += s.AppliedByPartition[k]
+			}
+			if n < want[k] {
+				return false
+			}
+		}
+		return true
+	})
+	return stats
+}
+
 // Two projector processes (runners on their own NATS connections) split a read model's
 // four partitions: at any time each partition is held by at most one of them, the one
 // NATS pinned it to, and per partition their applied counts add up to the store's
@@ -79,8 +104,8 @@ func TestEachPartitionIsHeldByOneRunnerAtATimeAndAddsUpToTheStore(t *testing.T) 
 		h.assertFoldedExactlyOnce(p)
 
 		want := h.storeByPartition(parts)
-		sa, _ := a.Stats(p.Name())
-		sb, _ := b.Stats(p.Name())
+		stats := h.countedStats(p.Name(), want, a, b)
+		sa, sb := stats[0], stats[1]
 		for k := range parts {
 			ga, gb := sa.AppliedByPartition[k], sb.AppliedByPartition[k]
 			if ga+gb != want[k] {
@@ -160,7 +185,7 @@ func TestAnotherRunnerTakesOverThePartitionsOfOneThatStopped(t *testing.T) {
 		}
 		h.waitFor(b.Checkpoints(), p.Name(), head)
 		h.assertFoldedExactlyOnce(p)
-		sb, _ := b.Stats(p.Name())
+		sb := h.countedStats(p.Name(), h.storeByPartition(parts), a, b)[1]
 		for k, n := range sb.AppliedByPartition {
 			if n == 0 {
 				t.Errorf("partition %d was not taken over by runner b", k)
@@ -270,8 +295,8 @@ func TestAddingARunnerRebalancesThePartitionsWithoutRestartingTheOther(t *testin
 		h.waitFor(a.Checkpoints(), p.Name(), round())
 		h.assertFoldedExactlyOnce(p)
 		want := h.storeByPartition(parts)
-		sa, _ := a.Stats(p.Name())
-		sb, _ := b.Stats(p.Name())
+		stats := h.countedStats(p.Name(), want, a, b)
+		sa, sb := stats[0], stats[1]
 		// Each partition changed hands once: a released its excess and none came back to
 		// it. (Unpinned while a pull request a made before it was pinned still waited, a
 		// partition went straight back to a, which released it again at its next tick;
@@ -503,7 +528,7 @@ func TestEventsPublishedBeforeTheSubjectLayoutChangeAreAppliedFromNATS(t *testin
 		h.background("runner", r.Run)
 		h.waitFor(r.Checkpoints(), p.Name(), head)
 		h.assertFoldedExactlyOnce(p)
-		if s, _ := r.Stats(p.Name()); s.Applied != 40 || s.Backfilled != 0 {
+		if s := h.countedStats(p.Name(), h.storeByPartition(parts), r)[0]; s.Applied != 40 || s.Backfilled != 0 {
 			t.Errorf("applied %d events, %d of them read from the store; want all 40 from NATS", s.Applied, s.Backfilled)
 		}
 	})

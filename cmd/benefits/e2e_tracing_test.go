@@ -59,15 +59,21 @@ func (c tracedCommand) enrol(t *testing.T, headers ...string) reply {
 		map[string]any{"mpnId": c.mpn, "name": "Traced " + c.mpn}, headers...).want(t, http.StatusCreated)
 }
 
-// span is the only span called name; it fails the test when there is none or several.
-func (c tracedCommand) span(t *testing.T, name string) tracetest.SpanStub {
-	t.Helper()
+// named are the ended spans called name.
+func (c tracedCommand) named(name string) []tracetest.SpanStub {
 	var found []tracetest.SpanStub
 	for _, s := range c.spans.GetSpans() {
 		if s.Name == name {
 			found = append(found, s)
 		}
 	}
+	return found
+}
+
+// span is the only span called name; it fails the test when there is none or several.
+func (c tracedCommand) span(t *testing.T, name string) tracetest.SpanStub {
+	t.Helper()
+	found := c.named(name)
 	if len(found) != 1 {
 		t.Fatalf("%d spans named %q, want 1; spans: %s", len(found), name, spanNames(c.spans.GetSpans()))
 	}
@@ -182,10 +188,12 @@ func TestTracingEveryReadModelsCommitJoinsTheCommandsTrace(t *testing.T) {
 	c := sendTracedCommand(t)
 	command := c.span(t, "command "+domain.EnrollPartner{}.CommandName())
 	for _, p := range projections.All() {
-		// The commit span ends before the checkpoint's waiters wake.
 		if _, err := c.s.proc.runner.Checkpoints().WaitFor(t.Context(), p.Name(), c.position); err != nil {
 			t.Fatalf("%s: %v", p.Name(), err)
 		}
+		// The commit span ends just after the commit, which WaitFor may have seen first
+		// by polling the checkpoint rows.
+		testkit.Eventually(t, "the commit span of "+p.Name()+" ends", func() bool { return len(c.named("commit "+p.Name())) > 0 })
 		commit := c.span(t, "commit "+p.Name())
 		if commit.SpanKind != trace.SpanKindConsumer || commit.Parent.SpanID() != command.SpanContext.SpanID() ||
 			commit.SpanContext.TraceID() != command.SpanContext.TraceID() {

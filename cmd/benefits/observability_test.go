@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v4"
+
+	"ledger/infra/testkit"
 )
 
 var deployDir = filepath.Join("..", "..", "deploy")
@@ -30,16 +32,21 @@ func servedFamilies(t *testing.T) map[string]bool {
 	s := startSystem(t, testConfig(t), wireOptions{})
 	s.post(t, "/v1/partners", s.platform(t), map[string]any{"mpnId": "4711001", "name": "Contoso"}).want(t, http.StatusCreated)
 	s.get(t, "/v1/partners/4711001/remaining-incidents", s.platform(t)) // a read-your-writes wait: its stages are timed
-	r := s.do(t, http.MethodGet, "/metrics", "", nil).want(t, http.StatusOK)
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(r.body))
-	if err != nil {
-		t.Fatalf("/metrics is not the Prometheus text format: %v", err)
-	}
 	served := map[string]bool{}
-	for name := range families {
-		served[name] = true
-	}
+	// A read model times what it applied just after it wakes the queries waiting for it,
+	// so the family of that stage may appear just after the query's answer.
+	testkit.Eventually(t, "/metrics serves the read models' applied stage", func() bool {
+		r := s.do(t, http.MethodGet, "/metrics", "", nil).want(t, http.StatusOK)
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		families, err := parser.TextToMetricFamilies(bytes.NewReader(r.body))
+		if err != nil {
+			t.Fatalf("/metrics is not the Prometheus text format: %v", err)
+		}
+		for name := range families {
+			served[name] = true
+		}
+		return served["benefits_projection_delay_seconds"]
+	})
 	return served
 }
 

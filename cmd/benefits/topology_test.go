@@ -22,6 +22,7 @@ import (
 	"ledger/infra/metrics/metricstest"
 	"ledger/infra/partition"
 	"ledger/infra/pgtest"
+	"ledger/infra/testkit"
 	"ledger/projections"
 )
 
@@ -374,11 +375,11 @@ func checkPartitionOwnership(t testing.TB, truth storeTruth, pageA, pageB metric
 
 // waitPartitionsCommitted waits until the two projectors' commits reach the store's
 // events in every partition of every read model: the API's read-your-writes wait covers
-// only the partitions its queries read. It gives up silently after a while (or at once
-// on a count past the store's); checkPartitionOwnership then reports what is wrong.
+// only the partitions its queries read. It gives up silently after testkit.HangBound (or
+// at once on a count past the store's); checkPartitionOwnership then reports what is wrong.
 func waitPartitionsCommitted(t testing.TB, truth storeTruth, projA, projB *topoRole) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(testkit.HangBound)
 	for time.Now().Before(deadline) {
 		pageA, pageB := scrapeRole(t, projA), scrapeRole(t, projB)
 		done := true
@@ -515,7 +516,7 @@ func checkRequestLogs(t testing.TB, api *topoRole, tok string) {
 	if got := r.header.Get(handlers.HeaderCorrelationID); got != corr {
 		t.Errorf("answer carries correlation ID %q, want %q", got, corr)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testkit.HangBound)
 	for {
 		requests, found := 0, false
 		for _, rec := range api.proc.jsonLines() {
@@ -558,7 +559,7 @@ func checkRoleMetrics(t testing.TB, api, forwarder *topoRole) {
 			t.Errorf("api: %s%v = %v, want at least %v", c.metric, c.labels, got, c.atLeast)
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testkit.HangBound)
 	for {
 		page := scrapeRole(t, forwarder)
 		lag, ok := page.Value("benefits_forwarder_lag_events", nil)

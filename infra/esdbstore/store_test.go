@@ -12,6 +12,7 @@ import (
 	"ledger/infra/esdbstore"
 	"ledger/infra/esdbstore/esdbprotocolserver"
 	"ledger/infra/eventstore"
+	"ledger/infra/testkit"
 )
 
 func event(label string) eventstore.EventData {
@@ -19,7 +20,7 @@ func event(label string) eventstore.EventData {
 }
 
 func ctxFor(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.HangBound)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -63,7 +64,7 @@ func TestSystemEventsNeverReachReaders(t *testing.T) {
 		if m.Event == nil || m.Event.Position != second.Position {
 			t.Fatalf("live message %+v, want the second ledger event (the system event before it skipped)", m)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(testkit.HangBound):
 		t.Fatal("no live event")
 	}
 	stop()

@@ -167,6 +167,8 @@ func TestScrapeShowsCheckpointsLagBatchesAndForwarderProgress(t *testing.T) {
 	if _, err := w.cps.WaitFor(ctx, "event_counts", head); err != nil {
 		t.Fatal(err)
 	}
+	// The runner may commit an event before its PubAck reaches the forwarder.
+	testkit.Eventually(t, "the forwarder sees the head acknowledged", func() bool { return fwd.Forwarded() == head })
 	page := w.scrape()
 	for _, c := range []struct {
 		name   string

@@ -10,6 +10,7 @@ import (
 	"ledger/infra/metrics"
 	"ledger/infra/metrics/metricstest"
 	"ledger/infra/natsbus"
+	"ledger/infra/testkit"
 	"ledger/projections"
 )
 
@@ -42,6 +43,14 @@ func TestEachStageFromCommandToVisibleIsTimedPerEvent(t *testing.T) {
 	if _, err := waits.WaitForPartner(ctx, "event_counts", "", head); err != nil {
 		t.Fatal(err)
 	}
+	// The forwarder times an event once its PubAck arrives, the runner once the event's
+	// waiters are woken: either may come just after the wait returned.
+	testkit.Eventually(t, "every event timed by the forwarder and by the read model", func() bool {
+		page := w.scrape()
+		forwarded, _ := page.Value("benefits_forwarder_delay_seconds", nil)
+		applied, _ := page.Value("benefits_projection_delay_seconds", metricstest.Labels{"projection": "event_counts"})
+		return forwarded >= 4 && applied >= 4
+	})
 	elapsed := time.Since(recorded).Seconds()
 	// A query for no position only looks: it is not a wait.
 	if _, err := waits.WaitForPartner(ctx, "event_counts", "", eventstore.Start); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"ledger/infra/sqldb"
+	"ledger/infra/testkit"
 )
 
 // blockLookupsOf holds every SELECT of the key table that names ref until release is
@@ -71,7 +72,7 @@ func TestASlowKeyLookupDoesNotStallDecodersOfOtherSubjects(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second): // a bound for a hang, not a speed: the cached key needs no query at all
+	case <-time.After(testkit.HangBound): // a bound for a hang, not a speed: the cached key needs no query at all
 		t.Error("opening a cached subject waited for another subject's key query")
 	}
 	close(hook.release)

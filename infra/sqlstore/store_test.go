@@ -10,6 +10,7 @@ import (
 
 	"ledger/infra/eventstore"
 	"ledger/infra/pgtest"
+	"ledger/infra/testkit"
 )
 
 // Bad input gets a clear error naming what is wrong, and nothing is stored.
@@ -140,8 +141,8 @@ func receive(t *testing.T, msgs <-chan eventstore.SubscriptionMessage) eventstor
 	select {
 	case m := <-msgs:
 		return m
-	case <-time.After(5 * time.Second):
-		t.Fatal("no subscription message within 5s")
+	case <-time.After(testkit.HangBound):
+		t.Fatalf("no subscription message within %s", testkit.HangBound)
 		return eventstore.SubscriptionMessage{}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"ledger/infra/esdbstore/esdbprotocolserver"
+	"ledger/infra/testkit"
 )
 
 func client(t *testing.T) (*esdb.Client, *esdbprotocolserver.Server) {
@@ -37,7 +38,7 @@ func client(t *testing.T) (*esdb.Client, *esdbprotocolserver.Server) {
 }
 
 func ctxFor(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.HangBound)
 	t.Cleanup(cancel)
 	return ctx
 }
