@@ -54,13 +54,14 @@ func typesOf(events ...domain.Event) eventTypes {
 
 // decode keeps the events of the wanted types, decoded. A wanted event that does not
 // decode is an error: the runner then dead-letters it rather than skip it silently.
-func (want eventTypes) decode(batch []eventstore.RecordedEvent) ([]decoded, error) {
+// Under the runner, each event is decoded once for all the read models (decodeEvent).
+func (want eventTypes) decode(ctx context.Context, batch []eventstore.RecordedEvent) ([]decoded, error) {
 	out := make([]decoded, 0, len(batch))
 	for _, rec := range batch {
 		if !want[rec.Type] {
 			continue
 		}
-		e, err := domain.Decode(rec.Type, rec.Data)
+		e, err := decodeEvent(ctx, rec)
 		if err != nil {
 			return nil, fmt.Errorf("event %s at %s in %s: %w", rec.ID, rec.Position, rec.Stream, err)
 		}
@@ -81,7 +82,7 @@ type readModelBatch interface {
 // applyReadModel is the Apply of every read model: keep and decode the events it can
 // handle, then load, evolve and write one fresh unit of work.
 func applyReadModel(ctx context.Context, tx bun.Tx, t Tables, batch []eventstore.RecordedEvent, canHandle eventTypes, newBatch func() readModelBatch) error {
-	events, err := canHandle.decode(batch)
+	events, err := canHandle.decode(ctx, batch)
 	if err != nil || len(events) == 0 {
 		return err
 	}
