@@ -201,4 +201,3 @@ func TestAfterAnErasureTheSharedDecodesReadTheSubjectAsErased(t *testing.T) {
 		t.Fatalf("after the erasure and forget the shared decode still reads enrolledBy %q", by)
 	}
 }
-
