@@ -176,6 +176,9 @@ var errCheckpointMoved = errors.New("projection checkpoint moved concurrently")
 // it also takes the row lock that serialises two runners of one partition: whichever
 // commits second finds the checkpoint moved and applies nothing.
 func advance(ctx context.Context, tx bun.Tx, st State, to eventstore.Position, set ...statusChange) error {
+	if len(set) == 0 && st.Owner != "" {
+		return advanceOwned(ctx, tx, st, to)
+	}
 	q := tx.NewUpdate().Model((*stateRow)(nil)).
 		Set("checkpoint_commit = ?", int64(to.Commit)).
 		Set("checkpoint_prepare = ?", int64(to.Prepare)).
@@ -192,6 +195,27 @@ func advance(ctx context.Context, tx bun.Tx, st State, to eventstore.Position, s
 		q = q.Set("status = ?", string(c.status)).Set("error = ?", c.err)
 	}
 	res, err := q.Exec(ctx)
+	return checkAdvanced(st, res, err)
+}
+
+// advanceSQL is advance of an owned partition without a change of status: every live
+// batch runs it, so it runs prepared (execPrepared).
+const advanceSQL = `UPDATE projection_state SET checkpoint_commit = ?, checkpoint_prepare = ?, updated_at = ?, owner = ?
+WHERE name = ? AND partition_no = ? AND generation = ? AND checkpoint_commit = ? AND checkpoint_prepare = ?`
+
+func advanceOwned(ctx context.Context, tx bun.Tx, st State, to eventstore.Position) error {
+	var now any = time.Now().UTC()
+	if _, ok := preparedTx(tx); ok {
+		now = time.Now().UTC().Format(bunSQLiteTime) // as bun writes it
+	}
+	res, err := execPrepared(ctx, tx, advanceSQL, int64(to.Commit), int64(to.Prepare), now, st.Owner,
+		st.Name, st.Partition, st.Generation, int64(st.Checkpoint.Commit), int64(st.Checkpoint.Prepare))
+	return checkAdvanced(st, res, err)
+}
+
+// checkAdvanced tells whether advance moved the checkpoint: errCheckpointMoved when
+// the row no longer held what st says.
+func checkAdvanced(st State, res sql.Result, err error) error {
 	if err != nil {
 		return fmt.Errorf("projection %s checkpoint: %w", st.Name, err)
 	}

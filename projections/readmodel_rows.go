@@ -204,11 +204,17 @@ func createTable[R any](ctx context.Context, db bun.IDB, t Tables, logical strin
 	return nil
 }
 
-// selectRows reads rows of this generation's table for logical into dest.
-func selectRows[R any](ctx context.Context, db bun.IDB, t Tables, logical string, dest *[]R, where string, args ...any) error {
-	q := db.NewSelect().Model(dest).ModelTableExpr("? AS ?", t.Ident(logical), tableOf[R](db).SQLAlias).
-		Where(where, args...)
-	if err := q.Scan(ctx); err != nil {
+// selectRows reads into dest the rows of this generation's table for logical whose
+// column holds one of keys: prepared on SQLite (readmodel_sql.go), built by bun else.
+func selectRows[R any](ctx context.Context, db bun.IDB, t Tables, logical, column string, keys []string, dest *[]R) error {
+	var err error
+	if tx, ok := preparedTx(db); ok {
+		err = selectPrepared(ctx, tx, t[logical], column, keys, dest)
+	} else {
+		err = db.NewSelect().Model(dest).ModelTableExpr("? AS ?", t.Ident(logical), tableOf[R](db).SQLAlias).
+			Where("? IN (?)", bun.Ident(column), bun.In(keys)).Scan(ctx)
+	}
+	if err != nil {
 		return fmt.Errorf("read %s: %w", t[logical], err)
 	}
 	return nil
@@ -218,9 +224,16 @@ func selectRows[R any](ctx context.Context, db bun.IDB, t Tables, logical string
 const upsertChunk = 250
 
 // upsertRows writes rows into this generation's table for logical: new keys are
-// inserted, existing keys get every other column replaced.
+// inserted, existing keys get every other column replaced. Prepared on SQLite
+// (readmodel_sql.go), bun's multi-row statements else.
 func upsertRows[R any](ctx context.Context, db bun.IDB, t Tables, logical string, rows []R) error {
 	if len(rows) == 0 {
+		return nil
+	}
+	if tx, ok := preparedTx(db); ok {
+		if err := upsertPrepared(ctx, tx, t[logical], rows); err != nil {
+			return fmt.Errorf("write %s: %w", t[logical], err)
+		}
 		return nil
 	}
 	tbl := tableOf[R](db)

@@ -1,0 +1,223 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/schema"
+
+	"ledger/infra/sqldb"
+)
+
+// On SQLite, the read models' loads and upserts run as statements prepared once per
+// table and connection, bound to plain database/sql arguments, instead of queries bun
+// builds by reflection and SQLite parses again on every batch: that building, parsing
+// and scanning was ~15% of the server's CPU under command load (issue 10). The SQL and
+// the values are what bun wrote before (column names, its time format), so rows written
+// either way read back alike. PostgreSQL keeps bun's multi-row statements: there a
+// statement per row would cost a round trip each.
+
+// statementText is the SQL of a row type's statement on a physical table, built once.
+var statementText sync.Map // statementKey -> string
+
+type statementKey struct {
+	row      reflect.Type
+	physical string
+	column   string // the key column of a select; "" for the upsert
+}
+
+func textOf(key statementKey, build func() string) string {
+	if s, ok := statementText.Load(key); ok {
+		return s.(string)
+	}
+	s := build()
+	statementText.Store(key, s)
+	return s
+}
+
+// upsertText writes one row: INSERT ... ON CONFLICT (pk) DO UPDATE SET every other column.
+func upsertText(tbl *schema.Table, physical string) string {
+	cols := make([]string, len(tbl.Fields))
+	marks := make([]string, len(tbl.Fields))
+	for i, f := range tbl.Fields {
+		cols[i], marks[i] = string(f.SQLName), "?"
+	}
+	pks := make([]string, len(tbl.PKs))
+	for i, f := range tbl.PKs {
+		pks[i] = string(f.SQLName)
+	}
+	update := "NOTHING"
+	if len(tbl.DataFields) > 0 {
+		sets := make([]string, len(tbl.DataFields))
+		for i, f := range tbl.DataFields {
+			sets[i] = string(f.SQLName) + " = EXCLUDED." + string(f.SQLName)
+		}
+		update = "UPDATE SET " + strings.Join(sets, ", ")
+	}
+	return "INSERT INTO " + quoteTable(physical) + " (" + strings.Join(cols, ", ") + ") VALUES (" +
+		strings.Join(marks, ", ") + ") ON CONFLICT (" + strings.Join(pks, ", ") + ") DO " + update
+}
+
+// selectInText reads the rows whose column is in a JSON array (json_each), whatever the
+// number of keys: one statement instead of one per length of an IN list.
+func selectInText(tbl *schema.Table, physical, column string) string {
+	cols := make([]string, len(tbl.Fields))
+	for i, f := range tbl.Fields {
+		cols[i] = string(f.SQLName)
+	}
+	return "SELECT " + strings.Join(cols, ", ") + " FROM " + quoteTable(physical) +
+		" WHERE " + column + " IN (SELECT value FROM json_each(?))"
+}
+
+// quoteTable quotes a physical table name, a checked identifier (checkIdent, TablesFor).
+func quoteTable(physical string) string { return `"` + physical + `"` }
+
+// preparedStatements keeps, per read database and SQL text, the statement prepared on
+// it; database/sql prepares it again on each connection that runs it, once.
+var preparedStatements struct {
+	sync.Mutex
+	byText map[preparedKey]*sql.Stmt
+}
+
+type preparedKey struct {
+	db   *sql.DB
+	text string
+}
+
+// preparedIn is text prepared for tx's database, bound to tx.
+func preparedIn(ctx context.Context, tx bun.Tx, text string) (*sql.Stmt, error) {
+	db := tx.NewRaw("").DB().DB // bun.Tx does not tell its database otherwise
+	key := preparedKey{db, text}
+	preparedStatements.Lock()
+	stmt := preparedStatements.byText[key]
+	preparedStatements.Unlock()
+	if stmt == nil {
+		var err error
+		if stmt, err = db.PrepareContext(ctx, text); err != nil {
+			return nil, err
+		}
+		preparedStatements.Lock()
+		if preparedStatements.byText == nil {
+			preparedStatements.byText = map[preparedKey]*sql.Stmt{}
+		}
+		if prior := preparedStatements.byText[key]; prior != nil {
+			_ = stmt.Close()
+			stmt = prior
+		} else {
+			preparedStatements.byText[key] = stmt
+		}
+		preparedStatements.Unlock()
+	}
+	return tx.Tx.StmtContext(ctx, stmt), nil
+}
+
+// preparedTx is tx when the read model's statements run prepared on it: a transaction
+// (or savepoint) of a SQLite read database.
+func preparedTx(db bun.IDB) (bun.Tx, bool) {
+	tx, ok := db.(bun.Tx)
+	return tx, ok && sqldb.DialectOf(tx.NewRaw("").DB()) == sqldb.SQLite
+}
+
+// selectPrepared reads into dest the rows of physical whose column is one of keys.
+func selectPrepared[R any](ctx context.Context, tx bun.Tx, physical, column string, keys []string, dest *[]R) error {
+	tbl := tableOf[R](tx)
+	text := textOf(statementKey{tbl.Type, physical, column}, func() string { return selectInText(tbl, physical, column) })
+	stmt, err := preparedIn(ctx, tx, text)
+	if err != nil {
+		return err
+	}
+	list, err := json.Marshal(keys)
+	if err != nil {
+		return err
+	}
+	rows, err := stmt.QueryContext(ctx, string(list))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	vals := make([]any, len(tbl.Fields))
+	ptrs := make([]any, len(tbl.Fields))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return err
+		}
+		var r R
+		rv := reflect.ValueOf(&r).Elem()
+		for i, f := range tbl.Fields {
+			if err := f.ScanValue(rv, vals[i]); err != nil { // as bun scans it
+				return fmt.Errorf("column %s: %w", f.Name, err)
+			}
+		}
+		*dest = append(*dest, r)
+	}
+	return rows.Err()
+}
+
+// upsertPrepared writes rows into physical, one execution of one statement per row.
+func upsertPrepared[R any](ctx context.Context, tx bun.Tx, physical string, rows []R) error {
+	tbl := tableOf[R](tx)
+	stmt, err := preparedIn(ctx, tx, textOf(statementKey{tbl.Type, physical, ""}, func() string { return upsertText(tbl, physical) }))
+	if err != nil {
+		return err
+	}
+	args := make([]any, len(tbl.Fields))
+	for k := range rows {
+		rv := reflect.ValueOf(&rows[k]).Elem()
+		for i, f := range tbl.Fields {
+			args[i] = sqliteValue(f.Value(rv))
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// execPrepared runs text (with ? placeholders) on db: prepared on a SQLite
+// transaction, formatted by bun else. ok is false when db is neither; then nothing ran.
+// Arguments are strings and integers, which both write alike.
+func execPrepared(ctx context.Context, db bun.IDB, text string, args ...any) (sql.Result, error) {
+	if tx, ok := preparedTx(db); ok {
+		stmt, err := preparedIn(ctx, tx, text)
+		if err != nil {
+			return nil, err
+		}
+		return stmt.ExecContext(ctx, args...)
+	}
+	return db.NewRaw(text, args...).Exec(ctx)
+}
+
+// bunSQLiteTime is how bun writes a time into SQLite (schema.BaseDialect.AppendTime).
+const bunSQLiteTime = "2006-01-02 15:04:05.999999-07:00"
+
+// sqliteValue is a read-model column's value as bun writes it into SQLite: times in
+// bun's text format, nil pointers as NULL. (The row types hold strings, integers,
+// booleans, times and pointers to ints and times.)
+func sqliteValue(v reflect.Value) any {
+	switch x := v.Interface().(type) {
+	case time.Time:
+		return x.UTC().Format(bunSQLiteTime)
+	case *time.Time:
+		if x == nil {
+			return nil
+		}
+		return x.UTC().Format(bunSQLiteTime)
+	case *int:
+		if x == nil {
+			return nil
+		}
+		return int64(*x)
+	default:
+		return x
+	}
+}
