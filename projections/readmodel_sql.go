@@ -99,6 +99,12 @@ func preparedIn(ctx context.Context, tx bun.Tx, text string) (*sql.Stmt, error) 
 	stmt := preparedStatements.byText[key]
 	preparedStatements.Unlock()
 	if stmt == nil {
+		if st := db.Stats(); st.MaxOpenConnections > 0 && st.InUse >= st.MaxOpenConnections {
+			// Every connection is taken, tx's among them: preparing on the pool would
+			// wait for one to come free, for ever on a pool of one. Prepare on tx's own
+			// connection, for tx alone; a later transaction prepares for the pool.
+			return tx.Tx.PrepareContext(ctx, text)
+		}
 		var err error
 		if stmt, err = db.PrepareContext(ctx, text); err != nil {
 			return nil, err

@@ -127,3 +127,18 @@ func keysOf(t *testing.T, db *bun.DB, physical, column string) []string {
 	}
 	return keys
 }
+
+// Every live batch runs prepared statements inside its transaction. On a read database
+// of one connection (--read-db-max-conns 1) that transaction holds the only one, so
+// preparing on the pool would wait for ever: the runner must still apply.
+func TestARunnerOnAReadDatabaseOfOneConnectionStillApplies(t *testing.T) {
+	h := newHarness(t, sqldb.SQLite, filepath.Join(t.TempDir(), "read.db"))
+	h.db = h.openBoundedReadDB(1)
+	h.runForwarder()
+	p := newCounter("counter")
+	r := h.runner(nil, p)
+	h.background("runner", r.Run)
+	head := h.appendEvents(20, "TestHappened")
+	h.waitFor(r.Checkpoints(), p.Name(), head)
+	h.assertFoldedExactlyOnce(p)
+}
