@@ -176,40 +176,22 @@ var errCheckpointMoved = errors.New("projection checkpoint moved concurrently")
 // it also takes the row lock that serialises two runners of one partition: whichever
 // commits second finds the checkpoint moved and applies nothing.
 func advance(ctx context.Context, tx bun.Tx, st State, to eventstore.Position, set ...statusChange) error {
-	if len(set) == 0 && st.Owner != "" {
-		return advanceOwned(ctx, tx, st, to)
-	}
-	q := tx.NewUpdate().Model((*stateRow)(nil)).
-		Set("checkpoint_commit = ?", int64(to.Commit)).
-		Set("checkpoint_prepare = ?", int64(to.Prepare)).
-		Set("updated_at = ?", time.Now().UTC()).
-		Where("name = ?", st.Name).
-		Where("partition_no = ?", st.Partition).
-		Where("generation = ?", st.Generation).
-		Where("checkpoint_commit = ?", int64(st.Checkpoint.Commit)).
-		Where("checkpoint_prepare = ?", int64(st.Checkpoint.Prepare))
+	// Every live batch runs it: prepared on SQLite (execPrepared), one text per shape.
+	text := "UPDATE projection_state SET checkpoint_commit = ?, checkpoint_prepare = ?, updated_at = ?"
+	args := make([]any, 0, 12)
+	args = append(args, int64(to.Commit), int64(to.Prepare), timeArg(tx, time.Now()))
 	if st.Owner != "" {
-		q = q.Set("owner = ?", st.Owner)
+		text += ", owner = ?"
+		args = append(args, st.Owner)
 	}
-	for _, c := range set {
-		q = q.Set("status = ?", string(c.status)).Set("error = ?", c.err)
+	if len(set) > 0 {
+		c := set[len(set)-1] // the last change is the status it leaves (liveProgress.committed)
+		text += ", status = ?, error = ?"
+		args = append(args, string(c.status), c.err)
 	}
-	res, err := q.Exec(ctx)
-	return checkAdvanced(st, res, err)
-}
-
-// advanceSQL is advance of an owned partition without a change of status: every live
-// batch runs it, so it runs prepared (execPrepared).
-const advanceSQL = `UPDATE projection_state SET checkpoint_commit = ?, checkpoint_prepare = ?, updated_at = ?, owner = ?
-WHERE name = ? AND partition_no = ? AND generation = ? AND checkpoint_commit = ? AND checkpoint_prepare = ?`
-
-func advanceOwned(ctx context.Context, tx bun.Tx, st State, to eventstore.Position) error {
-	var now any = time.Now().UTC()
-	if _, ok := preparedTx(tx); ok {
-		now = time.Now().UTC().Format(bunSQLiteTime) // as bun writes it
-	}
-	res, err := execPrepared(ctx, tx, advanceSQL, int64(to.Commit), int64(to.Prepare), now, st.Owner,
-		st.Name, st.Partition, st.Generation, int64(st.Checkpoint.Commit), int64(st.Checkpoint.Prepare))
+	text += " WHERE name = ? AND partition_no = ? AND generation = ? AND checkpoint_commit = ? AND checkpoint_prepare = ?"
+	args = append(args, st.Name, st.Partition, st.Generation, int64(st.Checkpoint.Commit), int64(st.Checkpoint.Prepare))
+	res, err := execPrepared(ctx, tx, text, args...)
 	return checkAdvanced(st, res, err)
 }
 

@@ -203,6 +203,15 @@ func execPrepared(ctx context.Context, db bun.IDB, text string, args ...any) (sq
 	return db.NewRaw(text, args...).Exec(ctx)
 }
 
+// timeArg is t as an argument of execPrepared: on SQLite in bun's text format, else as
+// it is (bun formats it).
+func timeArg(db bun.IDB, t time.Time) any {
+	if _, ok := preparedTx(db); ok {
+		return sqliteValue(reflect.ValueOf(t))
+	}
+	return t.UTC()
+}
+
 // bunSQLiteTime is how bun writes a time into SQLite (schema.BaseDialect.AppendTime).
 const bunSQLiteTime = "2006-01-02 15:04:05.999999-07:00"
 
