@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -35,6 +36,12 @@ func TestPreparedReadModelStatementsStoreAndReadRowsExactlyAsBunDoes(t *testing.
 		{IncidentID: "IN-2", MPNID: "MPN1", Seq: 2, Status: "closed", OpenedAt: at, ClosedAt: &closed, ClosedBy: "ops",
 			rowVersions: rowVersions{ProjectionVersion: 3, RulesVersion: 2}},
 	}, func(r *incidentRow) { r.Title += " (changed)" })
+	// A rebuild's batch: blocks of upsertBlock rows, then the rest one by one.
+	many := make([]incidentRow, 2*upsertBlock+5)
+	for i := range many {
+		many[i] = incidentRow{IncidentID: fmt.Sprintf("IN-MANY-%03d", i), MPNID: "MPN2", Seq: int64(i), OpenedAt: at.Add(time.Duration(i) * time.Second)}
+	}
+	checkPreparedLikeBun(t, db, "incident_id", many, func(r *incidentRow) { r.Status = "closed"; r.ClosedBy = "ops" })
 	checkPreparedLikeBun(t, db, "mpn_id", []benefitsOverviewRow{
 		{MPNID: "MPN1", Name: "Contoso", CSP: true, EnrolledAt: at, ActivatedAt: &closed, ContractValidTo: &at},
 		{MPNID: "MPN2", Name: "Fabrikam", CSP: false, EnrolledAt: at},
@@ -52,7 +59,7 @@ func checkPreparedLikeBun[R any](t *testing.T, db *bun.DB, keyColumn string, row
 	t.Helper()
 	ctx := context.Background()
 	tbl := tableOf[R](db)
-	name := tbl.Name
+	name := fmt.Sprintf("%s_%d", tbl.Name, len(rows))
 	tables := Tables{"by_bun": name + "_by_bun", "prepared": name + "_prepared"}
 	for logical := range tables {
 		if err := createTable[R](ctx, db, tables, logical); err != nil {
