@@ -24,8 +24,9 @@ import (
 // either way read back alike. PostgreSQL keeps bun's multi-row statements: there a
 // statement per row would cost a round trip each.
 
-// statementText is the SQL of a row type's statement on a physical table, built once.
-var statementText sync.Map // statementKey -> string
+// statementText holds the SQL of a row type's statements on a physical table, built
+// once; bounded with the prepared statements (forgetPreparedIfFull).
+var statementText = map[statementKey]string{}
 
 type statementKey struct {
 	row      reflect.Type
@@ -35,11 +36,16 @@ type statementKey struct {
 }
 
 func textOf(key statementKey, build func() string) string {
-	if s, ok := statementText.Load(key); ok {
-		return s.(string)
+	preparedStatements.Lock()
+	defer preparedStatements.Unlock()
+	s, ok := statementText[key]
+	if !ok {
+		if len(statementText) >= maxPreparedStatements {
+			clear(statementText)
+		}
+		s = build()
+		statementText[key] = s
 	}
-	s := build()
-	statementText.Store(key, s)
 	return s
 }
 
@@ -93,6 +99,24 @@ type preparedKey struct {
 	text string
 }
 
+// maxPreparedStatements bounds the statements kept. Each generation of a read model
+// has its own tables, so each rebuild (every erasure rebuilds them all) brings new
+// texts, and those of dropped generations are never run again.
+const maxPreparedStatements = 1024
+
+// forgetPreparedIfFull closes every kept statement when the bound is reached: the live
+// ones are prepared again at their next use. (A statement a transaction still runs is
+// closed by database/sql once that transaction is done with it.)
+func forgetPreparedIfFull() {
+	if len(preparedStatements.byText) < maxPreparedStatements {
+		return
+	}
+	for k, stmt := range preparedStatements.byText {
+		_ = stmt.Close()
+		delete(preparedStatements.byText, k)
+	}
+}
+
 // preparedIn is text prepared for tx's database, bound to tx.
 func preparedIn(ctx context.Context, tx bun.Tx, text string) (*sql.Stmt, error) {
 	db := tx.NewRaw("").DB().DB // bun.Tx does not tell its database otherwise
@@ -119,6 +143,7 @@ func preparedIn(ctx context.Context, tx bun.Tx, text string) (*sql.Stmt, error) 
 			_ = stmt.Close()
 			stmt = prior
 		} else {
+			forgetPreparedIfFull()
 			preparedStatements.byText[key] = stmt
 		}
 		preparedStatements.Unlock()

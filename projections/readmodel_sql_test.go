@@ -149,3 +149,41 @@ func TestARunnerOnAReadDatabaseOfOneConnectionStillApplies(t *testing.T) {
 	h.waitFor(r.Checkpoints(), p.Name(), head)
 	h.assertFoldedExactlyOnce(p)
 }
+
+// Every rebuild brings new tables and so new statement texts: the statements kept are
+// bounded, and dropping them all at the bound breaks no transaction still running one.
+func TestPreparedStatementsStayBoundedAndKeepServingATransactionAcrossTheirReset(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqldb.Open(ctx, sqldb.SQLite, filepath.Join(t.TempDir(), "read.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	running, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer running.Rollback()
+	held, err := preparedIn(ctx, running, "SELECT ? + 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxPreparedStatements + 10 { // one text per generation's table, as rebuilds bring them
+		if _, err := execPrepared(ctx, running, fmt.Sprintf("SELECT %d + ?", i), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	preparedStatements.Lock()
+	kept := len(preparedStatements.byText)
+	preparedStatements.Unlock()
+	if kept > maxPreparedStatements {
+		t.Fatalf("%d statements kept, bound %d", kept, maxPreparedStatements)
+	}
+	var got int
+	if err := held.QueryRowContext(ctx, 41).Scan(&got); err != nil || got != 42 {
+		t.Fatalf("the running transaction's statement after the reset: %d, %v", got, err)
+	}
+	if _, err := execPrepared(ctx, running, "SELECT ? + 1", 1); err != nil {
+		t.Fatalf("prepared again after the reset: %v", err)
+	}
+}
