@@ -159,7 +159,7 @@ func (b *benefitsBatch) load(ctx context.Context, tx bun.Tx, t Tables, events []
 	}
 	err := inChunks(partners.list, func(ids []string) error {
 		var rows []benefitsOverviewRow
-		err := selectRows(ctx, tx, t, benefitsOverviewTable, &rows, "mpn_id IN (?)", bun.In(ids))
+		err := selectRows(ctx, tx, t, benefitsOverviewTable, "mpn_id", ids, &rows)
 		for _, r := range rows {
 			b.partners.loaded(r.MPNID, r)
 		}
@@ -170,7 +170,7 @@ func (b *benefitsBatch) load(ctx context.Context, tx bun.Tx, t Tables, events []
 	}
 	err = inChunks(membershipPartners.list, func(ids []string) error {
 		var rows []benefitsMembershipRow
-		err := selectRows(ctx, tx, t, benefitsMembershipsTable, &rows, "mpn_id IN (?)", bun.In(ids))
+		err := selectRows(ctx, tx, t, benefitsMembershipsTable, "mpn_id", ids, &rows)
 		for _, r := range rows {
 			b.memberships.loaded(membershipKey{r.MPNID, r.MembershipID}, r)
 		}
@@ -181,7 +181,7 @@ func (b *benefitsBatch) load(ctx context.Context, tx bun.Tx, t Tables, events []
 	}
 	return inChunks(users.list, func(ids []string) error {
 		var rows []partnerUserRow
-		err := selectRows(ctx, tx, t, benefitsUsersTable, &rows, "user_id IN (?)", bun.In(ids))
+		err := selectRows(ctx, tx, t, benefitsUsersTable, "user_id", ids, &rows)
 		for _, r := range rows {
 			b.users.loaded(accountKey{r.MPNID, r.UserID}, r)
 		}

@@ -189,25 +189,32 @@ var errCheckpointMoved = errors.New("projection checkpoint moved concurrently")
 // commits second finds the checkpoint moved and applies nothing. heads, when known, are
 // the partition heads the event at to carried; nil leaves the row's (still true) ones.
 func advance(ctx context.Context, tx bun.Tx, st State, to eventstore.Position, heads partition.Heads, set ...statusChange) error {
-	q := tx.NewUpdate().Model((*stateRow)(nil)).
-		Set("checkpoint_commit = ?", int64(to.Commit)).
-		Set("checkpoint_prepare = ?", int64(to.Prepare)).
-		Set("updated_at = ?", time.Now().UTC()).
-		Where("name = ?", st.Name).
-		Where("partition_no = ?", st.Partition).
-		Where("generation = ?", st.Generation).
-		Where("checkpoint_commit = ?", int64(st.Checkpoint.Commit)).
-		Where("checkpoint_prepare = ?", int64(st.Checkpoint.Prepare))
+	// Every live batch runs it: prepared on SQLite (execPrepared), one text per shape.
+	text := "UPDATE projection_state SET checkpoint_commit = ?, checkpoint_prepare = ?, updated_at = ?"
+	args := make([]any, 0, 12)
+	args = append(args, int64(to.Commit), int64(to.Prepare), timeArg(tx, time.Now()))
 	if st.Owner != "" {
-		q = q.Set("owner = ?", st.Owner)
+		text += ", owner = ?"
+		args = append(args, st.Owner)
 	}
 	if len(heads) > 0 {
-		q = q.Set("partition_heads = ?", heads.String())
+		text += ", partition_heads = ?"
+		args = append(args, heads.String())
 	}
-	for _, c := range set {
-		q = q.Set("status = ?", string(c.status)).Set("error = ?", c.err)
+	if len(set) > 0 {
+		c := set[len(set)-1] // the last change is the status it leaves (liveProgress.committed)
+		text += ", status = ?, error = ?"
+		args = append(args, string(c.status), c.err)
 	}
-	res, err := q.Exec(ctx)
+	text += " WHERE name = ? AND partition_no = ? AND generation = ? AND checkpoint_commit = ? AND checkpoint_prepare = ?"
+	args = append(args, st.Name, st.Partition, st.Generation, int64(st.Checkpoint.Commit), int64(st.Checkpoint.Prepare))
+	res, err := execPrepared(ctx, tx, text, args...)
+	return checkAdvanced(st, res, err)
+}
+
+// checkAdvanced tells whether advance moved the checkpoint: errCheckpointMoved when
+// the row no longer held what st says.
+func checkAdvanced(st State, res sql.Result, err error) error {
 	if err != nil {
 		return fmt.Errorf("projection %s checkpoint: %w", st.Name, err)
 	}

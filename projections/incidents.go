@@ -96,7 +96,7 @@ func (b *incidentsBatch) load(ctx context.Context, tx bun.Tx, t Tables, events [
 	}
 	return inChunks(need.list, func(ids []string) error {
 		var found []incidentRow
-		if err := selectRows(ctx, tx, t, IncidentsName, &found, "incident_id IN (?)", bun.In(ids)); err != nil {
+		if err := selectRows(ctx, tx, t, IncidentsName, "incident_id", ids, &found); err != nil {
 			return err
 		}
 		for _, r := range found {

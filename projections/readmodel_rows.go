@@ -54,13 +54,14 @@ func typesOf(events ...domain.Event) eventTypes {
 
 // decode keeps the events of the wanted types, decoded. A wanted event that does not
 // decode is an error: the runner then dead-letters it rather than skip it silently.
-func (want eventTypes) decode(batch []eventstore.RecordedEvent) ([]decoded, error) {
+// Under the runner, each event is decoded once for all the read models (decodeEvent).
+func (want eventTypes) decode(ctx context.Context, batch []eventstore.RecordedEvent) ([]decoded, error) {
 	out := make([]decoded, 0, len(batch))
 	for _, rec := range batch {
 		if !want[rec.Type] {
 			continue
 		}
-		e, err := domain.Decode(rec.Type, rec.Data)
+		e, err := decodeEvent(ctx, rec)
 		if err != nil {
 			return nil, fmt.Errorf("event %s at %s in %s: %w", rec.ID, rec.Position, rec.Stream, err)
 		}
@@ -81,7 +82,7 @@ type readModelBatch interface {
 // applyReadModel is the Apply of every read model: keep and decode the events it can
 // handle, then load, evolve and write one fresh unit of work.
 func applyReadModel(ctx context.Context, tx bun.Tx, t Tables, batch []eventstore.RecordedEvent, canHandle eventTypes, newBatch func() readModelBatch) error {
-	events, err := canHandle.decode(batch)
+	events, err := canHandle.decode(ctx, batch)
 	if err != nil || len(events) == 0 {
 		return err
 	}
@@ -203,11 +204,17 @@ func createTable[R any](ctx context.Context, db bun.IDB, t Tables, logical strin
 	return nil
 }
 
-// selectRows reads rows of this generation's table for logical into dest.
-func selectRows[R any](ctx context.Context, db bun.IDB, t Tables, logical string, dest *[]R, where string, args ...any) error {
-	q := db.NewSelect().Model(dest).ModelTableExpr("? AS ?", t.Ident(logical), tableOf[R](db).SQLAlias).
-		Where(where, args...)
-	if err := q.Scan(ctx); err != nil {
+// selectRows reads into dest the rows of this generation's table for logical whose
+// column holds one of keys: prepared on SQLite (readmodel_sql.go), built by bun else.
+func selectRows[R any](ctx context.Context, db bun.IDB, t Tables, logical, column string, keys []string, dest *[]R) error {
+	var err error
+	if tx, ok := preparedTx(db); ok {
+		err = selectPrepared(ctx, tx, t[logical], column, keys, dest)
+	} else {
+		err = db.NewSelect().Model(dest).ModelTableExpr("? AS ?", t.Ident(logical), tableOf[R](db).SQLAlias).
+			Where("? IN (?)", bun.Ident(column), bun.In(keys)).Scan(ctx)
+	}
+	if err != nil {
 		return fmt.Errorf("read %s: %w", t[logical], err)
 	}
 	return nil
@@ -217,9 +224,16 @@ func selectRows[R any](ctx context.Context, db bun.IDB, t Tables, logical string
 const upsertChunk = 250
 
 // upsertRows writes rows into this generation's table for logical: new keys are
-// inserted, existing keys get every other column replaced.
+// inserted, existing keys get every other column replaced. Prepared on SQLite
+// (readmodel_sql.go), bun's multi-row statements else.
 func upsertRows[R any](ctx context.Context, db bun.IDB, t Tables, logical string, rows []R) error {
 	if len(rows) == 0 {
+		return nil
+	}
+	if tx, ok := preparedTx(db); ok {
+		if err := upsertPrepared(ctx, tx, t[logical], rows); err != nil {
+			return fmt.Errorf("write %s: %w", t[logical], err)
+		}
 		return nil
 	}
 	tbl := tableOf[R](db)

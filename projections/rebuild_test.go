@@ -381,7 +381,7 @@ func (rulesNowProjection) Create(ctx context.Context, db bun.IDB, t Tables) erro
 }
 
 func (p rulesNowProjection) Apply(ctx context.Context, tx bun.Tx, t Tables, batch []eventstore.RecordedEvent) error {
-	events, err := typesOf(domain.MembershipGranted{}).decode(batch)
+	events, err := typesOf(domain.MembershipGranted{}).decode(ctx, batch)
 	if err != nil {
 		return err
 	}

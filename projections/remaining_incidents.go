@@ -105,7 +105,7 @@ func (b *remainingIncidentsBatch) load(ctx context.Context, tx bun.Tx, t Tables,
 	}
 	return inChunks(need.list, func(ids []string) error {
 		var found []remainingIncidentRow
-		if err := selectRows(ctx, tx, t, RemainingIncidentsName, &found, "contract_id IN (?)", bun.In(ids)); err != nil {
+		if err := selectRows(ctx, tx, t, RemainingIncidentsName, "contract_id", ids, &found); err != nil {
 			return err
 		}
 		for _, r := range found {

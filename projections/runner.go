@@ -115,7 +115,13 @@ type Runner struct {
 	// every round; one transaction per round pays one (issue 10, txGroup).
 	sqliteWrites *txGroup
 	held         map[string][]*ownership // by projection, by partition
+	// decodes decodes each delivered event once for all the read models (decode_share.go).
+	decodes *sharedDecodes
 }
+
+// ForgetDecoded drops the events this runner keeps decoded for its read models: an
+// erasure's follow-up, so that no plaintext of the erased subject outlives its key.
+func (r *Runner) ForgetDecoded() { r.decodes.forget() }
 
 // Pins reports, per partition of a projection, the pin NATS gave this runner's pulls
 // for it (PriorityGroup), or "" where this runner does not hold the partition: which
@@ -165,7 +171,8 @@ func NewRunner(cfg RunnerConfig, ps ...Projection) (*Runner, error) {
 		log = slog.Default()
 	}
 	r := &Runner{cfg: cfg, log: log.With("component", "projections"), checkpoints: NewCheckpoints(cfg.DB),
-		stats: map[string]*stats{}, held: map[string][]*ownership{}, sqliteWrites: newTxGroup(cfg.DB)}
+		stats: map[string]*stats{}, held: map[string][]*ownership{}, sqliteWrites: newTxGroup(cfg.DB),
+		decodes: newSharedDecodes()}
 	tables := map[string]string{}
 	for _, p := range ps {
 		if err := checkIdent("projection", p.Name()); err != nil {

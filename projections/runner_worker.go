@@ -203,7 +203,7 @@ func (w *worker) nextChunk(ctx context.Context, msgs <-chan jetstream.Msg) (chun
 // is not a commit: it ends with ctx, and what was not applied is redelivered.
 func (w *worker) handle(ctx context.Context, msgs []jetstream.Msg) error {
 	ds := w.decode(msgs)
-	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	bctx, cancel := context.WithCancel(withSharedDecodes(context.WithoutCancel(ctx), w.r.decodes))
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(w.r.cfg.StopGrace, cancel) })
 	defer stop()
@@ -287,7 +287,7 @@ func (w *worker) decode(msgs []jetstream.Msg) []delivery {
 	now := time.Now()
 	ds := make([]delivery, 0, len(msgs))
 	for _, m := range msgs {
-		env, err := natsbus.Decode(m.Headers(), m.Data())
+		env, err := w.decodeOne(m)
 		if err != nil {
 			// Not ours or damaged; the next event's chain check backfills what it held.
 			w.log.Warn("undecodable message skipped", "subject", m.Subject(), "err", err)
@@ -307,6 +307,20 @@ func (w *worker) decode(msgs []jetstream.Msg) []delivery {
 		ds = append(ds, delivery{env: env, backfillAt: seen.Add(w.r.cfg.GapGrace)})
 	}
 	return ds
+}
+
+// decodeOne reads a message's headers, and takes its body as the first of the
+// process's read models to receive it decoded it (sharedDecodes).
+func (w *worker) decodeOne(m jetstream.Msg) (natsbus.Envelope, error) {
+	link, err := natsbus.DecodeLink(m.Headers())
+	if err != nil {
+		return natsbus.Envelope{}, err
+	}
+	ev, err := w.r.decodes.recorded(link.Position, m.Data())
+	if err != nil {
+		return natsbus.Envelope{}, err
+	}
+	return natsbus.Envelope{Event: ev, Previous: link.Previous, Part: link.Part}, nil
 }
 
 // step commits one batch from the front of ds and reports how many deliveries it

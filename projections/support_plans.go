@@ -212,7 +212,7 @@ func (b *supportPlansBatch) load(ctx context.Context, tx bun.Tx, t Tables, event
 	}
 	err := inChunks(partners.list, func(ids []string) error {
 		var rows []supportPartnerRow
-		err := selectRows(ctx, tx, t, supportPlanPartnersTable, &rows, "mpn_id IN (?)", bun.In(ids))
+		err := selectRows(ctx, tx, t, supportPlanPartnersTable, "mpn_id", ids, &rows)
 		for _, r := range rows {
 			b.partners.loaded(r.MPNID, r)
 		}
@@ -234,7 +234,7 @@ func (b *supportPlansBatch) load(ctx context.Context, tx bun.Tx, t Tables, event
 	}
 	err = inChunks(buyers.list, func(ids []string) error {
 		var rows []supportAccountRow
-		err := selectRows(ctx, tx, t, supportPlanAccountsTable, &rows, "mpn_id IN (?)", bun.In(ids))
+		err := selectRows(ctx, tx, t, supportPlanAccountsTable, "mpn_id", ids, &rows)
 		addAccounts(rows, func(supportAccountRow) bool { return true })
 		return err
 	})
@@ -243,7 +243,7 @@ func (b *supportPlansBatch) load(ctx context.Context, tx bun.Tx, t Tables, event
 	}
 	err = inChunks(users.list, func(ids []string) error {
 		var rows []supportAccountRow
-		err := selectRows(ctx, tx, t, supportPlanAccountsTable, &rows, "user_id IN (?)", bun.In(ids))
+		err := selectRows(ctx, tx, t, supportPlanAccountsTable, "user_id", ids, &rows)
 		addAccounts(rows, func(r supportAccountRow) bool { return pairs.has[accountKey{r.MPNID, r.UserID}] })
 		return err
 	})
@@ -252,7 +252,7 @@ func (b *supportPlansBatch) load(ctx context.Context, tx bun.Tx, t Tables, event
 	}
 	err = inChunks(registrars.list, func(ids []string) error {
 		var rows []supportPaidRow
-		err := selectRows(ctx, tx, t, supportPlanPaidTable, &rows, "mpn_id IN (?)", bun.In(ids))
+		err := selectRows(ctx, tx, t, supportPlanPaidTable, "mpn_id", ids, &rows)
 		for _, r := range rows {
 			k := paidKey{r.MPNID, r.PaidPlanID}
 			b.paid.loaded(k, r)
@@ -265,7 +265,7 @@ func (b *supportPlansBatch) load(ctx context.Context, tx bun.Tx, t Tables, event
 	}
 	return inChunks(contracts.list, func(ids []string) error {
 		var rows []supportPoolRow
-		err := selectRows(ctx, tx, t, supportPlanPoolsTable, &rows, "contract_id IN (?)", bun.In(ids))
+		err := selectRows(ctx, tx, t, supportPlanPoolsTable, "contract_id", ids, &rows)
 		for _, r := range rows {
 			k := poolKey{r.ContractID, r.PoolKind}
 			b.pools.loaded(k, r)
@@ -411,10 +411,9 @@ func (b *supportPlansBatch) write(ctx context.Context, tx bun.Tx, t Tables) erro
 			continue // its plan rows, if any, are new too, and written below
 		}
 		remaining, status := poolFigures(p.Granted, p.Used)
-		if _, err := tx.NewUpdate().Model((*supportPlanRow)(nil)).ModelTableExpr("?", t.Ident(supportPlansTable)).
-			Set("used = ?", p.Used).Set("remaining = ?", remaining).Set("status = ?", status).
-			Set("projection_version = ?", p.ProjectionVersion).Set("rules_version = ?", p.RulesVersion).
-			Where("contract_id = ?", p.ContractID).Where("plan = ?", p.PoolKind).Exec(ctx); err != nil {
+		if _, err := execPrepared(ctx, tx, "UPDATE "+quoteTable(t[supportPlansTable])+
+			" SET used = ?, remaining = ?, status = ?, projection_version = ?, rules_version = ? WHERE contract_id = ? AND plan = ?",
+			p.Used, remaining, status, p.ProjectionVersion, p.RulesVersion, p.ContractID, p.PoolKind); err != nil {
 			return fmt.Errorf("update %s: %w", t[supportPlansTable], err)
 		}
 	}

@@ -56,6 +56,9 @@ func (p *process) addPersonalData(ctx context.Context, followEvery time.Duration
 				if p.executor != nil {
 					p.executor.ForgetStates()
 				}
+				if p.runner != nil { // events its read models share, decoded before the erasure
+					p.runner.ForgetDecoded()
+				}
 				// Until it followed the erasure this process may have saved snapshots of
 				// states holding the subject's plaintext, after the erasing process had
 				// deleted them: delete them again (erasures are rare; a snapshot only
@@ -85,7 +88,13 @@ func (p *process) addErasures(cfg Config, logger *slog.Logger, opts wireOptions)
 	if p.shredder == nil {
 		return nil
 	}
-	followUps := []func(ctx context.Context) error{func(context.Context) error { p.executor.ForgetStates(); return nil }}
+	followUps := []func(ctx context.Context) error{func(context.Context) error {
+		p.executor.ForgetStates()
+		if p.runner != nil { // before the read models are rebuilt: what they share decoded
+			p.runner.ForgetDecoded()
+		}
+		return nil
+	}}
 	if s, ok := p.sqlStore.(snapshotDeleter); ok { // SQL tables, or EventStoreDB's $snapshot- streams
 		followUps = append(followUps, s.DeleteSnapshots)
 	}

@@ -132,31 +132,59 @@ func jsonOrBytes(b []byte) (json.RawMessage, []byte) {
 // decodes every event, so this was ~12% of the CPU under command load (issue 10).
 var wireDecoding = jsonv1.DefaultOptionsV1()
 
+// Link is what a forwarded event's headers say of it: its position, the position of
+// the event before it in the global log, and its partition with the chain within it.
+type Link struct {
+	Position eventstore.Position
+	Previous eventstore.Position
+	Part     PartitionLink
+}
+
 // Decode reads a forwarded event from a message's headers and body (a jetstream.Msg
 // gives them as Headers() and Data(), a stored message as Header and Data).
 func Decode(h nats.Header, body []byte) (Envelope, error) {
+	link, err := DecodeLink(h)
+	if err != nil {
+		return Envelope{}, err
+	}
+	ev, err := DecodeEvent(body, link.Position)
+	if err != nil {
+		return Envelope{}, err
+	}
+	return Envelope{Event: ev, Previous: link.Previous, Part: link.Part}, nil
+}
+
+// DecodeLink reads a forwarded event's headers only: cheap next to its body, which a
+// process whose read models all receive the same message decodes once (DecodeEvent).
+func DecodeLink(h nats.Header) (Link, error) {
 	posHdr, prevHdr := h.Get(HeaderPosition), h.Get(HeaderPreviousPosition)
 	if posHdr == "" || prevHdr == "" {
-		return Envelope{}, fmt.Errorf("%w: missing %s or %s header", ErrNotAnEvent, HeaderPosition, HeaderPreviousPosition)
+		return Link{}, fmt.Errorf("%w: missing %s or %s header", ErrNotAnEvent, HeaderPosition, HeaderPreviousPosition)
 	}
 	pos, err := eventstore.ParsePosition(posHdr)
 	if err != nil {
-		return Envelope{}, fmt.Errorf("%w: %w", ErrNotAnEvent, err)
+		return Link{}, fmt.Errorf("%w: %w", ErrNotAnEvent, err)
 	}
 	prev, err := eventstore.ParsePosition(prevHdr)
 	if err != nil {
-		return Envelope{}, fmt.Errorf("%w: %w", ErrNotAnEvent, err)
+		return Link{}, fmt.Errorf("%w: %w", ErrNotAnEvent, err)
 	}
 	part, err := decodePartition(h, prev)
 	if err != nil {
-		return Envelope{}, fmt.Errorf("%w: at %s: %w", ErrNotAnEvent, pos, err)
+		return Link{}, fmt.Errorf("%w: at %s: %w", ErrNotAnEvent, pos, err)
 	}
+	return Link{Position: pos, Previous: prev, Part: part}, nil
+}
+
+// DecodeEvent reads the body of the forwarded event whose headers say it is at pos; a
+// body of another position is not that event.
+func DecodeEvent(body []byte, pos eventstore.Position) (eventstore.RecordedEvent, error) {
 	var w wireEvent
 	if err := jsonv2.Unmarshal(body, &w, wireDecoding); err != nil {
-		return Envelope{}, fmt.Errorf("%w: body at %s: %w", ErrNotAnEvent, pos, err)
+		return eventstore.RecordedEvent{}, fmt.Errorf("%w: body at %s: %w", ErrNotAnEvent, pos, err)
 	}
 	if w.Position != pos {
-		return Envelope{}, fmt.Errorf("%w: body position %s, header %s", ErrNotAnEvent, w.Position, pos)
+		return eventstore.RecordedEvent{}, fmt.Errorf("%w: body position %s, header %s", ErrNotAnEvent, w.Position, pos)
 	}
 	ev := eventstore.RecordedEvent{ID: w.ID, Stream: w.Stream, Revision: w.Revision, Position: w.Position,
 		Type: w.Type, Data: []byte(w.Data), Metadata: []byte(w.Metadata), RecordedAt: w.RecordedAt}
@@ -166,7 +194,7 @@ func Decode(h nats.Header, body []byte) (Envelope, error) {
 	if w.MetadataBytes != nil {
 		ev.Metadata = w.MetadataBytes
 	}
-	return Envelope{Event: ev, Previous: prev, Part: part}, nil
+	return ev, nil
 }
 
 // decodePartition reads the partition headers; a message forwarded before partitions
