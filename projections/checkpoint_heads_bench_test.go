@@ -30,11 +30,7 @@ func BenchmarkReadYourWritesAcrossPartitions(b *testing.B) {
 	ctx := context.Background()
 	quiet := slog.New(slog.DiscardHandler)
 	store, e := benchStoreAndBus(b, quiet)
-	conn, err := natsbus.Connect(ctx, e.ClientURL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(conn.Close)
+	conn := benchConn(b, e)
 	dbPath := filepath.Join(b.TempDir(), "read.db")
 	db, err := sqldb.OpenSQLite(ctx, dbPath)
 	if err != nil {

@@ -19,11 +19,7 @@ func BenchmarkRunnerCatchUp(b *testing.B) {
 	ctx := context.Background()
 	quiet := slog.New(slog.DiscardHandler)
 	store, e := benchStoreAndBus(b, quiet)
-	conn, err := natsbus.Connect(ctx, e.ClientURL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
+	conn := benchConn(b, e)
 	db, err := sqldb.OpenSQLite(ctx, filepath.Join(b.TempDir(), "read.db"))
 	if err != nil {
 		b.Fatal(err)
@@ -76,4 +72,14 @@ func benchStoreAndBus(b *testing.B, log *slog.Logger) (*sqlstore.Store, *natsbus
 	}
 	b.Cleanup(e.Shutdown)
 	return store, e
+}
+
+// benchConn is a connection to the benchmark's embedded NATS, closed after it.
+func benchConn(b *testing.B, e *natsbus.Embedded) *natsbus.Conn {
+	conn, err := natsbus.Connect(context.Background(), e.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(conn.Close)
+	return conn
 }

@@ -93,16 +93,8 @@ func benchLive(b *testing.B, dialect sqldb.Dialect, parts, procs int) {
 	// The stream exists before the projectors start, as once a forwarder has run: Setup
 	// makes the consumers and the workers pull from the start, instead of backing off
 	// (up to 5 s) while the stream is missing and counting that into the figure.
-	{
-		conn, err := natsbus.Connect(ctx, e.ClientURL())
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, err = natsbus.EnsureStream(ctx, conn.JetStream, natsbus.StreamOptions{})
-		conn.Close()
-		if err != nil {
-			b.Fatal(err)
-		}
+	if _, err := natsbus.EnsureStream(ctx, benchConn(b, e).JetStream, natsbus.StreamOptions{}); err != nil {
+		b.Fatal(err)
 	}
 	dsn := benchTarget(b, dialect)
 	var mu sync.Mutex
@@ -112,11 +104,7 @@ func benchLive(b *testing.B, dialect sqldb.Dialect, parts, procs int) {
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
 	for range procs {
-		conn, err := natsbus.Connect(ctx, e.ClientURL())
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer conn.Close()
+		conn := benchConn(b, e)
 		db, err := sqldb.Open(ctx, dialect, dsn, sqldb.MaxConns(liveBenchReadConns))
 		if err != nil {
 			b.Fatal(err)
