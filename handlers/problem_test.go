@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"ledger/handlers"
@@ -174,5 +176,35 @@ func TestReadModelErrorsAnswerTheirStatusFromAnyRoute(t *testing.T) {
 		if p.Status != want.status || p.Code != want.code {
 			t.Errorf("%s: %d %s, want %d %s", how, p.Status, p.Code, want.status, want.code)
 		}
+	}
+}
+
+// The IDs the server makes for requests that bring none are distinct, also when made
+// concurrently, and are UUIDs (version 8: a per-process random prefix and a counter).
+func TestGeneratedCorrelationIDsAreDistinctUUIDs(t *testing.T) {
+	f := newFixture(t)
+	auth := bearer(t, "alice")
+	const workers, each = 4, 100
+	ids := make(chan string, workers*each)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				ids <- f.do(http.MethodGet, "/v1/whoami", nil, "Authorization", auth).Header().Get(handlers.HeaderCorrelationID)
+			}
+		})
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[string]bool{}
+	for id := range ids {
+		u, err := uuid.Parse(id)
+		if err != nil || u.Variant() != uuid.RFC4122 {
+			t.Fatalf("generated %q: not a UUID (%v)", id, err)
+		}
+		if seen[id] {
+			t.Fatalf("generated %q twice", id)
+		}
+		seen[id] = true
 	}
 }
