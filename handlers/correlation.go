@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"net/http"
+	"net/textproto"
 	"sync/atomic"
 
 	"github.com/google/uuid"
@@ -16,6 +18,18 @@ const HeaderCorrelationID = "X-Correlation-ID"
 // maxCorrelationIDLen bounds a client-supplied ID; longer or non-printable values are
 // replaced, so a client cannot stuff logs and event metadata with arbitrary bytes.
 const maxCorrelationIDLen = 128
+
+// correlationHeaderKey is HeaderCorrelationID as net/http keys its header maps:
+// Header.Get and Set canonicalize the name on every call, and since the name is not in
+// canonical form, each call allocated a new string (two per request).
+var correlationHeaderKey = textproto.CanonicalMIMEHeaderKey(HeaderCorrelationID)
+
+func firstValue(h http.Header, canonicalKey string) string {
+	if v := h[canonicalKey]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
 
 type correlationKey struct{}
 
@@ -35,11 +49,11 @@ func CorrelationID(ctx context.Context) string {
 // every log line and problem of the request can name it.
 func correlate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		id := c.Request().Header.Get(HeaderCorrelationID)
+		id := firstValue(c.Request().Header, correlationHeaderKey)
 		if !validCorrelationID(id) {
 			id = newCorrelationID()
 		}
-		c.Response().Header().Set(HeaderCorrelationID, id)
+		c.Response().Header()[correlationHeaderKey] = []string{id}
 		req := c.Request()
 		c.SetRequest(req.WithContext(WithCorrelationID(req.Context(), id)))
 		return next(c)

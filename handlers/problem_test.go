@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -135,15 +136,8 @@ func TestCorrelationID(t *testing.T) {
 func TestEachRequestIsLoggedWithRouteStatusAndCorrelation(t *testing.T) {
 	f := newFixture(t)
 	f.do(http.MethodGet, "/v1/things/t1", nil, "Authorization", bearer(t, "alice"), handlers.HeaderCorrelationID, "log-me")
-	var line map[string]any
-	for l := range bytes.SplitSeq([]byte(f.logs.String()), []byte("\n")) {
-		if bytes.Contains(l, []byte(`"http request"`)) {
-			if err := json.Unmarshal(l, &line); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	want := map[string]any{"method": "GET", "route": "/v1/things/:id", "path": "/v1/things/t1",
+	line := requestLogLine(t, f, "log-me")
+	want := map[string]any{"msg": "http request", "level": "INFO", "method": "GET", "route": "/v1/things/:id", "path": "/v1/things/t1",
 		"status": float64(200), "correlation_id": "log-me", "user": "alice"}
 	for k, v := range want {
 		if line[k] != v {
@@ -206,5 +200,38 @@ func TestGeneratedCorrelationIDsAreDistinctUUIDs(t *testing.T) {
 			t.Fatalf("generated %q twice", id)
 		}
 		seen[id] = true
+	}
+}
+
+// requestLogLine is the access log line of the request with correlation ID corr.
+func requestLogLine(t *testing.T, f *fixture, corr string) map[string]any {
+	t.Helper()
+	for l := range bytes.SplitSeq([]byte(f.logs.String()), []byte("\n")) {
+		var line map[string]any
+		if bytes.Contains(l, []byte(`"http request"`)) && json.Unmarshal(l, &line) == nil && line["correlation_id"] == corr {
+			return line
+		}
+	}
+	t.Fatalf("no request line for %q in %s", corr, f.logs)
+	return nil
+}
+
+// The access line is stamped with the time it was written and logs a server failure at
+// ERROR, so that an operator filtering by level or time finds it.
+func TestRequestLogLineIsStampedAndAFailureIsAnError(t *testing.T) {
+	f := newFixture(t)
+	before := time.Now().Add(-time.Second)
+	f.do(http.MethodGet, "/v1/things/t1", nil, "Authorization", bearer(t, "alice"), handlers.HeaderCorrelationID, "fine")
+	f.do(http.MethodGet, "/v1/broken", nil, "Authorization", bearer(t, "alice"), handlers.HeaderCorrelationID, "broken")
+	after := time.Now().Add(time.Second)
+	for corr, level := range map[string]string{"fine": "INFO", "broken": "ERROR"} {
+		line := requestLogLine(t, f, corr)
+		if line["level"] != level {
+			t.Errorf("%s: level %v, want %s", corr, line["level"], level)
+		}
+		at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(line["time"]))
+		if err != nil || at.Before(before) || at.After(after) {
+			t.Errorf("%s: time %v (%v), want the time of the request", corr, line["time"], err)
+		}
 	}
 }
