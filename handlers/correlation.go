@@ -49,15 +49,19 @@ func CorrelationID(ctx context.Context) string {
 // every log line and problem of the request can name it.
 func correlate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		id := firstValue(c.Request().Header, correlationHeaderKey)
-		if !validCorrelationID(id) {
-			id = newCorrelationID()
-		}
-		c.Response().Header()[correlationHeaderKey] = []string{id}
-		req := c.Request()
-		c.SetRequest(req.WithContext(WithCorrelationID(req.Context(), id)))
+		setCorrelationID(c)
 		return next(c)
 	}
+}
+
+func setCorrelationID(c echo.Context) {
+	id := firstValue(c.Request().Header, correlationHeaderKey)
+	if !validCorrelationID(id) {
+		id = newCorrelationID()
+	}
+	c.Response().Header()[correlationHeaderKey] = []string{id}
+	req := c.Request()
+	c.SetRequest(req.WithContext(WithCorrelationID(req.Context(), id)))
 }
 
 func validCorrelationID(id string) bool {

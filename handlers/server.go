@@ -121,7 +121,7 @@ func NewServer(deps Deps) *echo.Echo {
 		e.Use(traceRequests(deps.TracerProvider, deps.Propagator))
 	}
 	if deps.Metrics != nil {
-		e.Use(correlate, observeHTTP(deps.Metrics))
+		e.Use(correlateAndObserve(deps.Metrics))
 	} else {
 		e.Use(correlate)
 	}
