@@ -39,3 +39,20 @@ func BenchmarkBindJSON(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkQueryRequest is the HTTP layer's cost per query: correlation, the access log
+// line (JSON, as served), token check, read-your-writes position and the JSON answer.
+func BenchmarkQueryRequest(b *testing.B) {
+	f := newFixture(b)
+	auth := bearer(b, "alice")
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodGet, "/v1/things/t1", nil)
+		req.Header.Set("Authorization", auth)
+		rec := httptest.NewRecorder()
+		f.e.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d", rec.Code)
+		}
+	}
+}

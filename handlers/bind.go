@@ -53,6 +53,16 @@ func BindJSON(body []byte, dst any) error {
 	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
 		return fmt.Errorf("bind: destination must be a pointer to a struct, got %T", dst)
 	}
+	if decodeAcceptable(body, dst) {
+		return nil
+	}
+	return bindCarefully(body, dst, t)
+}
+
+// bindCarefully is BindJSON's careful path: three passes over the body (syntax, then
+// every field against dst's type, then the decode) so that a refusal names its field. A
+// body that decodeAcceptable accepts would pass it unchanged.
+func bindCarefully(body []byte, dst any, t reflect.Type) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return NewProblem(http.StatusBadRequest, CodeBadRequest, "the request body is empty; want a JSON object")
 	}
@@ -240,6 +250,7 @@ func joinPath(path, name string) string {
 // text must follow (text_rules.go).
 type jsonField struct {
 	name     string
+	index    []int // reflect's path to the field, through embedded structs
 	typ      reflect.Type
 	required bool
 	text     textRule
@@ -265,13 +276,17 @@ func jsonFieldsOf(t reflect.Type) jsonFields {
 		return cached.(jsonFields)
 	}
 	fs := jsonFields{byName: map[string]jsonField{}}
-	collectFields(t, &fs)
+	collectFields(t, nil, &fs)
 	fieldCache.Store(t, fs)
 	return fs
 }
 
-func collectFields(t reflect.Type, fs *jsonFields) {
-	var embedded []reflect.Type
+func collectFields(t reflect.Type, index []int, fs *jsonFields) {
+	type embeddedStruct struct {
+		typ   reflect.Type
+		index []int
+	}
+	var embedded []embeddedStruct
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		tag := sf.Tag.Get("json")
@@ -285,7 +300,7 @@ func collectFields(t reflect.Type, fs *jsonFields) {
 				ft = ft.Elem()
 			}
 			if ft.Kind() == reflect.Struct {
-				embedded = append(embedded, ft)
+				embedded = append(embedded, embeddedStruct{ft, append(slices.Clone(index), i)})
 				continue
 			}
 		}
@@ -298,14 +313,14 @@ func collectFields(t reflect.Type, fs *jsonFields) {
 		if _, dup := fs.byName[name]; dup {
 			continue
 		}
-		f := jsonField{name: name, typ: sf.Type, required: hasOption(sf.Tag.Get("binding"), "required"),
+		f := jsonField{name: name, index: append(slices.Clone(index), i), typ: sf.Type, required: hasOption(sf.Tag.Get("binding"), "required"),
 			omitted: hasOption(options, "omitempty") || hasOption(options, "omitzero"), enum: sf.Tag.Get("enum")}
 		f.text, f.limited, f.ruleErr = textRuleOf(sf)
 		fs.list = append(fs.list, f)
 		fs.byName[name] = f
 	}
 	for _, et := range embedded {
-		collectFields(et, fs)
+		collectFields(et.typ, et.index, fs)
 	}
 }
 

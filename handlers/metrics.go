@@ -28,22 +28,29 @@ func metricsRoute(m HTTPMetrics) Route {
 		Handler: echo.WrapHandler(m.Handler())}
 }
 
-// observeHTTP records every request by method, route template and the status the client
+// correlateAndObserve is correlate then observed as one middleware: Echo builds each
+// global middleware's closure anew on every request (issue 10).
+func correlateAndObserve(m HTTPMetrics) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			setCorrelationID(c)
+			return observed(m, c, next)
+		}
+	}
+}
+
+// observed records every request by method, route template and the status the client
 // received. It runs outside the request log, whose HandleError has committed the
 // response by then; an error nothing has turned into a response yet is handed to the
 // error handler here first, so the status is the one sent.
-func observeHTTP(m HTTPMetrics) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			start := time.Now()
-			err := next(c)
-			if err != nil && !c.Response().Committed {
-				c.Error(err)
-			}
-			m.ObserveHTTP(c.Request().Method, routeLabel(c), c.Response().Status, time.Since(start))
-			return err
-		}
+func observed(m HTTPMetrics, c echo.Context, next echo.HandlerFunc) error {
+	start := time.Now()
+	err := next(c)
+	if err != nil && !c.Response().Committed {
+		c.Error(err)
 	}
+	m.ObserveHTTP(c.Request().Method, routeLabel(c), c.Response().Status, time.Since(start))
+	return err
 }
 
 // routeLabel is the answered request's route template, or unmatchedRoute when no route

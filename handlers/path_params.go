@@ -13,25 +13,23 @@ import (
 // a segment, as every URL builder does, named another account than the one it meant.
 // Routing on the escaped path is right (an escaped / stays inside its segment); the
 // parameters are what must be decoded. A parameter that does not decode is a 400.
-func unescapePathParams(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if c.Request().URL.RawPath == "" {
-			return next(c) // nothing was escaped beyond Go's own encoding
-		}
-		names, values := c.ParamNames(), c.ParamValues()
-		decoded := make([]string, len(values))
-		for i, v := range values {
-			d, err := url.PathUnescape(v)
-			if err != nil {
-				field := ""
-				if i < len(names) {
-					field = names[i]
-				}
-				return Problemf(http.StatusBadRequest, CodeBadRequest, "path parameter %s %q: %v", field, v, err).With("field", field)
-			}
-			decoded[i] = d
-		}
-		c.SetParamValues(decoded...)
-		return next(c)
+func unescapePathParams(c echo.Context) error {
+	if c.Request().URL.RawPath == "" {
+		return nil // nothing was escaped beyond Go's own encoding
 	}
+	names, values := c.ParamNames(), c.ParamValues()
+	decoded := make([]string, len(values))
+	for i, v := range values {
+		d, err := url.PathUnescape(v)
+		if err != nil {
+			field := ""
+			if i < len(names) {
+				field = names[i]
+			}
+			return Problemf(http.StatusBadRequest, CodeBadRequest, "path parameter %s %q: %v", field, v, err).With("field", field)
+		}
+		decoded[i] = d
+	}
+	c.SetParamValues(decoded...)
+	return nil
 }

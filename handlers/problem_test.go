@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"ledger/handlers"
@@ -133,15 +136,8 @@ func TestCorrelationID(t *testing.T) {
 func TestEachRequestIsLoggedWithRouteStatusAndCorrelation(t *testing.T) {
 	f := newFixture(t)
 	f.do(http.MethodGet, "/v1/things/t1", nil, "Authorization", bearer(t, "alice"), handlers.HeaderCorrelationID, "log-me")
-	var line map[string]any
-	for l := range bytes.SplitSeq([]byte(f.logs.String()), []byte("\n")) {
-		if bytes.Contains(l, []byte(`"http request"`)) {
-			if err := json.Unmarshal(l, &line); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	want := map[string]any{"method": "GET", "route": "/v1/things/:id", "path": "/v1/things/t1",
+	line := requestLogLine(t, f, "log-me")
+	want := map[string]any{"msg": "http request", "level": "INFO", "method": "GET", "route": "/v1/things/:id", "path": "/v1/things/t1",
 		"status": float64(200), "correlation_id": "log-me", "user": "alice"}
 	for k, v := range want {
 		if line[k] != v {
@@ -173,6 +169,69 @@ func TestReadModelErrorsAnswerTheirStatusFromAnyRoute(t *testing.T) {
 		p := problemOf(t, f.do(http.MethodGet, "/v1/fails/"+how, nil, "Authorization", bearer(t, "alice")))
 		if p.Status != want.status || p.Code != want.code {
 			t.Errorf("%s: %d %s, want %d %s", how, p.Status, p.Code, want.status, want.code)
+		}
+	}
+}
+
+// The IDs the server makes for requests that bring none are distinct, also when made
+// concurrently, and are UUIDs (version 8: a per-process random prefix and a counter).
+func TestGeneratedCorrelationIDsAreDistinctUUIDs(t *testing.T) {
+	f := newFixture(t)
+	auth := bearer(t, "alice")
+	const workers, each = 4, 100
+	ids := make(chan string, workers*each)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				ids <- f.do(http.MethodGet, "/v1/whoami", nil, "Authorization", auth).Header().Get(handlers.HeaderCorrelationID)
+			}
+		})
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[string]bool{}
+	for id := range ids {
+		u, err := uuid.Parse(id)
+		if err != nil || u.Variant() != uuid.RFC4122 {
+			t.Fatalf("generated %q: not a UUID (%v)", id, err)
+		}
+		if seen[id] {
+			t.Fatalf("generated %q twice", id)
+		}
+		seen[id] = true
+	}
+}
+
+// requestLogLine is the access log line of the request with correlation ID corr.
+func requestLogLine(t *testing.T, f *fixture, corr string) map[string]any {
+	t.Helper()
+	for l := range bytes.SplitSeq([]byte(f.logs.String()), []byte("\n")) {
+		var line map[string]any
+		if bytes.Contains(l, []byte(`"http request"`)) && json.Unmarshal(l, &line) == nil && line["correlation_id"] == corr {
+			return line
+		}
+	}
+	t.Fatalf("no request line for %q in %s", corr, f.logs)
+	return nil
+}
+
+// The access line is stamped with the time it was written and logs a server failure at
+// ERROR, so that an operator filtering by level or time finds it.
+func TestRequestLogLineIsStampedAndAFailureIsAnError(t *testing.T) {
+	f := newFixture(t)
+	before := time.Now().Add(-time.Second)
+	f.do(http.MethodGet, "/v1/things/t1", nil, "Authorization", bearer(t, "alice"), handlers.HeaderCorrelationID, "fine")
+	f.do(http.MethodGet, "/v1/broken", nil, "Authorization", bearer(t, "alice"), handlers.HeaderCorrelationID, "broken")
+	after := time.Now().Add(time.Second)
+	for corr, level := range map[string]string{"fine": "INFO", "broken": "ERROR"} {
+		line := requestLogLine(t, f, corr)
+		if line["level"] != level {
+			t.Errorf("%s: level %v, want %s", corr, line["level"], level)
+		}
+		at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(line["time"]))
+		if err != nil || at.Before(before) || at.After(after) {
+			t.Errorf("%s: time %v (%v), want the time of the request", corr, line["time"], err)
 		}
 	}
 }

@@ -15,9 +15,23 @@ import (
 // reads only the first; no route takes a list) and text that breaks the rule every
 // string follows (text_rules.go: valid UTF-8, no control character). The problem
 // names the parameter as its field.
-func refuseMalformedQuery(next echo.HandlerFunc) echo.HandlerFunc {
+func refuseMalformedQuery(c echo.Context) error {
+	if raw := c.Request().URL.RawQuery; raw != "" {
+		if err := checkQuery(raw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkRequestTarget is refuseMalformedQuery and unescapePathParams as one middleware:
+// Echo builds each global middleware's closure anew on every request (issue 10).
+func checkRequestTarget(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if err := checkQuery(c.Request().URL.RawQuery); err != nil {
+		if err := refuseMalformedQuery(c); err != nil {
+			return err
+		}
+		if err := unescapePathParams(c); err != nil {
 			return err
 		}
 		return next(c)

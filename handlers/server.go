@@ -121,7 +121,7 @@ func NewServer(deps Deps) *echo.Echo {
 		e.Use(traceRequests(deps.TracerProvider, deps.Propagator))
 	}
 	if deps.Metrics != nil {
-		e.Use(correlate, observeHTTP(deps.Metrics))
+		e.Use(correlateAndObserve(deps.Metrics))
 	} else {
 		e.Use(correlate)
 	}
@@ -131,7 +131,7 @@ func NewServer(deps Deps) *echo.Echo {
 				"error", err, "correlation_id", CorrelationID(c.Request().Context()), "stack", string(stack))
 			return err
 		},
-	}), middleware.BodyLimit(fmt.Sprintf("%dB", MaxBodyBytes)), refuseMalformedQuery, unescapePathParams)
+	}), middleware.BodyLimit(fmt.Sprintf("%dB", MaxBodyBytes)), checkRequestTarget)
 
 	// Built twice: the document describes the built-in routes too, including itself.
 	doc, _ := buildOpenAPI(append(builtinRoutes(deps, nil), deps.Routes...), deps.Version)

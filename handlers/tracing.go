@@ -17,7 +17,7 @@ import (
 // ID that the logs and the events' metadata carry, so a trace and its log lines find
 // each other. It runs first, around every other middleware, so that the span covers
 // the whole request and ends with the status the client received (requestLog and
-// observeHTTP hand errors to the error handler inside it).
+// the metrics' observation hand errors to the error handler inside it).
 //
 // Probes and scrapes (/healthz, /readyz, /metrics) are not traced: an orchestrator and
 // Prometheus call them every few seconds, and their traces would bury the commands'.
