@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/uptrace/bun/driver/pgdriver"
 )
@@ -15,7 +14,7 @@ import (
 // after the first own NOTIFY has committed, the losing order made certain.
 func TestListenerConfirmedWhenLISTENTakesEffectAfterTheFirstOwnNotify(t *testing.T) {
 	s := openPostgres(t, Options{})
-	ctx := ctxFor(t, time.Minute)
+	ctx := bounded(t)
 	ln := pgdriver.NewListener(s.db)
 	defer ln.Close()
 	notes := ln.Channel() // so far listening only on the driver's ping channel
