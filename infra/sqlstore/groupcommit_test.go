@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/uptrace/bun"
 
@@ -19,7 +18,7 @@ import (
 // would, and returns the release.
 func holdWriter(t *testing.T, s *Store) (release func()) {
 	t.Helper()
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := bounded(t)
 	conn, err := s.DB().Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +60,7 @@ func TestGroupCommitJudgesEachAppendAlone(t *testing.T) {
 			outcomes := make(chan outcome, 64)
 			start := func(name, stream string, exp eventstore.ExpectedRevision) {
 				wg.Go(func() {
-					_, err := s.Append(ctxFor(t, 20*time.Second), stream, exp, event(name))
+					_, err := s.Append(bounded(t), stream, exp, event(name))
 					outcomes <- outcome{name, err}
 				})
 			}
@@ -100,7 +99,7 @@ func TestGroupCommitJudgesEachAppendAlone(t *testing.T) {
 			if st := s.Stats(); st.Commits != 2 {
 				t.Errorf("23 appends took %d transactions, want 2 (the held one, then one group commit)", st.Commits)
 			}
-			head, _ := s.Head(ctxFor(t, 5*time.Second))
+			head, _ := s.Head(bounded(t))
 			if head.Commit != 12 {
 				t.Errorf("head %d, want 12 events written", head.Commit)
 			}

@@ -59,7 +59,7 @@ func TestConcurrentAppendersAndCatchUpReaderSeeEveryEventOnceInOrder(t *testing.
 							if i > 0 {
 								exp = eventstore.Exact(uint64(i - 1))
 							}
-							if _, err := w.Append(ctxFor(t, 30*time.Second), stream, exp, ev); err != nil {
+							if _, err := w.Append(bounded(t), stream, exp, ev); err != nil {
 								t.Errorf("append %s #%d: %v", stream, i, err)
 								return
 							}

@@ -87,6 +87,8 @@ type Store struct {
 
 	reads  readStatements  // ReadStream's and readPage's prepared queries (read.go)
 	writes writeStatements // the writer's prepared queries (writestatements.go)
+
+	ownNotifySent func() // tests only: runs after each NOTIFY sent to confirm LISTEN
 }
 
 var _ eventstore.Store = (*Store)(nil)

@@ -44,13 +44,13 @@ func TestMalformedAppendsAreRefusedAndStoreNothing(t *testing.T) {
 			s := d.open(t, Options{})
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
-					_, err := s.Append(ctxFor(t, 5*time.Second), c.stream, eventstore.Any(), c.events...)
+					_, err := s.Append(bounded(t), c.stream, eventstore.Any(), c.events...)
 					if !errors.Is(err, ErrInvalidAppend) || !strings.Contains(err.Error(), c.mention) {
 						t.Fatalf("got %v, want ErrInvalidAppend mentioning %q", err, c.mention)
 					}
 				})
 			}
-			if head, err := s.Head(ctxFor(t, 5*time.Second)); err != nil || !head.IsZero() {
+			if head, err := s.Head(bounded(t)); err != nil || !head.IsZero() {
 				t.Fatalf("after refused appends the head is %s (%v), want Start: nothing stored", head, err)
 			}
 		})
@@ -61,12 +61,12 @@ func TestMalformedAppendsAreRefusedAndStoreNothing(t *testing.T) {
 func TestUpperCaseIDIsTheSameEvent(t *testing.T) {
 	s := openSQLite(t, Options{})
 	ev := event("x")
-	first, err := s.Append(ctxFor(t, 5*time.Second), "s", eventstore.NoStream(), ev)
+	first, err := s.Append(bounded(t), "s", eventstore.NoStream(), ev)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ev.ID = strings.ToUpper(ev.ID)
-	again, err := s.Append(ctxFor(t, 5*time.Second), "s", eventstore.NoStream(), ev)
+	again, err := s.Append(bounded(t), "s", eventstore.NoStream(), ev)
 	if err != nil || again != first {
 		t.Fatalf("re-append with the ID upper-cased: %+v, %v; want the first result %+v", again, err, first)
 	}
@@ -82,7 +82,7 @@ func TestAcknowledgedEventsSurviveReopen(t *testing.T) {
 	for _, tc := range targets {
 		t.Run(tc.dialect, func(t *testing.T) {
 			s := openAt(t, tc.dialect, tc.target, Options{})
-			res, err := s.Append(ctxFor(t, 5*time.Second), "kept", eventstore.NoStream(), event("a"), event("b"))
+			res, err := s.Append(bounded(t), "kept", eventstore.NoStream(), event("a"), event("b"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -90,11 +90,11 @@ func TestAcknowledgedEventsSurviveReopen(t *testing.T) {
 				t.Fatalf("close: %v", err)
 			}
 			again := openAt(t, tc.dialect, tc.target, Options{})
-			got, err := again.ReadStream(ctxFor(t, 5*time.Second), "kept", eventstore.ReadStreamOptions{})
+			got, err := again.ReadStream(bounded(t), "kept", eventstore.ReadStreamOptions{})
 			if err != nil || len(got) != 2 {
 				t.Fatalf("after reopen read %d events (%v), want 2", len(got), err)
 			}
-			if head, _ := again.Head(ctxFor(t, 5*time.Second)); head != res.Position {
+			if head, _ := again.Head(bounded(t)); head != res.Position {
 				t.Fatalf("after reopen head %s, want %s", head, res.Position)
 			}
 		})
@@ -126,7 +126,7 @@ func TestSubscriberSeesAppendsFromAnotherProcess(t *testing.T) {
 				t.Fatalf("got %+v, want CaughtUp on an empty log", m)
 			}
 			ev := event("elsewhere")
-			if _, err := writer.Append(ctxFor(t, 5*time.Second), "remote", eventstore.NoStream(), ev); err != nil {
+			if _, err := writer.Append(bounded(t), "remote", eventstore.NoStream(), ev); err != nil {
 				t.Fatal(err)
 			}
 			if m := receive(t, msgs); m.Event == nil || m.Event.ID != ev.ID {
@@ -150,7 +150,7 @@ func receive(t *testing.T, msgs <-chan eventstore.SubscriptionMessage) eventstor
 func TestClosedStoreRefusesAppends(t *testing.T) {
 	s := openSQLite(t, Options{})
 	s.Close()
-	_, err := s.Append(ctxFor(t, 5*time.Second), "s", eventstore.Any(), event("late"))
+	_, err := s.Append(bounded(t), "s", eventstore.Any(), event("late"))
 	if !errors.Is(err, ErrClosed) {
 		t.Fatalf("append after close: %v, want ErrClosed", err)
 	}
@@ -163,7 +163,7 @@ func TestAppendWithEndedContextStoresNothing(t *testing.T) {
 	if _, err := s.Append(ctx, "s", eventstore.Any(), event("x")); !errors.Is(err, context.Canceled) {
 		t.Fatalf("append with a cancelled context: %v, want context.Canceled", err)
 	}
-	if got, _ := s.ReadStream(ctxFor(t, 5*time.Second), "s", eventstore.ReadStreamOptions{}); len(got) != 0 {
+	if got, _ := s.ReadStream(bounded(t), "s", eventstore.ReadStreamOptions{}); len(got) != 0 {
 		t.Fatalf("stored %d events", len(got))
 	}
 }

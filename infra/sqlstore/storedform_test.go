@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/uptrace/bun/dialect/sqlitedialect"
 
@@ -17,7 +16,7 @@ import (
 // metadata as blobs, metadata an empty blob when there is none.
 func TestSQLiteRowsKeepTheFormBunWroteThemIn(t *testing.T) {
 	s := openSQLite(t, Options{})
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := bounded(t)
 	if _, err := s.Append(ctx, "form", eventstore.NoStream(), event("no metadata")); err != nil {
 		t.Fatal(err)
 	}

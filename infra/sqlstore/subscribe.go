@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -69,7 +70,7 @@ func (s *Store) listen(ctx context.Context) {
 				return
 			}
 		}
-		ln.Close() // a deaf listener (seen under load): start again on a new connection
+		ln.Close() // a deaf listener: start again on a new connection
 	}
 	s.opts.Logger.Warn("event store: LISTEN not confirmed; subscribers fall back to polling", "err", err)
 }
@@ -77,26 +78,54 @@ func (s *Store) listen(ctx context.Context) {
 // listenAttempts bounds the listeners tried at Open before falling back to polling.
 const listenAttempts = 3
 
-// listenConfirmTimeout bounds the wait for the store's own NOTIFY at Open.
-const listenConfirmTimeout = 5 * time.Second
+// listenConfirmTimeout bounds the wait for one listener to hear the store's own NOTIFY.
+const listenConfirmTimeout = 10 * time.Second
 
+// ownNotifyResend is how often hearOwnNotify sends its NOTIFY again. A NOTIFY that
+// commits before the server has run the LISTEN is never delivered (the usual order on a
+// loaded machine, where the new listener backend starts slower than a pooled one), so
+// one NOTIFY and a wait would call a healthy listener deaf.
+const ownNotifyResend = 100 * time.Millisecond
+
+// hearOwnNotify sends NOTIFYs with a payload of this Store's until the listener hears
+// one: the first one heard proves LISTEN is in effect.
 func (s *Store) hearOwnNotify(ctx context.Context, notes <-chan pgdriver.Notification) error {
 	token := "listening " + strconv.FormatInt(time.Now().UnixNano(), 36) + " " + strconv.FormatUint(rand.Uint64(), 36)
-	if _, err := s.db.ExecContext(ctx, "SELECT pg_notify(?, ?)", notifyChannel, token); err != nil {
-		return fmt.Errorf("notify: %w", err)
-	}
 	timeout := time.NewTimer(listenConfirmTimeout)
 	defer timeout.Stop()
+	resend := time.NewTicker(ownNotifyResend)
+	defer resend.Stop()
+	for {
+		if _, err := s.db.ExecContext(ctx, "SELECT pg_notify(?, ?)", notifyChannel, token); err != nil {
+			return fmt.Errorf("notify: %w", err)
+		}
+		if s.ownNotifySent != nil {
+			s.ownNotifySent()
+		}
+		if heard, err := awaitPayload(ctx, notes, token, resend.C, timeout.C); heard || err != nil {
+			return err
+		}
+	}
+}
+
+// awaitPayload reports whether payload arrives on notes before resend ticks; it fails
+// when timeout fires or ctx ends first.
+func awaitPayload(ctx context.Context, notes <-chan pgdriver.Notification, payload string, resend, timeout <-chan time.Time) (bool, error) {
 	for {
 		select {
-		case n := <-notes:
-			if n.Payload == token {
-				return nil
+		case n, open := <-notes:
+			if !open {
+				return false, errors.New("listener closed")
 			}
-		case <-timeout.C:
-			return fmt.Errorf("own NOTIFY not heard within %s", listenConfirmTimeout)
+			if n.Payload == payload {
+				return true, nil
+			}
+		case <-resend:
+			return false, nil
+		case <-timeout:
+			return false, fmt.Errorf("own NOTIFY not heard within %s", listenConfirmTimeout)
 		case <-ctx.Done():
-			return ctx.Err()
+			return false, ctx.Err()
 		}
 	}
 }

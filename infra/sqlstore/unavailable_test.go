@@ -35,7 +35,7 @@ type appendOutcomeOf struct {
 // appendInBackground starts one append and reports its outcome on out.
 func appendInBackground(t *testing.T, wg *sync.WaitGroup, s *Store, stream string, ev eventstore.EventData, out chan<- appendOutcomeOf) {
 	wg.Go(func() {
-		_, err := s.Append(ctxFor(t, time.Minute), stream, eventstore.NoStream(), ev)
+		_, err := s.Append(bounded(t), stream, eventstore.NoStream(), ev)
 		out <- appendOutcomeOf{stream, ev, err}
 	})
 }
@@ -43,7 +43,7 @@ func appendInBackground(t *testing.T, wg *sync.WaitGroup, s *Store, stream strin
 // assertStream fails unless stream holds exactly the events with ids, in order.
 func assertStream(t *testing.T, s *Store, stream string, ids ...string) {
 	t.Helper()
-	got, err := s.ReadStream(ctxFor(t, 10*time.Second), stream, eventstore.ReadStreamOptions{})
+	got, err := s.ReadStream(bounded(t), stream, eventstore.ReadStreamOptions{})
 	if err != nil {
 		t.Fatalf("read %s: %v", stream, err)
 	}
@@ -64,10 +64,10 @@ func TestAFullDiskFailsEveryWaiterOfAGroupCommitAsUnavailableAndTheStoreRecovers
 	path := filepath.Join(t.TempDir(), "events.db")
 	s := openAt(t, "sqlite", path, Options{})
 	before := event("before the disk filled")
-	if _, err := s.Append(ctxFor(t, 10*time.Second), "kept", eventstore.NoStream(), before); err != nil {
+	if _, err := s.Append(bounded(t), "kept", eventstore.NoStream(), before); err != nil {
 		t.Fatal(err)
 	}
-	headBefore, _ := s.Head(ctxFor(t, 5*time.Second))
+	headBefore, _ := s.Head(bounded(t))
 
 	free := sqldbtest.FillDisk(t, s.DB(), path)
 	release := holdWriter(t, s) // so that the appends below queue up into one batch
@@ -97,7 +97,7 @@ func TestAFullDiskFailsEveryWaiterOfAGroupCommitAsUnavailableAndTheStoreRecovers
 	if st := s.Stats(); st.Commits != 1 || st.Appends != 1 {
 		t.Errorf("stats %+v: want only the first append committed, in 1 transaction", st)
 	}
-	if head, _ := s.Head(ctxFor(t, 5*time.Second)); head != headBefore {
+	if head, _ := s.Head(bounded(t)); head != headBefore {
 		t.Errorf("head moved from %s to %s on a full disk", headBefore, head)
 	}
 	for _, o := range failed {
@@ -106,7 +106,7 @@ func TestAFullDiskFailsEveryWaiterOfAGroupCommitAsUnavailableAndTheStoreRecovers
 
 	free()
 	for _, o := range failed {
-		if _, err := s.Append(ctxFor(t, 10*time.Second), o.stream, eventstore.NoStream(), o.event); err != nil {
+		if _, err := s.Append(bounded(t), o.stream, eventstore.NoStream(), o.event); err != nil {
 			t.Fatalf("append to %s after space was freed: %v", o.stream, err)
 		}
 		assertStream(t, s, o.stream, o.event.ID)
@@ -117,7 +117,7 @@ func TestAFullDiskFailsEveryWaiterOfAGroupCommitAsUnavailableAndTheStoreRecovers
 // A write lock another connection holds past the busy timeout fails the append with
 // ErrUnavailable (not a panic, not a hang); the append succeeds once the lock is free.
 func TestAWriteLockHeldPastTheBusyTimeoutFailsTheAppendAsUnavailable(t *testing.T) {
-	ctx := ctxFor(t, time.Minute)
+	ctx := bounded(t)
 	const busyTimeout = 200 * time.Millisecond
 	db, err := sqldb.OpenSQLite(ctx, filepath.Join(t.TempDir(), "events.db"), sqldb.WithBusyTimeout(busyTimeout))
 	if err != nil {
@@ -153,7 +153,7 @@ func TestAWriteLockHeldPastTheBusyTimeoutFailsTheAppendAsUnavailable(t *testing.
 func TestATerminatedPostgresBackendFailsTheAppendAsUnavailableAndTheStoreRecovers(t *testing.T) {
 	dsn := pgtest.NewDatabase(t)
 	s := openAt(t, "postgres", dsn, Options{})
-	ctx := ctxFor(t, time.Minute)
+	ctx := bounded(t)
 	acked := map[string]string{} // stream -> event ID of every acknowledged append
 	for i := range 3 {
 		ev := event("before")
@@ -219,12 +219,12 @@ func TestATerminatedPostgresBackendFailsTheAppendAsUnavailableAndTheStoreRecover
 // pool, the way another process would hold one.
 func otherPostgresSession(t *testing.T, dsn string) bun.Conn {
 	t.Helper()
-	db, err := sqldb.OpenPostgres(ctxFor(t, 10*time.Second), dsn)
+	db, err := sqldb.OpenPostgres(bounded(t), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	conn, err := db.Conn(ctxFor(t, 10*time.Second))
+	conn, err := db.Conn(bounded(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +246,7 @@ func storeWaitsForTheLock(ctx context.Context, other bun.Conn) bool {
 // retried one by one, the other appends are stored, and no waiter is left unanswered.
 func TestAnAppendTheDatabaseRefusesFailsAloneInItsGroupCommit(t *testing.T) {
 	s := openSQLite(t, Options{})
-	ctx := ctxFor(t, time.Minute)
+	ctx := bounded(t)
 	if _, err := s.DB().ExecContext(ctx, `CREATE TRIGGER refuse_poison BEFORE INSERT ON event_log
 		WHEN NEW.stream = 'poison' BEGIN SELECT RAISE(ABORT, 'poison refused'); END`); err != nil {
 		t.Fatal(err)
