@@ -128,7 +128,9 @@ func (c *ltClient) send(ctx context.Context, req *fasthttp.Request, resp *fastht
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	if err := c.hc.DoDeadline(req, resp, deadline); err != nil {
+	// An answer past maxAnswerBytes still counts by its status, as the truncated body it
+	// was before (a body too large for out fails to decode below).
+	if err := c.hc.DoDeadline(req, resp, deadline); err != nil && !errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		return answer{}, err
 	}
 	a := answer{status: resp.StatusCode()}
