@@ -32,8 +32,8 @@ type ltClient struct {
 	prefix  string // path of --api-url, before each route
 	auth    []byte // "Bearer <token>", built once
 	timeout time.Duration
-	// pool: without --max-conns, connections beyond this many are closed after their
-	// answer, as net/http closes those its idle pool has no room for (0: keep all).
+	// pool: without --max-conns, a connection that finds more than this many idle is
+	// closed after its answer, as net/http closes those its idle pool has no room for.
 	pool  int
 	conns *connSet
 }
@@ -121,8 +121,8 @@ func (c *ltClient) send(ctx context.Context, req *fasthttp.Request, resp *fastht
 			return answer{}, err
 		}
 	}
-	if c.pool > 0 && c.hc.ConnsCount() > c.pool {
-		req.SetConnectionClose()
+	if c.pool > 0 && c.hc.ConnsCount()-c.hc.PendingRequests() > c.pool {
+		req.SetConnectionClose() // more idle than the pool holds: this one goes after its answer
 	}
 	deadline := time.Now().Add(c.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
