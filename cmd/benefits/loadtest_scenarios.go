@@ -166,7 +166,7 @@ func (lt loadtest) openLoop(ctx context.Context, b *budget, send func(ticket int
 
 // run sets up what the scenario needs, measures, and reports every series.
 func (lt loadtest) run(ctx context.Context) (Report, error) {
-	c := newLTClient(lt, max(lt.Clients, 64))
+	c := newLTClient(ctx, lt, max(lt.Clients, 64))
 	rep := Report{Scenario: lt.Scenario, Target: lt.APIURL.Redacted(), Partners: lt.Partners}
 	if lt.Scenario == scenarioHistory {
 		rep.Partners = 1

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -200,5 +201,28 @@ func TestLoadtestWithoutTokenOrSecretSaysWhatToGive(t *testing.T) {
 	code := run(t.Context(), []string{"loadtest", "--data-dir", t.TempDir()}, envOf(), &out, &errOut)
 	if code != 2 || !strings.Contains(errOut.String(), "--token") || !strings.Contains(errOut.String(), "--data-dir") {
 		t.Errorf("exit %d, stderr %q; want 2 naming --token and --data-dir", code, errOut.String())
+	}
+}
+
+// --max-conns N models a client pool: however far the open loop gets ahead of the
+// server, the harness holds at most N connections and a request waits for a free one
+// (its latency still counted from when it was due) instead of failing or opening
+// another. The server's own --max-connections is the witness: it answers any connection
+// past its bound with 503 and closes it, so a connection too many shows as an error in
+// the report. The bound is N+1: the test's own /metrics scrape needs a connection while
+// the harness's N may still be open.
+func TestLoadtestMaxConnsNeverHoldsMoreConnectionsThanAsked(t *testing.T) {
+	const conns = 3
+	cfg := testConfig(t)
+	cfg.MaxConnections = conns + 1
+	s := startSystem(t, cfg, wireOptions{})
+	rep := runLoadtestOn(t, s, "--scenario", "offered-queries", "--max-conns", fmt.Sprint(conns),
+		"--rate", "100000", "--requests", "400", "--duration", "1m")
+	q := seriesNamed(t, rep, "remaining-incidents")
+	if q.Count != 400 || q.OK != 400 {
+		t.Errorf("400 queries through %d connections: %d sent, %d answered 2xx, errors %v", conns, q.Count, q.OK, q.Errors)
+	}
+	if got := served(t, s, http.MethodGet, remainingRoute); got != q.Count {
+		t.Errorf("server answered %d queries, the report counts %d", got, q.Count)
 	}
 }
