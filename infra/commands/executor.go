@@ -82,17 +82,17 @@ type Executor struct {
 	// kept states are proven by appends: a batch is then decided on the kept rule book
 	// and its append guarded by the rules stream's revision, instead of reading the
 	// rules stream first (queue.go). nil: the rule book is read before each batch.
-	guarded eventstore.GuardedAppender
-	ids               domain.IDs
-	now               func() time.Time
-	maxRetries        int
-	log               *slog.Logger
-	cacheSize         int
-	snapshotEvery     int
-	readStaleness     time.Duration    // how long LoadPartner trusts a confirmed state (read.go)
-	readClock         func() time.Time // measures that staleness; not the domain's clock
-	tracer            trace.Tracer     // nil: tracing off
-	subjects          SubjectSealer    // nil: actors stored as given
+	guarded       eventstore.GuardedAppender
+	ids           domain.IDs
+	now           func() time.Time
+	maxRetries    int
+	log           *slog.Logger
+	cacheSize     int
+	snapshotEvery int
+	readStaleness time.Duration    // how long LoadPartner trusts a confirmed state (read.go)
+	readClock     func() time.Time // measures that staleness; not the domain's clock
+	tracer        trace.Tracer     // nil: tracing off
+	subjects      SubjectSealer    // nil: actors stored as given
 
 	states *stateCache
 	loads  singleflight.Group // loads of streams the cache does not hold, shared (state.go)
