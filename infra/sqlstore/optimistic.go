@@ -21,7 +21,9 @@ import (
 // goroutine every command waits for. When the log is not as assumed (a lost race, a
 // re-append, a duplicate ID) the transaction is rolled back and the batch is written
 // the careful way, which judges each append alone, so every append gets the same
-// answer either way.
+// answer either way. Guards (eventstore.Guard) cost one look-up per guarded stream per
+// batch; a batch that also appends to a guarded stream is written the careful way,
+// which judges each guard in arrival order.
 
 // errNotAsAssumed: the optimistic write found the log not as its appends expected.
 var errNotAsAssumed = errors.New("the log is not as the appends expect")
