@@ -53,7 +53,10 @@ func TestGroupCommitJudgesGuardsInArrivalOrder(t *testing.T) {
 					return err
 				})
 			}
-			start("blocked-first", func() error { _, err := s.Append(bounded(t), "first", eventstore.NoStream(), event("first")); return err })
+			start("blocked-first", func() error {
+				_, err := s.Append(bounded(t), "first", eventstore.NoStream(), event("first"))
+				return err
+			})
 			testkit.Eventually(t, "writer picks up the first append", func() bool { return s.Stats().Writing == 1 })
 			for i := range 5 {
 				guarded("before", i)
