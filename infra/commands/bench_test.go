@@ -52,7 +52,7 @@ func writeHistory(b *testing.B, store eventstore.Store, mpn string, n int) {
 	pendingEvents := 0
 	flush := func() {
 		var err error
-		if head, err = x.appendSealed(ctx, domain.PartnerStream(mpn), head, pending, rules.Version, now); err != nil {
+		if head, err = x.appendSealed(ctx, domain.PartnerStream(mpn), head, nil, pending, rules.Version, now); err != nil {
 			b.Fatal(err)
 		}
 		pending, pendingEvents = nil, 0

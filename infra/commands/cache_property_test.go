@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -129,6 +130,8 @@ func cachedExecutorsDecideLikeAFreshFold(t *testing.T, store eventstore.Store) {
 	partners := []string{"5100001", "5100002", "5100003"}
 	rng := rand.New(rand.NewPCG(7, 11))
 	seen := map[string]int{}
+	const probed = "5100004" // a Gold partner, activated: only the rules refuse its probes
+	goldPartner(t, executors[0], probed)
 	for step := range 900 {
 		at = at.Add(time.Hour)
 		mpn := partners[rng.IntN(len(partners))]
@@ -136,8 +139,21 @@ func cachedExecutorsDecideLikeAFreshFold(t *testing.T, store eventstore.Store) {
 		if rng.IntN(50) == 0 {
 			x = New(store, opts(4)...) // a process starting cold, from the snapshots
 		}
+		probe := rng.IntN(30) == 0
+		if probe { // rules change through one process; the other, its book stale, decides
+			publisher := rng.IntN(len(executors))
+			publishToggledRules(t, executors[publisher], store, at)
+			x = executors[(publisher+1)%len(executors)]
+			seen["rules published"]++
+		}
+		if probe {
+			mpn = probed
+		}
 		state := domain.Fold(readEvents(t, store, domain.PartnerStream(mpn)))
 		cmd := propertyCommand(rng, mpn, state, at)
+		if probe {
+			cmd = rulesProbe(mpn, state)
+		}
 		wantEvents, wantErr := freshDecision(t, store, mpn, cmd, at)
 		out, err := x.Partner(ctx, mpn, cmd, Meta{Actor: cmd.(domain.PartnerCommand).Actor(), CorrelationID: "property"})
 		if fmt.Sprint(err) != fmt.Sprint(wantErr) {
@@ -172,6 +188,9 @@ func cachedExecutorsDecideLikeAFreshFold(t *testing.T, store eventstore.Store) {
 			t.Errorf("the walk never saw %s: %v", want, seen)
 		}
 	}
+	if seen["rules published"] < 10 || seen[string(domain.CodeProductNotEligible)] < 3 {
+		t.Errorf("rules published %d times, %d product_not_eligible refusals: the walk did not decide on stale rule books", seen["rules published"], seen[string(domain.CodeProductNotEligible)])
+	}
 	if seen["domain.IncidentOpened"] < 40 {
 		t.Errorf("only %d incidents opened: the walk did not fill several leaves of the incident log", seen["domain.IncidentOpened"])
 	}
@@ -181,3 +200,51 @@ func cachedExecutorsDecideLikeAFreshFold(t *testing.T, store eventstore.Store) {
 	})
 	t.Logf("walk: %v", seen)
 }
+
+// publishToggledRules publishes the next rules version through x, in force at once,
+// with SQL Server 2025 withdrawn if the latest version supports it and restored if not:
+// incidents on it flip between accepted and refused with each version.
+func publishToggledRules(t *testing.T, x *Executor, store eventstore.Store, at time.Time) {
+	t.Helper()
+	latest := domain.FoldRules(readEvents(t, store, domain.RulesStream)).Latest()
+	next := domain.DefaultRules()
+	next.Version, next.EffectiveFrom = latest.Version+1, at
+	if slices.ContainsFunc(latest.Products, isSQLServer2025) {
+		next.Products = slices.DeleteFunc(slices.Clone(next.Products), isSQLServer2025)
+	}
+	ops := domain.Actor{UserID: "ops", SystemRoles: []string{domain.SystemOps}}
+	if _, err := x.Rules(context.Background(), domain.PublishRules{By: ops, Rules: next}, Meta{Actor: ops}); err != nil {
+		t.Fatalf("publish rules v%d: %v", next.Version, err)
+	}
+}
+
+// goldPartner enrols a Gold partner (a product-support pool of 20), registers its
+// admin, activates the benefit and links the contract.
+func goldPartner(t *testing.T, x *Executor, mpn string) {
+	t.Helper()
+	admin := domain.Actor{UserID: "admin@" + mpn}
+	for _, c := range []domain.Command{
+		domain.EnrollPartner{MPNID: mpn, By: platform, Name: "Contoso " + mpn},
+		domain.GrantMembership{MPNID: mpn, By: platform, Level: domain.LevelGold, Competency: "Cloud Platform", ValidFrom: now.AddDate(0, -1, 0), ValidUntil: now.AddDate(1, 0, 0)},
+		domain.RegisterUser{MPNID: mpn, By: platform, UserID: admin.UserID, AccountType: domain.AccountAAD, MPNLinked: true, Roles: []domain.Role{domain.RoleGlobalAdmin}},
+		domain.ActivateBenefit{MPNID: mpn, By: admin},
+		domain.LinkContract{MPNID: mpn, By: admin, AccessID: "AC-PROPERTY", ContractID: domain.ContractID(mpn, "PROPERTY")},
+	} {
+		if _, err := x.Partner(context.Background(), mpn, c, Meta{Actor: c.(domain.PartnerCommand).Actor()}); err != nil {
+			t.Fatalf("%s: %v", c.CommandName(), err)
+		}
+	}
+}
+
+// rulesProbe is an incident on SQL Server 2025 by the partner's admin, with the real
+// contract when there is one: accepted or refused as the rules in force say.
+func rulesProbe(mpn string, s domain.Partner) domain.Command {
+	c := domain.OpenIncident{MPNID: mpn, By: domain.Actor{UserID: "admin@" + mpn}, Plan: domain.PlanProductSupport,
+		Product: "SQL Server", Version: "2025", Title: "rules probe"}
+	if a, ok := s.Activation(); ok {
+		c.AccessID, c.ContractID = a.AccessID, a.ContractID
+	}
+	return c
+}
+
+func isSQLServer2025(p domain.Product) bool { return p.Name == "SQL Server" && p.Version == "2025" }

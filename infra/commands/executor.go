@@ -78,16 +78,21 @@ type Executor struct {
 	// keptStateUnproven: the store's streams can lose events without an append, so an
 	// append at the kept revision does not prove the kept state current (queue.go).
 	keptStateUnproven bool
-	ids               domain.IDs
-	now               func() time.Time
-	maxRetries        int
-	log               *slog.Logger
-	cacheSize         int
-	snapshotEvery     int
-	readStaleness     time.Duration    // how long LoadPartner trusts a confirmed state (read.go)
-	readClock         func() time.Time // measures that staleness; not the domain's clock
-	tracer            trace.Tracer     // nil: tracing off
-	subjects          SubjectSealer    // nil: actors stored as given
+	// guarded is the store when it guards appends (eventstore.AppendsCanBeGuarded) and
+	// kept states are proven by appends: a batch is then decided on the kept rule book
+	// and its append guarded by the rules stream's revision, instead of reading the
+	// rules stream first (queue.go). nil: the rule book is read before each batch.
+	guarded       eventstore.GuardedAppender
+	ids           domain.IDs
+	now           func() time.Time
+	maxRetries    int
+	log           *slog.Logger
+	cacheSize     int
+	snapshotEvery int
+	readStaleness time.Duration    // how long LoadPartner trusts a confirmed state (read.go)
+	readClock     func() time.Time // measures that staleness; not the domain's clock
+	tracer        trace.Tracer     // nil: tracing off
+	subjects      SubjectSealer    // nil: actors stored as given
 
 	states *stateCache
 	loads  singleflight.Group // loads of streams the cache does not hold, shared (state.go)
@@ -171,6 +176,9 @@ func New(store EventStore, opts ...Option) *Executor {
 		o(x)
 	}
 	x.snapshots, _ = store.(eventstore.SnapshotStore)
+	if g, ok := store.(eventstore.GuardedAppender); ok && eventstore.AppendsCanBeGuarded(store) && !x.keptStateUnproven {
+		x.guarded = g
+	}
 	x.states = newStateCache(max(x.cacheSize, 1))
 	x.rules = ruleBookState{streamHead: newHead(), book: domain.FoldRules(nil)}
 	return x

@@ -168,6 +168,15 @@ type decided struct {
 // behind. Reading the stream before every batch was a sixth of a command's CPU. On a
 // store whose streams can be truncated (eventstore.StreamTruncator) the state is read
 // first every time: there an append at the kept revision proves nothing.
+//
+// The rule book is kept the same way where the store guards appends
+// (eventstore.GuardedAppender): the append also expects the rules stream at the kept
+// book's revision, so rules another process published refuse it and the batch is
+// decided again on both streams read from the store; a batch appending nothing reads
+// the rules stream before it is answered. Elsewhere (EventStoreDB) the rules stream is
+// read before every batch, that read shared by concurrent batches (sharedRead). The
+// store's global head would not do instead: it moves with every append of every
+// partner, so under load it would almost never spare the read it costs.
 func (x *Executor) runBatch(stream string, batch []*request) {
 	// The store work outlives any one caller: the others wait for it.
 	ctx := context.WithoutCancel(batch[0].ctx)
@@ -183,13 +192,14 @@ func (x *Executor) runBatch(stream string, batch []*request) {
 			answerAll(batch, err)
 			return
 		}
-		parts, err := x.decideBatch(ctx, st, batch)
+		book, rulesChecked, err := x.rulesToDecideOn(ctx, trustKept)
 		if err != nil {
 			answerAll(batch, err)
 			return
 		}
-		if !checked && !appendsAny(parts) {
-			behind, err := x.behindStore(ctx, stream, st)
+		parts := x.decideBatch(st, book, batch)
+		if !(checked && rulesChecked) && !appendsAny(parts) {
+			behind, err := x.behindStore(ctx, stream, st, checked, book, rulesChecked)
 			if err != nil {
 				answerAll(batch, err)
 				return
@@ -199,9 +209,9 @@ func (x *Executor) runBatch(stream string, batch []*request) {
 				continue
 			}
 		}
-		head, err := x.appendBatch(ctx, stream, st.streamHead, parts)
+		head, err := x.appendBatch(ctx, stream, st.streamHead, book.streamHead, parts)
 		if errors.Is(err, eventstore.ErrWrongExpectedRevision) {
-			if !checked { // the kept state was behind, no race lost: decide again at once
+			if !(checked && rulesChecked) { // a kept state was behind, no race lost: decide again at once
 				trustKept = false
 				continue
 			}
@@ -231,11 +241,35 @@ func (x *Executor) stateToDecideOn(ctx context.Context, stream string, trustKept
 	return st, true, err
 }
 
-// behindStore reads the events after the kept state st (keeping them) and tells
-// whether there were any.
-func (x *Executor) behindStore(ctx context.Context, stream string, st streamState) (bool, error) {
-	latest, err := x.catchUp(ctx, stream, st, true)
-	return latest.streamHead != st.streamHead, err
+// rulesToDecideOn is the kept rule book if trustKept and the store guards appends
+// (checked false: the store may hold more; the batch's append is guarded by its
+// revision), else the rule book read from the store (checked true).
+func (x *Executor) rulesToDecideOn(ctx context.Context, trustKept bool) (book ruleBookState, checked bool, err error) {
+	if trustKept && x.guarded != nil {
+		x.rulesMu.Lock()
+		defer x.rulesMu.Unlock()
+		return x.rules, false, nil
+	}
+	book, err = x.ruleBook(ctx)
+	return book, true, err
+}
+
+// behindStore reads what the store holds after the kept partner state st and kept
+// rule book (keeping it), for each not yet checked, and tells whether it held more.
+// A batch that appends nothing is answered only after this: a refusal decided on a
+// state another process has moved on could be wrong.
+func (x *Executor) behindStore(ctx context.Context, stream string, st streamState, checked bool, book ruleBookState, rulesChecked bool) (bool, error) {
+	if !checked {
+		latest, err := x.catchUp(ctx, stream, st, true)
+		if err != nil || latest.streamHead != st.streamHead {
+			return true, err
+		}
+	}
+	if !rulesChecked {
+		latest, err := x.ruleBook(ctx)
+		return latest.streamHead != book.streamHead, err
+	}
+	return false, nil
 }
 
 func appendsAny(parts []decided) bool {
@@ -268,12 +302,8 @@ func answerAll(batch []*request, err error) {
 
 // decideBatch decides each command in order on the state the ones before it left,
 // starting from st.
-func (x *Executor) decideBatch(ctx context.Context, st streamState, batch []*request) ([]decided, error) {
+func (x *Executor) decideBatch(st streamState, book ruleBookState, batch []*request) []decided {
 	now := x.now().UTC()
-	book, err := x.ruleBook(ctx)
-	if err != nil {
-		return nil, err
-	}
 	rules := book.book.InForce(now)
 	state, next := st.partner, st.next()
 	parts := make([]decided, len(batch))
@@ -289,7 +319,7 @@ func (x *Executor) decideBatch(ctx context.Context, st streamState, batch []*req
 		parts[i] = decided{req: r, now: now, events: events, meta: withPartnerRoles(r.meta, state),
 			out: Outcome{Events: events, State: state, Rules: rules, Position: st.position, Revision: max(next, 1) - 1}}
 	}
-	return parts, nil
+	return parts
 }
 
 // withPartnerRoles adds the partner roles the actor holds: an event records the
@@ -304,9 +334,10 @@ func withPartnerRoles(meta Meta, state domain.Partner) Meta {
 	return meta
 }
 
-// appendBatch appends the events of every part in one append; with none it appends
-// nothing and returns head.
-func (x *Executor) appendBatch(ctx context.Context, stream string, head streamHead, parts []decided) (streamHead, error) {
+// appendBatch appends the events of every part in one append, guarded by the rules
+// stream's head they were decided under when the store guards appends; with none it
+// appends nothing and returns head.
+func (x *Executor) appendBatch(ctx context.Context, stream string, head, rules streamHead, parts []decided) (streamHead, error) {
 	var commands []sealing
 	for _, p := range parts {
 		if len(p.events) > 0 {
@@ -316,7 +347,11 @@ func (x *Executor) appendBatch(ctx context.Context, stream string, head streamHe
 	if len(commands) == 0 {
 		return head, nil
 	}
-	return x.appendSealed(ctx, stream, head, commands, parts[0].out.Rules.Version, parts[0].now)
+	var guard *eventstore.Guard
+	if x.guarded != nil {
+		guard = &eventstore.Guard{Stream: domain.RulesStream, Expected: rules.expected()}
+	}
+	return x.appendSealed(ctx, stream, head, guard, commands, parts[0].out.Rules.Version, parts[0].now)
 }
 
 // answer keeps the state after a successful append (and snapshots it when due) and

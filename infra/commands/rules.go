@@ -71,7 +71,7 @@ func (x *Executor) Rules(ctx context.Context, cmd domain.PublishRules, meta Meta
 		if len(events) == 0 {
 			return out, nil
 		}
-		head, err := x.appendSealed(ctx, domain.RulesStream, st.streamHead, []sealing{{events: events, meta: meta}}, out.Rules.Version, now)
+		head, err := x.appendSealed(ctx, domain.RulesStream, st.streamHead, nil, []sealing{{events: events, meta: meta}}, out.Rules.Version, now)
 		if errors.Is(err, eventstore.ErrWrongExpectedRevision) {
 			if attempt >= x.maxRetries {
 				return Outcome{}, fmt.Errorf("%s: %w", domain.RulesStream, ErrTooManyRetries)

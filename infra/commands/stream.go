@@ -20,9 +20,9 @@ type sealing struct {
 }
 
 // appendSealed seals the events of every command into the stream's hash chain, in
-// order, and appends them in one append expecting the stream exactly at head. It
-// returns the stream's new head.
-func (x *Executor) appendSealed(ctx context.Context, stream string, head streamHead, commands []sealing, rulesVersion int, now time.Time) (_ streamHead, err error) {
+// order, and appends them in one append expecting the stream exactly at head (and,
+// with a guard, the guarded stream where it says). It returns the stream's new head.
+func (x *Executor) appendSealed(ctx context.Context, stream string, head streamHead, guard *eventstore.Guard, commands []sealing, rulesVersion int, now time.Time) (_ streamHead, err error) {
 	ctx, span := x.startAppend(ctx, stream, commands)
 	defer func() { endSpan(span, err) }()
 	var data []eventstore.EventData
@@ -58,7 +58,12 @@ func (x *Executor) appendSealed(ctx context.Context, stream string, head streamH
 			data = append(data, eventstore.EventData{ID: uuid.Must(uuid.NewV7()).String(), Type: typ, Data: body, Metadata: sealed})
 		}
 	}
-	res, err := x.store.Append(ctx, stream, head.expected(), data...)
+	var res eventstore.AppendResult
+	if guard != nil {
+		res, err = x.guarded.AppendGuarded(ctx, stream, head.expected(), *guard, data...)
+	} else {
+		res, err = x.store.Append(ctx, stream, head.expected(), data...)
+	}
 	if err != nil {
 		return head, fmt.Errorf("append %s: %w", stream, err)
 	}

@@ -197,6 +197,39 @@ func StreamsCanBeTruncated(s any) bool {
 	return false
 }
 
+// Guard is a condition an append holds besides its own expected revision: another
+// stream is exactly where the appender last saw it. A decision that read two streams
+// (a partner's and the rules) is then proven current on both by the one append, in the
+// transaction that stores it, without reading the second stream first.
+type Guard struct {
+	Stream   string
+	Expected ExpectedRevision
+}
+
+// GuardedAppender is a store that appends under a Guard. A guard that does not hold
+// refuses the append with a *WrongExpectedRevisionError naming the guarded stream
+// (errors.Is ErrWrongExpectedRevision); nothing is stored.
+type GuardedAppender interface {
+	AppendGuarded(ctx context.Context, stream string, expected ExpectedRevision, guard Guard, events ...EventData) (AppendResult, error)
+}
+
+// AppendsCanBeGuarded tells whether s and every store it wraps (Unwrap) is a
+// GuardedAppender: a wrapper that has the method over a store without it cannot keep
+// the guard's promise.
+func AppendsCanBeGuarded(s any) bool {
+	for s != nil {
+		if _, ok := s.(GuardedAppender); !ok {
+			return false
+		}
+		w, ok := s.(interface{ Unwrap() Store })
+		if !ok {
+			return true
+		}
+		s = w.Unwrap()
+	}
+	return false
+}
+
 // ErrWrongExpectedRevision is matched with errors.Is; the error itself is a
 // *WrongExpectedRevisionError carrying the actual revision.
 var ErrWrongExpectedRevision = errors.New("wrong expected revision")

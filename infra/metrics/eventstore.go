@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"ledger/infra/eventstore"
@@ -33,6 +34,23 @@ func (s *Store) Unwrap() eventstore.Store { return s.Store }
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
 	start := time.Now()
 	res, err := s.Store.Append(ctx, stream, expected, events...)
+	return res, s.observeAppend(start, len(events), err)
+}
+
+// AppendGuarded appends under guard through the wrapped store, counted as Append is.
+// eventstore.AppendsCanBeGuarded says whether the wrapped store guards appends; one
+// that does not refuses with errors.ErrUnsupported and stores nothing.
+func (s *Store) AppendGuarded(ctx context.Context, stream string, expected eventstore.ExpectedRevision, guard eventstore.Guard, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	g, ok := s.Store.(eventstore.GuardedAppender)
+	if !ok {
+		return eventstore.AppendResult{}, fmt.Errorf("append to %s guarded by %s: %T: %w", stream, guard.Stream, s.Store, errors.ErrUnsupported)
+	}
+	start := time.Now()
+	res, err := g.AppendGuarded(ctx, stream, expected, guard, events...)
+	return res, s.observeAppend(start, len(events), err)
+}
+
+func (s *Store) observeAppend(start time.Time, events int, err error) error {
 	outcome := AppendOK
 	switch {
 	case errors.Is(err, eventstore.ErrWrongExpectedRevision):
@@ -45,9 +63,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	s.m.appends.WithLabelValues(outcome).Inc()
 	s.m.appendDuration.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
 	if err == nil {
-		s.m.appendedEvents.Add(float64(len(events)))
+		s.m.appendedEvents.Add(float64(events))
 	}
-	return res, err
+	return err
 }
 
 // ReadStream reads through the wrapped store. A stream whose start is gone is an

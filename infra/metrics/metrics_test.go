@@ -250,6 +250,34 @@ func TestAppendsAreCountedByOutcome(t *testing.T) {
 	}
 }
 
+// The executor guards its appends by the rules stream's revision through this wrapper:
+// the guard must reach the store (a moved rules stream refuses the append) and the
+// append be counted like any other.
+func TestGuardedAppendsKeepTheirGuardAndAreCounted(t *testing.T) {
+	w := newWorld(t)
+	if !eventstore.AppendsCanBeGuarded(w.store) {
+		t.Fatal("the observed SQLite store does not report guarded appends")
+	}
+	guarded := func(expected eventstore.ExpectedRevision) error {
+		_, err := w.store.AppendGuarded(context.Background(), "partner", eventstore.Any(),
+			eventstore.Guard{Stream: "rules", Expected: expected}, eventstore.EventData{ID: uuid.NewString(), Type: "Tick", Data: []byte(`{}`)})
+		return err
+	}
+	if err := guarded(eventstore.NoStream()); err != nil {
+		t.Fatalf("guarded by a missing stream expected missing: %v", err)
+	}
+	w.appendEvents("rules", 1)
+	if err := guarded(eventstore.NoStream()); !errors.Is(err, eventstore.ErrWrongExpectedRevision) {
+		t.Fatalf("guarded by a stream that moved: %v, want ErrWrongExpectedRevision", err)
+	}
+	page := w.scrape()
+	for outcome, want := range map[string]float64{"ok": 2, "wrong_expected_revision": 1} {
+		if got := value(t, page, "benefits_event_store_appends_total", metricstest.Labels{"outcome": outcome}); got != want {
+			t.Errorf("appends %s = %v, want %v", outcome, got, want)
+		}
+	}
+}
+
 func TestCommandsAreCountedByTypeAndOutcome(t *testing.T) {
 	w := newWorld(t)
 	x := w.m.ObserveCommands(commands.New(w.store, commands.WithLogger(quietLogger())))

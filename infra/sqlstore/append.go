@@ -22,6 +22,7 @@ type appendRequest struct {
 	ctx      context.Context
 	stream   string
 	expected eventstore.ExpectedRevision
+	guard    *eventstore.Guard      // nil: none
 	events   []eventstore.EventData // validated, IDs canonical
 	done     chan appendOutcome     // buffered 1; the writer answers exactly once
 }
@@ -35,11 +36,27 @@ type appendOutcome struct {
 // transaction holding them is committed (or the append was refused); an append that
 // was queued before ctx ended is still answered, so a nil error always means durable.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	return s.append(ctx, stream, expected, nil, events)
+}
+
+// AppendGuarded appends as Append does, and only if guard holds when the transaction
+// storing the events checks it (eventstore.GuardedAppender).
+func (s *Store) AppendGuarded(ctx context.Context, stream string, expected eventstore.ExpectedRevision, guard eventstore.Guard, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	switch {
+	case guard.Stream == "" || guard.Stream == stream:
+		return eventstore.AppendResult{}, fmt.Errorf("append to %q guarded by %q: the guard names another stream: %w", stream, guard.Stream, ErrInvalidAppend)
+	case guard.Expected.Kind == eventstore.ExpectExact && guard.Expected.Revision >= math.MaxInt64:
+		return eventstore.AppendResult{}, fmt.Errorf("append to %q: guard revision %d out of range: %w", stream, guard.Expected.Revision, ErrInvalidAppend)
+	}
+	return s.append(ctx, stream, expected, &guard, events)
+}
+
+func (s *Store) append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, guard *eventstore.Guard, events []eventstore.EventData) (eventstore.AppendResult, error) {
 	evs, err := validateAppend(stream, expected, events)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	req := &appendRequest{ctx: ctx, stream: stream, expected: expected, events: evs, done: make(chan appendOutcome, 1)}
+	req := &appendRequest{ctx: ctx, stream: stream, expected: expected, guard: guard, events: evs, done: make(chan appendOutcome, 1)}
 	select {
 	case s.requests <- req:
 	case <-ctx.Done():

@@ -54,9 +54,11 @@ func loadBatchState(ctx context.Context, io batchIO, reqs []*appendRequest) (*ba
 				ids = append(ids, ev.ID)
 			}
 		}
-		if !seenStream[r.stream] {
-			seenStream[r.stream] = true
-			streams = append(streams, r.stream)
+		for _, stream := range r.streams() {
+			if !seenStream[stream] {
+				seenStream[stream] = true
+				streams = append(streams, stream)
+			}
 		}
 	}
 	if err := io.lookUpEvents(ctx, ids, st.known); err != nil {
@@ -75,7 +77,10 @@ func (st *batchState) decide(r *appendRequest, now time.Time) (eventstore.Append
 	if res, ok, err := st.replay(r, last, exists); ok || err != nil {
 		return res, nil, err
 	}
-	if err := checkExpected(r, last, exists); err != nil {
+	if err := st.checkGuard(r); err != nil {
+		return eventstore.AppendResult{}, nil, err
+	}
+	if err := checkExpected(r.stream, r.expected, last, exists); err != nil {
 		return eventstore.AppendResult{}, nil, err
 	}
 	next := int64(0)
@@ -135,26 +140,44 @@ func (st *batchState) replay(r *appendRequest, last int64, exists bool) (eventst
 		lastRef := st.known[r.events[len(r.events)-1].ID]
 		return result(lastRef.revision, lastRef.position), true, nil
 	}
-	if err := checkExpected(r, last, exists); err != nil {
+	if err := checkExpected(r.stream, r.expected, last, exists); err != nil {
 		return eventstore.AppendResult{}, false, err
 	}
 	return eventstore.AppendResult{}, false, duplicate
 }
 
-func checkExpected(r *appendRequest, last int64, exists bool) error {
+// streams are the streams the request's decision reads: its own and its guard's.
+func (r *appendRequest) streams() []string {
+	if r.guard == nil {
+		return []string{r.stream}
+	}
+	return []string{r.stream, r.guard.Stream}
+}
+
+// checkGuard checks the request's guard against the log as the batch has left it, so
+// a guarded stream appended to earlier in the same transaction counts.
+func (st *batchState) checkGuard(r *appendRequest) error {
+	if r.guard == nil {
+		return nil
+	}
+	last, exists := st.streams[r.guard.Stream]
+	return checkExpected(r.guard.Stream, r.guard.Expected, last, exists)
+}
+
+func checkExpected(stream string, expected eventstore.ExpectedRevision, last int64, exists bool) error {
 	ok := true
-	switch r.expected.Kind {
+	switch expected.Kind {
 	case eventstore.ExpectNoStream:
 		ok = !exists
 	case eventstore.ExpectStreamExists:
 		ok = exists
 	case eventstore.ExpectExact:
-		ok = exists && last == int64(r.expected.Revision)
+		ok = exists && last == int64(expected.Revision)
 	}
 	if ok {
 		return nil
 	}
-	return &eventstore.WrongExpectedRevisionError{Stream: r.stream, Expected: r.expected, Actual: uint64(max(last, 0)), StreamExists: exists}
+	return &eventstore.WrongExpectedRevisionError{Stream: stream, Expected: expected, Actual: uint64(max(last, 0)), StreamExists: exists}
 }
 
 func result(revision, position int64) eventstore.AppendResult {

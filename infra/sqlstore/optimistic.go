@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"ledger/infra/eventstore"
@@ -20,7 +21,9 @@ import (
 // goroutine every command waits for. When the log is not as assumed (a lost race, a
 // re-append, a duplicate ID) the transaction is rolled back and the batch is written
 // the careful way, which judges each append alone, so every append gets the same
-// answer either way.
+// answer either way. Guards (eventstore.Guard) cost one look-up per guarded stream per
+// batch; a batch that also appends to a guarded stream is written the careful way,
+// which judges each guard in arrival order.
 
 // errNotAsAssumed: the optimistic write found the log not as its appends expected.
 var errNotAsAssumed = errors.New("the log is not as the appends expect")
@@ -31,12 +34,44 @@ func (s *Store) optimistic(reqs []*appendRequest) bool {
 	if s.dialect != sqldb.SQLite {
 		return false
 	}
+	appended := make(map[string]bool, len(reqs))
 	for _, r := range reqs {
 		if r.expected.Kind != eventstore.ExpectExact && r.expected.Kind != eventstore.ExpectNoStream {
 			return false
 		}
+		appended[r.stream] = true
+	}
+	for _, r := range reqs {
+		if r.guard != nil && appended[r.guard.Stream] {
+			return false // the guard depends on the batch's order: the careful way follows it
+		}
 	}
 	return true
+}
+
+// guardsHold checks the batch's guards, once per guarded stream, before anything is
+// written. No request in the batch appends to a guarded stream (optimistic).
+func guardsHold(ctx context.Context, io preparedIO, reqs []*appendRequest) error {
+	var streams []string
+	for _, r := range reqs {
+		if r.guard != nil && !slices.Contains(streams, r.guard.Stream) {
+			streams = append(streams, r.guard.Stream)
+		}
+	}
+	if len(streams) == 0 {
+		return nil
+	}
+	heads := make(map[string]int64, len(streams))
+	if err := io.lookUpStreams(ctx, streams, heads); err != nil {
+		return fmt.Errorf("read guarded streams: %w", err)
+	}
+	st := batchState{streams: heads}
+	for _, r := range reqs {
+		if st.checkGuard(r) != nil {
+			return errNotAsAssumed // the careful way answers that request alone
+		}
+	}
+	return nil
 }
 
 // writeTxOptimistic writes the batch without look-ups; errNotAsAssumed means nothing
@@ -52,6 +87,9 @@ func (s *Store) writeTxOptimistic(ctx context.Context, reqs []*appendRequest) ([
 		return nil, err
 	}
 	io := prepared.inTx(ctx, tx.Tx)
+	if err := guardsHold(ctx, io, reqs); err != nil {
+		return nil, err
+	}
 	head, err := io.head(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read the head: %w", err)

@@ -64,6 +64,8 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store, opts ...Opt
 		{"expected revision: each kind accepts and refuses", expectedRevisionKinds},
 		{"expected revision: concurrent appends at one revision, exactly one wins", concurrentExactAppends},
 		{"idempotent re-append of the same IDs returns the same result, no duplicates", idempotentReappend},
+		{"guarded append: stored only while the guarded stream is where it expects", guardedAppends},
+		{"guarded appends racing the guarded stream are never stored after it moved", guardedAppendsRacingTheGuardedStream},
 		{duplicateIDCase, duplicateIDRefused},
 		{"revisions start at 0 and the result names the last event", revisionsFromZero},
 		{"read stream forwards and backwards with from and limit", readStreamFromLimit},
