@@ -3,8 +3,11 @@ package logline_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"math"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -145,6 +148,39 @@ func TestWriteGivesTheSameLineThroughAnyHandler(t *testing.T) {
 		}
 		if fast.String() != std.String() || fast.Len() == 0 {
 			t.Fatalf("%s: fast %q, through slog %q", format, fast.String(), std.String())
+		}
+	}
+}
+
+// TestConcurrentLinesAndSlogRecordsAreWrittenWhole: the fast path and slog's own records
+// share one writer (stderr in production, here a bytes.Buffer that is not safe for
+// concurrent use); every line arrives whole, none interleaved (run with -race).
+func TestConcurrentLinesAndSlogRecordsAreWrittenWhole(t *testing.T) {
+	var out bytes.Buffer
+	h := logline.New(&out, logline.JSON, slog.LevelInfo)
+	logger := slog.New(h)
+	const each = 200
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range each {
+				if g%2 == 0 {
+					_ = h.Line(time.Now(), slog.LevelInfo, "http request", logline.Int("g", g), logline.Int("i", i))
+				} else {
+					logger.Info("other", "g", g, "i", i)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 4*each {
+		t.Fatalf("%d lines, want %d", len(lines), 4*each)
+	}
+	for _, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("line %q is not one whole JSON record: %v", l, err)
 		}
 	}
 }
