@@ -44,12 +44,13 @@ $(REDOCLY): api/lint/package.json api/lint/package-lock.json
 lint-openapi: $(REDOCLY)
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY) lint --config api/lint/redocly.yaml api/openapi.json
 
-# A short fuzzing pass over the strict JSON binder, its one-pass decode against the careful path, and every command route's body; longer runs: FUZZTIME=10m.
+# A short fuzzing pass over the strict JSON binder, its one-pass decode against the careful path, every command route's body, and the access-log formatter against slog's handlers; longer runs: FUZZTIME=10m.
 FUZZTIME ?= 15s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzStrictBind$$' -fuzztime $(FUZZTIME) ./handlers
 	$(GO) test -run '^$$' -fuzz '^FuzzOneDecodeAcceptsOnlyWhatTheCarefulPathAccepts$$' -fuzztime $(FUZZTIME) ./handlers
 	$(GO) test -run '^$$' -fuzz '^FuzzCommandBodies$$' -fuzztime $(FUZZTIME) ./cmd/benefits
+	$(GO) test -run '^$$' -fuzz '^FuzzLineMatchesSlogHandler$$' -fuzztime $(FUZZTIME) ./infra/logline
 
 # Benchmarks: figures in the README come from here (medians of -count runs).
 bench:

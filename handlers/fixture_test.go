@@ -20,6 +20,7 @@ import (
 	"ledger/domain"
 	"ledger/handlers"
 	"ledger/infra/eventstore"
+	"ledger/infra/logline"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
@@ -151,7 +152,7 @@ func newFixture(t testing.TB, mutate ...func(*handlers.Deps)) *fixture {
 	t.Helper()
 	f := &fixture{board: newPositionBoard(), logs: &syncBuffer{}}
 	deps := handlers.Deps{
-		Logger:      slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:      slog.New(logline.New(f.logs, logline.JSON, slog.LevelDebug)), // as served,
 		JWTSecret:   testSecret,
 		Projections: f.board,
 		QueryWait:   2 * time.Second,

@@ -62,7 +62,10 @@ var positionSyntax = regexp.MustCompile(`^[0-9]{1,20}(/[0-9]{1,20})?$`)
 // minPosition reads the wanted position from the query parameter or the header; zero
 // when neither is given.
 func minPosition(c echo.Context) (eventstore.Position, error) {
-	fromQuery := c.QueryParam(QueryMinPosition)
+	var fromQuery string
+	if c.Request().URL.RawQuery != "" { // (QueryParam makes a map, on every query otherwise)
+		fromQuery = c.QueryParam(QueryMinPosition)
+	}
 	fromHeader := c.Request().Header.Get(HeaderMinPosition)
 	raw, source := fromQuery, QueryMinPosition
 	switch {

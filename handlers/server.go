@@ -117,21 +117,7 @@ func NewServer(deps Deps) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	if deps.TracerProvider != nil {
-		e.Use(traceRequests(deps.TracerProvider, deps.Propagator))
-	}
-	if deps.Metrics != nil {
-		e.Use(correlateAndObserve(deps.Metrics))
-	} else {
-		e.Use(correlate)
-	}
-	e.Use(requestLog(deps.Logger), middleware.RecoverWithConfig(middleware.RecoverConfig{
-		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			deps.Logger.ErrorContext(c.Request().Context(), "panic in handler",
-				"error", err, "correlation_id", CorrelationID(c.Request().Context()), "stack", string(stack))
-			return err
-		},
-	}), middleware.BodyLimit(fmt.Sprintf("%dB", MaxBodyBytes)), checkRequestTarget)
+	e.Use(composedOnce(globalMiddlewares(deps)...))
 
 	// Built twice: the document describes the built-in routes too, including itself.
 	doc, _ := buildOpenAPI(append(builtinRoutes(deps, nil), deps.Routes...), deps.Version)
@@ -139,4 +125,25 @@ func NewServer(deps Deps) *echo.Echo {
 		s.register(e, r)
 	}
 	return e
+}
+
+// globalMiddlewares run on every request, matched or not, outermost first.
+func globalMiddlewares(deps Deps) []echo.MiddlewareFunc {
+	var global []echo.MiddlewareFunc
+	if deps.TracerProvider != nil {
+		global = append(global, traceRequests(deps.TracerProvider, deps.Propagator))
+	}
+	if deps.Metrics != nil {
+		global = append(global, correlateAndObserve(deps.Metrics))
+	} else {
+		global = append(global, correlate)
+	}
+	global = append(global, requestLog(deps.Logger), middleware.RecoverWithConfig(middleware.RecoverConfig{
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			deps.Logger.ErrorContext(c.Request().Context(), "panic in handler",
+				"error", err, "correlation_id", CorrelationID(c.Request().Context()), "stack", string(stack))
+			return err
+		},
+	}), middleware.BodyLimit(fmt.Sprintf("%dB", MaxBodyBytes)), checkRequestTarget)
+	return global
 }

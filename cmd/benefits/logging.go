@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"github.com/mattn/go-isatty"
+
+	"ledger/infra/logline"
 )
 
 // autoLogFormat is text for a person watching a terminal and JSON for everything that
@@ -17,10 +19,11 @@ func autoLogFormat() string {
 	return "json"
 }
 
+// newLogger is slog's text or JSON handler with logline's fast path for the access log,
+// which writes the same bytes.
 func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(logline.New(w, logline.Text, level))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(logline.New(w, logline.JSON, level))
 }
