@@ -93,6 +93,9 @@ func (a *applier) apply(ctx context.Context, prog progress, events []eventstore.
 // group committer when it has one (live partitions share transactions), else alone.
 func (a *applier) applyTx(ctx context.Context, prog progress, events []eventstore.RecordedEvent) error {
 	if a.group != nil {
+		// The group committer's goroutine runs the transaction and may lead the
+		// txGroup: it must not wait for this batch, which waits for it.
+		settlePlanned(ctx)
 		return a.group.commit(ctx, prog, events)
 	}
 	return a.applyOwnTx(ctx, prog, events)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 
 	"github.com/uptrace/bun"
@@ -26,11 +27,24 @@ import (
 // No goroutine of its own: the first batch to find nobody committing leads, commits
 // the group queued by then, and hands the lead to the first batch queued after it, so
 // a projector waits for at most the transaction in progress and its own.
+//
+// Every read model receives every event at about the same time, so at a steady rate
+// the first projector to plan an event used to find nobody committing and commit it
+// alone, and the other four queued behind it and committed it in a second transaction:
+// two fsyncs per event, and a query waiting for one of the four waited for both. A
+// projector that has deliveries in hand says so (expect) until it hands its batch over
+// (or finds it has none); a leader takes its group only once none is still planning,
+// and first lets the projectors NATS has just woken run (runtime.Gosched), so that they
+// can say so. That waits for work already under way only (decoding and planning, no
+// I/O but a read): never for a timer, and never for a projector waiting for NATS.
 type txGroup struct {
-	db      *bun.DB
-	mu      sync.Mutex
-	queue   []*groupedTx
-	leading bool // a batch is committing the group it took
+	db       *bun.DB
+	mu       sync.Mutex
+	queue    []*groupedTx
+	leading  bool       // a batch is committing the group it took
+	planning int        // projectors with deliveries in hand and no batch queued yet
+	planned  *sync.Cond // on mu: planning dropped
+	awaiting bool       // the leader waits for planning batches (tests watch it)
 }
 
 // groupedTx is one projector's batch, waiting to be run.
@@ -41,7 +55,57 @@ type groupedTx struct {
 	turn chan bool // true: lead the next group; false: done, err says how
 }
 
-func newTxGroup(db *bun.DB) *txGroup { return &txGroup{db: db} }
+func newTxGroup(db *bun.DB) *txGroup {
+	g := &txGroup{db: db}
+	g.planned = sync.NewCond(&g.mu)
+	return g
+}
+
+// expect tells the group that a projector has deliveries in hand whose batch it is
+// planning: a group formed meanwhile waits for it. The batch settles the expectation
+// as it queues (run, given a context carrying it: withPlannedBatch); the projector
+// settles it itself when it finds no batch to run, or hands it elsewhere.
+func (g *txGroup) expect() *plannedBatch {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.planning++
+	return &plannedBatch{g: g}
+}
+
+// plannedBatch is one projector's expected batch (txGroup.expect).
+type plannedBatch struct {
+	g       *txGroup
+	settled bool // under g.mu
+}
+
+// settle says the batch is queued or will not come; calling it again does nothing.
+func (b *plannedBatch) settle() {
+	b.g.mu.Lock()
+	defer b.g.mu.Unlock()
+	b.settleLocked()
+}
+
+func (b *plannedBatch) settleLocked() {
+	if !b.settled {
+		b.settled = true
+		b.g.planning--
+		b.g.planned.Broadcast()
+	}
+}
+
+type plannedBatchKey struct{}
+
+// withPlannedBatch carries b to where its batch is run or handed over.
+func withPlannedBatch(ctx context.Context, b *plannedBatch) context.Context {
+	return context.WithValue(ctx, plannedBatchKey{}, b)
+}
+
+// settlePlanned settles the expectation ctx carries, if any.
+func settlePlanned(ctx context.Context) {
+	if b, ok := ctx.Value(plannedBatchKey{}).(*plannedBatch); ok {
+		b.settle()
+	}
+}
 
 // run runs fn in a savepoint of the group's next transaction and returns once that
 // transaction committed (nil) or failed. ctx ending before the group starts fn
@@ -51,13 +115,24 @@ func (g *txGroup) run(ctx context.Context, fn func(ctx context.Context, tx bun.T
 	me := &groupedTx{ctx: ctx, fn: fn, turn: make(chan bool, 1)}
 	g.mu.Lock()
 	g.queue = append(g.queue, me)
+	if b, ok := ctx.Value(plannedBatchKey{}).(*plannedBatch); ok && b.g == g {
+		b.settleLocked() // queued in the same step: a leader waiting for it takes it
+	}
 	lead := !g.leading
 	g.leading = true
 	g.mu.Unlock()
 	if !lead && !<-me.turn {
 		return me.err
 	}
+	if lead {
+		runtime.Gosched() // see txGroup: projectors just woken with deliveries say so
+	}
 	g.mu.Lock()
+	for g.planning > 0 {
+		g.awaiting = true
+		g.planned.Wait()
+	}
+	g.awaiting = false
 	group := g.queue
 	g.queue = nil
 	g.mu.Unlock()

@@ -176,3 +176,77 @@ func TestWhenAGroupsTransactionIsLostNoBatchOfItCountsAsCommitted(t *testing.T) 
 		t.Errorf("applied %v, want only the first batch, of the transaction before", got)
 	}
 }
+
+// leadWhilePlanning starts a batch named lead in the group while another projector has
+// announced a batch it is still planning (planned), and returns once lead has either
+// committed or is waiting for that batch; done closes when lead's run returns.
+func (f *txGroupFixture) leadWhilePlanning(planned *plannedBatch) (done chan struct{}, leadErr *error) {
+	f.t.Helper()
+	done, leadErr = make(chan struct{}), new(error)
+	go func() {
+		*leadErr = f.g.run(context.Background(), write("lead", nil))
+		close(done)
+	}()
+	testkit.Eventually(f.t, "the leading batch committed or waits for the planned one", func() bool {
+		select {
+		case <-done:
+			return true
+		default:
+		}
+		f.g.mu.Lock()
+		defer f.g.mu.Unlock()
+		return f.g.awaiting
+	})
+	return done, leadErr
+}
+
+// Every read model receives every event at about the same time: the first projector to
+// plan it used to commit it alone and the others in a second transaction, so a query
+// waiting for one of them waited for two commits (and two fsyncs). A group now waits for
+// the projectors that already hold deliveries, and commits the event in one transaction.
+func TestReadModelsReceivingTheSameEventCommitItInOneTransaction(t *testing.T) {
+	f := newTxGroupFixture(t)
+	planned := f.g.expect() // remaining_incidents got the event and is planning its batch
+	done, leadErr := f.leadWhilePlanning(planned)
+	err := f.g.run(withPlannedBatch(context.Background(), planned), write("remaining_incidents", nil))
+	<-done
+	if err != nil || *leadErr != nil {
+		t.Fatalf("remaining_incidents: %v; lead: %v", err, *leadErr)
+	}
+	if got := f.applied(); !got["lead"] || !got["remaining_incidents"] {
+		t.Errorf("applied %v, want both batches", got)
+	}
+	if n := f.commits.Load(); n != 1 {
+		t.Errorf("%d transactions committed the two read models' batches of one event, want 1", n)
+	}
+}
+
+// A projector that announced a batch and then finds nothing to commit (its deliveries
+// were redeliveries, or it stops before a gap) lets the waiting group go: no read model
+// is held back by another's empty plan.
+func TestAProjectorWithNothingToCommitDoesNotHoldBackTheOthers(t *testing.T) {
+	f := newTxGroupFixture(t)
+	planned := f.g.expect()
+	done, leadErr := f.leadWhilePlanning(planned)
+	planned.settle() // every delivery was at or below its checkpoint
+	planned.settle() // settling twice counts once
+	testkit.Eventually(t, "the leading batch committed", func() bool {
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	})
+	if *leadErr != nil {
+		t.Fatal(*leadErr)
+	}
+	if got := f.applied(); !got["lead"] {
+		t.Errorf("applied %v, want the leading batch", got)
+	}
+	f.g.mu.Lock()
+	defer f.g.mu.Unlock()
+	if f.g.planning != 0 {
+		t.Errorf("%d batches still counted as planning, want 0", f.g.planning)
+	}
+}

@@ -202,15 +202,21 @@ func (w *worker) nextChunk(ctx context.Context, msgs <-chan jetstream.Msg) (chun
 // Waiting for another projector to commit the events before the chunk (see awaitHolder)
 // is not a commit: it ends with ctx, and what was not applied is redelivered.
 func (w *worker) handle(ctx context.Context, msgs []jetstream.Msg) error {
-	ds := w.decode(msgs)
 	bctx, cancel := context.WithCancel(withSharedDecodes(context.WithoutCancel(ctx), w.r.decodes))
 	defer cancel()
+	if w.apply.writes != nil {
+		planned := w.apply.writes.expect() // a group forming now waits for this batch
+		defer planned.settle()
+		bctx = withPlannedBatch(bctx, planned)
+	}
+	ds := w.decode(msgs)
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(w.r.cfg.StopGrace, cancel) })
 	defer stop()
 
 	bo := retry.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
 	for len(ds) > 0 {
 		n, gap, err := w.step(bctx, ds)
+		settlePlanned(bctx) // queued by now, or none to queue (skips, a gap, a failure)
 		ds = ds[n:]
 		if err == nil && gap != nil {
 			err = w.awaitHolder(ctx, *gap)
