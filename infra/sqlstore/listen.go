@@ -85,10 +85,10 @@ func (s *Store) confirmedListener(ctx context.Context) (*listener, error) {
 // NOTIFY had arrived: whatever was appended while l was not yet (or no longer)
 // listening is read now rather than at the next poll.
 func (s *Store) confirm(ctx context.Context, l *listener) error {
-	ctx, cancel := context.WithTimeout(ctx, listenConfirmTimeout) // the NOTIFY's own connection may hang too
+	ctx, cancel := context.WithTimeout(ctx, listenConfirmTimeout) // bounds the NOTIFY's own connection too
 	defer cancel()
 	if err := s.hearOwnNotify(ctx, l.heard); err != nil {
-		return err
+		return fmt.Errorf("confirm LISTEN: %w", err)
 	}
 	s.appended.Broadcast()
 	return nil
@@ -97,7 +97,8 @@ func (s *Store) confirm(ctx context.Context, l *listener) error {
 // listenAttempts bounds the listeners tried at Open before falling back to polling.
 const listenAttempts = 3
 
-// listenConfirmTimeout bounds the wait for one listener to hear the store's own NOTIFY.
+// listenConfirmTimeout bounds one confirmation: sending the store's own NOTIFY and
+// hearing it.
 const listenConfirmTimeout = 10 * time.Second
 
 // ownNotifyResend is how often hearOwnNotify sends its NOTIFY again. A NOTIFY that
@@ -115,8 +116,6 @@ const ownNotifyPrefix = "listening "
 // does not wait for the server to run it, so nothing else proves it.
 func (s *Store) hearOwnNotify(ctx context.Context, notes <-chan heard) error {
 	token := ownNotifyPrefix + strconv.FormatInt(time.Now().UnixNano(), 36) + " " + strconv.FormatUint(rand.Uint64(), 36)
-	timeout := time.NewTimer(listenConfirmTimeout)
-	defer timeout.Stop()
 	resend := time.NewTicker(ownNotifyResend)
 	defer resend.Stop()
 	for {
@@ -126,15 +125,15 @@ func (s *Store) hearOwnNotify(ctx context.Context, notes <-chan heard) error {
 		if s.ownNotifySent != nil {
 			s.ownNotifySent()
 		}
-		if heard, err := awaitPayload(ctx, notes, token, resend.C, timeout.C); heard || err != nil {
+		if heard, err := awaitPayload(ctx, notes, token, resend.C); heard || err != nil {
 			return err
 		}
 	}
 }
 
 // awaitPayload reports whether payload arrives on notes before resend ticks; it fails
-// when the connection is lost, timeout fires or ctx ends first.
-func awaitPayload(ctx context.Context, notes <-chan heard, payload string, resend, timeout <-chan time.Time) (bool, error) {
+// when the connection is lost or ctx ends first.
+func awaitPayload(ctx context.Context, notes <-chan heard, payload string, resend <-chan time.Time) (bool, error) {
 	for {
 		select {
 		case n := <-notes:
@@ -146,10 +145,8 @@ func awaitPayload(ctx context.Context, notes <-chan heard, payload string, resen
 			}
 		case <-resend:
 			return false, nil
-		case <-timeout:
-			return false, fmt.Errorf("own NOTIFY not heard within %s", listenConfirmTimeout)
 		case <-ctx.Done():
-			return false, ctx.Err()
+			return false, fmt.Errorf("own NOTIFY not heard: %w", ctx.Err())
 		}
 	}
 }

@@ -1,10 +1,13 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
+	"net"
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,4 +105,126 @@ func asRole(t *testing.T, dsn, role string) string {
 	}
 	u.User = url.User(role)
 	return u.String()
+}
+
+// A listener whose connection goes silent without an error (a half-open TCP link: no
+// RST ever arrives) hears nothing and reports nothing. The store must find that out by
+// probing, get a new listener and wake its subscribers for what they missed. Here the
+// listening store reaches PostgreSQL through a loopback proxy that stops passing bytes
+// on the LISTEN connection (and only it) while another store appends.
+func TestSubscriberSeesAppendsMissedWhileTheListenerWasSilentlyCutOff(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	ctx := bounded(t)
+	writer := openAt(t, "postgres", dsn, Options{})
+	proxy := newSilencingProxy(t, dsn)
+	listening := openAt(t, "postgres", proxy.dsn, Options{PollInterval: 10 * time.Minute})
+
+	subCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	msgs := make(chan eventstore.SubscriptionMessage, 8)
+	go listening.Subscribe(subCtx, eventstore.Start, func(m eventstore.SubscriptionMessage) error {
+		msgs <- m
+		return nil
+	})
+	if m := receive(t, msgs); !m.CaughtUp {
+		t.Fatalf("got %+v, want CaughtUp on an empty log", m)
+	}
+	if silenced := proxy.silenceListeners(); silenced != 1 {
+		t.Fatalf("silenced %d LISTEN connections, want 1", silenced)
+	}
+	missed := event("sent while the listener was cut off")
+	if _, err := writer.Append(ctx, "elsewhere", eventstore.NoStream(), missed); err != nil {
+		t.Fatal(err)
+	}
+	if m := receive(t, msgs); m.Event == nil || m.Event.ID != missed.ID {
+		t.Fatalf("got %+v, want the event appended while the listener was cut off", m)
+	}
+}
+
+// silencingProxy passes loopback TCP connections through to a PostgreSQL server and can
+// stop passing bytes, both ways and without closing, on those that sent LISTEN.
+type silencingProxy struct {
+	dsn string
+
+	mu       sync.Mutex
+	conns    []*proxiedConn
+	released chan struct{} // closed at cleanup: silenced pumps give up
+}
+
+type proxiedConn struct {
+	listens  atomic.Bool // the client sent LISTEN on it
+	silenced atomic.Bool
+}
+
+func newSilencingProxy(t *testing.T, dsn string) *silencingProxy {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := u.Host
+	front, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = front.Addr().String()
+	p := &silencingProxy{dsn: u.String(), released: make(chan struct{})}
+	t.Cleanup(func() { front.Close(); close(p.released) })
+	go func() {
+		for {
+			client, err := front.Accept()
+			if err != nil {
+				return
+			}
+			back, err := net.Dial("tcp", server)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			c := &proxiedConn{}
+			p.mu.Lock()
+			p.conns = append(p.conns, c)
+			p.mu.Unlock()
+			go p.pump(c, client, back, true)
+			go p.pump(c, back, client, false)
+		}
+	}()
+	return p
+}
+
+// pump copies from to to until either closes; once c is silenced it holds what it read.
+func (p *silencingProxy) pump(c *proxiedConn, from, to net.Conn, fromClient bool) {
+	defer from.Close()
+	defer to.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := from.Read(buf)
+		if err != nil {
+			return
+		}
+		if fromClient && bytes.Contains(buf[:n], []byte("LISTEN ")) {
+			c.listens.Store(true)
+		}
+		if c.silenced.Load() {
+			<-p.released
+			return
+		}
+		if _, err := to.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+// silenceListeners silences every connection that sent LISTEN and says how many.
+func (p *silencingProxy) silenceListeners() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, c := range p.conns {
+		if c.listens.Load() && !c.silenced.Load() {
+			c.silenced.Store(true)
+			n++
+		}
+	}
+	return n
 }
