@@ -85,6 +85,8 @@ type Store struct {
 	appends atomic.Uint64 // appends acknowledged (including idempotent ones)
 	writing atomic.Int64  // appends in the transaction being written now
 
+	relistens atomic.Uint64 // LISTENs confirmed again after the listener's connection was lost (listen.go)
+
 	reads  readStatements  // ReadStream's and readPage's prepared queries (read.go)
 	writes writeStatements // the writer's prepared queries (writestatements.go)
 
@@ -169,10 +171,13 @@ type Stats struct {
 	Commits uint64 // write transactions committed
 	Queued  int    // appends waiting for the writer now
 	Writing int    // appends in the transaction being written now
+	// Relistens counts the times the PostgreSQL listener lost its connection and got a
+	// confirmed LISTEN back (each woke the subscribers to read what they missed).
+	Relistens uint64
 }
 
 func (s *Store) Stats() Stats {
-	return Stats{Appends: s.appends.Load(), Commits: s.commits.Load(), Queued: len(s.requests), Writing: int(s.writing.Load())}
+	return Stats{Appends: s.appends.Load(), Commits: s.commits.Load(), Queued: len(s.requests), Writing: int(s.writing.Load()), Relistens: s.relistens.Load()}
 }
 
 // DB is the database the store writes to (for tests and tools that inspect it).
