@@ -3,7 +3,9 @@ package projections
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"reflect"
+	"sync"
 	"testing"
 
 	"ledger/infra/sqldb"
@@ -59,5 +61,46 @@ func TestARemainingIncidentsQueryAnswersAcrossTheResetOfTheStatementsKept(t *tes
 				t.Fatalf("prepared again after the reset: %+v, %v; want %+v", got, err, want)
 			}
 		})
+	}
+}
+
+// Queries on a keeper of four statements, each query on one of six texts, so the keeper
+// starts again while others run theirs: every query answers (run it with -race).
+func TestQueriesKeepAnsweringWhileTheirKeeperStartsAgainUnderThem(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqldb.Open(ctx, sqldb.SQLite, filepath.Join(t.TempDir(), "read.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	keeper := &statementKeeper{max: 4}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				n := (g + i) % 6
+				l, err := keeper.lease(ctx, db.DB, fmt.Sprintf("SELECT %d + ?", n))
+				if err != nil {
+					errs <- err
+					return
+				}
+				var got int
+				err = l.kept.stmt.QueryRowContext(ctx, 1).Scan(&got)
+				l.release()
+				if err != nil || got != n+1 {
+					errs <- fmt.Errorf("SELECT %d + 1: %d, %w", n, got, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if kept := keeper.kept(); kept > 4 {
+		t.Fatalf("%d statements kept, bound 4", kept)
 	}
 }
