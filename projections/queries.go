@@ -38,7 +38,7 @@ func KeepAnswers(maxBytes int64) ReadModelsOption {
 
 // NewReadModels reads from db, the read database the runner writes.
 func NewReadModels(db bun.IDB, opts ...ReadModelsOption) *ReadModels {
-	rm := &ReadModels{db: db, remaining: preparedQuery{sql: remainingIncidentsSQL}}
+	rm := &ReadModels{db: db, remaining: newPreparedQuery(db, remainingIncidentsSQL)}
 	for _, o := range opts {
 		o(rm)
 	}
@@ -119,6 +119,12 @@ func (rm *ReadModels) remainingContracts(ctx context.Context, mpnID string) (dom
 	if err != nil {
 		return domain.Partner{}, fmt.Errorf("remaining incidents of %s: %w", mpnID, err)
 	}
+	return scanRemainingContracts(mpnID, rows)
+}
+
+// scanRemainingContracts is partner mpnID's contracts and pools from the rows of
+// remainingIncidentsSQL; it closes rows.
+func scanRemainingContracts(mpnID string, rows *sql.Rows) (domain.Partner, error) {
 	defer rows.Close()
 	p := domain.Partner{MPNID: mpnID, ContractByID: map[string]domain.Contract{}}
 	var (

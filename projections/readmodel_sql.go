@@ -25,8 +25,11 @@ import (
 // statement per row would cost a round trip each.
 
 // statementText holds the SQL of a row type's statements on a physical table, built
-// once; bounded with the prepared statements (forgetPreparedIfFull).
-var statementText = map[statementKey]string{}
+// once; bounded as the prepared statements are (maxPreparedStatements).
+var statementText struct {
+	sync.Mutex
+	byKey map[statementKey]string
+}
 
 type statementKey struct {
 	row      reflect.Type
@@ -36,15 +39,15 @@ type statementKey struct {
 }
 
 func textOf(key statementKey, build func() string) string {
-	preparedStatements.Lock()
-	defer preparedStatements.Unlock()
-	s, ok := statementText[key]
+	statementText.Lock()
+	defer statementText.Unlock()
+	s, ok := statementText.byKey[key]
 	if !ok {
-		if len(statementText) >= maxPreparedStatements {
-			clear(statementText)
+		if statementText.byKey == nil || len(statementText.byKey) >= maxPreparedStatements {
+			statementText.byKey = map[statementKey]string{}
 		}
 		s = build()
-		statementText[key] = s
+		statementText.byKey[key] = s
 	}
 	return s
 }
@@ -87,44 +90,13 @@ func selectInText(tbl *schema.Table, physical, column string) string {
 // quoteTable quotes a physical table name, a checked identifier (checkIdent, TablesFor).
 func quoteTable(physical string) string { return `"` + physical + `"` }
 
-// preparedStatements keeps, per read database and SQL text, the statement prepared on
-// it; database/sql prepares it again on each connection that runs it, once.
-var preparedStatements struct {
-	sync.Mutex
-	byText map[preparedKey]*sql.Stmt
-}
-
-type preparedKey struct {
-	db   *sql.DB
-	text string
-}
-
-// maxPreparedStatements bounds the statements kept. Each generation of a read model
-// has its own tables, so each rebuild (every erasure rebuilds them all) brings new
-// texts, and those of dropped generations are never run again.
-const maxPreparedStatements = 1024
-
-// forgetPreparedIfFull closes every kept statement when the bound is reached: the live
-// ones are prepared again at their next use. (A statement a transaction still runs is
-// closed by database/sql once that transaction is done with it.)
-func forgetPreparedIfFull() {
-	if len(preparedStatements.byText) < maxPreparedStatements {
-		return
-	}
-	for k, stmt := range preparedStatements.byText {
-		_ = stmt.Close()
-		delete(preparedStatements.byText, k)
-	}
-}
-
-// preparedIn is text prepared for tx's database, bound to tx.
+// preparedIn is text prepared for tx's database (kept by preparedStatements), bound to
+// tx: the transaction's statement keeps it open until the transaction is done, even if
+// the keeper retires it meanwhile.
 func preparedIn(ctx context.Context, tx bun.Tx, text string) (*sql.Stmt, error) {
 	db := tx.NewRaw("").DB().DB // bun.Tx does not tell its database otherwise
-	key := preparedKey{db, text}
-	preparedStatements.Lock()
-	stmt := preparedStatements.byText[key]
-	preparedStatements.Unlock()
-	if stmt == nil {
+	l, ok := preparedStatements.take(db, text)
+	if !ok {
 		if st := db.Stats(); st.MaxOpenConnections > 0 && st.InUse >= st.MaxOpenConnections {
 			// Every connection is taken, tx's among them: preparing on the pool would
 			// wait for one to come free, for ever on a pool of one. Prepare on tx's own
@@ -132,23 +104,12 @@ func preparedIn(ctx context.Context, tx bun.Tx, text string) (*sql.Stmt, error) 
 			return tx.Tx.PrepareContext(ctx, text)
 		}
 		var err error
-		if stmt, err = db.PrepareContext(ctx, text); err != nil {
+		if l, err = preparedStatements.prepare(ctx, db, text); err != nil {
 			return nil, err
 		}
-		preparedStatements.Lock()
-		if preparedStatements.byText == nil {
-			preparedStatements.byText = map[preparedKey]*sql.Stmt{}
-		}
-		if prior := preparedStatements.byText[key]; prior != nil {
-			_ = stmt.Close()
-			stmt = prior
-		} else {
-			forgetPreparedIfFull()
-			preparedStatements.byText[key] = stmt
-		}
-		preparedStatements.Unlock()
 	}
-	return tx.Tx.StmtContext(ctx, stmt), nil
+	defer l.release()
+	return tx.Tx.StmtContext(ctx, l.kept.stmt), nil
 }
 
 // preparedTx is tx when the read model's statements run prepared on it: a transaction

@@ -173,10 +173,7 @@ func TestPreparedStatementsStayBoundedAndKeepServingATransactionAcrossTheirReset
 			t.Fatal(err)
 		}
 	}
-	preparedStatements.Lock()
-	kept := len(preparedStatements.byText)
-	preparedStatements.Unlock()
-	if kept > maxPreparedStatements {
+	if kept := preparedStatements.kept(); kept > maxPreparedStatements {
 		t.Fatalf("%d statements kept, bound %d", kept, maxPreparedStatements)
 	}
 	var got int
