@@ -20,6 +20,19 @@ func rulesWithout(v int, name, version string) domain.Rules {
 	return r
 }
 
+// onAStaleRuleBook has executor a publish kept and set up an action-pack partner mpn on
+// it, then executor b (another process on the same store) publish published: a's rule
+// book is stale, and it has not read the rules since.
+func onAStaleRuleBook(t *testing.T, store eventstore.Store, mpn string, kept, published domain.Rules) (_ eventstore.Store, a *Executor, admin domain.Actor, contract string) {
+	t.Helper()
+	clock := WithClock(func() time.Time { return now })
+	a, b := New(store, clock), New(store, clock)
+	publishRules(t, a, kept)
+	admin, contract = actionPackPartner(t, a, mpn)
+	publishRules(t, b, published)
+	return store, a, admin, contract
+}
+
 func publishRules(t *testing.T, x *Executor, r domain.Rules) {
 	t.Helper()
 	ops := domain.Actor{UserID: "ops", SystemRoles: []string{domain.SystemOps}}
@@ -35,14 +48,9 @@ func publishRules(t *testing.T, x *Executor, r domain.Rules) {
 func TestCommandOnAStaleRuleBookIsDecidedUnderTheRulesInTheStore(t *testing.T) {
 	for name, open := range stores(t) {
 		t.Run(name, func(t *testing.T) {
-			store := open(t)
-			ctx := context.Background()
-			clock := WithClock(func() time.Time { return now })
-			a, b := New(store, clock), New(store, clock)
 			const mpn = "4714001"
-			publishRules(t, a, rulesWithout(2, "", ""))
-			admin, contract := actionPackPartner(t, a, mpn)
-			publishRules(t, b, rulesWithout(3, "SQL Server", "2025"))
+			store, a, admin, contract := onAStaleRuleBook(t, open(t), mpn, rulesWithout(2, "", ""), rulesWithout(3, "SQL Server", "2025"))
+			ctx := context.Background()
 			before := len(readEvents(t, store, domain.PartnerStream(mpn)))
 			_, err := a.Partner(ctx, mpn, openIncident(mpn, admin, contract), Meta{Actor: admin})
 			if de := (*domain.Error)(nil); !errors.As(err, &de) || de.Code != domain.CodeProductNotEligible {
@@ -62,14 +70,9 @@ func TestCommandOnAStaleRuleBookIsDecidedUnderTheRulesInTheStore(t *testing.T) {
 func TestRefusalOnAStaleRuleBookIsRecheckedAgainstTheStore(t *testing.T) {
 	for name, open := range stores(t) {
 		t.Run(name, func(t *testing.T) {
-			store := open(t)
-			ctx := context.Background()
-			clock := WithClock(func() time.Time { return now })
-			a, b := New(store, clock), New(store, clock)
 			const mpn = "4714002"
-			publishRules(t, a, rulesWithout(2, "SQL Server", "2025"))
-			admin, contract := actionPackPartner(t, a, mpn)
-			publishRules(t, b, rulesWithout(3, "", ""))
+			store, a, admin, contract := onAStaleRuleBook(t, open(t), mpn, rulesWithout(2, "SQL Server", "2025"), rulesWithout(3, "", ""))
+			ctx := context.Background()
 			out, err := a.Partner(ctx, mpn, openIncident(mpn, admin, contract), Meta{Actor: admin})
 			if err != nil || len(out.Events) != 1 || out.Rules.Version != 3 {
 				t.Fatalf("incident on SQL Server 2025 after B restored it: %d events under rules v%d, %v; want it opened under v3", len(out.Events), out.Rules.Version, err)

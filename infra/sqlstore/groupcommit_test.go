@@ -50,7 +50,7 @@ func holdWriter(t *testing.T, s *Store) (release func()) {
 func TestGroupCommitJudgesEachAppendAlone(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(d.name, func(t *testing.T) {
-			s := d.open(t, Options{})
+			s := openToBeHeld(t, d.name, Options{})
 			release := holdWriter(t, s)
 			var wg sync.WaitGroup
 			type outcome struct {

@@ -16,7 +16,7 @@ import (
 func TestGroupCommitJudgesGuardsInArrivalOrder(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(d.name, func(t *testing.T) {
-			s := d.open(t, Options{})
+			s := openToBeHeld(t, d.name, Options{})
 			if _, err := s.Append(bounded(t), "rules", eventstore.NoStream(), event("v1")); err != nil {
 				t.Fatal(err)
 			}

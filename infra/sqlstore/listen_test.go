@@ -59,16 +59,7 @@ func TestSubscriberSeesAppendsMissedWhileTheListenerReconnected(t *testing.T) {
 	t.Cleanup(func() { admin.ExecContext(context.Background(), "DROP ROLE IF EXISTS "+role) })
 	listening := openAt(t, "postgres", asRole(t, dsn, role), Options{PollInterval: 10 * time.Minute})
 
-	subCtx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	msgs := make(chan eventstore.SubscriptionMessage, 8)
-	go listening.Subscribe(subCtx, eventstore.Start, func(m eventstore.SubscriptionMessage) error {
-		msgs <- m
-		return nil
-	})
-	if m := receive(t, msgs); !m.CaughtUp {
-		t.Fatalf("got %+v, want CaughtUp on an empty log", m)
-	}
+	msgs := subscribeToEmptyLog(t, listening)
 
 	if _, err := admin.ExecContext(ctx, "ALTER ROLE "+role+" NOLOGIN"); err != nil {
 		t.Fatal(err)
@@ -119,16 +110,7 @@ func TestSubscriberSeesAppendsMissedWhileTheListenerWasSilentlyCutOff(t *testing
 	proxy := newSilencingProxy(t, dsn)
 	listening := openAt(t, "postgres", proxy.dsn, Options{PollInterval: 10 * time.Minute})
 
-	subCtx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	msgs := make(chan eventstore.SubscriptionMessage, 8)
-	go listening.Subscribe(subCtx, eventstore.Start, func(m eventstore.SubscriptionMessage) error {
-		msgs <- m
-		return nil
-	})
-	if m := receive(t, msgs); !m.CaughtUp {
-		t.Fatalf("got %+v, want CaughtUp on an empty log", m)
-	}
+	msgs := subscribeToEmptyLog(t, listening)
 	if silenced := proxy.silenceListeners(); silenced != 1 {
 		t.Fatalf("silenced %d LISTEN connections, want 1", silenced)
 	}

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"ledger/infra/pgtest"
+	"ledger/infra/sqldb"
+	"ledger/infra/testkit"
 )
 
 // TestMain stops the throwaway PostgreSQL server after the tests.
@@ -43,5 +45,28 @@ func openAt(t testing.TB, dialect, target string, opts Options) *Store {
 		t.Fatalf("open %s event store: %v", dialect, err)
 	}
 	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// openToBeHeld opens a store whose writer holdWriter will block: on SQLite its writer
+// waits for the held lock as long as a test may hang (testkit.HangBound), not the
+// default busy timeout. With the default, a test that queues many appends behind the
+// held lock on a loaded machine saw the held append fail as "database is locked" before
+// it had queued them all, and then waited for a queue that could no longer form.
+func openToBeHeld(t testing.TB, dialect string, opts Options) *Store {
+	t.Helper()
+	if dialect != "sqlite" {
+		return openPostgres(t, opts)
+	}
+	db, err := sqldb.Open(context.Background(), sqldb.SQLite, filepath.Join(t.TempDir(), "events.db"),
+		sqldb.WithBusyTimeout(testkit.HangBound))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(context.Background(), db, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(); db.Close() })
 	return s
 }

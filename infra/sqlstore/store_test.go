@@ -115,16 +115,7 @@ func TestSubscriberSeesAppendsFromAnotherProcess(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			writer := openAt(t, c.dialect, c.target, Options{})
 			reader := openAt(t, c.dialect, c.target, Options{PollInterval: c.poll})
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			msgs := make(chan eventstore.SubscriptionMessage, 8)
-			go reader.Subscribe(ctx, eventstore.Start, func(m eventstore.SubscriptionMessage) error {
-				msgs <- m
-				return nil
-			})
-			if m := receive(t, msgs); !m.CaughtUp {
-				t.Fatalf("got %+v, want CaughtUp on an empty log", m)
-			}
+			msgs := subscribeToEmptyLog(t, reader)
 			ev := event("elsewhere")
 			if _, err := writer.Append(bounded(t), "remote", eventstore.NoStream(), ev); err != nil {
 				t.Fatal(err)
@@ -134,6 +125,23 @@ func TestSubscriberSeesAppendsFromAnotherProcess(t *testing.T) {
 			}
 		})
 	}
+}
+
+// subscribeToEmptyLog subscribes to store's log from the start, which must be empty (the
+// first message says caught up), until the test ends, and hands over every message.
+func subscribeToEmptyLog(t *testing.T, store *Store) <-chan eventstore.SubscriptionMessage {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	msgs := make(chan eventstore.SubscriptionMessage, 8)
+	go store.Subscribe(ctx, eventstore.Start, func(m eventstore.SubscriptionMessage) error {
+		msgs <- m
+		return nil
+	})
+	if m := receive(t, msgs); !m.CaughtUp {
+		t.Fatalf("got %+v, want CaughtUp on an empty log", m)
+	}
+	return msgs
 }
 
 func receive(t *testing.T, msgs <-chan eventstore.SubscriptionMessage) eventstore.SubscriptionMessage {

@@ -245,7 +245,7 @@ func storeWaitsForTheLock(ctx context.Context, other bun.Conn) bool {
 // for a constraint another process added) fails alone: the group commit it was in is
 // retried one by one, the other appends are stored, and no waiter is left unanswered.
 func TestAnAppendTheDatabaseRefusesFailsAloneInItsGroupCommit(t *testing.T) {
-	s := openSQLite(t, Options{})
+	s := openToBeHeld(t, "sqlite", Options{})
 	ctx := bounded(t)
 	if _, err := s.DB().ExecContext(ctx, `CREATE TRIGGER refuse_poison BEFORE INSERT ON event_log
 		WHEN NEW.stream = 'poison' BEGIN SELECT RAISE(ABORT, 'poison refused'); END`); err != nil {
