@@ -18,6 +18,13 @@ import (
 // would, and returns the release.
 func holdWriter(t *testing.T, s *Store) (release func()) {
 	t.Helper()
+	// The writer answers an append before it clears Writing: until it has, a test's
+	// "writing 1" would be the batch of an append it made before holding, and the
+	// appends it means to queue behind the held one would join that one's batch.
+	testkit.Eventually(t, "the writer is done with the appends before the hold", func() bool {
+		st := s.Stats()
+		return st.Writing == 0 && st.Queued == 0
+	})
 	ctx := bounded(t)
 	conn, err := s.DB().Conn(ctx)
 	if err != nil {

@@ -71,10 +71,6 @@ func TestAFullDiskFailsEveryWaiterOfAGroupCommitAsUnavailableAndTheStoreRecovers
 
 	free := sqldbtest.FillDisk(t, s.DB(), path)
 	release := holdWriter(t, s) // so that the appends below queue up into one batch
-	// The writer answers an append before it clears Writing: until it has, "writing 1"
-	// below would be the append before's batch, and the grouped appends would then join
-	// the first in its batch instead of queueing behind it.
-	testkit.Eventually(t, "the writer is done with the append before", func() bool { return s.Stats().Writing == 0 })
 	var wg sync.WaitGroup
 	outcomes := make(chan appendOutcomeOf, 16)
 	appendInBackground(t, &wg, s, "first", bigEvent("first"), outcomes)
