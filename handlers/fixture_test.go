@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -75,6 +76,13 @@ type positionBoard struct {
 
 func newPositionBoard() *positionBoard {
 	return &positionBoard{at: map[string]eventstore.Position{}, changed: make(chan struct{})}
+}
+
+// partnersAsked is the partner of each wait so far, in order.
+func (b *positionBoard) partnersAsked() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.asked)
 }
 
 func (b *positionBoard) advance(projection string, pos eventstore.Position) {

@@ -23,9 +23,7 @@ func TestPartnerQueryWaitsForItsPartnerAndOthersForEveryPartner(t *testing.T) {
 			t.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body)
 		}
 	}
-	f.board.mu.Lock()
-	asked := slices.Clone(f.board.asked)
-	f.board.mu.Unlock()
+	asked := f.board.partnersAsked()
 	if !slices.Equal(asked, []string{"P7", ""}) {
 		t.Errorf("waits were for partners %q, want the partner query's P7, then every partner (\"\")", asked)
 	}
@@ -57,9 +55,7 @@ func TestAQueryByContractWaitsForTheContractsPartner(t *testing.T) {
 			t.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body)
 		}
 	}
-	f.board.mu.Lock()
-	asked := slices.Clone(f.board.asked)
-	f.board.mu.Unlock()
+	asked := f.board.partnersAsked()
 	if !slices.Equal(asked, []string{"1234567", ""}) {
 		t.Errorf("waits were for partners %q, want the contract's partner 1234567, then every partner (\"\")", asked)
 	}

@@ -39,16 +39,23 @@ func wantDomainAnswer(t *testing.T, s *scenario, body []byte, now time.Time, rev
 	}
 }
 
+// servedKeepingAnswers runs the scenario on h, serves it, and reads it through read
+// models that keep answers (the default bound).
+func servedKeepingAnswers(t *testing.T, h *harness) (*scenario, *Runner, *ReadModels) {
+	t.Helper()
+	s := newScenario(t, h)
+	s.run()
+	_, r := s.serve()
+	return s, r, NewReadModels(h.db, KeepAnswers(DefaultAnswerCacheBytes))
+}
+
 // A kept answer is served only at the stamp it was read at: the commit of an incident
 // moves the partner's partition on, and the query that asks for that commit
 // (minPosition) gets the new figures, never the kept ones; at the same stamp the kept
 // bytes are served, with or without the Contract IDs as asked (R4).
 func TestKeptAnswerIsNeverServedPastACommitOfItsPartition(t *testing.T) {
 	forEachReadDialect(t, func(t *testing.T, h *harness) {
-		s := newScenario(t, h)
-		s.run()
-		_, r := s.serve()
-		rm := NewReadModels(h.db, KeepAnswers(DefaultAnswerCacheBytes))
+		s, r, rm := servedKeepingAnswers(t, h)
 		before, at := remainingAt(t, s, rm, r.Checkpoints(), t0, true)
 		wantDomainAnswer(t, s, before, t0, true, "first read")
 		again, _ := remainingAt(t, s, rm, r.Checkpoints(), t0, true)
@@ -75,10 +82,7 @@ func TestKeptAnswerIsNeverServedPastACommitOfItsPartition(t *testing.T) {
 // end the kept answer is not served and the contract shows expired, as the domain says.
 func TestKeptAnswerFollowsTheClockPastAContractsEnd(t *testing.T) {
 	h := newHarness(t, "sqlite", readDialects[0].target(t))
-	s := newScenario(t, h)
-	s.run()
-	_, r := s.serve()
-	rm := NewReadModels(h.db, KeepAnswers(DefaultAnswerCacheBytes))
+	s, r, rm := servedKeepingAnswers(t, h)
 	now, _ := remainingAt(t, s, rm, r.Checkpoints(), t0, true)
 	wantDomainAnswer(t, s, now, t0, true, "now")
 	later := t0.Add(2 * 365 * 24 * time.Hour)
@@ -187,10 +191,7 @@ func TestAKeptAnswerIsServedNoLongerThanItsMaxAge(t *testing.T) {
 // ops rebuild reads the new generation. A dry run swaps nothing and forgets nothing.
 func TestARebuildSwapRetiresTheKeptAnswers(t *testing.T) {
 	h := newHarness(t, "sqlite", readDialects[0].target(t))
-	s := newScenario(t, h)
-	s.run()
-	_, r := s.serve()
-	rm := NewReadModels(h.db, KeepAnswers(DefaultAnswerCacheBytes))
+	s, r, rm := servedKeepingAnswers(t, h)
 	ops := &Operations{DB: h.db, Store: h.store, Answers: rm.Answers()}
 	ctx := context.Background()
 	remainingAt(t, s, rm, r.Checkpoints(), t0, true)
