@@ -59,6 +59,9 @@ type harness struct {
 	// fetchWait bounds the runners' pulls, and so how soon an idle partition's
 	// checkpoint is raised (RunnerConfig.FetchWait); 200 ms when zero.
 	fetchWait time.Duration
+	// ackWait is how long NATS waits for a runner's ack before redelivering; 1 s when
+	// zero, so that redelivery tests do not wait long.
+	ackWait time.Duration
 }
 
 func newHarness(t *testing.T, d sqldb.Dialect, target string) *harness {
@@ -122,8 +125,7 @@ func (h *harness) runForwarder() (*natsbus.Forwarder, func()) {
 	return f, h.background("forwarder", f.Run)
 }
 
-// runner builds a runner on its own NATS connection; AckWait is short so that
-// redelivery tests do not wait long.
+// runner builds a runner on its own NATS connection.
 func (h *harness) runner(conn *natsbus.Conn, ps ...Projection) *Runner {
 	h.t.Helper()
 	if conn == nil {
@@ -133,8 +135,12 @@ func (h *harness) runner(conn *natsbus.Conn, ps ...Projection) *Runner {
 	if fetchWait == 0 {
 		fetchWait = 200 * time.Millisecond
 	}
+	ackWait := h.ackWait
+	if ackWait == 0 {
+		ackWait = time.Second
+	}
 	r, err := NewRunner(RunnerConfig{DB: h.db, JetStream: conn.JetStream, Store: h.store, Logger: h.log,
-		AckWait: time.Second, FetchWait: fetchWait, Partitions: h.partitions, PinnedTTL: h.pinnedTTL}, ps...)
+		AckWait: ackWait, FetchWait: fetchWait, Partitions: h.partitions, PinnedTTL: h.pinnedTTL}, ps...)
 	if err != nil {
 		h.t.Fatal(err)
 	}

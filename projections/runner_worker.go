@@ -246,21 +246,35 @@ func (w *worker) handle(ctx context.Context, msgs []jetstream.Msg) error {
 		}
 		retry.Sleep(ctx, wait)
 	}
-	// AckAll: the last message acknowledges the chunk, and with it every lower stream
-	// sequence still pending on this consumer, including messages delivered to another
-	// projector process that has not committed them yet. That is safe because of the
-	// checkpoint chain: this chunk committed only through a compare-and-set on the
-	// checkpoint, applying a delivery only when its previous position was the checkpoint
-	// (or after reading the events in between from the store), so the checkpoint is now at
-	// or past this message and every event before it was applied exactly once. The
-	// forwarder publishes in position order, so lower sequences hold positions at or
-	// below the checkpoint: the other process skips them if it still holds them, and
-	// their redelivery is only spared. A lost ack likewise only means redelivery, which
-	// the checkpoint turns into skips.
-	if err := msgs[len(msgs)-1].Ack(); err != nil {
+	// AckAll: the chunk's highest stream sequence acknowledges the chunk, and with it
+	// every lower stream sequence still pending on this consumer, including messages
+	// delivered to another projector process that has not committed them yet. That is
+	// safe because of the checkpoint chain: this chunk committed only through a
+	// compare-and-set on the checkpoint, applying a delivery only when its previous
+	// position was the checkpoint (or after reading the events in between from the
+	// store), so the checkpoint is now at or past every message of the chunk and every
+	// event before them was applied exactly once. The forwarder publishes in position
+	// order, so lower sequences hold positions at or below the checkpoint: the other
+	// process skips them if it still holds them, and their redelivery is only spared. A
+	// lost ack likewise only means redelivery, which the checkpoint turns into skips.
+	if err := highestSequence(msgs).Ack(); err != nil {
 		return fmt.Errorf("ack: %w", err)
 	}
 	return nil
+}
+
+// highestSequence is the message of msgs with the highest stream sequence, whose ack
+// (AckAll) acknowledges them all. It is not always the last: NATS hands redeliveries
+// over in the order they came back to it (naks, AckWait expiries), and acking the last
+// left the higher ones pending, to be redelivered after AckWait only to be skipped.
+func highestSequence(msgs []jetstream.Msg) jetstream.Msg {
+	top, topSeq := msgs[len(msgs)-1], uint64(0)
+	for _, m := range msgs {
+		if md, err := m.Metadata(); err == nil && md.Sequence.Stream > topSeq {
+			top, topSeq = m, md.Sequence.Stream
+		}
+	}
+	return top
 }
 
 // nak hands messages this process will not apply back to the consumer at once, so the

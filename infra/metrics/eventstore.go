@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"ledger/infra/eventstore"
+	"ledger/infra/sqlstore"
 )
 
 // Append outcomes, the values of the outcome label of benefits_event_store_appends_total.
@@ -80,4 +83,27 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 			"stream", stream, "from", opts.From, "error", err)
 	}
 	return events, err
+}
+
+// ListeningStore is an event store that may keep a LISTEN connection (*sqlstore.Store).
+type ListeningStore interface {
+	Listens() bool         // it keeps one (PostgreSQL)
+	Stats() sqlstore.Stats // Relistens: the times it was lost and LISTEN confirmed again
+}
+
+// WatchListener registers benefits_event_store_relistens_total, read from s at every
+// scrape, if s keeps a LISTEN connection. A store without one serves no such series
+// rather than a 0 that would claim a listener that never dropped. Call it once.
+func (m *Metrics) WatchListener(s ListeningStore) error {
+	if !s.Listens() {
+		return nil
+	}
+	return m.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "event_store", Name: "relistens_total",
+		Help: "Times this process's LISTEN connection to the PostgreSQL event store was lost and LISTEN confirmed again. " +
+			"Nothing is lost: meanwhile the forwarder and other subscribers poll, so events reach NATS up to a poll interval (1 s) later. " +
+			"A step now and then is a database restart or failover; a steady climb means something keeps cutting long-lived idle " +
+			"connections (a proxy or pooler timeout, a firewall, idle_session_timeout on the role): find it from the " +
+			"'LISTEN lost' warnings in the log and fix it.",
+	}, func() float64 { return float64(s.Stats().Relistens) }))
 }

@@ -64,14 +64,8 @@ func TestSubscriberSeesAppendsMissedWhileTheListenerReconnected(t *testing.T) {
 	if _, err := admin.ExecContext(ctx, "ALTER ROLE "+role+" NOLOGIN"); err != nil {
 		t.Fatal(err)
 	}
-	var killed []bool
-	// The timeout makes pg_terminate_backend wait until the backend has exited, and
-	// with it stopped listening.
-	if err := admin.NewRaw("SELECT pg_terminate_backend(pid, 60000) FROM pg_stat_activity WHERE usename = ? AND query LIKE 'LISTEN%'", role).Scan(ctx, &killed); err != nil {
-		t.Fatal(err)
-	}
-	if len(killed) != 1 || !killed[0] {
-		t.Fatalf("terminated listener backends: %v, want exactly one", killed)
+	if ended := pgtest.TerminateListeners(t, admin.DB, role); ended != 1 {
+		t.Fatalf("terminated %d listener backends, want exactly one", ended)
 	}
 	missed := event("sent while the listener was deaf")
 	if _, err := writer.Append(ctx, "elsewhere", eventstore.NoStream(), missed); err != nil {

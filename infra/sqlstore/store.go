@@ -180,5 +180,10 @@ func (s *Store) Stats() Stats {
 	return Stats{Appends: s.appends.Load(), Commits: s.commits.Load(), Queued: len(s.requests), Writing: int(s.writing.Load()), Relistens: s.relistens.Load()}
 }
 
+// Listens says whether the store keeps a LISTEN connection to hear other processes'
+// appends, whose losses Stats().Relistens counts: on PostgreSQL. On SQLite it sees
+// them by polling.
+func (s *Store) Listens() bool { return s.dialect == sqldb.Postgres }
+
 // DB is the database the store writes to (for tests and tools that inspect it).
 func (s *Store) DB() *bun.DB { return s.db }
