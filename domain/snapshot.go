@@ -15,4 +15,9 @@ package domain
 //
 // Version 3: an incident holds its Severity and its customer's Country
 // (IncidentOpened.v2); a version 2 snapshot has neither, so it is refolded.
-const PartnerSnapshotVersion = 3
+//
+// Version 4: the command executor keeps (and snapshots) a deciding state
+// (FoldDeciding), whose closed incidents are compacted to their openers and whose log
+// is written as an object; a version 3 snapshot holds every incident whole, and is
+// refolded once rather than read as a state of another kind.
+const PartnerSnapshotVersion = 4
