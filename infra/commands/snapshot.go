@@ -23,7 +23,7 @@ type snapshotData struct {
 // is none or it is of another version (made by code that shaped or folded the state
 // differently: it is ignored, never trusted) or unreadable.
 func (x *Executor) fromSnapshot(ctx context.Context, stream string) streamState {
-	empty := streamState{streamHead: newHead()}
+	empty := newStream()
 	if x.snapshots == nil {
 		return empty
 	}
