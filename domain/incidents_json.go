@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -200,12 +201,16 @@ func (l *IncidentLog) unmarshalKeptList(dec *jsontext.Decoder) error {
 // an incident.
 func (l *IncidentLog) readKept(dec *jsontext.Decoder) error {
 	i := l.kept.n
-	if dec.PeekKind() == '0' {
-		var opener int32
-		if err := jsonv2.UnmarshalDecode(dec, &opener); err != nil {
+	if dec.PeekKind() == '0' { // read as a token: decoding into an int32 cost a third of a snapshot's read
+		tok, err := dec.ReadToken()
+		if err != nil {
 			return err
 		}
-		l.kept.set(i, keptIncident{opener: opener}, true)
+		opener, err := tok.Int()
+		if err != nil || opener > math.MaxInt32 {
+			return fmt.Errorf("incident log: incident %d: opener %v: %w", i+1, tok, err)
+		}
+		l.kept.set(i, keptIncident{opener: int32(opener)}, true)
 		return nil
 	}
 	var in Incident
