@@ -13,10 +13,11 @@ import "slices"
 // A log is of one of three kinds, fixed when its fold begins:
 //   - a state's (Fold, FoldSeq): every incident, whole;
 //   - a view's (FoldSeqKeeping): the incidents of a window, whole;
-//   - a deciding state's (FoldDeciding, what the command executor keeps and snapshots):
-//     the open incidents whole, a closed one only as what decisions still ask of it
-//     (decide_incident.go: who opened it, that it is closed). It is never a view: asking it
-//     for incidents to show panics (ByID, All), so no answer renders a compacted record.
+//   - a deciding state's (FoldDeciding, what the command executor keeps and
+//     snapshots): the open incidents whole, a closed one only as what decisions still
+//     ask of it (decide_incident.go: who opened it, that it is closed). It is never a
+//     view: asking it for incidents to show panics (ByID, All), so no answer renders
+//     a compacted record.
 type IncidentLog struct {
 	whole plist[Incident] // the incidents of a state's or a view's log
 	// A view's log (FoldSeqKeeping) holds only the incidents numbered base+1 to
@@ -70,6 +71,9 @@ func (l IncidentLog) bySeq(seq int) (Incident, bool) {
 
 // ByID finds an incident by its ID (IN-<mpnId>-<seq>).
 func (l IncidentLog) ByID(incidentID string) (Incident, bool) {
+	if l.deciding {
+		panic(errNotAView)
+	}
 	seq, ok := IncidentSeq(incidentID)
 	if !ok {
 		return Incident{}, false
@@ -119,7 +123,8 @@ func (l IncidentLog) decisionFacts(incidentID string) (openedBy string, closed, 
 func (l *IncidentLog) put(in Incident, owned bool) {
 	if l.deciding {
 		if i := in.Seq - 1; i >= 0 && i <= l.kept.n {
-			l.kept.set(i, keptIncident{whole: &in}, owned)
+			whole := in // on the heap here, not in the other kinds of log (in would escape)
+			l.kept.set(i, keptIncident{whole: &whole}, owned)
 		}
 		return
 	}
