@@ -115,3 +115,27 @@ func TestDecidingStateCompactsClosedIncidentsAndKeepsEarlierStates(t *testing.T)
 		}()
 	}
 }
+
+// A deciding log whose compacted incident names an opener it does not hold (or no whole
+// number) is unreadable in both JSON engines: the executor then folds the stream instead
+// of deciding on a state that would panic or misjudge who opened the incident.
+func TestDecidingLogRefusesAnOpenerItDoesNotHold(t *testing.T) {
+	for _, bad := range []string{
+		`{"mpnId":"4711001","openers":["a"],"incidents":[1]}`,
+		`{"mpnId":"4711001","openers":["a"],"incidents":[-1]}`,
+		`{"mpnId":"4711001","openers":["a"],"incidents":[0.5]}`,
+		`{"mpnId":"4711001","incidents":[0]}`,
+	} {
+		var v1, v2 IncidentLog
+		if err := json.Unmarshal([]byte(bad), &v1); err == nil {
+			t.Errorf("encoding/json read %s", bad)
+		}
+		if err := jsonv2.Unmarshal([]byte(bad), &v2); err == nil {
+			t.Errorf("json v2 read %s", bad)
+		}
+	}
+	var ok IncidentLog
+	if err := jsonv2.Unmarshal([]byte(`{"mpnId":"4711001","openers":["a"],"incidents":[0]}`), &ok); err != nil || ok.Len() != 1 {
+		t.Fatalf("a good deciding log: %v, %d incidents", err, ok.Len())
+	}
+}
