@@ -3,6 +3,7 @@ package projections
 import (
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
@@ -48,6 +49,9 @@ type AnswerCache struct {
 	// forgets counts Forget calls: an answer whose read began before the last one may
 	// hold the rows from before the change, and is not kept.
 	forgets uint64
+	// hits and misses count the lookups that were served a kept answer and those that
+	// read the rows (Stats, for /metrics).
+	hits, misses atomic.Uint64
 }
 
 // cachedAnswer is one partner's answers at stamp, true for instants in [since, until)
@@ -99,8 +103,10 @@ func (c *AnswerCache) get(key string, stamp eventstore.Position, now time.Time, 
 	defer c.mu.Unlock()
 	a, ok := c.entries.Get(key)
 	if !ok || a.stamp != stamp || !a.holdsAt(now) || time.Since(a.read) >= answerMaxAge {
+		c.misses.Add(1)
 		return nil, false
 	}
+	c.hits.Add(1)
 	if revealIDs {
 		return a.full, true
 	}
@@ -149,18 +155,21 @@ func (c *AnswerCache) Forget() {
 	c.forgets++
 }
 
-// AnswerCacheStats is what an AnswerCache holds.
+// AnswerCacheStats is what an AnswerCache holds, and how often it was asked.
 type AnswerCacheStats struct {
 	Answers int   // partners with answers kept
 	Bytes   int64 // counted against the bound
+	// Hits counts the queries served a kept answer since the cache was made, Misses
+	// those that read the rows (none kept, or retired).
+	Hits, Misses uint64
 }
 
-// Stats tells how many answers are kept and the bytes they count.
+// Stats tells how many answers are kept, the bytes they count, and the hits and misses.
 func (c *AnswerCache) Stats() AnswerCacheStats {
 	if c == nil {
 		return AnswerCacheStats{}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return AnswerCacheStats{Answers: c.entries.Len(), Bytes: c.used}
+	return AnswerCacheStats{Answers: c.entries.Len(), Bytes: c.used, Hits: c.hits.Load(), Misses: c.misses.Load()}
 }
