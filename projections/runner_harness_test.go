@@ -59,6 +59,9 @@ type harness struct {
 	// fetchWait bounds the runners' pulls, and so how soon an idle partition's
 	// checkpoint is raised (RunnerConfig.FetchWait); 200 ms when zero.
 	fetchWait time.Duration
+	// owner names the projector process of the runners it builds (RunnerConfig.Owner):
+	// two runners of one test are two processes only with two names; host:pid when empty.
+	owner string
 }
 
 func newHarness(t *testing.T, d sqldb.Dialect, target string) *harness {
@@ -133,7 +136,7 @@ func (h *harness) runner(conn *natsbus.Conn, ps ...Projection) *Runner {
 	if fetchWait == 0 {
 		fetchWait = 200 * time.Millisecond
 	}
-	r, err := NewRunner(RunnerConfig{DB: h.db, JetStream: conn.JetStream, Store: h.store, Logger: h.log,
+	r, err := NewRunner(RunnerConfig{Owner: h.owner, DB: h.db, JetStream: conn.JetStream, Store: h.store, Logger: h.log,
 		AckWait: time.Second, FetchWait: fetchWait, Partitions: h.partitions, PinnedTTL: h.pinnedTTL}, ps...)
 	if err != nil {
 		h.t.Fatal(err)

@@ -182,13 +182,18 @@ func (p *process) addAPI(cfg Config, logger *slog.Logger, opts wireOptions, apis
 	}
 	p.executor = commands.New(p.store, copts...)
 	p.closers = append(p.closers, p.executor.Close) // before the store: a snapshot may be being saved
+	// The runner's wakes waiters on commit, not by polling, and tells which partners each
+	// commit touched, so a kept answer outlives the commits of other partners; an
+	// API-only process learns of commits by polling, and retires a partition's answers.
+	var progress *projections.Checkpoints
 	if p.runner != nil {
-		p.deps.Projections = p.metrics.ObserveWaits(p.runner.Checkpoints()) // wakes waiters on commit, not by polling
+		progress = p.runner.Checkpoints()
 	} else {
-		p.deps.Projections = p.metrics.ObserveWaits(projections.NewCheckpoints(p.readDB))
+		progress = projections.NewCheckpoints(p.readDB)
 	}
+	p.deps.Projections = p.metrics.ObserveWaits(progress)
 	now := opts.now
-	readModels := projections.NewReadModels(p.readDB, projections.KeepAnswers(int64(cfg.AnswerCacheMiB)<<20))
+	readModels := projections.NewReadModels(p.readDB, projections.KeepAnswers(int64(cfg.AnswerCacheMiB)<<20, progress))
 	if err := p.metrics.WatchAnswers(readModels.Answers()); err != nil {
 		return err
 	}
