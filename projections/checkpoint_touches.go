@@ -1,8 +1,6 @@
 package projections
 
 import (
-	"slices"
-
 	"ledger/infra/eventstore"
 	"ledger/infra/partition"
 )
@@ -43,16 +41,17 @@ type toldCommit struct {
 // touched. A commit c of this process's runner from where the partition was accounted
 // for tells them: its events'. Anything else touched every partner of the partition,
 // but for a move a poll saw that this process's runner made (mine, by the row's owner):
-// its runner tells it, and until then the partition is unsettled. Nothing is recorded
-// for a read model nobody asked a stamp of. Callers hold mu.
+// its runner tells it, and until then the partition is unsettled; if it has not by
+// the next poll (or the move was not its commit, but a rebuild's swap under its name),
+// that poll counts it as touching every partner. Nothing is recorded for a read model
+// nobody asked a stamp of. Callers hold mu.
 func (k *knownCheckpoints) touch(name string, part, n int, to eventstore.Position, c *toldCommit, mine bool) {
 	t := k.touches[name]
 	if t == nil {
 		return
 	}
-	if len(t.told) != n { // a new partition count: nothing is known of any partner
-		t.blindAll(n, later(highest(k.at[name]), to))
-		return
+	if len(t.told) != n { // a new partition count (raise starts afresh): nothing is known
+		t.forget(n, nil)
 	}
 	switch {
 	case !t.told[part].Less(to):
@@ -64,40 +63,30 @@ func (k *knownCheckpoints) touch(name string, part, n int, to eventstore.Positio
 			}
 		}
 		if len(t.last) > maxTouchedPartners {
-			t.blindAll(n, later(highest(k.at[name]), to))
+			t.forget(n, k.at[name])
+			t.blind[part] = to
 		}
-	case c == nil && mine:
-		return // the runner tells it
+	case c == nil && mine && settled(t.told, k.at[name], part):
+		return // the runner tells it (unless it has not since the last poll: below)
 	default:
 		t.blind[part] = to
 	}
 	t.told[part] = to
 }
 
-// highest is the latest of ps (Start if none).
-func highest(ps []eventstore.Position) eventstore.Position {
-	var h eventstore.Position
-	for _, p := range ps {
-		h = later(h, p)
-	}
-	return h
+// settled tells whether every move of partition part known (at) is accounted for.
+func settled(told, at []eventstore.Position, part int) bool {
+	return len(at) == len(told) && !told[part].Less(at[part])
 }
 
-func later(p, q eventstore.Position) eventstore.Position {
-	if p.Less(q) {
-		return q
-	}
-	return p
-}
-
-// blindAll forgets every partner: every one of n partitions touched at pos, which is
-// at or past anything recorded, so that no stamp goes back.
-func (t *partnerTouches) blindAll(n int, pos eventstore.Position) {
+// forget drops what is known of every partner: each of the n partitions counts as
+// touched where it is known to stand (at, by partition; Start where none), which is
+// at or past every commit recorded of it, so that no stamp goes back.
+func (t *partnerTouches) forget(n int, at []eventstore.Position) {
 	t.last = map[string]eventstore.Position{}
 	t.blind, t.told = make([]eventstore.Position, n), make([]eventstore.Position, n)
-	for j := range n {
-		t.blind[j], t.told[j] = pos, pos
-	}
+	copy(t.blind, at)
+	copy(t.told, at)
 }
 
 // PartnerStamp is the position of the last commit to read model name known to have
@@ -128,12 +117,20 @@ func (k *knownCheckpoints) partnerStamp(name, mpnID string) (eventstore.Position
 	}
 	t := k.touches[name]
 	if t == nil {
-		t = &partnerTouches{last: map[string]eventstore.Position{}, blind: slices.Clone(at), told: slices.Clone(at)}
+		t = &partnerTouches{}
+		t.forget(len(at), at)
 		k.touches[name] = t
 	}
 	part := partition.Of(mpnID, len(at))
-	if len(t.told) != len(at) || t.told[part].Less(at[part]) {
+	if !settled(t.told, at, part) {
 		return eventstore.Start, false
 	}
 	return later(t.last[mpnID], t.blind[part]), true
+}
+
+func later(p, q eventstore.Position) eventstore.Position {
+	if p.Less(q) {
+		return q
+	}
+	return p
 }

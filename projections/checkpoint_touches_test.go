@@ -13,8 +13,10 @@ import (
 // A partner's stamp moves with every commit known to touch it, and only then: this
 // runner's commits tell their partners; a commit its poll sees first leaves the
 // partition unsettled (no stamp, so no answer served or kept) until the runner tells
-// it; a commit of another process, or one told from further than the partition was
-// known to stand (a move in between unseen), touches every partner of the partition.
+// it (if it has not by the next poll, that poll counts the commit as touching every
+// partner); a commit of another process, or one told from further than the partition
+// was known to stand (a move in between unseen), touches every partner of the
+// partition.
 func TestAPartnersStampMovesOnlyWithTheCommitsKnownToTouchIt(t *testing.T) {
 	h := newHarness(t, sqldb.SQLite, filepath.Join(t.TempDir(), "read.db"))
 	ctx := context.Background()
@@ -45,9 +47,11 @@ func TestAPartnersStampMovesOnlyWithTheCommitsKnownToTouchIt(t *testing.T) {
 		{"this runner's commit for goldCSP", func() { committedBy(1, "this-process"); told(0, 1, goldCSP) }, 1, 0, settled},
 		{"this runner's commit for actionPack, polled before it is told", func() { committedBy(2, "this-process"); c.pollOnce() }, 0, 0, unsettled},
 		{"then told", func() { told(1, 2, actionPack) }, 1, 2, settled},
-		{"another process's commit, polled", func() { committedBy(3, "elsewhere"); c.pollOnce() }, 3, 3, settled},
-		{"this runner's commit from past the known checkpoint", func() { told(4, 5, goldCSP) }, 5, 5, settled},
-		{"this runner's next commit for goldCSP", func() { told(5, 6, goldCSP) }, 6, 5, settled},
+		{"this runner's commit, polled twice before it is told", func() { committedBy(3, "this-process"); c.pollOnce(); c.pollOnce() }, 3, 3, settled},
+		{"then told", func() { told(2, 3, goldCSP) }, 3, 3, settled},
+		{"another process's commit, polled", func() { committedBy(4, "elsewhere"); c.pollOnce() }, 4, 4, settled},
+		{"this runner's commit from past the known checkpoint", func() { told(5, 6, goldCSP) }, 6, 6, settled},
+		{"this runner's next commit for goldCSP", func() { told(6, 7, goldCSP) }, 7, 6, settled},
 	} {
 		step.do()
 		a, okA := c.PartnerStamp(RemainingIncidentsName, goldCSP)
