@@ -197,12 +197,13 @@ func (c *Checkpoints) wake(name string) {
 }
 
 // committed is the runner of this process telling waiters that partition part of
-// name's checkpoint moved to pos, and which partners that touched (told: the commit's
-// events; nil when unknown), recorded before any waiter is let through. It wakes only the waiters of name that pos lets
-// through: at 1,000 commands a second a hundred queries wait at once, and five read
-// models commit, each often; waking every waiter at every commit (to find, mostly,
-// that it must wait on) kept the scheduler busy with those wake-ups and queued the
-// goroutines that had work behind them (issue 10).
+// name's checkpoint moved to pos, and which partners that touched (told: where it moved
+// from and the events it applied; nil when unknown), recorded before any waiter is let
+// through. It wakes only the waiters of name that pos lets through: at 1,000 commands
+// a second a hundred queries wait at once, and five read models commit, each often;
+// waking every waiter at every commit (to find, mostly, that it must wait on) kept the
+// scheduler busy with those wake-ups and queued the goroutines that had work behind
+// them (issue 10).
 func (c *Checkpoints) committed(name string, part, of int, pos eventstore.Position, heads partition.Heads, told *toldCommit) {
 	c.known.mu.Lock()
 	defer c.known.mu.Unlock()
