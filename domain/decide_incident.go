@@ -204,21 +204,22 @@ func (d decision) opened(c OpenIncident, prod Product, u User, contractID string
 }
 
 // closeIncident: R22. The opener, a partner admin, the platform or ops may close; closing
-// a closed incident records nothing.
+// a closed incident records nothing. It asks of the incident only what a deciding
+// state keeps of a closed one (IncidentLog.decisionFacts).
 func (d decision) closeIncident(c CloseIncident) ([]Event, error) {
-	in, ok := d.s.IncidentLog.ByID(c.IncidentID)
+	openedBy, closed, ok := d.s.IncidentLog.decisionFacts(c.IncidentID)
 	if !ok {
 		return nil, refusef(CodeNotFound, "incident %q not found", c.IncidentID)
 	}
 	u, isUser := d.s.UserByID[c.By.UserID]
 	allowed := c.By.HasSystemRole(SystemPlatform) || c.By.HasSystemRole(SystemOps) ||
-		(isUser && (u.UserID == in.OpenedBy || u.isAdmin()))
+		(isUser && (u.UserID == openedBy || u.isAdmin()))
 	if !allowed {
 		return nil, notAuthorized("only the incident's opener, a partner admin or ops close an incident")
 	}
-	if in.Status() == IncidentStatusClosed {
+	if closed {
 		return nil, nil
 	}
-	return []Event{IncidentClosed{EventMeta: d.meta, MPNID: d.s.MPNID, IncidentID: in.IncidentID,
+	return []Event{IncidentClosed{EventMeta: d.meta, MPNID: d.s.MPNID, IncidentID: c.IncidentID,
 		ClosedBy: actorName(c.By), Resolution: strings.TrimSpace(c.Resolution)}}, nil
 }

@@ -29,10 +29,14 @@ func (g *seqIDs) NewContractID(mpnID string) string {
 	return ContractID(mpnID, fmt.Sprintf("%04d", g.n))
 }
 
-// world runs commands the way the executor will: decide, then evolve and record.
+// world runs commands the way the executor will: decide, then evolve and record. Every
+// command is decided on the whole state s and on kept, the deciding state the executor
+// keeps (FoldDeciding, closed incidents compacted): both must decide it alike, so every
+// rule test also proves that compacting loses nothing a decision needs.
 type world struct {
 	t      testing.TB
 	s      Partner
+	kept   Partner
 	events []Event
 	rules  Rules
 	now    time.Time
@@ -40,17 +44,22 @@ type world struct {
 }
 
 func newWorld(t testing.TB) *world {
-	return &world{t: t, rules: DefaultRules(), now: t0, ids: &seqIDs{}}
+	return &world{t: t, kept: FoldDeciding(nil), rules: DefaultRules(), now: t0, ids: &seqIDs{}}
 }
 
 func (w *world) do(c Command) ([]Event, error) {
 	w.t.Helper()
+	ids := *w.ids // the same IDs for both decisions
 	evs, err := Decide(w.s, c, w.rules, w.now, w.ids)
+	keptEvs, keptErr := Decide(w.kept, c, w.rules, w.now, &ids)
+	if fmt.Sprint(err) != fmt.Sprint(keptErr) || !reflect.DeepEqual(evs, keptEvs) {
+		w.t.Fatalf("%s %#v: the whole state decides %v %#v, the deciding state %v %#v", c.CommandName(), c, err, evs, keptErr, keptEvs)
+	}
 	if err != nil {
 		return nil, err
 	}
 	for _, e := range evs {
-		w.s = Evolve(w.s, e)
+		w.s, w.kept = Evolve(w.s, e), Evolve(w.kept, e)
 		w.events = append(w.events, e)
 	}
 	return evs, nil
@@ -190,6 +199,9 @@ func (w *world) checkFold() {
 	w.t.Helper()
 	if got := Fold(w.events); !reflect.DeepEqual(got, w.s) {
 		w.t.Fatalf("fold from scratch differs from live state:\nfold %#v\nlive %#v", got, w.s)
+	}
+	if got := FoldDeciding(w.events); !reflect.DeepEqual(got, w.kept) {
+		w.t.Fatalf("deciding fold from scratch differs from the live deciding state:\nfold %#v\nlive %#v", got, w.kept)
 	}
 }
 

@@ -1,13 +1,6 @@
 package domain
 
-import (
-	"encoding/json"
-	"fmt"
-	"slices"
-
-	jsonv2 "github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
-)
+import "slices"
 
 // IncidentLog holds a partner's incidents in the order opened (Seq 1, 2, 3 ...). It is
 // the one part of a Partner that grows with history, so it is persistent: a state made
@@ -16,44 +9,71 @@ import (
 // incidents) instead of every incident. That is what lets the command executor keep a
 // partner's state and decide on it at a cost that does not grow with the number of
 // incidents. The zero value is empty.
+//
+// A log is of one of three kinds, fixed when its fold begins:
+//   - a state's (Fold, FoldSeq): every incident, whole;
+//   - a view's (FoldSeqKeeping): the incidents of a window, whole;
+//   - a deciding state's (FoldDeciding, what the command executor keeps and
+//     snapshots): the open incidents whole, a closed one only as what decisions still
+//     ask of it (decide_incident.go: who opened it, that it is closed). It is never a
+//     view: asking it for incidents to show panics (ByID, All), so no answer renders
+//     a compacted record.
 type IncidentLog struct {
-	top []*incidentMid // shared between states: replaced, never modified in place
-	n   int
+	whole plist[Incident] // the incidents of a state's or a view's log
 	// A view's log (FoldSeqKeeping) holds only the incidents numbered base+1 to
 	// base+keep: windowed is false in a state's log, which holds every incident from 1.
 	windowed   bool
 	base, keep int
+
+	deciding bool
+	kept     plist[keptIncident] // a deciding log's incidents, every one from 1
+	// openers interns the openers of the compacted incidents (a partner's users repeat):
+	// shared between states, appended to only when owned, else copied first.
+	openers []string
+	// mpn is the partner in every compacted incident's ID, IncidentID(mpn, seq): an
+	// incident with an ID of another form is kept whole (no event of Decide's has one).
+	mpn string
+}
+
+// keptIncident is an incident of a deciding log: whole while open (or if its ID or
+// closure is not of the usual form), else compacted to its opener, openers[opener].
+type keptIncident struct {
+	whole  *Incident // shared between states: replaced, never modified in place
+	opener int32
 }
 
 // IncidentWindow is which incidents a view keeps: those numbered After+1 to After+Keep
 // (a page of them, and the one after it that tells whether another page follows).
 type IncidentWindow struct{ After, Keep int }
 
-const (
-	incidentLeafSize = 16
-	incidentMidSize  = 64
-	incidentsPerTop  = incidentLeafSize * incidentMidSize
-)
-
-type (
-	incidentLeaf [incidentLeafSize]Incident
-	incidentMid  [incidentMidSize]*incidentLeaf
-)
-
 // Len is the number of incidents held: every incident ever opened, in a state's log.
-func (l IncidentLog) Len() int { return l.n }
+func (l IncidentLog) Len() int {
+	if l.deciding {
+		return l.kept.n
+	}
+	return l.whole.n
+}
+
+// errNotAView is what asking a deciding log for incidents to show panics with: its
+// closed incidents are compacted, so an answer rendered from it would be wrong.
+const errNotAView = "domain: a deciding state's incidents are not a view (closed ones are compacted); render views from Fold or FoldSeq"
 
 // bySeq is the incident opened seq-th (1-based).
 func (l IncidentLog) bySeq(seq int) (Incident, bool) {
-	if seq <= l.base || seq > l.base+l.n {
+	if l.deciding {
+		panic(errNotAView)
+	}
+	if seq <= l.base || seq > l.base+l.whole.n {
 		return Incident{}, false
 	}
-	i := seq - 1 - l.base
-	return l.top[i/incidentsPerTop][i/incidentLeafSize%incidentMidSize][i%incidentLeafSize], true
+	return *l.whole.at(seq - 1 - l.base), true
 }
 
 // ByID finds an incident by its ID (IN-<mpnId>-<seq>).
 func (l IncidentLog) ByID(incidentID string) (Incident, bool) {
+	if l.deciding {
+		panic(errNotAView)
+	}
 	seq, ok := IncidentSeq(incidentID)
 	if !ok {
 		return Incident{}, false
@@ -67,12 +87,33 @@ func (l IncidentLog) ByID(incidentID string) (Incident, bool) {
 
 // All lists the incidents held in the order opened; the list is the caller's.
 func (l IncidentLog) All() []Incident {
-	out := make([]Incident, 0, l.n)
-	for seq := l.base + 1; seq <= l.base+l.n; seq++ {
-		in, _ := l.bySeq(seq)
-		out = append(out, in)
+	if l.deciding {
+		panic(errNotAView)
+	}
+	out := make([]Incident, 0, l.whole.n)
+	for i := range l.whole.n {
+		out = append(out, *l.whole.at(i))
 	}
 	return out
+}
+
+// decisionFacts is what a decision may learn of an incident, from a log of any kind but
+// a view's: who opened it and whether it is closed (R22), and whether it exists.
+func (l IncidentLog) decisionFacts(incidentID string) (openedBy string, closed, found bool) {
+	if !l.deciding {
+		in, ok := l.ByID(incidentID)
+		return in.OpenedBy, in.Status() == IncidentStatusClosed, ok
+	}
+	seq, ok := IncidentSeq(incidentID)
+	if !ok || seq > l.kept.n {
+		return "", false, false
+	}
+	k := l.kept.at(seq - 1)
+	if k.whole != nil {
+		return k.whole.OpenedBy, k.whole.Status() == IncidentStatusClosed, k.whole.IncidentID == incidentID
+	}
+	mpn, _ := PartnerOfIncident(incidentID)
+	return l.openers[k.opener], true, mpn == l.mpn
 }
 
 // put stores in as incident number in.Seq, which is at most Len()+1 (past the window's
@@ -80,88 +121,60 @@ func (l IncidentLog) All() []Incident {
 // log is owned by the caller (a fold building a state from scratch), the nodes on the
 // way are copied first, so states sharing them stay as they were.
 func (l *IncidentLog) put(in Incident, owned bool) {
-	i := in.Seq - 1 - l.base
-	if i < 0 || i > l.n || (l.windowed && i >= l.keep) {
+	if l.deciding {
+		if i := in.Seq - 1; i >= 0 && i <= l.kept.n {
+			whole := in // on the heap here, not in the other kinds of log (in would escape)
+			l.kept.set(i, keptIncident{whole: &whole}, owned)
+		}
 		return
 	}
-	t, m, k := i/incidentsPerTop, i/incidentLeafSize%incidentMidSize, i%incidentLeafSize
-	switch {
-	case t == len(l.top) && owned:
-		l.top = append(l.top, new(incidentMid))
-	case t == len(l.top):
-		l.top = append(slices.Clip(l.top), new(incidentMid))
-	case !owned:
-		l.top = slices.Clone(l.top)
-		mid := *l.top[t]
-		l.top[t] = &mid
+	i := in.Seq - 1 - l.base
+	if i < 0 || i > l.whole.n || (l.windowed && i >= l.keep) {
+		return
 	}
-	mid := l.top[t]
-	switch leaf := mid[m]; {
-	case leaf == nil:
-		mid[m] = new(incidentLeaf)
-	case !owned:
-		copied := *leaf
-		mid[m] = &copied
-	}
-	mid[m][k] = in
-	l.n = max(l.n, i+1)
+	l.whole.set(i, in, owned)
 }
 
-// MarshalJSON writes the incidents as a list in the order opened (for snapshots).
-func (l IncidentLog) MarshalJSON() ([]byte, error) { return json.Marshal(l.All()) }
-
-// UnmarshalJSON reads the list MarshalJSON wrote.
-func (l *IncidentLog) UnmarshalJSON(b []byte) error {
-	var all []Incident
-	if err := json.Unmarshal(b, &all); err != nil {
-		return err
-	}
-	*l = IncidentLog{}
-	for i, in := range all {
-		in.Seq = i + 1
-		l.put(in, true)
-	}
-	return nil
-}
-
-// MarshalJSONTo writes the list MarshalJSON writes, incident by incident, for the JSON
-// v2 encoder: a snapshot of a long history is mostly this list, and MarshalJSON first
-// copies every incident into a slice, then encoding/json scans its output once more.
-func (l IncidentLog) MarshalJSONTo(enc *jsontext.Encoder) error {
-	if err := enc.WriteToken(jsontext.BeginArray); err != nil {
-		return err
-	}
-	for i := range l.n { // a pointer into the shared leaf: nothing is copied nor changed
-		if err := jsonv2.MarshalEncode(enc, &l.top[i/incidentsPerTop][i/incidentLeafSize%incidentMidSize][i%incidentLeafSize]); err != nil {
-			return err
+// close records e on its incident, if held. A deciding log compacts the incident to its
+// opener; a closed incident compacted already stays so (Decide never closes one twice).
+func (l *IncidentLog) close(e IncidentClosed, owned bool) {
+	if !l.deciding {
+		if in, ok := l.ByID(e.IncidentID); ok {
+			in.ClosedAt, in.ClosedBy, in.Resolution = e.OccurredAt, e.ClosedBy, e.Resolution
+			l.put(in, owned)
 		}
+		return
 	}
-	return enc.WriteToken(jsontext.EndArray)
+	seq, ok := IncidentSeq(e.IncidentID)
+	if !ok || seq > l.kept.n {
+		return
+	}
+	k := l.kept.at(seq - 1)
+	if k.whole == nil || k.whole.IncidentID != e.IncidentID {
+		return
+	}
+	in := *k.whole
+	in.ClosedAt, in.ClosedBy, in.Resolution = e.OccurredAt, e.ClosedBy, e.Resolution
+	mpn, _ := PartnerOfIncident(in.IncidentID)
+	if l.mpn == "" {
+		l.mpn = mpn
+	}
+	if in.ClosedAt.IsZero() || mpn != l.mpn { // not closed after all, or of another form
+		l.put(in, owned)
+		return
+	}
+	l.kept.set(seq-1, keptIncident{opener: l.intern(in.OpenedBy, owned)}, owned)
 }
 
-// UnmarshalJSONFrom reads the list MarshalJSONTo wrote (as UnmarshalJSON does, null is
-// the empty log), putting each incident in place without a slice of them all.
-func (l *IncidentLog) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	tok, err := dec.ReadToken()
-	if err != nil {
-		return err
+// intern is the place of userID in openers, added if new. A partner has few users
+// beside its incidents, so a scan is as cheap as a map and shares like the log.
+func (l *IncidentLog) intern(userID string, owned bool) int32 {
+	if i := slices.Index(l.openers, userID); i >= 0 {
+		return int32(i)
 	}
-	*l = IncidentLog{}
-	switch tok.Kind() {
-	case 'n':
-		return nil
-	case '[':
-	default:
-		return fmt.Errorf("incident log: want a list, got %v", tok.Kind())
+	if !owned {
+		l.openers = slices.Clip(l.openers)
 	}
-	for dec.PeekKind() != ']' {
-		var in Incident
-		if err := jsonv2.UnmarshalDecode(dec, &in); err != nil {
-			return err
-		}
-		in.Seq = l.n + 1
-		l.put(in, true)
-	}
-	_, err = dec.ReadToken()
-	return err
+	l.openers = append(l.openers, userID)
+	return int32(len(l.openers) - 1)
 }

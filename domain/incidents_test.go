@@ -1,8 +1,11 @@
 package domain
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
+
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // The incident log is persistent: states made by Evolve share its nodes, yet a later
@@ -40,5 +43,99 @@ func TestIncidentLogKeepsEarlierStatesAcrossLeavesAndNodes(t *testing.T) {
 		if _, ok := last.Incident(id); ok {
 			t.Fatalf("incident %q found", id)
 		}
+	}
+}
+
+// A deciding state (FoldDeciding) is persistent as the whole one is: a later open or
+// close never shows in an earlier state, and the Evolve chain ends where its fold ends.
+// It holds a closed incident as its opener only, in both JSON engines' round trips, and
+// refuses to be read as a view of the incidents.
+func TestDecidingStateCompactsClosedIncidentsAndKeepsEarlierStates(t *testing.T) {
+	var events []Event
+	for seq := 1; seq <= 2100; seq++ {
+		opener := []string{uAdmin, uMember, uEngineer}[seq%3]
+		events = append(events, IncidentOpened{EventMeta: EventMeta{OccurredAt: t0}, MPNID: mpn, IncidentID: IncidentID(mpn, seq), Plan: PlanPremier, Product: "SQL Server", OpenedBy: opener})
+		if seq%3 == 0 {
+			events = append(events, IncidentClosed{EventMeta: EventMeta{OccurredAt: t0}, MPNID: mpn, IncidentID: IncidentID(mpn, seq/2), ClosedBy: uAdmin})
+		}
+	}
+	states := []Partner{FoldDeciding(nil)}
+	for _, e := range events {
+		states = append(states, Evolve(states[len(states)-1], e))
+	}
+	for i, s := range states {
+		if (i%97 == 0 || i >= len(states)-3) && !reflect.DeepEqual(s, FoldDeciding(events[:i])) {
+			t.Fatalf("deciding state after %d events was changed by a later one", i)
+		}
+	}
+	last := states[len(states)-1]
+	compacted := 0
+	for i := range last.IncidentLog.Len() {
+		if last.IncidentLog.kept.at(i).whole == nil {
+			compacted++
+		}
+	}
+	closers := map[string]bool{}
+	for _, in := range Fold(events).Incidents() {
+		if in.Status() == IncidentStatusClosed {
+			closers[in.OpenedBy] = true
+		}
+	}
+	if compacted != 700 || last.IncidentLog.Len() != 2100 || len(last.IncidentLog.openers) != len(closers) {
+		t.Fatalf("%d of %d incidents compacted (want the 700 closed), %d openers interned for %d", compacted, last.IncidentLog.Len(), len(last.IncidentLog.openers), len(closers))
+	}
+	for name, roundTrip := range map[string]func(IncidentLog) (IncidentLog, error){
+		"encoding/json": func(l IncidentLog) (back IncidentLog, err error) {
+			b, err := json.Marshal(l)
+			if err == nil {
+				err = json.Unmarshal(b, &back)
+			}
+			return back, err
+		},
+		"json v2": func(l IncidentLog) (back IncidentLog, err error) {
+			b, err := jsonv2.Marshal(l)
+			if err == nil {
+				err = jsonv2.Unmarshal(b, &back)
+			}
+			return back, err
+		},
+	} {
+		if back, err := roundTrip(last.IncidentLog); err != nil || !reflect.DeepEqual(back, last.IncidentLog) {
+			t.Fatalf("%s: the deciding log does not round-trip: %v", name, err)
+		}
+	}
+	for name, view := range map[string]func(){"Incidents": func() { last.Incidents() }, "Incident": func() { last.Incident(IncidentID(mpn, 1)) }} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s on a deciding state answered: a view would show compacted incidents", name)
+				}
+			}()
+			view()
+		}()
+	}
+}
+
+// A deciding log whose compacted incident names an opener it does not hold (or no whole
+// number) is unreadable in both JSON engines: the executor then folds the stream instead
+// of deciding on a state that would panic or misjudge who opened the incident.
+func TestDecidingLogRefusesAnOpenerItDoesNotHold(t *testing.T) {
+	for _, bad := range []string{
+		`{"mpnId":"4711001","openers":["a"],"incidents":[1]}`,
+		`{"mpnId":"4711001","openers":["a"],"incidents":[-1]}`,
+		`{"mpnId":"4711001","openers":["a"],"incidents":[0.5]}`,
+		`{"mpnId":"4711001","incidents":[0]}`,
+	} {
+		var v1, v2 IncidentLog
+		if err := json.Unmarshal([]byte(bad), &v1); err == nil {
+			t.Errorf("encoding/json read %s", bad)
+		}
+		if err := jsonv2.Unmarshal([]byte(bad), &v2); err == nil {
+			t.Errorf("json v2 read %s", bad)
+		}
+	}
+	var ok IncidentLog
+	if err := jsonv2.Unmarshal([]byte(`{"mpnId":"4711001","openers":["a"],"incidents":[0]}`), &ok); err != nil || ok.Len() != 1 {
+		t.Fatalf("a good deciding log: %v, %d incidents", err, ok.Len())
 	}
 }

@@ -21,7 +21,8 @@ type Partner struct {
 	ContractByID   map[string]Contract
 	PaidPlanByID   map[string]PaidPlan
 	// IncidentLog holds every incident, persistently (incidents.go): it grows with
-	// history, the maps above do not. A view folded by FoldSeqKeeping holds a window.
+	// history, the maps above do not. A view folded by FoldSeqKeeping holds a window;
+	// a state folded by FoldDeciding holds closed incidents compacted.
 	IncidentLog IncidentLog
 
 	// CurrentContractID is the contract of the latest activation ("" before any).
@@ -194,6 +195,19 @@ func Fold(events []Event) Partner {
 	return s
 }
 
+// FoldDeciding replays events from scratch into a state to decide on, the state the
+// command executor keeps (and snapshots): it decides every command as Fold's state
+// does, but holds a closed incident only as what decisions still ask of it, so its
+// memory grows with the open incidents, not with history. It is never a view: its
+// incidents are not to be shown (IncidentLog). FoldOnto and Evolve keep it so.
+func FoldDeciding(events []Event) Partner {
+	s := Partner{IncidentLog: IncidentLog{deciding: true}}
+	for _, e := range events {
+		s.apply(e, true) // s owns its maps and log: no cloning needed
+	}
+	return s
+}
+
 // FoldAsOf replays the events that occurred at or before at: the state an auditor sees
 // "as of" that instant.
 func FoldAsOf(events []Event, at time.Time) Partner {
@@ -270,10 +284,7 @@ func (s *Partner) apply(e Event, owned bool) {
 			s.ContractByID[e.ContractID] = c
 		}
 	case IncidentClosed:
-		if in, ok := s.IncidentLog.ByID(e.IncidentID); ok {
-			in.ClosedAt, in.ClosedBy, in.Resolution = e.OccurredAt, e.ClosedBy, e.Resolution
-			s.IncidentLog.put(in, owned)
-		}
+		s.IncidentLog.close(e, owned)
 	case SupportPlanPurchased:
 		s.PaidPlanCount++
 		s.PaidPlanByID[e.PlanID] = PaidPlan{

@@ -3,6 +3,7 @@ package domain
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -40,6 +41,9 @@ func randomCommand(rng *rand.Rand, s Partner) Command {
 	if s.IncidentCount > 0 {
 		incidentID = IncidentID(mpn, 1+rng.IntN(s.IncidentCount))
 	}
+	if rng.IntN(6) == 0 { // unknown: past the last, of another partner, not of the ID's form
+		incidentID = []string{IncidentID(mpn, s.IncidentCount+1), IncidentID("999999", 1), "IN-" + mpn + "-01", "nonsense"}[rng.IntN(4)]
+	}
 	switch rng.IntN(20) {
 	case 0:
 		return GrantMembership{MPNID: mpn, By: platform, Level: levels[rng.IntN(4)], Competency: pick(competencies),
@@ -74,8 +78,10 @@ func randomCommand(rng *rand.Rand, s Partner) Command {
 
 // Property: whatever sequence of valid and invalid commands arrives, every limited pool
 // has used ≤ granted, refusals record nothing, every event round-trips through JSON
-// unchanged, Evolve leaves earlier states untouched, and folding the recorded events from
-// scratch gives the live state.
+// unchanged, Evolve leaves earlier states untouched, folding the recorded events from
+// scratch gives the live state, and the deciding state (closed incidents compacted)
+// decides every command, closes of closed and unknown incidents by openers, admins and
+// strangers included, exactly as the whole state does (world.do).
 func TestPropertyPoolsNeverOverdrawnAndFoldEqualsLive(t *testing.T) {
 	seen := map[string]int{} // refusal codes and event types, to show the walk went far
 	for seed := range uint64(*propertySeeds) {
@@ -88,6 +94,7 @@ func TestPropertyPoolsNeverOverdrawnAndFoldEqualsLive(t *testing.T) {
 			w.now = w.now.Add(time.Duration(rng.IntN(72)) * time.Hour)
 			before, prev := len(w.events), w.s
 			c := randomCommand(rng, w.s)
+			closingCompacted := closesCompacted(w.kept, c)
 			evs, err := w.do(c)
 			var de *Error
 			switch {
@@ -102,6 +109,9 @@ func TestPropertyPoolsNeverOverdrawnAndFoldEqualsLive(t *testing.T) {
 			}
 			for _, e := range evs {
 				seen[e.EventType()]++
+			}
+			if closingCompacted {
+				seen[fmt.Sprintf("close of a compacted incident: %d events, %v", len(evs), errors.Is(err, &Error{Code: CodeNotAuthorized}))]++
 			}
 			if !reflect.DeepEqual(prev, Fold(w.events[:before])) {
 				t.Fatalf("seed %d step %d: Evolve changed the earlier state", seed, step)
@@ -129,12 +139,20 @@ func TestPropertyPoolsNeverOverdrawnAndFoldEqualsLive(t *testing.T) {
 			t.Fatalf("seed %d: the generator produced no accepted command", seed)
 		}
 	}
-	for _, must := range []string{string(CodePoolExhausted), string(CodeNotAuthorized), string(CodeContractExpired), IncidentOpened{}.EventType(), "ContractLinked.v1", "BenefitActivated.v1", "IncidentClosed.v1"} {
+	for _, must := range []string{string(CodePoolExhausted), string(CodeNotAuthorized), string(CodeContractExpired), string(CodeNotFound), IncidentOpened{}.EventType(), "ContractLinked.v1", "BenefitActivated.v1", "IncidentClosed.v1",
+		"close of a compacted incident: 0 events, false", "close of a compacted incident: 0 events, true"} {
 		if seen[must] == 0 {
 			t.Errorf("the random walk never reached %s: %v", must, seen)
 		}
 	}
 	t.Logf("reached: %v", seen)
+}
+
+// closesCompacted: c closes an incident the deciding state holds compacted.
+func closesCompacted(kept Partner, c Command) bool {
+	ci, ok := c.(CloseIncident)
+	seq, known := IncidentSeq(ci.IncidentID)
+	return ok && known && seq <= kept.IncidentLog.Len() && kept.IncidentLog.kept.at(seq-1).whole == nil
 }
 
 // The property test must actually exhaust pools, or its invariant proves little.

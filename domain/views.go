@@ -240,10 +240,11 @@ func (s Partner) SupportPlansFor(userID string, at time.Time) SupportPlans {
 	return out
 }
 
-// Incidents lists every incident in the order opened.
+// Incidents lists every incident in the order opened. Not for a deciding state
+// (FoldDeciding), whose closed incidents are compacted: it panics there.
 func (s Partner) Incidents() []Incident { return s.IncidentLog.All() }
 
-// Incident finds one incident.
+// Incident finds one incident; like Incidents, not on a deciding state.
 func (s Partner) Incident(incidentID string) (Incident, bool) {
 	return s.IncidentLog.ByID(incidentID)
 }

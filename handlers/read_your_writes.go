@@ -44,19 +44,6 @@ func SetProjectionPosition(c echo.Context, pos eventstore.Position) {
 	c.Response().Header().Set(HeaderProjectionPosition, pos.String())
 }
 
-// projectionPosition is where the query's read model (its partner's partition) stood
-// before the handler read, as awaitProjection recorded it in X-Projection-Position:
-// every answer read since reflects at least that. Start outside a query route. (Read
-// back from the header rather than kept in the echo.Context, whose store is a map made
-// for each request.)
-func projectionPosition(c echo.Context) eventstore.Position {
-	at, err := eventstore.ParsePosition(c.Response().Header().Get(HeaderProjectionPosition))
-	if err != nil {
-		return eventstore.Start
-	}
-	return at
-}
-
 var positionSyntax = regexp.MustCompile(`^[0-9]{1,20}(/[0-9]{1,20})?$`)
 
 // minPosition reads the wanted position from the query parameter or the header; zero

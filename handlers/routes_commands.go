@@ -19,7 +19,9 @@ import (
 
 // PartnerCommands runs commands against the event store (commands.Executor implements
 // it). LoadPartner is the authoritative state: routes use it to authorise reads and to
-// find contracts and users, so that no answer depends on a read model that lags.
+// find contracts and users, so that no answer depends on a read model that lags. Its
+// incidents are not a view (the executor keeps closed ones compacted): no route renders
+// incidents from it or from an Outcome's State.
 type PartnerCommands interface {
 	Partner(ctx context.Context, mpnID string, cmd domain.Command, meta commands.Meta) (commands.Outcome, error)
 	Rules(ctx context.Context, cmd domain.PublishRules, meta commands.Meta) (commands.Outcome, error)
@@ -28,9 +30,9 @@ type PartnerCommands interface {
 
 // ReadModels answers queries (projections.ReadModels implements it).
 type ReadModels interface {
-	// RemainingIncidentsJSON is the encoded answer; at is where the read model's
-	// partition of mpnID stood before the read (an answer kept from then may serve).
-	RemainingIncidentsJSON(ctx context.Context, mpnID string, at eventstore.Position, now time.Time, revealIDs bool) ([]byte, error)
+	// RemainingIncidentsJSON is the encoded answer, read (or kept since no commit
+	// touched mpnID) once the route waited for the query's position.
+	RemainingIncidentsJSON(ctx context.Context, mpnID string, now time.Time, revealIDs bool) ([]byte, error)
 	LinkedAccounts(ctx context.Context, contractID string, page paging.Page) (projections.LinkedAccounts, error)
 	SupportPlans(ctx context.Context, userID string, now time.Time) (projections.SupportPlans, error)
 	Incidents(ctx context.Context, mpnID string, status domain.IncidentStatus, page paging.Page) (projections.Incidents, error)

@@ -54,15 +54,15 @@ func (a API) benefits(c echo.Context) error {
 
 // remainingIncidents: a reader who may not see the Contract IDs gets the contracts'
 // windows and pools without them (R4). The read model answers encoded bytes, kept
-// between its commits (projections.AnswerCache); the access check runs before, on
-// every request.
+// until a commit touches the partner (projections.AnswerCache); the access check runs
+// before, on every request.
 func (a API) remainingIncidents(c echo.Context) error {
 	mpn := c.Param("mpnId")
 	r, err := a.partnerForReading(c, mpn)
 	if err != nil {
 		return err
 	}
-	body, err := a.ReadModels.RemainingIncidentsJSON(c.Request().Context(), mpn, projectionPosition(c), a.now(), r.seesIDs)
+	body, err := a.ReadModels.RemainingIncidentsJSON(c.Request().Context(), mpn, a.now(), r.seesIDs)
 	if err != nil {
 		return err
 	}

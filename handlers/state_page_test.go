@@ -21,7 +21,8 @@ import (
 // GET /state keeps of the incidents only the asked page while it folds, yet answers
 // byte for byte what rendering the full fold answers: on random histories of opened
 // and closed incidents, linked and registered users, at random instants, for every
-// page of random sizes, cursors included.
+// page of random sizes, cursors included. Closed incidents show every detail (the
+// command executor's state, which keeps them compacted, is never rendered).
 func TestStateAsOfAnswersWhatTheFullFoldRendersOnEveryPage(t *testing.T) {
 	pagesWalked, closedShown := 0, 0 // the histories must page and close, or this proves little
 	for seed := range uint64(3) {
@@ -48,8 +49,8 @@ func TestStateAsOfAnswersWhatTheFullFoldRendersOnEveryPage(t *testing.T) {
 					t.Fatalf("seed %d as of %s, page %d of %d: %d\n got %s\nwant %s", seed, at, pages, limit, code, body, wantBody)
 				}
 				pagesWalked++
-				for _, in := range want.Incidents.Incidents {
-					if in.ClosedAt != nil {
+				for _, in := range want.Incidents.Incidents { // in full, though the executor keeps closed ones compacted
+					if in.ClosedAt != nil && in.Product != "" && in.Title != "" && in.Severity != "" && in.ClosedBy != "" && in.Resolution == "fixed" {
 						closedShown++
 					}
 				}

@@ -11,24 +11,37 @@ import (
 	"ledger/infra/eventstore"
 )
 
-// remainingAt reads goldCSP's remaining incidents as a query route does: the stamp is
-// where the partner's partition stood (WaitForPartner) before the read.
+// remainingAt reads goldCSP's remaining incidents as a query route does (answerOf).
 func remainingAt(t *testing.T, s *scenario, rm *ReadModels, c *Checkpoints, now time.Time, revealIDs bool) ([]byte, eventstore.Position) {
+	t.Helper()
+	return answerOf(t, s, rm, c, goldCSP, s.head, now, revealIDs)
+}
+
+// answerOf reads mpn's remaining incidents as a query route does: it waits for mpn's
+// partition to reach minPosition (WaitForPartner), then reads; it tells where the
+// partition stood.
+func answerOf(t *testing.T, s *scenario, rm *ReadModels, c *Checkpoints, mpn string, minPosition eventstore.Position, now time.Time, revealIDs bool) ([]byte, eventstore.Position) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	at, err := c.WaitForPartner(ctx, RemainingIncidentsName, goldCSP, s.head)
+	at, err := c.WaitForPartner(ctx, RemainingIncidentsName, mpn, minPosition)
 	must(t, err)
-	body, err := rm.RemainingIncidentsJSON(ctx, goldCSP, at, now, revealIDs)
+	body, err := rm.RemainingIncidentsJSON(ctx, mpn, now, revealIDs)
 	must(t, err)
 	return body, at
 }
 
-// wantDomainAnswer fails unless body is what the domain renders from the folded stream
-// at now, with or without the IDs.
+// wantDomainAnswer fails unless body is what the domain renders of goldCSP (wantAnswerOf).
 func wantDomainAnswer(t *testing.T, s *scenario, body []byte, now time.Time, revealIDs bool, what string) {
 	t.Helper()
-	want := RenderRemainingIncidents(s.partnerState(goldCSP), now)
+	wantAnswerOf(t, s, goldCSP, body, now, revealIDs, what)
+}
+
+// wantAnswerOf fails unless body is what the domain renders from mpn's folded stream at
+// now, with or without the IDs.
+func wantAnswerOf(t *testing.T, s *scenario, mpn string, body []byte, now time.Time, revealIDs bool, what string) {
+	t.Helper()
+	want := RenderRemainingIncidents(s.partnerState(mpn), now)
 	if !revealIDs {
 		want = want.WithoutContractIDs()
 	}
@@ -40,20 +53,20 @@ func wantDomainAnswer(t *testing.T, s *scenario, body []byte, now time.Time, rev
 }
 
 // servedKeepingAnswers runs the scenario on h, serves it, and reads it through read
-// models that keep answers (the default bound).
+// models that keep answers (the default bound), stamped by the runner's checkpoints.
 func servedKeepingAnswers(t *testing.T, h *harness) (*scenario, *Runner, *ReadModels) {
 	t.Helper()
 	s := newScenario(t, h)
 	s.run()
 	_, r := s.serve()
-	return s, r, NewReadModels(h.db, KeepAnswers(DefaultAnswerCacheBytes))
+	return s, r, NewReadModels(h.db, KeepAnswers(DefaultAnswerCacheBytes, r.Checkpoints()))
 }
 
 // A kept answer is served only at the stamp it was read at: the commit of an incident
-// moves the partner's partition on, and the query that asks for that commit
+// of its partner moves the stamp on, and the query that asks for that commit
 // (minPosition) gets the new figures, never the kept ones; at the same stamp the kept
 // bytes are served, with or without the Contract IDs as asked (R4).
-func TestKeptAnswerIsNeverServedPastACommitOfItsPartition(t *testing.T) {
+func TestKeptAnswerIsNeverServedPastACommitOfItsPartner(t *testing.T) {
 	forEachReadDialect(t, func(t *testing.T, h *harness) {
 		s, r, rm := servedKeepingAnswers(t, h)
 		before, at := remainingAt(t, s, rm, r.Checkpoints(), t0, true)

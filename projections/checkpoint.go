@@ -237,6 +237,7 @@ type statusChange struct {
 type Checkpoints struct {
 	db     bun.IDB
 	poll   time.Duration
+	owner  string    // the runner's (RunnerConfig.Owner) whose commits these are told; "" if none
 	schema sync.Once // the bookkeeping tables, so an unknown name reads as unknown
 	known  knownCheckpoints
 }
@@ -246,7 +247,16 @@ func NewCheckpoints(db bun.IDB) *Checkpoints {
 	return &Checkpoints{db: db, poll: 50 * time.Millisecond,
 		known: knownCheckpoints{at: map[string][]eventstore.Position{}, seen: map[string]time.Time{},
 			heads: map[string][]partition.Heads{}, complete: map[string][]eventstore.Position{},
+			touches: map[string]*partnerTouches{},
 			waiting: map[string]map[*waiter]struct{}{}}}
+}
+
+// newRunnerCheckpoints is the Checkpoints of a runner named owner, which tells it of
+// every commit it makes (committed).
+func newRunnerCheckpoints(db bun.IDB, owner string) *Checkpoints {
+	c := NewCheckpoints(db)
+	c.owner = owner
+	return c
 }
 
 // State is one projection's progress, status and dead-letter count.

@@ -36,9 +36,12 @@ type knownCheckpoints struct {
 	heads    map[string][]partition.Heads
 	complete map[string][]eventstore.Position
 	seen     map[string]time.Time // when at was last confirmed
-	polls    uint64               // polls completed
-	pollErr  error                // of the last poll
-	polling  bool                 // a poller goroutine runs
+	// touches are, by read model, which partners its commits touched
+	// (checkpoint_touches.go), for the read models whose answers are kept.
+	touches map[string]*partnerTouches
+	polls   uint64 // polls completed
+	pollErr error  // of the last poll
+	polling bool   // a poller goroutine runs
 	// waiting are the waiters of each projection, woken one by one by this process's
 	// commits when their position is reached (see committed); a projection nobody
 	// waits for has no entry, so the poller stops when it is empty.
@@ -194,14 +197,17 @@ func (c *Checkpoints) wake(name string) {
 }
 
 // committed is the runner of this process telling waiters that partition part of
-// name's checkpoint moved to pos. It wakes only the waiters of name that pos lets
-// through: at 1,000 commands a second a hundred queries wait at once, and five read
-// models commit, each often; waking every waiter at every commit (to find, mostly,
-// that it must wait on) kept the scheduler busy with those wake-ups and queued the
-// goroutines that had work behind them (issue 10).
-func (c *Checkpoints) committed(name string, part, of int, pos eventstore.Position, heads partition.Heads) {
+// name's checkpoint moved to pos, and which partners that touched (told: where it moved
+// from and the events it applied; nil when unknown), recorded before any waiter is let
+// through. It wakes only the waiters of name that pos lets through: at 1,000 commands
+// a second a hundred queries wait at once, and five read models commit, each often;
+// waking every waiter at every commit (to find, mostly, that it must wait on) kept the
+// scheduler busy with those wake-ups and queued the goroutines that had work behind
+// them (issue 10).
+func (c *Checkpoints) committed(name string, part, of int, pos eventstore.Position, heads partition.Heads, told *toldCommit) {
 	c.known.mu.Lock()
 	defer c.known.mu.Unlock()
+	c.known.touch(name, part, of, pos, told, false)
 	c.known.raise(name, part, of, pos, heads, time.Now())
 	c.wake(name)
 }
@@ -283,7 +289,7 @@ func (c *Checkpoints) pollOnce() {
 	defer cancel()
 	c.ensureSchema(ctx)
 	var rows []stateRow
-	err := c.db.NewSelect().Model(&rows).Column("name", "partition_no", "checkpoint_commit", "checkpoint_prepare", "partition_heads").Scan(ctx)
+	err := c.db.NewSelect().Model(&rows).Column("name", "partition_no", "checkpoint_commit", "checkpoint_prepare", "partition_heads", "owner").Scan(ctx)
 	if err != nil {
 		err = fmt.Errorf("projection checkpoints: %w", err)
 	}
@@ -298,6 +304,8 @@ func (c *Checkpoints) pollOnce() {
 	for _, r := range rows {
 		if r.Partition < count[r.Name] {
 			heads, _ := partition.ParseHeads(r.Heads, count[r.Name]) // another count's: none
+			// Which partners the move touched is unknown, but for this process's runner's.
+			c.known.touch(r.Name, r.Partition, count[r.Name], r.checkpoint(), nil, c.owner != "" && r.Owner == c.owner)
 			c.known.raise(r.Name, r.Partition, count[r.Name], r.checkpoint(), heads, now)
 		}
 	}

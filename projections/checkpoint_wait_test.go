@@ -164,8 +164,8 @@ func TestACommitOrPollWakesOnlyTheQueriesItLetsThrough(t *testing.T) {
 	const waiters = 20
 	want := eventstore.Position{Commit: 10, Prepare: 10}
 	at := func(n uint64) eventstore.Position { return eventstore.Position{Commit: n, Prepare: n} }
-	c.committed("remaining_incidents", 0, 1, at(1), nil)
-	c.committed("incidents", 0, 1, at(1), nil)
+	c.committed("remaining_incidents", 0, 1, at(1), nil, nil)
+	c.committed("incidents", 0, 1, at(1), nil, nil)
 
 	var wg sync.WaitGroup
 	reached := make(chan eventstore.Position, waiters)
@@ -189,16 +189,16 @@ func TestACommitOrPollWakesOnlyTheQueriesItLetsThrough(t *testing.T) {
 		return c.known.polls > 0
 	})
 	for n := uint64(2); n <= 50; n++ {
-		c.committed("incidents", 0, 1, at(n), nil) // another read model
+		c.committed("incidents", 0, 1, at(n), nil, nil) // another read model
 	}
 	for n := uint64(2); n < 10; n++ {
-		c.committed("remaining_incidents", 0, 1, at(n), nil) // not there yet
+		c.committed("remaining_incidents", 0, 1, at(n), nil, nil) // not there yet
 	}
 	c.pollOnce() // finds nothing (no runner wrote the database)
 	if n := woken(c, "remaining_incidents"); n > 0 {
 		t.Fatalf("%d of %d waiting queries woken by commits and a poll that do not let them through", n, waiters)
 	}
-	c.committed("remaining_incidents", 0, 1, want, nil)
+	c.committed("remaining_incidents", 0, 1, want, nil, nil)
 	wg.Wait()
 	close(reached)
 	for pos := range reached {

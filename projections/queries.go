@@ -25,15 +25,22 @@ type ReadModels struct {
 	db        bun.IDB
 	remaining preparedQuery
 	answers   *AnswerCache // of RemainingIncidentsJSON; nil keeps none
+	stamps    *Checkpoints // tells when a partner's rows changed (PartnerStamp), for answers
 }
 
 // ReadModelsOption is an option of NewReadModels.
 type ReadModelsOption func(*ReadModels)
 
 // KeepAnswers keeps the encoded answers of RemainingIncidentsJSON in up to maxBytes (see
-// AnswerCache; zero or less keeps none).
-func KeepAnswers(maxBytes int64) ReadModelsOption {
-	return func(rm *ReadModels) { rm.answers = NewAnswerCache(maxBytes) }
+// AnswerCache; zero or less keeps none), each as long as stamps' PartnerStamp of its
+// partner stays where it was when it was read: stamps must be the Checkpoints the
+// queries wait on (the runner's in a projector process). Without stamps none is kept.
+func KeepAnswers(maxBytes int64, stamps *Checkpoints) ReadModelsOption {
+	return func(rm *ReadModels) {
+		if stamps != nil {
+			rm.answers, rm.stamps = NewAnswerCache(maxBytes), stamps
+		}
+	}
 }
 
 // NewReadModels reads from db, the read database the runner writes.
@@ -67,21 +74,22 @@ func (rm *ReadModels) RemainingIncidents(ctx context.Context, mpnID string, now 
 }
 
 // RemainingIncidentsJSON is RemainingIncidents encoded as the API answers it, with the
-// Contract IDs only when revealIDs (R4). at is the position the read model's partition
-// holding mpnID's rows had reached before this read (Checkpoints.WaitForPartner's
-// answer): an answer kept from a read at exactly at, still true at now, is served
+// Contract IDs only when revealIDs (R4). Called once the query waited for its position
+// (Checkpoints.WaitForPartner), it serves an answer kept from a read at mpnID's current
+// stamp (Checkpoints.PartnerStamp: no commit touched mpnID since), still true at now,
 // without reading (AnswerCache); otherwise the rows are read, and the answers kept.
-func (rm *ReadModels) RemainingIncidentsJSON(ctx context.Context, mpnID string, at eventstore.Position, now time.Time, revealIDs bool) ([]byte, error) {
-	if body, ok := rm.answers.get(mpnID, at, now, revealIDs); ok {
+func (rm *ReadModels) RemainingIncidentsJSON(ctx context.Context, mpnID string, now time.Time, revealIDs bool) ([]byte, error) {
+	answers, at := rm.answersAt(mpnID)
+	if body, ok := answers.get(mpnID, at, now, revealIDs); ok {
 		return body, nil
 	}
-	read, forgets := time.Now(), rm.answers.begin()
+	read, forgets := time.Now(), answers.begin()
 	p, err := rm.remainingContracts(ctx, mpnID)
 	if err != nil {
 		return nil, err
 	}
 	answer := RenderRemainingIncidents(p, now)
-	if rm.answers == nil { // none kept: encode only the answer asked for
+	if answers == nil { // none kept: encode only the answer asked for
 		if !revealIDs {
 			answer = answer.WithoutContractIDs()
 		}
@@ -95,11 +103,26 @@ func (rm *ReadModels) RemainingIncidentsJSON(ctx context.Context, mpnID string, 
 	if kept.redacted, err = encodeAnswer(answer.WithoutContractIDs()); err != nil {
 		return nil, err
 	}
-	rm.answers.put(mpnID, kept)
+	answers.put(mpnID, kept)
 	if revealIDs {
 		return kept.full, nil
 	}
 	return kept.redacted, nil
+}
+
+// answersAt is where to look mpnID's answers up and keep them, and at which stamp: no
+// cache when none is kept, or when which partners the last commit of mpnID's partition
+// touched is not told yet (read, and keep nothing).
+func (rm *ReadModels) answersAt(mpnID string) (*AnswerCache, eventstore.Position) {
+	if rm.answers == nil {
+		return nil, eventstore.Start
+	}
+	at, settled := rm.stamps.PartnerStamp(RemainingIncidentsName, mpnID)
+	if !settled {
+		rm.answers.unsettled()
+		return nil, at
+	}
+	return rm.answers, at
 }
 
 // encodeAnswer is v as the API's JSON answers encode it (Echo's: json.Encoder, with its

@@ -170,7 +170,7 @@ func NewRunner(cfg RunnerConfig, ps ...Projection) (*Runner, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	r := &Runner{cfg: cfg, log: log.With("component", "projections"), checkpoints: NewCheckpoints(cfg.DB),
+	r := &Runner{cfg: cfg, log: log.With("component", "projections"), checkpoints: newRunnerCheckpoints(cfg.DB, cfg.Owner),
 		stats: map[string]*stats{}, held: map[string][]*ownership{}, sqliteWrites: newTxGroup(cfg.DB),
 		decodes: newSharedDecodes()}
 	tables := map[string]string{}

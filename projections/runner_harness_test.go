@@ -62,6 +62,9 @@ type harness struct {
 	// ackWait is how long NATS waits for a runner's ack before redelivering; 1 s when
 	// zero, so that redelivery tests do not wait long.
 	ackWait time.Duration
+	// owner names the projector process of the runners it builds (RunnerConfig.Owner):
+	// two runners of one test are two processes only with two names; host:pid when empty.
+	owner string
 }
 
 func newHarness(t *testing.T, d sqldb.Dialect, target string) *harness {
@@ -139,7 +142,7 @@ func (h *harness) runner(conn *natsbus.Conn, ps ...Projection) *Runner {
 	if ackWait == 0 {
 		ackWait = time.Second
 	}
-	r, err := NewRunner(RunnerConfig{DB: h.db, JetStream: conn.JetStream, Store: h.store, Logger: h.log,
+	r, err := NewRunner(RunnerConfig{Owner: h.owner, DB: h.db, JetStream: conn.JetStream, Store: h.store, Logger: h.log,
 		AckWait: ackWait, FetchWait: fetchWait, Partitions: h.partitions, PinnedTTL: h.pinnedTTL}, ps...)
 	if err != nil {
 		h.t.Fatal(err)

@@ -206,7 +206,7 @@ func (w *worker) raiseTo(ctx context.Context, st State, pos eventstore.Position,
 	if err != nil {
 		return err
 	}
-	w.r.checkpoints.committed(w.p.Name(), w.part, w.parts, pos, heads)
+	w.r.checkpoints.committed(w.p.Name(), w.part, w.parts, pos, heads, &toldCommit{from: st.Checkpoint}) // applied nothing
 	return nil
 }
 

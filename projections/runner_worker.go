@@ -372,7 +372,8 @@ func (w *worker) step(ctx context.Context, ds []delivery) (int, *gapWait, error)
 		// Waiters are woken only after the stats count the commit, so whoever WaitFor
 		// wakes sees both.
 		if prog.st.Checkpoint != st.Checkpoint {
-			w.r.checkpoints.committed(w.p.Name(), w.part, w.parts, prog.st.Checkpoint, prog.headsAt(prog.st.Checkpoint))
+			w.r.checkpoints.committed(w.p.Name(), w.part, w.parts, prog.st.Checkpoint, prog.headsAt(prog.st.Checkpoint),
+				&toldCommit{from: st.Checkpoint, events: plan.events})
 		}
 		if err == nil && w.r.cfg.OnApplied != nil {
 			w.r.cfg.OnApplied(w.p.Name(), plan.events)

@@ -75,8 +75,8 @@ type Config struct {
 	PinnedTTL       time.Duration
 	ShutdownTimeout time.Duration
 	StateCacheSize  int // partner states the command executor keeps
-	// AnswerCacheMiB bounds the encoded query answers kept between read-model commits
-	// (projections.AnswerCache); 0 keeps none.
+	// AnswerCacheMiB bounds the encoded query answers kept until a commit touches their
+	// partner (projections.AnswerCache); 0 keeps none.
 	AnswerCacheMiB int
 	SnapshotEvery  int // events between snapshots of a partner's state; 0: none
 	// ReadStaleness is how long a query's access check trusts a partner state confirmed
@@ -325,7 +325,7 @@ func serveSettings(c *Config) []setting {
 				c.StateCacheSize, err = parseCount(v, 1, 10_000_000)
 				return err
 			}},
-		{name: "answer-cache-mib", def: strconv.Itoa(projections.DefaultAnswerCacheBytes >> 20), usage: "api: MiB of encoded remaining-incidents answers kept and served again until the partner's read model commits (least recently served go first; 0: none)",
+		{name: "answer-cache-mib", def: strconv.Itoa(projections.DefaultAnswerCacheBytes >> 20), usage: "api: MiB of encoded remaining-incidents answers kept and served again until a commit touches the partner (one made by another process: any partner of its partition) (least recently served go first; 0: none)",
 			apply: func(v string) (err error) {
 				c.AnswerCacheMiB, err = parseCount(v, 0, 1<<16)
 				return err

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"ledger/handlers"
+	"ledger/infra/metrics/metricstest"
 )
 
 // With remaining-incidents answers kept between commits (--answer-cache-mib, on as
@@ -38,5 +39,17 @@ func TestR4KeptRemainingIncidentsAreServedOnlyAsEachCallerMaySee(t *testing.T) {
 	after, _ := pool(t, s.remaining(t, p.mpn, p.adminTok), p.contractID, "product-support") // minPosition: the incident
 	if after.Used != before.Used+1 {
 		t.Fatalf("after opening an incident, used %d; before it %d: the kept answer outlived the commit", after.Used, before.Used)
+	}
+
+	// Every remaining-incidents query answered (7 above; not the refused one) was either
+	// served a kept answer or read: /metrics counts each once.
+	page, err := metricstest.Scrape(s.client, s.url+"/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits, _ := page.Value("benefits_answer_cache_hits_total", metricstest.Labels{})
+	misses, _ := page.Value("benefits_answer_cache_misses_total", metricstest.Labels{})
+	if hits+misses != 7 || misses < 2 {
+		t.Fatalf("/metrics counts %v hits and %v misses of the answer cache; want 7 queries, the first and the one after the incident read", hits, misses)
 	}
 }

@@ -156,7 +156,9 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 		if err != nil {
 			return p, err
 		}
-		p.addAPI(cfg, logger, opts, routeAPIs{transparency: checkpoints, privacy: p.addErasures(cfg, logger, opts)})
+		if err := p.addAPI(cfg, logger, opts, routeAPIs{transparency: checkpoints, privacy: p.addErasures(cfg, logger, opts)}); err != nil {
+			return p, err
+		}
 	}
 	if err := p.watchProgress(); err != nil {
 		return p, err
@@ -168,7 +170,7 @@ func wireWith(ctx context.Context, cfg Config, logger *slog.Logger, secret []byt
 // routes (apiRoutes). An API-only process reads projection progress from the shared
 // read database. The audit, ops and rules routes read the event store and the read
 // database themselves, so every API process serves them.
-func (p *process) addAPI(cfg Config, logger *slog.Logger, opts wireOptions, apis routeAPIs) {
+func (p *process) addAPI(cfg Config, logger *slog.Logger, opts wireOptions, apis routeAPIs) error {
 	copts := []commands.Option{commands.WithLogger(logger), commands.WithTracer(p.tracing.Tracer("ledger/commands")),
 		commands.WithStateCacheSize(cfg.StateCacheSize), commands.WithSnapshotEvery(cfg.SnapshotEvery),
 		commands.WithReadStaleness(cfg.ReadStaleness)}
@@ -180,13 +182,21 @@ func (p *process) addAPI(cfg Config, logger *slog.Logger, opts wireOptions, apis
 	}
 	p.executor = commands.New(p.store, copts...)
 	p.closers = append(p.closers, p.executor.Close) // before the store: a snapshot may be being saved
+	// The runner's wakes waiters on commit, not by polling, and tells which partners each
+	// commit touched, so a kept answer outlives the commits of other partners; an
+	// API-only process learns of commits by polling, and retires a partition's answers.
+	var progress *projections.Checkpoints
 	if p.runner != nil {
-		p.deps.Projections = p.metrics.ObserveWaits(p.runner.Checkpoints()) // wakes waiters on commit, not by polling
+		progress = p.runner.Checkpoints()
 	} else {
-		p.deps.Projections = p.metrics.ObserveWaits(projections.NewCheckpoints(p.readDB))
+		progress = projections.NewCheckpoints(p.readDB)
 	}
+	p.deps.Projections = p.metrics.ObserveWaits(progress)
 	now := opts.now
-	readModels := projections.NewReadModels(p.readDB, projections.KeepAnswers(int64(cfg.AnswerCacheMiB)<<20))
+	readModels := projections.NewReadModels(p.readDB, projections.KeepAnswers(int64(cfg.AnswerCacheMiB)<<20, progress))
+	if err := p.metrics.WatchAnswers(readModels.Answers()); err != nil {
+		return err
+	}
 	ops := &projections.Operations{DB: p.readDB, Store: p.store, DataDir: cfg.DataDir, Logger: logger, Answers: readModels.Answers()}
 	// Rebuilds started over HTTP run in the background; closing the process stops them
 	// (resumable) before the read database closes.
@@ -207,6 +217,7 @@ func (p *process) addAPI(cfg Config, logger *slog.Logger, opts wireOptions, apis
 	apis.ops = handlers.OpsAPI{Projections: ops, Rebuilds: rebuilds, DeadLetters: &projections.DeadLetterOps{DB: p.readDB, Events: p.store, Answers: readModels.Answers()}}
 	apis.rules = handlers.RulesAPI{Rules: p.executor, Now: now}
 	p.deps.Routes = apiRoutes(apis)
+	return nil
 }
 
 // check adds a readiness checker.

@@ -221,11 +221,12 @@ func parallel(workers, n int, fn func(i int)) {
 }
 
 // BenchmarkCachedPartnerBytes reports the heap a kept partner state holds: many small
-// partners, or one with 50,000 events (half of them incidents).
+// partners, or one with 50,000 or 100,000 events (half of them incidents, all but the
+// last closed).
 func BenchmarkCachedPartnerBytes(b *testing.B) {
 	for _, c := range []struct {
 		partners, events int
-	}{{200, 5}, {1, 50_000}} {
+	}{{200, 5}, {1, 50_000}, {1, 100_000}} {
 		b.Run(fmt.Sprintf("events=%d", c.events), func(b *testing.B) {
 			store := benchStore(b)
 			mpns := make([]string, c.partners)

@@ -85,7 +85,7 @@ func TestStaleCacheIsCorrectedByTheOtherExecutorsAppend(t *testing.T) {
 	if !errors.As(bErr, &de) || de.Code != domain.CodePoolExhausted {
 		t.Fatalf("B's command on the stale state: %v, want pool_exhausted after reading A's append", bErr)
 	}
-	fresh := domain.Fold(readEvents(t, store, domain.PartnerStream("4712001")))
+	fresh := domain.FoldDeciding(readEvents(t, store, domain.PartnerStream("4712001")))
 	for name, x := range map[string]*Executor{"A": a, "B": b} {
 		kept, _, err := x.LoadPartner(ctx, "4712001")
 		if err != nil {
@@ -135,6 +135,62 @@ func TestSnapshotOfAnotherVersionIsIgnored(t *testing.T) {
 	}
 	if cold, _, _ := New(store).LoadPartner(ctx, "4712002"); cold.Name != forged.Name {
 		t.Fatalf("a snapshot of the current version was not used: name %q", cold.Name)
+	}
+}
+
+// A snapshot of version 3 holds every incident whole (before the executor kept closed
+// ones compacted): a process of this version ignores it and folds the stream into a
+// deciding state, and decides on it; the snapshot it then writes is of its own version
+// and kind.
+func TestSnapshotOfWholeIncidentsIsRefoldedIntoADecidingState(t *testing.T) {
+	store := stores(t)["sqlite"](t)
+	snaps := store.(eventstore.SnapshotStore)
+	ctx := context.Background()
+	clock := WithClock(func() time.Time { return now })
+	const mpn = "4712009"
+	x := New(store, clock, WithSnapshotEvery(0))
+	admin, contract := actionPackPartner(t, x, mpn)
+	for range 3 {
+		if _, err := x.Partner(ctx, mpn, openIncident(mpn, admin, contract), Meta{Actor: admin}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closing := domain.CloseIncident{MPNID: mpn, By: admin, IncidentID: domain.IncidentID(mpn, 2), Resolution: "fixed"}
+	if _, err := x.Partner(ctx, mpn, closing, Meta{Actor: admin}); err != nil {
+		t.Fatal(err)
+	}
+	stream := domain.PartnerStream(mpn)
+	recorded := readEvents(t, store, stream)
+	old := domain.Fold(recorded) // the state as version 3 kept it: every incident whole
+	old.Name = "Forged by a version 3 snapshot"
+	_, position, _ := x.LoadPartner(ctx, mpn)
+	data := mustJSON(t, snapshotData{Position: position, LastHash: eventmeta.GenesisHash, Partner: old})
+	if err := snaps.SaveSnapshot(ctx, eventstore.Snapshot{Stream: stream, Revision: uint64(len(recorded) - 1), Version: 3, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	cold := New(store, clock, WithSnapshotEvery(1))
+	t.Cleanup(func() { cold.Close() })
+	out, err := cold.Partner(ctx, mpn, closing, Meta{Actor: admin}) // closing a closed incident: nothing
+	if err != nil || len(out.Events) != 0 {
+		t.Fatalf("closing the closed incident again: %d events, %v", len(out.Events), err)
+	}
+	if want := domain.FoldDeciding(recorded); out.State.Name != "Contoso" || !reflect.DeepEqual(out.State, want) {
+		t.Fatalf("the version 3 snapshot was trusted (name %q), or the state is not the deciding fold", out.State.Name)
+	}
+	stranger := domain.Actor{UserID: "stranger"}
+	if _, err := cold.Partner(ctx, mpn, domain.CloseIncident{MPNID: mpn, By: stranger, IncidentID: closing.IncidentID}, Meta{Actor: stranger}); !errors.Is(err, &domain.Error{Code: domain.CodeNotAuthorized}) {
+		t.Fatalf("a stranger closing the closed incident: %v, want not_authorized", err)
+	}
+	if _, err := cold.Partner(ctx, mpn, openIncident(mpn, admin, contract), Meta{Actor: admin}); err != nil { // an append: a snapshot is due
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, "a snapshot of this version replaces the old one", func() bool {
+		snap, found, err := snaps.LoadSnapshot(ctx, stream)
+		return err == nil && found && snap.Version == domain.PartnerSnapshotVersion
+	})
+	snap, _, _ := snaps.LoadSnapshot(ctx, stream)
+	if read, err := decodeSnapshot(snap.Data); err != nil || !reflect.DeepEqual(read.Partner, domain.FoldDeciding(readEvents(t, store, stream))) {
+		t.Fatalf("the new snapshot is not the deciding state: %v", err)
 	}
 }
 

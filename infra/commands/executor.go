@@ -56,7 +56,9 @@ func (m Meta) withCommandID() Meta {
 // command was idempotent and appended nothing, so a caller can always wait for read
 // models to reach it. Revision is the stream revision of the command's last event.
 type Outcome struct {
-	Events   []domain.Event
+	Events []domain.Event
+	// State is the deciding state after the command (domain.FoldDeciding): for access
+	// checks and the pools' counts, never to show incidents (closed ones are compacted).
 	State    domain.Partner
 	Rules    domain.Rules
 	Position eventstore.Position
@@ -209,7 +211,10 @@ func (x *Executor) Partner(ctx context.Context, mpnID string, cmd domain.Command
 // LoadPartner is a partner's state for a query: the cached state when it was
 // confirmed against the store less than the read staleness ago (WithReadStaleness),
 // else the cache brought up to date with the store (no fold, one read of the events
-// the cache has not seen).
+// the cache has not seen). It is the deciding state the executor keeps
+// (domain.FoldDeciding): whole for access checks, users, contracts and pools, but its
+// closed incidents are compacted, so answers about incidents come from the read models
+// or a fold of the stream (audit), never from it.
 func (x *Executor) LoadPartner(ctx context.Context, mpnID string) (domain.Partner, eventstore.Position, error) {
 	st, err := x.forReading(ctx, domain.PartnerStream(mpnID))
 	if err != nil {

@@ -24,6 +24,12 @@ type streamHead struct {
 
 func newHead() streamHead { return streamHead{lastHash: eventmeta.GenesisHash} }
 
+// newStream is a stream with no event yet: its state is a deciding one (closed
+// incidents compacted, domain.FoldDeciding), as every state the executor keeps is.
+func newStream() streamState {
+	return streamState{streamHead: newHead(), partner: domain.FoldDeciding(nil)}
+}
+
 // next is the revision the next event of the stream takes.
 func (h streamHead) next() uint64 {
 	if !h.exists {
@@ -42,7 +48,9 @@ func (h streamHead) expected() eventstore.ExpectedRevision {
 
 // streamState is a partner stream as the executor knows it. It is a value, shared
 // freely between the cache, queued decisions and callers: domain.Partner is copy on
-// write, so a newer state never changes an older one.
+// write, so a newer state never changes an older one. The partner is a deciding state
+// (domain.FoldDeciding): what commands and access checks need, its closed incidents
+// compacted, so it is never rendered as incidents (views fold with domain.FoldSeq).
 type streamState struct {
 	streamHead
 	partner domain.Partner
@@ -165,7 +173,7 @@ func (x *Executor) catchUp(ctx context.Context, stream string, st streamState, c
 		if st.exists {
 			st.partner = domain.FoldOnto(st.partner, events)
 		} else {
-			st.partner = domain.Fold(events) // from scratch: builds in place
+			st.partner = domain.FoldDeciding(events) // from scratch: builds in place
 		}
 		st.streamHead = head
 	}
