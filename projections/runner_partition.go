@@ -133,9 +133,10 @@ func (w *worker) consumer(ctx context.Context) (jetstream.Consumer, error) {
 }
 
 // raiseIdle moves an idle partition's checkpoint up to the stream's last event, when the
-// partition's consumer has nothing pending: then every event of the partition up to that
-// one has been delivered and acknowledged, and a delivery is acknowledged only after its
-// commit, so all of them are applied. Without it a partner query waiting for a position
+// partition's consumer has nothing pending and the last event it delivered is applied:
+// then every event of the partition up to the stream's last one is applied. (That the
+// consumer acknowledged a delivery is not enough: a read database rolled back under it
+// lacks acknowledged commits, reapplyLost.) Without it a partner query waiting for a position
 // past its partition's last event (the position of another partner's command) would
 // wait until the partition's next event. It is skipped, leaving the checkpoint where it
 // is (always safe), when another process holds the partition, when the stream may have
@@ -180,32 +181,17 @@ func (w *worker) raiseIdle(ctx context.Context, cons jetstream.Consumer) error {
 	if err != nil || !st.Checkpoint.Less(env.Event.Position) {
 		return err
 	}
-	if info.NumAckPending != 0 {
-		// Deliveries not acknowledged yet (a process stopped between commit and ack, or
-		// before applying them): safe only if the last one delivered is applied, for
-		// every one pending is at or below it.
-		applied, err := w.deliveredApplied(ctx, stream, info.Delivered.Stream, st.Checkpoint)
-		if err != nil || !applied {
+	if info.Delivered.Stream != 0 {
+		// Safe only if the last delivery is applied, for every one, acknowledged or not,
+		// is at or below it: one may be pending (a process stopped between commit and
+		// ack, or before applying it), and an acknowledged one is missing from a read
+		// database rolled back under the consumer (see reapplyLost).
+		last, found, err := w.delivered(ctx, info.Delivered.Stream)
+		if err != nil || !found || st.Checkpoint.Less(last.Event.Position) {
 			return err
 		}
 	}
 	return w.raiseTo(ctx, st, env.Event.Position, env.Part.Heads)
-}
-
-// deliveredApplied tells whether the message at stream sequence seq is at or below cp.
-func (w *worker) deliveredApplied(ctx context.Context, stream jetstream.Stream, seq uint64, cp eventstore.Position) (bool, error) {
-	raw, err := stream.GetMsg(ctx, seq)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("delivered message: %w", err)
-	}
-	env, err := natsbus.Decode(raw.Header, raw.Data)
-	if err != nil {
-		return false, nil
-	}
-	return !cp.Less(env.Event.Position), nil
 }
 
 // raiseTo moves the partition's checkpoint from st's to pos, applying nothing; heads are

@@ -36,6 +36,9 @@ type worker struct {
 	// A stale one (another process committed meanwhile) only fails the compare-and-set,
 	// which drops it.
 	committed *State
+	// lostChecked: reapplyLost has compared the checkpoint with what the consumer
+	// acknowledged (once: only a restart can find the database rolled back).
+	lostChecked bool
 }
 
 // newWorker runs partition part of p; group, when not nil, commits its batches with
@@ -163,6 +166,9 @@ func (w *worker) pull(ctx context.Context) error {
 		w.cons = nil
 		return fmt.Errorf("fetch: %w", err)
 	case got == 0:
+		if err := w.reapplyLost(ctx, cons); err != nil {
+			return err
+		}
 		return w.raiseIdle(ctx, cons)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/uptrace/bun"
 
 	"ledger/infra/esdbstore"
 	"ledger/infra/natsbus"
@@ -52,22 +53,35 @@ func (p *process) openEventStore(ctx context.Context, cfg Config, logger *slog.L
 // --read-db-max-conns connections: queries beyond them wait for one rather than open
 // more (waiting for minPosition takes none).
 func (p *process) openReadDB(ctx context.Context, cfg Config) error {
-	var err error
-	bound := sqldb.MaxConns(cfg.ReadDBMaxConns)
+	db, err := openReadDatabase(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	p.readDB = db
+	p.closers = append(p.closers, p.readDB.Close)
+	p.check("read database", p.readDB.PingContext)
+	return nil
+}
+
+// openReadDatabase opens cfg.ReadDB with the options given beside the connection bound.
+func openReadDatabase(ctx context.Context, cfg Config, opts ...sqldb.Option) (*bun.DB, error) {
+	var (
+		db  *bun.DB
+		err error
+	)
+	opts = append(opts, sqldb.MaxConns(cfg.ReadDBMaxConns))
 	switch cfg.ReadDB.Backend {
 	case BackendSQLite:
-		p.readDB, err = sqldb.OpenSQLite(ctx, filepath.Join(cfg.DataDir, readModelsFileName), bound)
+		db, err = sqldb.OpenSQLite(ctx, filepath.Join(cfg.DataDir, readModelsFileName), opts...)
 	case BackendPostgres:
-		p.readDB, err = sqldb.OpenPostgres(ctx, cfg.ReadDB.DSN, bound)
+		db, err = sqldb.OpenPostgres(ctx, cfg.ReadDB.DSN, opts...)
 	default:
 		err = fmt.Errorf("unknown backend %q", cfg.ReadDB.Backend)
 	}
 	if err != nil {
-		return fmt.Errorf("open the read database (--read-db %s): %w", cfg.ReadDB.Backend, err)
+		return nil, fmt.Errorf("open the read database (--read-db %s): %w", cfg.ReadDB.Backend, err)
 	}
-	p.closers = append(p.closers, p.readDB.Close)
-	p.check("read database", p.readDB.PingContext)
-	return nil
+	return db, nil
 }
 
 // startNATS starts the embedded server under <data-dir>/nats when no URL is configured,
@@ -163,7 +177,16 @@ func (p *process) addProjectors(ctx context.Context, cfg Config, logger *slog.Lo
 		}
 	}
 	models = p.metrics.ObserveProjections(models...)
-	r, err := projections.NewRunner(projections.RunnerConfig{DB: p.readDB, JetStream: conn.JetStream,
+	// The runner writes only what it can apply again from the store, so its commits do
+	// not wait for the disk (sqldb.DerivedData): on the way from a command's answer to
+	// the query that shows it, that wait was the longest step. Queries and operators'
+	// writes keep p.readDB.
+	db, err := openReadDatabase(ctx, cfg, sqldb.DerivedData())
+	if err != nil {
+		return err
+	}
+	p.closers = append(p.closers, db.Close)
+	r, err := projections.NewRunner(projections.RunnerConfig{DB: db, JetStream: conn.JetStream,
 		Store: p.store, Logger: logger, GapGrace: cfg.GapGrace, Tracer: p.tracing.Tracer("ledger/projections"),
 		Partitions: cfg.Partitions, PinnedTTL: cfg.PinnedTTL, OnApplied: p.metrics.Applied}, models...)
 	if err != nil {

@@ -38,6 +38,7 @@ type Option func(*settings)
 type settings struct {
 	busyTimeout time.Duration // SQLite only
 	maxConns    int           // 0: no bound, database/sql's default
+	derived     bool          // DerivedData
 }
 
 func settingsOf(opts []Option) settings {
@@ -52,6 +53,23 @@ func settingsOf(opts []Option) settings {
 // purpose); PostgreSQL ignores it.
 func WithBusyTimeout(d time.Duration) Option {
 	return func(s *settings) { s.busyTimeout = d }
+}
+
+// DerivedData opens a handle for rows that can all be made again from the event store
+// (the read models and their checkpoints, as the projection runner writes them): its
+// commits do not wait for the disk. On SQLite that is synchronous=NORMAL in WAL mode, on
+// PostgreSQL synchronous_commit=off. A killed process still loses nothing committed,
+// and nothing is ever half applied; a power loss or an OS crash may roll the database
+// back by its last commits, checkpoints together with the rows they count, and the
+// runner applies those events again from the store (a delivery whose predecessors are
+// missing is backfilled; an idle partition is never raised past what it holds).
+// A read-model commit waited for an fsync of its own, on the path from a command's
+// answer to the query that shows it; the event store keeps waiting for the disk, so no
+// acknowledged command depends on this handle. Rows that cannot be made again (an
+// operator's resolution of a dead letter, the personal-data keys under EventStoreDB)
+// are written through a handle opened without it.
+func DerivedData() Option {
+	return func(s *settings) { s.derived = true }
 }
 
 // MaxConns bounds the connections open at once to n (0: no bound, database/sql's
@@ -69,7 +87,8 @@ func (s settings) applyPool(db *sql.DB) {
 }
 
 // OpenSQLite opens (creating if needed) a SQLite file in WAL mode with
-// synchronous=FULL, so a committed transaction survives power loss, and a busy timeout,
+// synchronous=FULL, so a committed transaction survives power loss (but DerivedData),
+// and a busy timeout,
 // so concurrent writers from several connections wait instead of failing.
 // sqliteshim picks modernc.org/sqlite on linux/amd64: pure Go, no cgo, static binary.
 func OpenSQLite(ctx context.Context, path string, opts ...Option) (*bun.DB, error) {
@@ -79,7 +98,11 @@ func OpenSQLite(ctx context.Context, path string, opts ...Option) (*bun.DB, erro
 	set := settingsOf(opts)
 	q := url.Values{}
 	busy := fmt.Sprintf("busy_timeout(%d)", set.busyTimeout.Milliseconds())
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", busy, "foreign_keys(ON)"} {
+	sync := "synchronous(FULL)"
+	if set.derived {
+		sync = "synchronous(NORMAL)"
+	}
+	for _, p := range []string{"journal_mode(WAL)", sync, busy, "foreign_keys(ON)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -101,8 +124,17 @@ func OpenSQLite(ctx context.Context, path string, opts ...Option) (*bun.DB, erro
 // has ended is dropped before reuse (dropIfEndedByServer), so a database restart costs
 // no statement an error.
 func OpenPostgres(ctx context.Context, dsn string, opts ...Option) (*bun.DB, error) {
-	sqldb := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(dsn), pgdriver.WithResetSessionFunc(dropIfEndedByServer)))
-	settingsOf(opts).applyPool(sqldb)
+	set := settingsOf(opts)
+	connector := pgdriver.NewConnector(pgdriver.WithDSN(dsn), pgdriver.WithResetSessionFunc(dropIfEndedByServer))
+	if set.derived { // beside the parameters the DSN named, which WithConnParams would replace
+		conf := connector.Config()
+		if conf.ConnParams == nil {
+			conf.ConnParams = map[string]any{}
+		}
+		conf.ConnParams["synchronous_commit"] = "off"
+	}
+	sqldb := sql.OpenDB(connector)
+	set.applyPool(sqldb)
 	db := bun.NewDB(sqldb, pgdialect.New())
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
