@@ -57,7 +57,10 @@ func TestDerivedCommitsLeaveTheWALToTheCheckpointer(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
-	go func() { defer close(done); sqldb.CheckpointWAL(ctx, db, 10*time.Millisecond, testlog.New(t, slog.LevelInfo)) }()
+	go func() {
+		defer close(done)
+		sqldb.CheckpointWAL(ctx, db, 10*time.Millisecond, testlog.New(t, slog.LevelInfo))
+	}()
 	testkit.Eventually(t, "the checkpointer copies the WAL into the database file", func() bool {
 		return fileSize(t, path) >= 2_000*4_000
 	})
