@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -26,10 +27,20 @@ var deployDir = filepath.Join("..", "..", "deploy")
 var metricName = regexp.MustCompile(`\bbenefits_[a-z_]+\b`)
 
 // servedFamilies is every metric family a running server (all roles in one process,
-// after one command) serves on /metrics.
+// after one command) serves on /metrics, on the embedded default or on PostgreSQL (as
+// compose runs it: some families, such as the LISTEN reconnects, exist only there).
 func servedFamilies(t *testing.T) map[string]bool {
 	t.Helper()
-	s := startSystem(t, testConfig(t), wireOptions{})
+	served := map[string]bool{}
+	for _, cfg := range []Config{testConfig(t), postgresConfig(t)} {
+		maps.Copy(served, familiesServedBy(t, cfg))
+	}
+	return served
+}
+
+func familiesServedBy(t *testing.T, cfg Config) map[string]bool {
+	t.Helper()
+	s := startSystem(t, cfg, wireOptions{})
 	s.post(t, "/v1/partners", s.platform(t), map[string]any{"mpnId": "4711001", "name": "Contoso"}).want(t, http.StatusCreated)
 	s.get(t, "/v1/partners/4711001/remaining-incidents", s.platform(t)) // a read-your-writes wait: its stages are timed
 	served := map[string]bool{}

@@ -186,6 +186,10 @@ func (p *process) addProjectors(ctx context.Context, cfg Config, logger *slog.Lo
 		return err
 	}
 	p.closers = append(p.closers, db.Close)
+	p.background = append(p.background, func(ctx context.Context) error {
+		sqldb.CheckpointWAL(ctx, db, sqldb.DefaultWALCheckpointInterval, logger) // returns at once on PostgreSQL
+		return nil
+	})
 	r, err := projections.NewRunner(projections.RunnerConfig{DB: db, JetStream: conn.JetStream,
 		Store: p.store, Logger: logger, GapGrace: cfg.GapGrace, Tracer: p.tracing.Tracer("ledger/projections"),
 		Partitions: cfg.Partitions, PinnedTTL: cfg.PinnedTTL, OnApplied: p.metrics.Applied}, models...)

@@ -57,7 +57,8 @@ func WithBusyTimeout(d time.Duration) Option {
 
 // DerivedData opens a handle for rows that can all be made again from the event store
 // (the read models and their checkpoints, as the projection runner writes them): its
-// commits do not wait for the disk. On SQLite that is synchronous=NORMAL in WAL mode, on
+// commits do not wait for the disk. On SQLite that is synchronous=NORMAL in WAL mode,
+// with the WAL's checkpoints left to CheckpointWAL (up to DerivedWALBackstopPages); on
 // PostgreSQL synchronous_commit=off. A killed process still loses nothing committed,
 // and nothing is ever half applied; a power loss or an OS crash may roll the database
 // back by its last commits, checkpoints together with the rows they count, and the
@@ -98,11 +99,12 @@ func OpenSQLite(ctx context.Context, path string, opts ...Option) (*bun.DB, erro
 	set := settingsOf(opts)
 	q := url.Values{}
 	busy := fmt.Sprintf("busy_timeout(%d)", set.busyTimeout.Milliseconds())
-	sync := "synchronous(FULL)"
+	pragmas := []string{"journal_mode(WAL)", "synchronous(FULL)", busy, "foreign_keys(ON)"}
 	if set.derived {
-		sync = "synchronous(NORMAL)"
+		pragmas[1] = "synchronous(NORMAL)"
+		pragmas = append(pragmas, fmt.Sprintf("wal_autocheckpoint(%d)", DerivedWALBackstopPages))
 	}
-	for _, p := range []string{"journal_mode(WAL)", sync, busy, "foreign_keys(ON)"} {
+	for _, p := range pragmas {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
