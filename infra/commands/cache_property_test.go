@@ -136,7 +136,7 @@ func cachedExecutorsDecideLikeAFreshFold(t *testing.T, store eventstore.Store) {
 	partners := []string{"5100001", "5100002", "5100003"}
 	rng := rand.New(rand.NewPCG(7, 11))
 	seen := map[string]int{}
-	mostOpen := 0 // incidents open at once on a partner
+	mostOpen := 0            // incidents open at once on a partner
 	const probed = "5100004" // a Gold partner, activated: only the rules refuse its probes
 	goldPartner(t, executors[0], probed)
 	for step := range 900 {
