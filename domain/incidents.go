@@ -33,6 +33,8 @@ type IncidentLog struct {
 	// mpn is the partner in every compacted incident's ID, IncidentID(mpn, seq): an
 	// incident with an ID of another form is kept whole (no event of Decide's has one).
 	mpn string
+	// wholes counts the incidents a deciding log keeps whole, for SizeEstimate.
+	wholes int
 }
 
 // keptIncident is an incident of a deciding log: compacted to its opener,
@@ -126,14 +128,19 @@ func (l IncidentLog) decisionFacts(incidentID string) (openedBy string, closed, 
 func (l *IncidentLog) put(in Incident, owned bool) {
 	if l.deciding {
 		i := in.Seq - 1
-		switch {
-		case i < 0 || i > l.kept.n:
-		case l.usualID(in):
-			l.kept.set(i, keptIncident{opener: l.intern(in.OpenedBy, owned), open: in.ClosedAt.IsZero()}, owned)
-		default:
-			whole := in // on the heap here, not in the other kinds of log (in would escape)
-			l.kept.set(i, keptIncident{whole: &whole}, owned)
+		if i < 0 || i > l.kept.n {
+			return
 		}
+		if i < l.kept.n && l.kept.at(i).whole != nil {
+			l.wholes--
+		}
+		if l.usualID(in) {
+			l.kept.set(i, keptIncident{opener: l.intern(in.OpenedBy, owned), open: in.ClosedAt.IsZero()}, owned)
+			return
+		}
+		whole := in // on the heap here, not in the other kinds of log (in would escape)
+		l.kept.set(i, keptIncident{whole: &whole}, owned)
+		l.wholes++
 		return
 	}
 	i := in.Seq - 1 - l.base
