@@ -100,4 +100,3 @@ func TestSizeEstimateIsWithinAFactorOfTwoOfTheHeap(t *testing.T) {
 		}
 	}
 }
-
