@@ -42,8 +42,9 @@ func TestStatesPastTheByteBoundAreEvictedLeastRecentlyUsedFirst(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	setup.Close()                                               // the snapshots are saved
-	one := setup.StateCacheStats().Bytes / int64(len(partners)) // the three are alike
+	setup.Close() // the snapshots are saved
+	// The three states are alike: a third of the bytes kept is one.
+	one := setup.StateCacheStats().Bytes / int64(len(partners))
 	if setup.StateCacheStats().States != 3 || one <= 0 {
 		t.Fatalf("the default bounds kept %+v of three small partners", setup.StateCacheStats())
 	}
