@@ -234,7 +234,8 @@ func parallel(workers, n int, fn func(i int)) {
 
 // BenchmarkCachedPartnerBytes reports the heap a kept partner state holds: many small
 // partners, or one with 50,000 or 100,000 events (half of them incidents, all but the
-// last closed), or one with 50,000 incidents all open.
+// last closed), or one with 50,000 incidents all open; and the bytes the cache of
+// states estimates them at (domain.Partner.SizeEstimate).
 func BenchmarkCachedPartnerBytes(b *testing.B) {
 	for _, c := range []struct {
 		partners, events int
@@ -252,7 +253,7 @@ func BenchmarkCachedPartnerBytes(b *testing.B) {
 				writeHistoryOf(b, store, mpns[i], c.events, !c.open)
 			}
 			ctx := context.Background()
-			var perPartner float64
+			var perPartner, estimated float64
 			for b.Loop() {
 				x := New(store, WithSnapshotEvery(0))
 				before := heapInUse()
@@ -262,9 +263,12 @@ func BenchmarkCachedPartnerBytes(b *testing.B) {
 					}
 				}
 				perPartner = float64(heapInUse()-before) / float64(c.partners)
+				estimated = float64(x.StateCacheStats().Bytes) / float64(c.partners)
 				runtime.KeepAlive(x)
 			}
 			b.ReportMetric(perPartner, "bytes/partner")
+			// What the cache counts against --state-cache-mib for the same states.
+			b.ReportMetric(estimated, "estimated-bytes/partner")
 		})
 	}
 }
