@@ -16,8 +16,9 @@ import "slices"
 //   - a deciding state's (FoldDeciding, what the command executor keeps and
 //     snapshots): every incident, open or closed, only as what decisions ask of it
 //     (decisionFacts: who opened it, whether it is closed), 16 bytes instead of a few
-//     hundred. It is never a view: asking it for incidents to show panics (ByID, All),
-//     so no answer renders a compacted record.
+//     hundred (but an incident of an unusual ID, kept whole). It is never a view:
+//     asking it for incidents to show panics (ByID, All), so no answer renders a
+//     compacted record.
 type IncidentLog struct {
 	whole plist[Incident] // the incidents of a state's or a view's log
 	// A view's log (FoldSeqKeeping) holds only the incidents numbered base+1 to
@@ -60,7 +61,7 @@ func (l IncidentLog) Len() int {
 
 // errNotAView is what asking a deciding log for incidents to show panics with: its
 // closed incidents are compacted, so an answer rendered from it would be wrong.
-const errNotAView = "domain: a deciding state's incidents are not a view (closed ones are compacted); render views from Fold or FoldSeq"
+const errNotAView = "domain: a deciding state's incidents are not a view (they are compacted); render views from Fold or FoldSeq"
 
 // bySeq is the incident opened seq-th (1-based).
 func (l IncidentLog) bySeq(seq int) (Incident, bool) {

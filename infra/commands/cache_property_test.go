@@ -78,7 +78,7 @@ func propertyCommand(rng *rand.Rand, mpn string, s domain.Partner, at time.Time)
 
 // freshDecision is what the executor must decide: the command decided on the stream
 // folded whole from its first event (every incident in full, where the executor keeps
-// closed ones compacted), with the rules folded from theirs, no cache, no snapshot.
+// every one compacted), with the rules folded from theirs, no cache, no snapshot.
 func freshDecision(t *testing.T, store eventstore.Store, mpn string, cmd domain.Command, at time.Time) ([]domain.Event, error) {
 	t.Helper()
 	state := domain.Fold(readEvents(t, store, domain.PartnerStream(mpn)))

@@ -58,7 +58,7 @@ func (m Meta) withCommandID() Meta {
 type Outcome struct {
 	Events []domain.Event
 	// State is the deciding state after the command (domain.FoldDeciding): for access
-	// checks and the pools' counts, never to show incidents (closed ones are compacted).
+	// checks and the pools' counts, never to show incidents (they are compacted).
 	State    domain.Partner
 	Rules    domain.Rules
 	Position eventstore.Position
@@ -228,7 +228,7 @@ func (x *Executor) Partner(ctx context.Context, mpnID string, cmd domain.Command
 // else the cache brought up to date with the store (no fold, one read of the events
 // the cache has not seen). It is the deciding state the executor keeps
 // (domain.FoldDeciding): whole for access checks, users, contracts and pools, but its
-// closed incidents are compacted, so answers about incidents come from the read models
+// incidents are compacted, so answers about incidents come from the read models
 // or a fold of the stream (audit), never from it.
 func (x *Executor) LoadPartner(ctx context.Context, mpnID string) (domain.Partner, eventstore.Position, error) {
 	st, err := x.forReading(ctx, domain.PartnerStream(mpnID))

@@ -21,8 +21,8 @@ type streamHead struct {
 
 func newHead() streamHead { return streamHead{lastHash: eventmeta.GenesisHash} }
 
-// newStream is a stream with no event yet: its state is a deciding one (closed
-// incidents compacted, domain.FoldDeciding), as every state the executor keeps is.
+// newStream is a stream with no event yet: its state is a deciding one (incidents
+// compacted, domain.FoldDeciding), as every state the executor keeps is.
 func newStream() streamState {
 	return streamState{streamHead: newHead(), partner: domain.FoldDeciding(nil)}
 }
@@ -46,7 +46,7 @@ func (h streamHead) expected() eventstore.ExpectedRevision {
 // streamState is a partner stream as the executor knows it. It is a value, shared
 // freely between the cache, queued decisions and callers: domain.Partner is copy on
 // write, so a newer state never changes an older one. The partner is a deciding state
-// (domain.FoldDeciding): what commands and access checks need, its closed incidents
+// (domain.FoldDeciding): what commands and access checks need, its incidents
 // compacted, so it is never rendered as incidents (views fold with domain.FoldSeq).
 type streamState struct {
 	streamHead
