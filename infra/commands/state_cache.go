@@ -62,15 +62,8 @@ func (c *stateCache) current() uint64 {
 	return c.epoch
 }
 
-// get is the kept state of stream, if any, made the most recently used.
-func (c *stateCache) get(stream string) (streamState, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	k, ok := c.states.Get(stream)
-	return k.st, ok
-}
-
-// lookup is get for a command or a query, counted as a hit or a miss.
+// lookup is the kept state of stream, if any, made the most recently used; a command's
+// or a query's lookup, counted as a hit or a miss.
 func (c *stateCache) lookup(stream string) (streamState, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
