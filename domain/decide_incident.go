@@ -205,7 +205,7 @@ func (d decision) opened(c OpenIncident, prod Product, u User, contractID string
 
 // closeIncident: R22. The opener, a partner admin, the platform or ops may close; closing
 // a closed incident records nothing. It asks of the incident only what a deciding
-// state keeps of a closed one (IncidentLog.decisionFacts).
+// state keeps of an incident (IncidentLog.decisionFacts).
 func (d decision) closeIncident(c CloseIncident) ([]Event, error) {
 	openedBy, closed, ok := d.s.IncidentLog.decisionFacts(c.IncidentID)
 	if !ok {

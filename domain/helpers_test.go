@@ -31,7 +31,7 @@ func (g *seqIDs) NewContractID(mpnID string) string {
 
 // world runs commands the way the executor will: decide, then evolve and record. Every
 // command is decided on the whole state s and on kept, the deciding state the executor
-// keeps (FoldDeciding, closed incidents compacted): both must decide it alike, so every
+// keeps (FoldDeciding, every incident compacted): both must decide it alike, so every
 // rule test also proves that compacting loses nothing a decision needs.
 type world struct {
 	t      testing.TB

@@ -14,10 +14,11 @@ import "slices"
 //   - a state's (Fold, FoldSeq): every incident, whole;
 //   - a view's (FoldSeqKeeping): the incidents of a window, whole;
 //   - a deciding state's (FoldDeciding, what the command executor keeps and
-//     snapshots): the open incidents whole, a closed one only as what decisions still
-//     ask of it (decide_incident.go: who opened it, that it is closed). It is never a
-//     view: asking it for incidents to show panics (ByID, All), so no answer renders
-//     a compacted record.
+//     snapshots): every incident, open or closed, only as what decisions ask of it
+//     (decisionFacts: who opened it, whether it is closed), 16 bytes instead of a few
+//     hundred (but an incident of an unusual ID, kept whole). It is never a view:
+//     asking it for incidents to show panics (ByID, All), so no answer renders a
+//     compacted record.
 type IncidentLog struct {
 	whole plist[Incident] // the incidents of a state's or a view's log
 	// A view's log (FoldSeqKeeping) holds only the incidents numbered base+1 to
@@ -33,13 +34,17 @@ type IncidentLog struct {
 	// mpn is the partner in every compacted incident's ID, IncidentID(mpn, seq): an
 	// incident with an ID of another form is kept whole (no event of Decide's has one).
 	mpn string
+	// wholes counts the incidents a deciding log keeps whole, for SizeEstimate.
+	wholes int
 }
 
-// keptIncident is an incident of a deciding log: whole while open (or if its ID or
-// closure is not of the usual form), else compacted to its opener, openers[opener].
+// keptIncident is an incident of a deciding log: compacted to its opener,
+// openers[opener], and whether it is still open; or whole, if its ID is not of the
+// usual form (IncidentID(mpn, seq)), so that the facts could not be found by it.
 type keptIncident struct {
 	whole  *Incident // shared between states: replaced, never modified in place
 	opener int32
+	open   bool
 }
 
 // IncidentWindow is which incidents a view keeps: those numbered After+1 to After+Keep
@@ -56,7 +61,7 @@ func (l IncidentLog) Len() int {
 
 // errNotAView is what asking a deciding log for incidents to show panics with: its
 // closed incidents are compacted, so an answer rendered from it would be wrong.
-const errNotAView = "domain: a deciding state's incidents are not a view (closed ones are compacted); render views from Fold or FoldSeq"
+const errNotAView = "domain: a deciding state's incidents are not a view (they are compacted); render views from Fold or FoldSeq"
 
 // bySeq is the incident opened seq-th (1-based).
 func (l IncidentLog) bySeq(seq int) (Incident, bool) {
@@ -113,19 +118,30 @@ func (l IncidentLog) decisionFacts(incidentID string) (openedBy string, closed, 
 		return k.whole.OpenedBy, k.whole.Status() == IncidentStatusClosed, k.whole.IncidentID == incidentID
 	}
 	mpn, _ := PartnerOfIncident(incidentID)
-	return l.openers[k.opener], true, mpn == l.mpn
+	return l.openers[k.opener], !k.open, mpn == l.mpn
 }
 
 // put stores in as incident number in.Seq, which is at most Len()+1 (past the window's
 // start in a view's log, whose incidents outside the window are dropped). Unless the
 // log is owned by the caller (a fold building a state from scratch), the nodes on the
-// way are copied first, so states sharing them stay as they were.
+// way are copied first, so states sharing them stay as they were. A deciding log
+// compacts in unless its ID is of another form.
 func (l *IncidentLog) put(in Incident, owned bool) {
 	if l.deciding {
-		if i := in.Seq - 1; i >= 0 && i <= l.kept.n {
-			whole := in // on the heap here, not in the other kinds of log (in would escape)
-			l.kept.set(i, keptIncident{whole: &whole}, owned)
+		i := in.Seq - 1
+		if i < 0 || i > l.kept.n {
+			return
 		}
+		if i < l.kept.n && l.kept.at(i).whole != nil {
+			l.wholes--
+		}
+		if l.usualID(in) {
+			l.kept.set(i, keptIncident{opener: l.intern(in.OpenedBy, owned), open: in.ClosedAt.IsZero()}, owned)
+			return
+		}
+		whole := in // on the heap here, not in the other kinds of log (in would escape)
+		l.kept.set(i, keptIncident{whole: &whole}, owned)
+		l.wholes++
 		return
 	}
 	i := in.Seq - 1 - l.base
@@ -135,8 +151,22 @@ func (l *IncidentLog) put(in Incident, owned bool) {
 	l.whole.set(i, in, owned)
 }
 
-// close records e on its incident, if held. A deciding log compacts the incident to its
-// opener; a closed incident compacted already stays so (Decide never closes one twice).
+// usualID: in's ID is IncidentID(mpn, in.Seq) for the log's partner (the first such ID
+// names it), so decisionFacts finds in by its place and partner alone.
+func (l *IncidentLog) usualID(in Incident) bool {
+	mpn, ok := PartnerOfIncident(in.IncidentID)
+	if seq, known := IncidentSeq(in.IncidentID); !ok || !known || seq != in.Seq {
+		return false
+	}
+	if l.mpn == "" {
+		l.mpn = mpn
+	}
+	return mpn == l.mpn
+}
+
+// close records e on its incident, if held. A deciding log marks a compacted incident
+// closed (a closure without a time leaves it open, as the ClosedAt of a whole one
+// says); one closed already stays so (Decide never closes one twice).
 func (l *IncidentLog) close(e IncidentClosed, owned bool) {
 	if !l.deciding {
 		if in, ok := l.ByID(e.IncidentID); ok {
@@ -150,20 +180,17 @@ func (l *IncidentLog) close(e IncidentClosed, owned bool) {
 		return
 	}
 	k := l.kept.at(seq - 1)
-	if k.whole == nil || k.whole.IncidentID != e.IncidentID {
+	if k.whole != nil {
+		if k.whole.IncidentID == e.IncidentID {
+			in := *k.whole
+			in.ClosedAt, in.ClosedBy, in.Resolution = e.OccurredAt, e.ClosedBy, e.Resolution
+			l.put(in, owned)
+		}
 		return
 	}
-	in := *k.whole
-	in.ClosedAt, in.ClosedBy, in.Resolution = e.OccurredAt, e.ClosedBy, e.Resolution
-	mpn, _ := PartnerOfIncident(in.IncidentID)
-	if l.mpn == "" {
-		l.mpn = mpn
+	if mpn, _ := PartnerOfIncident(e.IncidentID); k.open && !e.OccurredAt.IsZero() && mpn == l.mpn {
+		l.kept.set(seq-1, keptIncident{opener: k.opener}, owned)
 	}
-	if in.ClosedAt.IsZero() || mpn != l.mpn { // not closed after all, or of another form
-		l.put(in, owned)
-		return
-	}
-	l.kept.set(seq-1, keptIncident{opener: l.intern(in.OpenedBy, owned)}, owned)
 }
 
 // intern is the place of userID in openers, added if new. A partner has few users

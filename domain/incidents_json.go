@@ -11,9 +11,10 @@ import (
 )
 
 // A log is written (for snapshots) as the list of its incidents in the order opened;
-// a deciding log as an object, {"mpnId", "openers", "incidents"}, whose list holds an
-// open incident whole and a compacted one as its opener's place in openers: a few
-// bytes instead of a few hundred. Reading either gives back a log of the same kind.
+// a deciding log as an object, {"mpnId", "openers", "incidents"}, whose list holds a
+// compacted incident as a number, a few bytes instead of a few hundred: its opener's
+// place in openers when closed, that place's complement (-1-place) while open; and an
+// incident of an unusual ID whole. Reading either gives back a log of the same kind.
 
 // keptLogJSON is the object a deciding log is written as, for encoding/json; Incidents
 // holds *Incident or int32 (writing) and json.RawMessage (reading).
@@ -33,7 +34,7 @@ func (l IncidentLog) MarshalJSON() ([]byte, error) {
 		if k := l.kept.at(i); k.whole != nil {
 			out.Incidents[i] = k.whole
 		} else {
-			out.Incidents[i] = k.opener
+			out.Incidents[i] = k.written()
 		}
 	}
 	return json.Marshal(out)
@@ -50,11 +51,11 @@ func (l *IncidentLog) UnmarshalJSON(b []byte) error {
 		l.deciding, l.mpn, l.openers = true, in.MPNID, in.Openers
 		for i, raw := range in.Incidents {
 			if raw[0] != '{' {
-				var opener int32
-				if err := json.Unmarshal(raw, &opener); err != nil {
+				var written int32
+				if err := json.Unmarshal(raw, &written); err != nil {
 					return fmt.Errorf("incident log: incident %d: %w", i+1, err)
 				}
-				l.kept.set(i, keptIncident{opener: opener}, true)
+				l.kept.set(i, compacted(written), true)
 				continue
 			}
 			var whole Incident
@@ -107,7 +108,7 @@ func (l IncidentLog) marshalKeptTo(enc *jsontext.Encoder) error {
 		if k := l.kept.at(i); k.whole != nil {
 			err = jsonv2.MarshalEncode(enc, k.whole)
 		} else {
-			err = enc.WriteToken(jsontext.Int(int64(k.opener)))
+			err = enc.WriteToken(jsontext.Int(int64(k.written())))
 		}
 	}
 	if err != nil {
@@ -197,7 +198,7 @@ func (l *IncidentLog) unmarshalKeptList(dec *jsontext.Decoder) error {
 	return err
 }
 
-// readKept reads the next incident of a deciding log: an opener's place (a number) or
+// readKept reads the next incident of a deciding log: a compacted one (a number) or
 // an incident.
 func (l *IncidentLog) readKept(dec *jsontext.Decoder) error {
 	i := l.kept.n
@@ -206,11 +207,11 @@ func (l *IncidentLog) readKept(dec *jsontext.Decoder) error {
 		if err != nil {
 			return err
 		}
-		opener, err := tok.Int()
-		if err != nil || opener > math.MaxInt32 {
+		written, err := tok.Int()
+		if err != nil || written > math.MaxInt32 || written < math.MinInt32 {
 			return fmt.Errorf("incident log: incident %d: opener %v: %w", i+1, tok, err)
 		}
-		l.kept.set(i, keptIncident{opener: int32(opener)}, true)
+		l.kept.set(i, compacted(int32(written)), true)
 		return nil
 	}
 	var in Incident
@@ -220,6 +221,23 @@ func (l *IncidentLog) readKept(dec *jsontext.Decoder) error {
 	in.Seq = i + 1
 	l.put(in, true)
 	return nil
+}
+
+// written is the number a compacted incident is written as: its opener's place once
+// closed, the place's complement (-1-place) while open.
+func (k keptIncident) written() int32 {
+	if k.open {
+		return ^k.opener
+	}
+	return k.opener
+}
+
+// compacted is the incident written as w.
+func compacted(w int32) keptIncident {
+	if w < 0 {
+		return keptIncident{opener: ^w, open: true}
+	}
+	return keptIncident{opener: w}
 }
 
 // checkOpeners: every compacted incident names an opener the log holds.

@@ -48,9 +48,9 @@ func TestIncidentLogKeepsEarlierStatesAcrossLeavesAndNodes(t *testing.T) {
 
 // A deciding state (FoldDeciding) is persistent as the whole one is: a later open or
 // close never shows in an earlier state, and the Evolve chain ends where its fold ends.
-// It holds a closed incident as its opener only, in both JSON engines' round trips, and
-// refuses to be read as a view of the incidents.
-func TestDecidingStateCompactsClosedIncidentsAndKeepsEarlierStates(t *testing.T) {
+// It holds every incident, open or closed, as its opener only, in both JSON engines'
+// round trips, and refuses to be read as a view of the incidents.
+func TestDecidingStateCompactsIncidentsAndKeepsEarlierStates(t *testing.T) {
 	var events []Event
 	for seq := 1; seq <= 2100; seq++ {
 		opener := []string{uAdmin, uMember, uEngineer}[seq%3]
@@ -69,20 +69,14 @@ func TestDecidingStateCompactsClosedIncidentsAndKeepsEarlierStates(t *testing.T)
 		}
 	}
 	last := states[len(states)-1]
-	compacted := 0
+	compacted := map[bool]int{} // by open
 	for i := range last.IncidentLog.Len() {
-		if last.IncidentLog.kept.at(i).whole == nil {
-			compacted++
+		if k := last.IncidentLog.kept.at(i); k.whole == nil {
+			compacted[k.open]++
 		}
 	}
-	closers := map[string]bool{}
-	for _, in := range Fold(events).Incidents() {
-		if in.Status() == IncidentStatusClosed {
-			closers[in.OpenedBy] = true
-		}
-	}
-	if compacted != 700 || last.IncidentLog.Len() != 2100 || len(last.IncidentLog.openers) != len(closers) {
-		t.Fatalf("%d of %d incidents compacted (want the 700 closed), %d openers interned for %d", compacted, last.IncidentLog.Len(), len(last.IncidentLog.openers), len(closers))
+	if compacted[false] != 700 || compacted[true] != 1400 || last.IncidentLog.Len() != 2100 || len(last.IncidentLog.openers) != 3 {
+		t.Fatalf("%v of %d incidents compacted (want the 700 closed and the 1,400 open), %d openers interned for 3", compacted, last.IncidentLog.Len(), len(last.IncidentLog.openers))
 	}
 	for name, roundTrip := range map[string]func(IncidentLog) (IncidentLog, error){
 		"encoding/json": func(l IncidentLog) (back IncidentLog, err error) {
@@ -122,7 +116,8 @@ func TestDecidingStateCompactsClosedIncidentsAndKeepsEarlierStates(t *testing.T)
 func TestDecidingLogRefusesAnOpenerItDoesNotHold(t *testing.T) {
 	for _, bad := range []string{
 		`{"mpnId":"4711001","openers":["a"],"incidents":[1]}`,
-		`{"mpnId":"4711001","openers":["a"],"incidents":[-1]}`,
+		`{"mpnId":"4711001","openers":["a"],"incidents":[-2]}`,
+		`{"mpnId":"4711001","openers":["a"],"incidents":[-2147483649]}`,
 		`{"mpnId":"4711001","openers":["a"],"incidents":[0.5]}`,
 		`{"mpnId":"4711001","incidents":[0]}`,
 	} {
@@ -135,7 +130,65 @@ func TestDecidingLogRefusesAnOpenerItDoesNotHold(t *testing.T) {
 		}
 	}
 	var ok IncidentLog
-	if err := jsonv2.Unmarshal([]byte(`{"mpnId":"4711001","openers":["a"],"incidents":[0]}`), &ok); err != nil || ok.Len() != 1 {
+	if err := jsonv2.Unmarshal([]byte(`{"mpnId":"4711001","openers":["a"],"incidents":[0,-1]}`), &ok); err != nil || ok.Len() != 2 {
 		t.Fatalf("a good deciding log: %v, %d incidents", err, ok.Len())
+	}
+}
+
+// A deciding state keeps an open incident only as what decisions ask of it (who opened
+// it, that it is open): 16 bytes in a leaf and no record, until it is closed, and
+// a number in its snapshot. Every incident, open or closed, of the usual ID or not, gives
+// the facts the whole state gives; an incident whose ID is not IncidentID(mpn, seq) is
+// kept whole, as decisions could not find it by its place.
+func TestDecidingStateKeepsAnOpenIncidentOnlyAsWhatDecisionsAskOfIt(t *testing.T) {
+	opened := func(seq int, id, by string) Event {
+		return IncidentOpened{EventMeta: EventMeta{OccurredAt: t0}, MPNID: mpn, IncidentID: id, Plan: PlanPremier, Product: "SQL Server", Title: "a long title the record would keep", OpenedBy: by}
+	}
+	var events []Event
+	for seq := 1; seq <= 40; seq++ {
+		id := IncidentID(mpn, seq)
+		if seq == 17 {
+			id = IncidentID(mpn, 71) // not of its place: kept whole
+		}
+		events = append(events, opened(seq, id, []string{uAdmin, uMember}[seq%2]))
+	}
+	events = append(events,
+		IncidentClosed{EventMeta: EventMeta{OccurredAt: t0}, MPNID: mpn, IncidentID: IncidentID(mpn, 3)},
+		IncidentClosed{MPNID: mpn, IncidentID: IncidentID(mpn, 4)}, // no time: still open, as in the whole state
+		IncidentClosed{EventMeta: EventMeta{OccurredAt: t0}, MPNID: mpn, IncidentID: IncidentID(mpn, 71)})
+	whole, deciding := Fold(events), FoldDeciding(events)
+	if reflect.TypeFor[keptIncident]().Size() != 16 {
+		t.Fatalf("a compacted incident takes %d bytes, want 16", reflect.TypeFor[keptIncident]().Size())
+	}
+	for i := range deciding.IncidentLog.Len() {
+		if k := deciding.IncidentLog.kept.at(i); (k.whole != nil) != (i+1 == 17) {
+			t.Fatalf("incident %d: whole %v; want only the one of an unusual ID whole", i+1, k.whole != nil)
+		}
+	}
+	if k := deciding.IncidentLog.kept.at(4 - 1); !k.open {
+		t.Fatalf("incident 4, closed without a time, is kept closed")
+	}
+	ids := []string{IncidentID(mpn, 17), IncidentID(mpn, 71), IncidentID(mpn, 41), "IN-999999-1", "IN-" + mpn + "-01"}
+	for seq := 1; seq <= 40; seq++ {
+		ids = append(ids, IncidentID(mpn, seq))
+	}
+	for _, id := range ids {
+		by, closed, found := whole.IncidentLog.decisionFacts(id)
+		kBy, kClosed, kFound := deciding.IncidentLog.decisionFacts(id)
+		if found != kFound || found && (by != kBy || closed != kClosed) {
+			t.Fatalf("%s: the deciding state says opened by %q, closed %v, found %v; the whole state %q, %v, %v", id, kBy, kClosed, kFound, by, closed, found)
+		}
+	}
+	b, err := jsonv2.Marshal(deciding.IncidentLog)
+	var back IncidentLog
+	if err == nil {
+		err = jsonv2.Unmarshal(b, &back)
+	}
+	if err != nil || !reflect.DeepEqual(back, deciding.IncidentLog) {
+		t.Fatalf("the deciding log does not round-trip: %v\n%s", err, b)
+	}
+	wholeJSON, _ := jsonv2.Marshal(whole.IncidentLog)
+	if len(b) > len(wholeJSON)/5 {
+		t.Fatalf("the deciding log is written in %d bytes, the whole one in %d: open incidents are written whole", len(b), len(wholeJSON))
 	}
 }

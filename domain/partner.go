@@ -22,7 +22,7 @@ type Partner struct {
 	PaidPlanByID   map[string]PaidPlan
 	// IncidentLog holds every incident, persistently (incidents.go): it grows with
 	// history, the maps above do not. A view folded by FoldSeqKeeping holds a window;
-	// a state folded by FoldDeciding holds closed incidents compacted.
+	// a state folded by FoldDeciding holds every incident compacted.
 	IncidentLog IncidentLog
 
 	// CurrentContractID is the contract of the latest activation ("" before any).
@@ -197,8 +197,8 @@ func Fold(events []Event) Partner {
 
 // FoldDeciding replays events from scratch into a state to decide on, the state the
 // command executor keeps (and snapshots): it decides every command as Fold's state
-// does, but holds a closed incident only as what decisions still ask of it, so its
-// memory grows with the open incidents, not with history. It is never a view: its
+// does, but holds an incident, open or closed, only as what decisions ask of it (16
+// bytes; SizeEstimate reckons the rest). It is never a view: its
 // incidents are not to be shown (IncidentLog). FoldOnto and Evolve keep it so.
 func FoldDeciding(events []Event) Partner {
 	s := Partner{IncidentLog: IncidentLog{deciding: true}}

@@ -79,22 +79,33 @@ func randomCommand(rng *rand.Rand, s Partner) Command {
 // Property: whatever sequence of valid and invalid commands arrives, every limited pool
 // has used ≤ granted, refusals record nothing, every event round-trips through JSON
 // unchanged, Evolve leaves earlier states untouched, folding the recorded events from
-// scratch gives the live state, and the deciding state (closed incidents compacted)
-// decides every command, closes of closed and unknown incidents by openers, admins and
-// strangers included, exactly as the whole state does (world.do).
+// scratch gives the live state, and the deciding state (every incident compacted)
+// decides every command, closes of open, closed and unknown incidents by openers,
+// admins and strangers included, exactly as the whole state does (world.do), also
+// when dozens of incidents are open at once.
 func TestPropertyPoolsNeverOverdrawnAndFoldEqualsLive(t *testing.T) {
 	seen := map[string]int{} // refusal codes and event types, to show the walk went far
+	mostOpen := 0
 	for seed := range uint64(*propertySeeds) {
 		rng := rand.New(rand.NewPCG(seed, 0xbe7ef175))
 		w := newPartner(t, partnerOpts{csp: seed%2 == 0, memberships: []GrantMembership{
 			grant([]Level{LevelActionPack, LevelSilver, LevelGold}[seed%3], []string{"", "Data Analytics", "Cloud Platform"}[seed%3]),
 		}})
+		// Every fourth walk is a busy support desk: a Premier plan for years and half the
+		// commands opening incidents on it, so many stay open at once.
+		busy := seed%4 == 3
+		if busy {
+			w.must(PurchaseSupportPlan{MPNID: mpn, By: as(uAdmin), Plan: PlanPremier, ValidUntil: t0.AddDate(5, 0, 0)})
+		}
 		accepted := 0
 		for step := range 250 {
 			w.now = w.now.Add(time.Duration(rng.IntN(72)) * time.Hour)
 			before, prev := len(w.events), w.s
 			c := randomCommand(rng, w.s)
-			closingCompacted := closesCompacted(w.kept, c)
+			if busy && rng.IntN(2) == 0 {
+				c = OpenIncident{MPNID: mpn, By: as([]string{uAdmin, uMember, uMPNAdmin}[rng.IntN(3)]), Plan: PlanPremier, Product: "SQL Server", Version: "2019"}
+			}
+			closing, compactedOpen := closesCompacted(w.kept, c)
 			evs, err := w.do(c)
 			var de *Error
 			switch {
@@ -110,9 +121,10 @@ func TestPropertyPoolsNeverOverdrawnAndFoldEqualsLive(t *testing.T) {
 			for _, e := range evs {
 				seen[e.EventType()]++
 			}
-			if closingCompacted {
-				seen[fmt.Sprintf("close of a compacted incident: %d events, %v", len(evs), errors.Is(err, &Error{Code: CodeNotAuthorized}))]++
+			if closing {
+				seen[fmt.Sprintf("close of a compacted %s incident: %d events, %v", map[bool]string{true: "open", false: "closed"}[compactedOpen], len(evs), errors.Is(err, &Error{Code: CodeNotAuthorized}))]++
 			}
+			mostOpen = max(mostOpen, openIncidents(w.s))
 			if !reflect.DeepEqual(prev, Fold(w.events[:before])) {
 				t.Fatalf("seed %d step %d: Evolve changed the earlier state", seed, step)
 			}
@@ -140,19 +152,39 @@ func TestPropertyPoolsNeverOverdrawnAndFoldEqualsLive(t *testing.T) {
 		}
 	}
 	for _, must := range []string{string(CodePoolExhausted), string(CodeNotAuthorized), string(CodeContractExpired), string(CodeNotFound), IncidentOpened{}.EventType(), "ContractLinked.v1", "BenefitActivated.v1", "IncidentClosed.v1",
-		"close of a compacted incident: 0 events, false", "close of a compacted incident: 0 events, true"} {
+		"close of a compacted closed incident: 0 events, false", "close of a compacted closed incident: 0 events, true",
+		"close of a compacted open incident: 1 events, false", "close of a compacted open incident: 0 events, true"} {
 		if seen[must] == 0 {
 			t.Errorf("the random walk never reached %s: %v", must, seen)
 		}
 	}
-	t.Logf("reached: %v", seen)
+	if mostOpen < 2*incidentLeafSize {
+		t.Errorf("the random walk held at most %d open incidents at once: too few to fill the deciding log's leaves", mostOpen)
+	}
+	t.Logf("reached: %v; at most %d open incidents at once", seen, mostOpen)
 }
 
-// closesCompacted: c closes an incident the deciding state holds compacted.
-func closesCompacted(kept Partner, c Command) bool {
+// closesCompacted: c closes an incident the deciding state holds compacted, and
+// whether it holds it open.
+func closesCompacted(kept Partner, c Command) (compacted, open bool) {
 	ci, ok := c.(CloseIncident)
 	seq, known := IncidentSeq(ci.IncidentID)
-	return ok && known && seq <= kept.IncidentLog.Len() && kept.IncidentLog.kept.at(seq-1).whole == nil
+	if !ok || !known || seq > kept.IncidentLog.Len() {
+		return false, false
+	}
+	k := kept.IncidentLog.kept.at(seq - 1)
+	return k.whole == nil, k.open
+}
+
+// openIncidents counts the open incidents of a whole state.
+func openIncidents(s Partner) int {
+	n := 0
+	for _, in := range s.Incidents() {
+		if in.Status() == IncidentStatusOpen {
+			n++
+		}
+	}
+	return n
 }
 
 // The property test must actually exhaust pools, or its invariant proves little.

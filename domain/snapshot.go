@@ -20,4 +20,8 @@ package domain
 // (FoldDeciding), whose closed incidents are compacted to their openers and whose log
 // is written as an object; a version 3 snapshot holds every incident whole, and is
 // refolded once rather than read as a state of another kind.
-const PartnerSnapshotVersion = 4
+//
+// Version 5: a deciding state compacts its open incidents too (to their opener and
+// that they are open, written as a negative number); a version 4 snapshot holds them
+// whole, and is refolded once.
+const PartnerSnapshotVersion = 5

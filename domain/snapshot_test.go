@@ -70,7 +70,8 @@ func partnerFingerprint(t *testing.T) string {
 
 // fingerprinted are the functions that make a state or read and write its snapshot.
 var fingerprinted = []string{"Evolve", "FoldOnto", "Fold", "FoldDeciding", "apply", "put", "close", "intern", "set",
-	"MarshalJSON", "UnmarshalJSON", "MarshalJSONTo", "UnmarshalJSONFrom", "marshalKeptTo", "unmarshalKeptFrom", "unmarshalKeptList", "readKept"}
+	"MarshalJSON", "UnmarshalJSON", "MarshalJSONTo", "UnmarshalJSONFrom", "marshalKeptTo", "unmarshalKeptFrom", "unmarshalKeptList", "readKept",
+	"usualID", "written", "compacted"}
 
 func writeShape(w interface{ Write([]byte) (int, error) }, typ reflect.Type, seen map[reflect.Type]bool) {
 	fmt.Fprintf(w, "%s(%s)", typ.Kind(), typ.String())

@@ -20,7 +20,7 @@ import (
 // PartnerCommands runs commands against the event store (commands.Executor implements
 // it). LoadPartner is the authoritative state: routes use it to authorise reads and to
 // find contracts and users, so that no answer depends on a read model that lags. Its
-// incidents are not a view (the executor keeps closed ones compacted): no route renders
+// incidents are not a view (the executor keeps them compacted): no route renders
 // incidents from it or from an Outcome's State.
 type PartnerCommands interface {
 	Partner(ctx context.Context, mpnID string, cmd domain.Command, meta commands.Meta) (commands.Outcome, error)

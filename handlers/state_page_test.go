@@ -49,7 +49,7 @@ func TestStateAsOfAnswersWhatTheFullFoldRendersOnEveryPage(t *testing.T) {
 					t.Fatalf("seed %d as of %s, page %d of %d: %d\n got %s\nwant %s", seed, at, pages, limit, code, body, wantBody)
 				}
 				pagesWalked++
-				for _, in := range want.Incidents.Incidents { // in full, though the executor keeps closed ones compacted
+				for _, in := range want.Incidents.Incidents { // in full, though the executor keeps them compacted
 					if in.ClosedAt != nil && in.Product != "" && in.Title != "" && in.Severity != "" && in.ClosedBy != "" && in.Resolution == "fixed" {
 						closedShown++
 					}

@@ -75,6 +75,9 @@ type Config struct {
 	PinnedTTL       time.Duration
 	ShutdownTimeout time.Duration
 	StateCacheSize  int // partner states the command executor keeps
+	// StateCacheMiB bounds the estimated bytes of those states (domain.Partner.SizeEstimate);
+	// 0: commands.DefaultStateCacheBytes.
+	StateCacheMiB int
 	// AnswerCacheMiB bounds the encoded query answers kept until a commit touches their
 	// partner (projections.AnswerCache); 0 keeps none.
 	AnswerCacheMiB int
@@ -323,6 +326,11 @@ func serveSettings(c *Config) []setting {
 		{name: "state-cache-size", def: "10000", usage: "api: partner states the command executor keeps in memory (least recently used go first)",
 			apply: func(v string) (err error) {
 				c.StateCacheSize, err = parseCount(v, 1, 10_000_000)
+				return err
+			}},
+		{name: "state-cache-mib", def: strconv.Itoa(commands.DefaultStateCacheBytes >> 20), usage: "api: MiB the partner states the command executor keeps may take, as estimated from their counts (least recently used go first; a state larger than this is not kept, its commands read it from the snapshot and the store)",
+			apply: func(v string) (err error) {
+				c.StateCacheMiB, err = parseCount(v, 1, 1<<20)
 				return err
 			}},
 		{name: "answer-cache-mib", def: strconv.Itoa(projections.DefaultAnswerCacheBytes >> 20), usage: "api: MiB of encoded remaining-incidents answers kept and served again until a commit touches the partner (one made by another process: any partner of its partition) (least recently served go first; 0: none)",

@@ -103,7 +103,7 @@ func busyPartner(t *testing.T, s *system, mpn string) string {
 func assertReadModelsEqualTheFold(t *testing.T, s *system, mpn string) {
 	t.Helper()
 	at := s.clock.Now()
-	// folded whole from the store: the executor's kept state holds closed incidents
+	// folded whole from the store: the executor's kept state holds its incidents
 	// compacted, and is no view of them
 	folded, err := audit.PartnerAsOf(context.Background(), s.proc.store, mpn, at)
 	if err != nil {

@@ -174,6 +174,9 @@ func (p *process) addAPI(cfg Config, logger *slog.Logger, opts wireOptions, apis
 	copts := []commands.Option{commands.WithLogger(logger), commands.WithTracer(p.tracing.Tracer("ledger/commands")),
 		commands.WithStateCacheSize(cfg.StateCacheSize), commands.WithSnapshotEvery(cfg.SnapshotEvery),
 		commands.WithReadStaleness(cfg.ReadStaleness)}
+	if cfg.StateCacheMiB > 0 { // else the default (a Config built by hand)
+		copts = append(copts, commands.WithStateCacheBytes(int64(cfg.StateCacheMiB)<<20))
+	}
 	if p.shredder != nil {
 		copts = append(copts, commands.WithPersonalData(p.shredder))
 	}
@@ -182,6 +185,9 @@ func (p *process) addAPI(cfg Config, logger *slog.Logger, opts wireOptions, apis
 	}
 	p.executor = commands.New(p.store, copts...)
 	p.closers = append(p.closers, p.executor.Close) // before the store: a snapshot may be being saved
+	if err := p.metrics.WatchStates(p.executor); err != nil {
+		return err
+	}
 	// The runner's wakes waiters on commit, not by polling, and tells which partners each
 	// commit touched, so a kept answer outlives the commits of other partners; an
 	// API-only process learns of commits by polling, and retires a partition's answers.

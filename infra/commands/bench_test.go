@@ -44,6 +44,18 @@ func premierIncident(mpn string) domain.OpenIncident {
 // seconds rather than 50,000 commands.
 func writeHistory(b *testing.B, store eventstore.Store, mpn string, n int) {
 	b.Helper()
+	writeHistoryOf(b, store, mpn, n, true)
+}
+
+// writeOpenHistory is writeHistory's history with every incident left open: a partner
+// that never closes its incidents.
+func writeOpenHistory(b *testing.B, store eventstore.Store, mpn string, n int) {
+	b.Helper()
+	writeHistoryOf(b, store, mpn, n, false)
+}
+
+func writeHistoryOf(b *testing.B, store eventstore.Store, mpn string, n int, closing bool) {
+	b.Helper()
 	ctx := context.Background()
 	x := New(store, WithClock(func() time.Time { return now }))
 	rules := domain.DefaultRules()
@@ -68,7 +80,7 @@ func writeHistory(b *testing.B, store eventstore.Store, mpn string, n int) {
 		switch {
 		case written < len(setup):
 			cmd = setup[written]
-		case state.IncidentCount > 0 && state.IncidentLog.Len() > 0 && written%2 == 0:
+		case closing && state.IncidentCount > 0 && written%2 == 0:
 			cmd = domain.CloseIncident{MPNID: mpn, By: admin, IncidentID: domain.IncidentID(mpn, state.IncidentCount), Resolution: "fixed"}
 		default:
 			cmd = premierIncident(mpn)
@@ -222,20 +234,26 @@ func parallel(workers, n int, fn func(i int)) {
 
 // BenchmarkCachedPartnerBytes reports the heap a kept partner state holds: many small
 // partners, or one with 50,000 or 100,000 events (half of them incidents, all but the
-// last closed).
+// last closed), or one with 50,000 incidents all open; and the bytes the cache of
+// states estimates them at (domain.Partner.SizeEstimate).
 func BenchmarkCachedPartnerBytes(b *testing.B) {
 	for _, c := range []struct {
 		partners, events int
-	}{{200, 5}, {1, 50_000}, {1, 100_000}} {
-		b.Run(fmt.Sprintf("events=%d", c.events), func(b *testing.B) {
+		open             bool
+	}{{200, 5, false}, {1, 50_000, false}, {1, 100_000, false}, {1, 50_003, true}} {
+		name := fmt.Sprintf("events=%d", c.events)
+		if c.open {
+			name = fmt.Sprintf("open-incidents=%d", c.events-3)
+		}
+		b.Run(name, func(b *testing.B) {
 			store := benchStore(b)
 			mpns := make([]string, c.partners)
 			for i := range mpns {
 				mpns[i] = fmt.Sprintf("54%05d", i)
-				writeHistory(b, store, mpns[i], c.events)
+				writeHistoryOf(b, store, mpns[i], c.events, !c.open)
 			}
 			ctx := context.Background()
-			var perPartner float64
+			var perPartner, estimated float64
 			for b.Loop() {
 				x := New(store, WithSnapshotEvery(0))
 				before := heapInUse()
@@ -245,9 +263,12 @@ func BenchmarkCachedPartnerBytes(b *testing.B) {
 					}
 				}
 				perPartner = float64(heapInUse()-before) / float64(c.partners)
+				estimated = float64(x.StateCacheStats().Bytes) / float64(c.partners)
 				runtime.KeepAlive(x)
 			}
 			b.ReportMetric(perPartner, "bytes/partner")
+			// What the cache counts against --state-cache-mib for the same states.
+			b.ReportMetric(estimated, "estimated-bytes/partner")
 		})
 	}
 }

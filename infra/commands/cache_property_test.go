@@ -26,7 +26,8 @@ func (fixedIDs) NewContractID(mpnID string) string { return domain.ContractID(mp
 
 // propertyCommand draws a valid or invalid command for partner mpn in state s: random
 // actors (including strangers), real and wrong IDs, products inside and outside the
-// rules, and enough Premier incidents to fill several leaves of the incident log.
+// rules, and enough Premier incidents to fill several leaves of the incident log, dozens
+// of them open at once.
 func propertyCommand(rng *rand.Rand, mpn string, s domain.Partner, at time.Time) domain.Command {
 	admin, member := "admin@"+mpn, "member@"+mpn
 	users := []string{admin, member, "stranger", "agent@" + mpn}
@@ -68,6 +69,8 @@ func propertyCommand(rng *rand.Rand, mpn string, s domain.Partner, at time.Time)
 		return domain.CloseIncident{MPNID: mpn, By: actor, IncidentID: incidentID, Resolution: "done"}
 	case 8:
 		return domain.PurchaseSupportPlan{MPNID: mpn, By: actor, Plan: domain.PlanPremier, ValidUntil: at.AddDate(1, 0, 0)}
+	case 9, 10: // a busy desk: incidents that stay open by the dozen
+		return domain.OpenIncident{MPNID: mpn, By: domain.Actor{UserID: admin}, Plan: domain.PlanPremier, Product: "SQL Server", Version: "2019", Title: "busy"}
 	}
 	return domain.OpenIncident{MPNID: mpn, By: actor, Plan: plans[rng.IntN(len(plans))], Product: prod[0], Version: prod[1],
 		AccessID: accessID, ContractID: contractID, Title: "property"}
@@ -75,7 +78,7 @@ func propertyCommand(rng *rand.Rand, mpn string, s domain.Partner, at time.Time)
 
 // freshDecision is what the executor must decide: the command decided on the stream
 // folded whole from its first event (every incident in full, where the executor keeps
-// closed ones compacted), with the rules folded from theirs, no cache, no snapshot.
+// every one compacted), with the rules folded from theirs, no cache, no snapshot.
 func freshDecision(t *testing.T, store eventstore.Store, mpn string, cmd domain.Command, at time.Time) ([]domain.Event, error) {
 	t.Helper()
 	state := domain.Fold(readEvents(t, store, domain.PartnerStream(mpn)))
@@ -102,9 +105,9 @@ func readEvents(t *testing.T, store eventstore.Store, stream string) []domain.Ev
 // TWO executors sharing ONE store (small caches that evict, snapshots every few events)
 // or to a third executor started cold from the snapshots, decide exactly the events and
 // refusals that a fresh whole fold of the stream decides, though they decide on states
-// that hold closed incidents compacted (closes of closed incidents by their opener, an
-// admin and others included); and every executor's kept state is the fresh deciding fold
-// of the stream.
+// that hold every incident compacted, dozens of them open at once (closes of open and
+// closed incidents by their opener, an admin and others included); and every executor's
+// kept state is the fresh deciding fold of the stream.
 // It runs on every store: the cache reads "the events after revision r" and the
 // snapshots through each store's own code.
 func TestPropertyCachedExecutorsDecideLikeAFreshFold(t *testing.T) {
@@ -133,6 +136,7 @@ func cachedExecutorsDecideLikeAFreshFold(t *testing.T, store eventstore.Store) {
 	partners := []string{"5100001", "5100002", "5100003"}
 	rng := rand.New(rand.NewPCG(7, 11))
 	seen := map[string]int{}
+	mostOpen := 0            // incidents open at once on a partner
 	const probed = "5100004" // a Gold partner, activated: only the rules refuse its probes
 	goldPartner(t, executors[0], probed)
 	for step := range 900 {
@@ -171,11 +175,12 @@ func cachedExecutorsDecideLikeAFreshFold(t *testing.T, store eventstore.Store) {
 			seen[string(de.Code)]++
 			outcome = string(de.Code)
 		}
-		if c, ok := cmd.(domain.CloseIncident); ok { // the executor holds a closed one compacted
-			if in, found := state.Incident(c.IncidentID); found && in.Status() == domain.IncidentStatusClosed {
-				seen[fmt.Sprintf("close of a closed incident: %d events, %s", len(out.Events), outcome)]++
+		if c, ok := cmd.(domain.CloseIncident); ok { // the executor holds every incident compacted
+			if in, found := state.Incident(c.IncidentID); found {
+				seen[fmt.Sprintf("close, the incident %s: %d events, %s", in.Status(), len(out.Events), outcome)]++
 			}
 		}
+		mostOpen = max(mostOpen, openIncidents(state))
 		for _, e := range out.Events {
 			seen[fmt.Sprintf("%T", e)]++
 		}
@@ -194,7 +199,8 @@ func cachedExecutorsDecideLikeAFreshFold(t *testing.T, store eventstore.Store) {
 	// The walk must have gone far: incidents over several leaves of the log, closes,
 	// refusals, and snapshots that a cold executor started from.
 	for _, want := range []string{"domain.IncidentOpened", "domain.IncidentClosed", "domain.BenefitActivated", "domain.ContractLinked", string(domain.CodeNotAuthorized), string(domain.CodeNotFound),
-		"close of a closed incident: 0 events, accepted", "close of a closed incident: 0 events, not_authorized"} {
+		"close, the incident closed: 0 events, accepted", "close, the incident closed: 0 events, not_authorized",
+		"close, the incident open: 1 events, accepted", "close, the incident open: 0 events, not_authorized"} {
 		if seen[want] == 0 {
 			t.Errorf("the walk never saw %s: %v", want, seen)
 		}
@@ -202,14 +208,25 @@ func cachedExecutorsDecideLikeAFreshFold(t *testing.T, store eventstore.Store) {
 	if seen["rules published"] < 10 || seen[string(domain.CodeProductNotEligible)] < 3 {
 		t.Errorf("rules published %d times, %d product_not_eligible refusals: the walk did not decide on stale rule books", seen["rules published"], seen[string(domain.CodeProductNotEligible)])
 	}
-	if seen["domain.IncidentOpened"] < 40 {
-		t.Errorf("only %d incidents opened: the walk did not fill several leaves of the incident log", seen["domain.IncidentOpened"])
+	if seen["domain.IncidentOpened"] < 40 || mostOpen < 32 {
+		t.Errorf("only %d incidents opened, at most %d open at once: the walk did not fill several leaves of the incident log with open ones", seen["domain.IncidentOpened"], mostOpen)
 	}
 	testkit.Eventually(t, "a snapshot of the first partner is saved", func() bool {
 		snap, found, err := store.(eventstore.SnapshotStore).LoadSnapshot(ctx, domain.PartnerStream(partners[0]))
 		return err == nil && found && snap.Version == domain.PartnerSnapshotVersion
 	})
-	t.Logf("walk: %v", seen)
+	t.Logf("walk: %v; at most %d incidents open at once", seen, mostOpen)
+}
+
+// openIncidents counts the open incidents of a whole state.
+func openIncidents(s domain.Partner) int {
+	n := 0
+	for _, in := range s.Incidents() {
+		if in.Status() == domain.IncidentStatusOpen {
+			n++
+		}
+	}
+	return n
 }
 
 // publishToggledRules publishes the next rules version through x, in force at once,

@@ -392,7 +392,7 @@ func TestSnapshotSavedBehindTheCachedStateStillCountsAsSaved(t *testing.T) {
 	}
 	x.states.put(stream, at(9)) // the commands went on while revision 7 was encoded
 	x.saveSnapshot(context.Background(), stream, at(7))
-	cached, _ := x.states.get(stream)
+	cached, _ := x.states.lookup(stream)
 	if cached.revision != 9 {
 		t.Fatalf("the cached state went back to revision %d", cached.revision)
 	}
@@ -401,7 +401,7 @@ func TestSnapshotSavedBehindTheCachedStateStillCountsAsSaved(t *testing.T) {
 	}
 	next := at(10) // a state decided on the cache before it heard of the snapshot
 	x.states.put(stream, next)
-	if cached, _ = x.states.get(stream); x.snapshotDue(cached) {
+	if cached, _ = x.states.lookup(stream); x.snapshotDue(cached) {
 		t.Fatalf("a newer state put without the snapshot's mark made it due again (snapshot next %d)", cached.snapshotNext)
 	}
 }

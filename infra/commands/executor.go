@@ -58,7 +58,7 @@ func (m Meta) withCommandID() Meta {
 type Outcome struct {
 	Events []domain.Event
 	// State is the deciding state after the command (domain.FoldDeciding): for access
-	// checks and the pools' counts, never to show incidents (closed ones are compacted).
+	// checks and the pools' counts, never to show incidents (they are compacted).
 	State    domain.Partner
 	Rules    domain.Rules
 	Position eventstore.Position
@@ -68,9 +68,15 @@ type Outcome struct {
 // Defaults of the settings.
 const (
 	DefaultStateCacheSize = 10_000
-	DefaultSnapshotEvery  = 1_000
-	defaultMaxRetries     = 10
-	maxBatchCommands      = 256
+	// DefaultStateCacheBytes bounds the estimated bytes of the kept states: a quarter of
+	// an API process of 1 GiB. It holds DefaultStateCacheSize partners of up to 26 KiB
+	// each (a small partner takes about 7 KiB, and each incident 16 bytes more: some
+	// 1,200 incidents), so ordinary partners are bounded by count, and a process whose
+	// partners have long histories by bytes, not by running out of memory.
+	DefaultStateCacheBytes = 256 << 20
+	DefaultSnapshotEvery   = 1_000
+	defaultMaxRetries      = 10
+	maxBatchCommands       = 256
 )
 
 // Executor is safe for concurrent use.
@@ -90,6 +96,7 @@ type Executor struct {
 	maxRetries    int
 	log           *slog.Logger
 	cacheSize     int
+	cacheBytes    int64
 	snapshotEvery int
 	readStaleness time.Duration    // how long LoadPartner trusts a confirmed state (read.go)
 	readClock     func() time.Time // measures that staleness; not the domain's clock
@@ -164,6 +171,14 @@ func WithLogger(l *slog.Logger) Option { return func(x *Executor) { x.log = l } 
 // first; default DefaultStateCacheSize).
 func WithStateCacheSize(n int) Option { return func(x *Executor) { x.cacheSize = n } }
 
+// WithStateCacheBytes bounds the estimated bytes of the states kept
+// (domain.Partner.SizeEstimate; least recently used go first; default
+// DefaultStateCacheBytes). A state larger than n is not kept.
+func WithStateCacheBytes(n int64) Option { return func(x *Executor) { x.cacheBytes = n } }
+
+// StateCacheStats tells what the cache of states holds and how often it was asked.
+func (x *Executor) StateCacheStats() StateCacheStats { return x.states.stats() }
+
 // WithSnapshotEvery sets how many events a partner stream grows by between snapshots
 // (default DefaultSnapshotEvery; a long stream waits for a tenth of its history if that
 // is more); 0 writes none.
@@ -172,7 +187,7 @@ func WithSnapshotEvery(n int) Option { return func(x *Executor) { x.snapshotEver
 // New builds an executor over store.
 func New(store EventStore, opts ...Option) *Executor {
 	x := &Executor{store: store, ids: domain.RandomIDs{}, now: time.Now, readClock: time.Now, maxRetries: defaultMaxRetries, log: slog.Default(),
-		cacheSize: DefaultStateCacheSize, snapshotEvery: DefaultSnapshotEvery, queues: map[string]*streamQueue{}, snapshotting: map[string]bool{},
+		cacheSize: DefaultStateCacheSize, cacheBytes: DefaultStateCacheBytes, snapshotEvery: DefaultSnapshotEvery, queues: map[string]*streamQueue{}, snapshotting: map[string]bool{},
 		idleDrainers: make(chan drainJob), closed: make(chan struct{}), keptStateUnproven: eventstore.StreamsCanBeTruncated(store)}
 	for _, o := range opts {
 		o(x)
@@ -181,7 +196,7 @@ func New(store EventStore, opts ...Option) *Executor {
 	if g, ok := store.(eventstore.GuardedAppender); ok && eventstore.AppendsCanBeGuarded(store) && !x.keptStateUnproven {
 		x.guarded = g
 	}
-	x.states = newStateCache(max(x.cacheSize, 1))
+	x.states = newStateCache(x.cacheSize, x.cacheBytes)
 	x.rules = ruleBookState{streamHead: newHead(), book: domain.FoldRules(nil)}
 	return x
 }
@@ -213,7 +228,7 @@ func (x *Executor) Partner(ctx context.Context, mpnID string, cmd domain.Command
 // else the cache brought up to date with the store (no fold, one read of the events
 // the cache has not seen). It is the deciding state the executor keeps
 // (domain.FoldDeciding): whole for access checks, users, contracts and pools, but its
-// closed incidents are compacted, so answers about incidents come from the read models
+// incidents are compacted, so answers about incidents come from the read models
 // or a fold of the stream (audit), never from it.
 func (x *Executor) LoadPartner(ctx context.Context, mpnID string) (domain.Partner, eventstore.Position, error) {
 	st, err := x.forReading(ctx, domain.PartnerStream(mpnID))

@@ -51,7 +51,7 @@ func TestForgetStatesOutlastsTheSnapshotsUnderWayAndKeepsNoEarlierState(t *testi
 		t.Fatal("ForgetStates returned while a snapshot of an earlier state was still being saved")
 	}
 	x.Close() // every save under way has ended
-	if st, ok := x.states.get(domain.PartnerStream(mpn)); ok {
+	if st, ok := x.states.lookup(domain.PartnerStream(mpn)); ok {
 		t.Fatalf("the state at revision %d, read before ForgetStates, is cached again", st.revision)
 	}
 }

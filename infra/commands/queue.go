@@ -232,12 +232,11 @@ func (x *Executor) runBatch(stream string, batch []*request) {
 // (checked false: the store may hold more), else the state brought up to date with the
 // store (checked true).
 func (x *Executor) stateToDecideOn(ctx context.Context, stream string, trustKept bool) (st streamState, checked bool, err error) {
-	if trustKept {
-		if st, ok := x.states.get(stream); ok {
-			return st, false, nil
-		}
+	st, kept := x.states.lookup(stream)
+	if trustKept && kept {
+		return st, false, nil
 	}
-	st, err = x.current(ctx, stream)
+	st, err = x.upToDate(ctx, stream, st, kept)
 	return st, true, err
 }
 

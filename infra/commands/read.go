@@ -41,12 +41,11 @@ func WithReadClock(now func() time.Time) Option { return func(x *Executor) { x.r
 
 // forReading is the stream's state for a query.
 func (x *Executor) forReading(ctx context.Context, stream string) (streamState, error) {
-	if x.readStaleness > 0 {
-		if st, ok := x.states.get(stream); ok && x.readClock().Sub(st.confirmed) < x.readStaleness && holdsSeen(ctx, st) {
-			return st, nil
-		}
+	st, kept := x.states.lookup(stream)
+	if kept && x.readStaleness > 0 && x.readClock().Sub(st.confirmed) < x.readStaleness && holdsSeen(ctx, st) {
+		return st, nil
 	}
-	return x.current(ctx, stream)
+	return x.upToDate(ctx, stream, st, kept)
 }
 
 type seenKey struct{}

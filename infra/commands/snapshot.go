@@ -49,10 +49,9 @@ func (x *Executor) fromSnapshot(ctx context.Context, stream string) streamState 
 
 // snapshotDue reports whether st has grown by snapshotEvery events since the last
 // snapshot known to be stored, or by a tenth of its history if that is more: a
-// snapshot's size grows with the history (its open incidents whole, a closed one in a
-// few bytes: 50,000 incidents, all but one closed, are ~100 KB of JSON, not the ~19 MB
-// they were whole), so spacing them in proportion keeps the encoding work per command
-// flat.
+// snapshot's size grows with the history (an incident in a few bytes, open or closed:
+// 50,000 incidents are ~100-150 KB of JSON, not the ~18 MB they were whole), so
+// spacing them in proportion keeps the encoding work per command flat.
 func (x *Executor) snapshotDue(st streamState) bool {
 	if x.snapshots == nil || x.snapshotEvery <= 0 || !st.exists {
 		return false

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"ledger/domain"
+	"ledger/infra/eventstore"
 )
 
 // BenchmarkSnapshotEncode is the work of one snapshot of a partner with 20,000 events
@@ -34,14 +35,24 @@ func BenchmarkSnapshotEncode(b *testing.B) {
 }
 
 // BenchmarkColdCommandFromSnapshot: one command on a partner with 50,000 incidents (all
-// but the last closed; 100,000 events) by a process that has just started: its cache is
-// empty, so the command reads the stream's snapshot, decodes it and decides. This is
-// what every partner's first command after a restart costs. p50-ms is the median.
-// Each command finds a snapshot of the stream up to the command before it.
+// but the last closed, 100,000 events; or all open) by a process that has just started:
+// its cache is empty, so the command reads the stream's snapshot, decodes it and
+// decides. This is what every partner's first command after a restart costs. p50-ms is
+// the median. Each command finds a snapshot of the stream up to the command before it.
 func BenchmarkColdCommandFromSnapshot(b *testing.B) {
-	store := benchStore(b)
-	const mpn = "5600002"
-	writeHistory(b, store, mpn, 100_000)
+	b.Run("closed-incidents=50000", func(b *testing.B) {
+		store := benchStore(b)
+		writeHistory(b, store, "5600002", 100_000)
+		benchmarkColdCommandFromSnapshot(b, store, "5600002")
+	})
+	b.Run("open-incidents=50000", func(b *testing.B) {
+		store := benchStore(b)
+		writeOpenHistory(b, store, "5600003", 50_003)
+		benchmarkColdCommandFromSnapshot(b, store, "5600003")
+	})
+}
+
+func benchmarkColdCommandFromSnapshot(b *testing.B, store eventstore.Store, mpn string) {
 	ctx := context.Background()
 	clock := WithClock(func() time.Time { return now })
 	warm := New(store, clock, WithSnapshotEvery(0))

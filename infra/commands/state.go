@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
-
-	lru "github.com/hashicorp/golang-lru/v2"
 
 	"ledger/domain"
 	"ledger/infra/eventmeta"
@@ -24,8 +21,8 @@ type streamHead struct {
 
 func newHead() streamHead { return streamHead{lastHash: eventmeta.GenesisHash} }
 
-// newStream is a stream with no event yet: its state is a deciding one (closed
-// incidents compacted, domain.FoldDeciding), as every state the executor keeps is.
+// newStream is a stream with no event yet: its state is a deciding one (incidents
+// compacted, domain.FoldDeciding), as every state the executor keeps is.
 func newStream() streamState {
 	return streamState{streamHead: newHead(), partner: domain.FoldDeciding(nil)}
 }
@@ -49,7 +46,7 @@ func (h streamHead) expected() eventstore.ExpectedRevision {
 // streamState is a partner stream as the executor knows it. It is a value, shared
 // freely between the cache, queued decisions and callers: domain.Partner is copy on
 // write, so a newer state never changes an older one. The partner is a deciding state
-// (domain.FoldDeciding): what commands and access checks need, its closed incidents
+// (domain.FoldDeciding): what commands and access checks need, its incidents
 // compacted, so it is never rendered as incidents (views fold with domain.FoldSeq).
 type streamState struct {
 	streamHead
@@ -107,8 +104,14 @@ func sealedHash(metadata []byte) (string, bool) {
 // current is the stream's state brought up to date with the store: from the cache, or
 // on a miss from the stream's snapshot, plus the events after it.
 func (x *Executor) current(ctx context.Context, stream string) (streamState, error) {
-	st, ok := x.states.get(stream)
-	if ok {
+	st, ok := x.states.lookup(stream)
+	return x.upToDate(ctx, stream, st, ok)
+}
+
+// upToDate is current once the cache was looked up: st, if kept (found there), brought
+// up to date with the store, else the state loaded from the store.
+func (x *Executor) upToDate(ctx context.Context, stream string, st streamState, kept bool) (streamState, error) {
+	if kept {
 		return x.catchUp(ctx, stream, st, true)
 	}
 	loaded, fresh, err := x.load(ctx, stream)
@@ -183,63 +186,4 @@ func (x *Executor) catchUp(ctx context.Context, stream string, st streamState, c
 		x.states.put(stream, st)
 	}
 	return st, nil
-}
-
-// stateCache keeps the latest known state of the most recently used streams. A state
-// never replaces a later one (a slow reader cannot undo a newer append).
-type stateCache struct {
-	mu     sync.Mutex
-	states *lru.Cache[string, streamState]
-	epoch  uint64 // moves on each purge; states of an older epoch are not kept
-}
-
-func (c *stateCache) purge() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.epoch++
-	c.states.Purge()
-}
-
-// current is the epoch a state read from the store now belongs to.
-func (c *stateCache) current() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.epoch
-}
-
-func newStateCache(size int) *stateCache {
-	states, err := lru.New[string, streamState](size)
-	if err != nil {
-		panic(err) // only for size <= 0, which New rules out
-	}
-	return &stateCache{states: states}
-}
-
-func (c *stateCache) get(stream string) (streamState, bool) { return c.states.Get(stream) }
-
-// put keeps st unless the cache holds a later state. Either way the kept state carries
-// the later of the two snapshot marks: a snapshot stored while newer commands went on
-// (or a state decided before the cache heard of it) must still count as stored, or the
-// stream stays due and every batch encodes the whole state again.
-func (c *stateCache) put(stream string, st streamState) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if st.epoch != c.epoch {
-		return // read before a purge: it may hold what the purge was to forget
-	}
-	old, ok := c.states.Peek(stream)
-	if ok && old.exists && (!st.exists || old.revision > st.revision) {
-		if st.snapshotNext > old.snapshotNext {
-			old.snapshotNext = st.snapshotNext
-			c.states.Add(stream, old)
-		}
-		return
-	}
-	if ok && old.snapshotNext > st.snapshotNext {
-		st.snapshotNext = old.snapshotNext
-	}
-	if ok && old.exists && old.revision == st.revision && old.confirmed.After(st.confirmed) {
-		st.confirmed = old.confirmed // the same state, confirmed by a later read
-	}
-	c.states.Add(stream, st)
 }
