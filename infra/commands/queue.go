@@ -353,7 +353,7 @@ func (x *Executor) appendBatch(ctx context.Context, stream string, head, rules s
 	return x.appendSealed(ctx, stream, head, guard, commands, parts[0].out.Rules.Version, parts[0].now)
 }
 
-// answer keeps the state after a successful append (and snapshots it when due) and
+// answer keeps the state after a successful append (and starts its snapshot when due) and
 // answers each command: its refusal, or its outcome at the append's position. When the
 // append failed, the commands that had events get its error: none of them is stored.
 func (x *Executor) answer(stream string, before streamState, parts []decided, head streamHead, appendErr error) {
@@ -365,6 +365,10 @@ func (x *Executor) answer(stream string, before streamState, parts []decided, he
 		after = before
 		after.streamHead, after.partner = head, parts[len(parts)-1].out.State
 		x.states.put(stream, after)
+		// Started (not saved) before anyone is answered: a caller that closes the
+		// executor after its answer then waits for the save (Close), where a save begun
+		// after the answer raced with Close's wait and could outlive the store.
+		x.snapshotIfDue(stream, after)
 	}
 	for _, p := range parts {
 		switch {
@@ -378,8 +382,5 @@ func (x *Executor) answer(stream string, before streamState, parts []decided, he
 			}
 			p.req.done <- answer{out: p.out}
 		}
-	}
-	if appended {
-		x.snapshotIfDue(stream, after)
 	}
 }
