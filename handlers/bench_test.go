@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -54,5 +55,29 @@ func BenchmarkQueryRequest(b *testing.B) {
 		if rec.Code != http.StatusOK {
 			b.Fatalf("status %d", rec.Code)
 		}
+	}
+}
+
+// BenchmarkPartnerQueryBound is the per-partner query bound's cost on a query naming its
+// partner: the process bound alone, then with the per-partner bound (a lock, a map
+// entry made and dropped per query when the partner has no other query in flight).
+func BenchmarkPartnerQueryBound(b *testing.B) {
+	for _, perPartner := range []int{0, 32} {
+		b.Run(fmt.Sprintf("per-partner=%d", perPartner), func(b *testing.B) {
+			f := newFixture(b, func(d *handlers.Deps) {
+				d.Limits = handlers.InFlightLimits{Queries: 128, PerPartnerQueries: perPartner}
+			})
+			auth := bearer(b, "alice")
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodGet, "/v1/partners/40001/things", nil)
+				req.Header.Set("Authorization", auth)
+				rec := httptest.NewRecorder()
+				f.e.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("status %d", rec.Code)
+				}
+			}
+		})
 	}
 }

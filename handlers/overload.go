@@ -25,6 +25,12 @@ type InFlightLimits struct {
 	// partner cannot take every command slot from the others (its commands are queued and
 	// appended together, so more of them make larger batches, not lost races).
 	PerPartner int
+	// PerPartnerQueries bounds the queries in flight about one partner, so that one hot
+	// partner's reads (a dashboard, a client in a loop) cannot take every query slot from
+	// the others. A query's partner is the one its route names in the path
+	// (Route.PartnerParam: the MPN ID, or the contract ID that holds it); a query naming
+	// no single partner (an account's plans, the rules) counts only against Queries.
+	PerPartnerQueries int
 	// RetryAfter is what 503 overloaded tells clients to wait (DefaultRetryAfter when 0).
 	RetryAfter time.Duration
 }
@@ -80,9 +86,9 @@ func (f *inFlight) admit() bool {
 
 func (f *inFlight) release() { f.n.Add(-1) }
 
-// partnerGate bounds the commands in flight per partner. A partner's entry lives only
-// while it has commands in flight, so the map is as large as the partners being served
-// at this instant, never the partners ever seen.
+// partnerGate bounds the requests of one load class in flight per partner. A partner's
+// entry lives only while it has requests in flight, so the map is as large as the
+// partners being served at this instant, never the partners ever seen.
 type partnerGate struct {
 	limit int
 	mu    sync.Mutex
@@ -111,16 +117,17 @@ func (g *partnerGate) release(mpnID string) {
 	}
 }
 
-// limiter holds the bounds of one server.
+// limiter holds the bounds of one server, by load class: per process and per partner.
 type limiter struct {
 	retryAfter time.Duration
 	classes    map[string]*inFlight
-	partners   *partnerGate
+	partners   map[string]*partnerGate
 	rejected   func(class, scope string)
 }
 
 func newLimiter(l InFlightLimits, m HTTPMetrics) *limiter {
-	lim := &limiter{retryAfter: l.RetryAfter, classes: map[string]*inFlight{}, rejected: func(string, string) {}}
+	lim := &limiter{retryAfter: l.RetryAfter, classes: map[string]*inFlight{}, partners: map[string]*partnerGate{},
+		rejected: func(string, string) {}}
 	if lim.retryAfter <= 0 {
 		lim.retryAfter = DefaultRetryAfter
 	}
@@ -131,7 +138,10 @@ func newLimiter(l InFlightLimits, m HTTPMetrics) *limiter {
 		lim.classes[LoadClassQuery] = &inFlight{limit: int64(l.Queries)}
 	}
 	if l.PerPartner > 0 {
-		lim.partners = newPartnerGate(l.PerPartner)
+		lim.partners[LoadClassCommand] = newPartnerGate(l.PerPartner)
+	}
+	if l.PerPartnerQueries > 0 {
+		lim.partners[LoadClassQuery] = newPartnerGate(l.PerPartnerQueries)
 	}
 	if m != nil {
 		lim.rejected = m.ObserveRejected
@@ -142,11 +152,13 @@ func newLimiter(l InFlightLimits, m HTTPMetrics) *limiter {
 // limiterKey is where the command middleware leaves the limiter for admitPartner.
 const limiterKey = "handlers.limiter"
 
-// middleware bounds the routes of class; nil when nothing bounds them.
-func (l *limiter) middleware(class string) echo.MiddlewareFunc {
-	bound := l.classes[class]
-	perPartner := class == LoadClassCommand && l.partners != nil
-	if bound == nil && !perPartner {
+// middleware bounds the routes of class; nil when nothing bounds them. partnerOf tells
+// the partner a request names in its path ("" for none): a query is admitted against
+// that partner's bound here, since its path is all it has read. A command's partner may
+// be in its body, so the route admits it once it knows it (admitPartner).
+func (l *limiter) middleware(class string, partnerOf func(echo.Context) string) echo.MiddlewareFunc {
+	bound, partners := l.classes[class], l.partners[class]
+	if bound == nil && partners == nil {
 		return nil
 	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
@@ -158,8 +170,17 @@ func (l *limiter) middleware(class string) echo.MiddlewareFunc {
 				}
 				defer bound.release()
 			}
-			if perPartner {
+			switch {
+			case partners == nil:
+			case class == LoadClassCommand:
 				c.Set(limiterKey, l)
+			default:
+				if mpnID := partnerOf(c); mpnID != "" {
+					if !partners.admit(mpnID) {
+						return l.refusePartner(class, mpnID)
+					}
+					defer partners.release(mpnID)
+				}
 			}
 			return next(c)
 		}
@@ -175,11 +196,17 @@ func admitPartner(c echo.Context, mpnID string) (release func(), err error) {
 	if !ok {
 		return func() {}, nil
 	}
-	if !l.partners.admit(mpnID) {
-		l.rejected(LoadClassCommand, RejectScopePartner)
-		return nil, l.overloaded("partner %s has too many commands in flight", mpnID)
+	partners := l.partners[LoadClassCommand]
+	if !partners.admit(mpnID) {
+		return nil, l.refusePartner(LoadClassCommand, mpnID)
 	}
-	return func() { l.partners.release(mpnID) }, nil
+	return func() { partners.release(mpnID) }, nil
+}
+
+// refusePartner counts and answers a request of class refused by mpnID's bound.
+func (l *limiter) refusePartner(class, mpnID string) *Problem {
+	l.rejected(class, RejectScopePartner)
+	return l.overloaded("partner %s has too many %s in flight", mpnID, loadClassPlural[class])
 }
 
 // overloaded is the answer past a bound: 503 with Retry-After.

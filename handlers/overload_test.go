@@ -70,47 +70,68 @@ func incidentBody(mpn string) string {
 	return fmt.Sprintf(`{"contractId":%q,"kind":"premier","product":"SQL Server"}`, domain.ContractID(mpn, "X"))
 }
 
-// holdAll sends each request in the background and returns once every one is inside the
-// command handler; wait collects their statuses after the release.
+// holdAll sends each command in the background and returns once every one is inside
+// the command handler; wait collects their statuses after the release.
 func holdAll(t *testing.T, f *fixture, held *heldCommands, path string, bodies []string, tok string) (wait func() []int) {
 	t.Helper()
-	statuses := make([]int, len(bodies))
-	done := make(chan *httptest.ResponseRecorder, len(bodies))
-	var wg sync.WaitGroup
+	sends := make([]func() *httptest.ResponseRecorder, len(bodies))
 	for i, body := range bodies {
+		sends[i] = func() *httptest.ResponseRecorder {
+			return f.do(http.MethodPost, path, jsonBody(body), "Authorization", tok, "Content-Type", "application/json")
+		}
+	}
+	return holdRequests(t, held.entered, "POST "+path, sends)
+}
+
+// holdRequests sends each request in the background and returns once every one has
+// reported on entered (it is in flight, held by the test); wait collects their statuses
+// after the release.
+func holdRequests(t *testing.T, entered <-chan string, what string, sends []func() *httptest.ResponseRecorder) (wait func() []int) {
+	t.Helper()
+	statuses := make([]int, len(sends))
+	done := make(chan *httptest.ResponseRecorder, len(sends))
+	var wg sync.WaitGroup
+	for i, send := range sends {
 		wg.Go(func() {
-			rec := f.do(http.MethodPost, path, jsonBody(body), "Authorization", tok, "Content-Type", "application/json")
+			rec := send()
 			statuses[i] = rec.Code
 			done <- rec
 		})
 	}
-	for range bodies {
+	for range sends {
 		select {
-		case <-held.entered:
+		case <-entered:
 		case rec := <-done:
-			t.Fatalf("POST %s answered %d before the test released it: %s", path, rec.Code, rec.Body)
+			t.Fatalf("%s answered %d before the test released it: %s", what, rec.Code, rec.Body)
 		}
 	}
 	return func() []int { wg.Wait(); return statuses }
 }
 
-// beyondBound sends one request the bounds must refuse: it fails the test if the
-// request reaches the command handler instead of being answered.
+// beyondBound sends one command the bounds must refuse: it fails the test if the
+// command reaches the command handler instead of being answered.
 func beyondBound(t *testing.T, f *fixture, held *heldCommands, path, body, tok string) *httptest.ResponseRecorder {
 	t.Helper()
-	done := make(chan *httptest.ResponseRecorder, 1)
-	go func() {
+	return refusedAtOnce(t, held.entered, "POST "+path, func() *httptest.ResponseRecorder {
 		var rd io.Reader
 		if body != "" {
 			rd = jsonBody(body)
 		}
-		done <- f.do(http.MethodPost, path, rd, "Authorization", tok, "Content-Type", "application/json")
-	}()
+		return f.do(http.MethodPost, path, rd, "Authorization", tok, "Content-Type", "application/json")
+	})
+}
+
+// refusedAtOnce sends one request the bounds must answer without letting it in: it
+// fails the test if the request reports on entered instead.
+func refusedAtOnce(t *testing.T, entered <-chan string, what string, send func() *httptest.ResponseRecorder) *httptest.ResponseRecorder {
+	t.Helper()
+	done := make(chan *httptest.ResponseRecorder, 1)
+	go func() { done <- send() }()
 	select {
 	case rec := <-done:
 		return rec
-	case mpn := <-held.entered:
-		t.Fatalf("POST %s for partner %s was let in past the bound", path, mpn)
+	case mpn := <-entered:
+		t.Fatalf("%s for partner %s was let in past the bound", what, mpn)
 		return nil
 	}
 }

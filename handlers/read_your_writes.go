@@ -123,25 +123,6 @@ func reached(c echo.Context, next echo.HandlerFunc, at, want eventstore.Position
 	return next(c)
 }
 
-// partnerOfRequest tells the partner whose rows a request of route r reads ("" for any
-// partner's): from its PartnerParam, read by PartnerOf when set.
-func (r Route) partnerOfRequest() func(echo.Context) string {
-	return func(c echo.Context) string {
-		if r.PartnerParam == "" {
-			return ""
-		}
-		v := c.Param(r.PartnerParam)
-		if r.PartnerOf == nil {
-			return v
-		}
-		mpn, ok := r.PartnerOf(v)
-		if !ok {
-			return ""
-		}
-		return mpn
-	}
-}
-
 func behind(c echo.Context, projection string, want, at eventstore.Position, wait time.Duration) error {
 	SetProjectionPosition(c, at)
 	p := Problemf(http.StatusServiceUnavailable, CodeProjectionBehind,

@@ -69,3 +69,14 @@ func TestARouteReadingThePartnerOutOfNoParameterIsRefused(t *testing.T) {
 		t.Fatalf("PartnerOf without PartnerParam: %v, want refused", err)
 	}
 }
+
+// A partner parameter names the partner of a query (its wait, its per-partner bound); a
+// command finds its partner itself, so the table refuses one there.
+func TestAPartnerParameterOnACommandRouteIsRefused(t *testing.T) {
+	err := handlers.Deps{JWTSecret: testSecret, Projections: newPositionBoard(),
+		Routes: []handlers.Route{{Method: http.MethodPost, Path: "/v1/partners/:mpnId/things", Summary: "x",
+			PartnerParam: "mpnId", Handler: func(c echo.Context) error { return nil }}}}.Validate()
+	if err == nil || !strings.Contains(err.Error(), `partner parameter "mpnId" is not a parameter of a query path`) {
+		t.Fatalf("a partner parameter on a command route: %v, want refused", err)
+	}
+}

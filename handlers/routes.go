@@ -47,8 +47,10 @@ type Route struct {
 	// query: minPosition / X-Min-Position are honoured and X-Projection-Position answered.
 	Projection string
 	// PartnerParam names the path parameter holding the MPN ID of the one partner whose
-	// rows a query route reads: its read-your-writes wait is then for that partner's
-	// partition only. Empty: the query may read any partner's rows and waits for all.
+	// rows a query route (a GET that needs a token) reads: its read-your-writes wait is
+	// then for that partner's partition only, and it counts against that partner's
+	// query bound (InFlightLimits.PerPartnerQueries). Empty: the query may read any
+	// partner's rows, waits for all, and is bound only per process.
 	PartnerParam string
 	// PartnerOf, when set, reads the partner's MPN ID out of PartnerParam's value when
 	// that is not the MPN ID itself but an ID that names it (a contract ID); a value it
@@ -66,6 +68,26 @@ func (r Route) successStatuses() []int {
 		return []int{http.StatusOK}
 	}
 	return r.Statuses
+}
+
+// partnerOfRequest tells the partner whose rows a request of route r reads ("" for any
+// partner's): from its PartnerParam, read by PartnerOf when set. Its read-your-writes
+// wait and its per-partner bound both ask it, so the two agree on the partner.
+func (r Route) partnerOfRequest() func(echo.Context) string {
+	return func(c echo.Context) string {
+		if r.PartnerParam == "" {
+			return ""
+		}
+		v := c.Param(r.PartnerParam)
+		if r.PartnerOf == nil {
+			return v
+		}
+		mpn, ok := r.PartnerOf(v)
+		if !ok {
+			return ""
+		}
+		return mpn
+	}
 }
 
 // builtinRoutes are served by every process, whatever its role.
@@ -109,7 +131,7 @@ func validateRoutes(routes []Route, hasProjections bool) error {
 			errs = append(errs, fmt.Errorf("route %s: query on projection %q but Deps.Projections is nil", id, r.Projection))
 		case r.Public && len(r.Roles) > 0:
 			errs = append(errs, fmt.Errorf("route %s: public routes cannot demand roles", id))
-		case r.PartnerParam != "" && (r.Projection == "" || !slices.Contains(strings.Split(r.Path, "/"), ":"+r.PartnerParam)):
+		case r.PartnerParam != "" && (loadClassOf(r) != LoadClassQuery || !slices.Contains(strings.Split(r.Path, "/"), ":"+r.PartnerParam)):
 			errs = append(errs, fmt.Errorf("route %s: partner parameter %q is not a parameter of a query path", id, r.PartnerParam))
 		case r.PartnerOf != nil && r.PartnerParam == "":
 			errs = append(errs, fmt.Errorf("route %s: PartnerOf reads no parameter: set PartnerParam", id))
@@ -138,13 +160,14 @@ func validateRoutes(routes []Route, hasProjections bool) error {
 }
 
 // register adds one route with its per-route middleware: authentication, the
-// read-your-writes wait, then the in-flight bound of its class, so that the bound
-// counts the requests doing work. A query waiting for minPosition holds no connection
-// and no CPU, only a goroutine, for at most --query-wait; counted against the bound, a
-// burst of such waits after a burst of commands filled it and turned the reads that
-// followed into 503s with Retry-After, a second of visibility latency each (issue 10).
-// Only an authenticated caller waits, and authentication of a known token is a cache
-// lookup, so the bound still refuses cheaply.
+// read-your-writes wait, then the in-flight bounds of its class (the process's, then
+// its partner's), so that the bounds count the requests doing work. A query waiting
+// for minPosition holds no connection and no CPU, only a goroutine, for at most
+// --query-wait; counted against the bounds, a burst of such waits after a burst of
+// commands filled them and turned the reads that followed into 503s with Retry-After,
+// a second of visibility latency each (issue 10). Only an authenticated caller waits,
+// and authentication of a known token is a cache lookup, so the bounds still refuse
+// cheaply.
 func (s *server) register(e *echo.Echo, r Route) {
 	var mws []echo.MiddlewareFunc
 	if r.LongRunning {
@@ -156,7 +179,7 @@ func (s *server) register(e *echo.Echo, r Route) {
 	if r.Projection != "" {
 		mws = append(mws, awaitProjection(s.deps.Projections, r.Projection, r.partnerOfRequest(), s.deps.QueryWait))
 	}
-	if limit := s.limiter.middleware(loadClassOf(r)); limit != nil {
+	if limit := s.limiter.middleware(loadClassOf(r), r.partnerOfRequest()); limit != nil {
 		mws = append(mws, limit)
 	}
 	// Composed here, once: Echo composes a route's middleware anew on every request

@@ -66,9 +66,9 @@ func AuditRoutes(a AuditAPI) []Route {
 		{Method: get, Path: "/v1/audit/verify", Summary: "Walk the hash chain of every stream (or ?stream=) and report the first broken link (auditor, ops)",
 			Roles: []SystemRole{RoleAuditor, RoleOps}, Query: []QueryParam{streamParam}, Response: audit.Verification{}, LongRunning: true, Handler: a.verify},
 		{Method: get, Path: "/v1/partners/:mpnId/history", Summary: "A partner's events in order with their metadata and hashes, paged by ?cursor= and ?limit= (auditor, or the partner's MPN-linked users)",
-			Query: pageParams, Response: audit.HistoryPage{}, Handler: a.history},
+			PartnerParam: "mpnId", Query: pageParams, Response: audit.HistoryPage{}, Handler: a.history},
 		{Method: get, Path: "/v1/partners/:mpnId/state", Summary: "A partner's remaining incidents, linked accounts, memberships and a page of its incidents (?cursor=, ?limit=) as of ?asOf=RFC3339, folded from its events (auditor, or the partner's MPN-linked users)",
-			Query: append([]QueryParam{asOfParam}, pageParams...), Response: PartnerStateAsOf{}, Handler: a.state},
+			PartnerParam: "mpnId", Query: append([]QueryParam{asOfParam}, pageParams...), Response: PartnerStateAsOf{}, Handler: a.state},
 	}
 }
 

@@ -400,6 +400,15 @@ func serveSettings(c *Config) []setting {
 				c.Limits.PerPartner, err = parseBound(v)
 				return err
 			}},
+		// A quarter of the process's query bound, as the commands' per-partner bound is of
+		// theirs: one partner's queries take at most 32 slots and leave 96 to the others,
+		// so it takes four hot partners, not one, to fill the process. Unlike commands,
+		// queries do not batch, so a partner gains nothing from more of them at once.
+		{name: "max-partner-queries-in-flight", def: "32", usage: "queries about one partner (named by MPN ID or contract ID in the path) this process works on at once; more answer 503 overloaded (0: unbounded)",
+			apply: func(v string) (err error) {
+				c.Limits.PerPartnerQueries, err = parseBound(v)
+				return err
+			}},
 		{name: "shutdown-timeout", def: "15s", usage: "on SIGINT/SIGTERM, longest wait for in-flight requests to finish",
 			apply: func(v string) (err error) {
 				c.ShutdownTimeout, err = parseDuration(v, 10*time.Minute)

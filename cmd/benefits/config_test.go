@@ -37,7 +37,7 @@ func TestServeDefaults(t *testing.T) {
 		Partitions: 1, PinnedTTL: 5 * time.Second, StateCacheSize: 10_000, StateCacheMiB: 256, AnswerCacheMiB: 32, SnapshotEvery: 1000, ErasureFollowEvery: time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		ReadDBMaxConns: 16, EventStoreMaxConns: 32, MaxTokenLifetime: 24 * time.Hour, MaxConnections: 1024, ReadStaleness: time.Second,
-		Limits:      handlers.InFlightLimits{Commands: 128, Queries: 128, PerPartner: 32},
+		Limits:      handlers.InFlightLimits{Commands: 128, Queries: 128, PerPartner: 32, PerPartnerQueries: 32},
 		Checkpoints: CheckpointConfig{Every: 1000, Interval: time.Minute},
 		Tracing:     tracing.Config{SampleRatio: 1},
 		OIDC:        handlers.OIDCSettings{RolesClaim: handlers.DefaultOIDCRolesClaim}}
@@ -93,8 +93,12 @@ func TestServeSettingsComeFromFlagsThenEnvThenDefaults(t *testing.T) {
 		{"in-flight bounds, 0 unbounding one", []string{"--max-commands-in-flight", "0", "--max-partner-commands-in-flight", "3"},
 			[]string{"BENEFITS_MAX_QUERIES_IN_FLIGHT", "500"},
 			func(c Config) bool {
-				return c.Limits == handlers.InFlightLimits{Commands: 0, Queries: 500, PerPartner: 3}
+				return c.Limits == handlers.InFlightLimits{Commands: 0, Queries: 500, PerPartner: 3, PerPartnerQueries: 32}
 			}},
+		{"per-partner query bound by flag", []string{"--max-partner-queries-in-flight", "8"}, nil,
+			func(c Config) bool { return c.Limits.PerPartnerQueries == 8 }},
+		{"per-partner query bound 0 by env unbounds it", nil, []string{"BENEFITS_MAX_PARTNER_QUERIES_IN_FLIGHT", "0"},
+			func(c Config) bool { return c.Limits.PerPartnerQueries == 0 && c.Limits.Queries == 128 }},
 		{"read staleness off", []string{"--read-staleness", "0"}, nil, func(c Config) bool { return c.ReadStaleness == 0 }},
 		{"read staleness", nil, []string{"BENEFITS_READ_STALENESS", "250ms"}, func(c Config) bool { return c.ReadStaleness == 250*time.Millisecond }},
 		{"connection bound", nil, []string{"BENEFITS_MAX_CONNECTIONS", "0"}, func(c Config) bool { return c.MaxConnections == 0 }},
@@ -157,6 +161,10 @@ func TestWrongValuesFailNamingFlagAndEnv(t *testing.T) {
 		{"read staleness over a minute", []string{"--read-staleness", "2m"}, nil, `invalid --read-staleness / BENEFITS_READ_STALENESS "2m"`, ""},
 		{"negative connection bound", []string{"--max-connections", "-5"}, nil, `invalid --max-connections / BENEFITS_MAX_CONNECTIONS "-5"`, ""},
 		{"in-flight bound not a number", nil, []string{"BENEFITS_MAX_PARTNER_COMMANDS_IN_FLIGHT", "many"}, "invalid --max-partner-commands-in-flight / BENEFITS_MAX_PARTNER_COMMANDS_IN_FLIGHT", ""},
+		{"negative per-partner query bound", []string{"--max-partner-queries-in-flight", "-1"}, nil,
+			`invalid --max-partner-queries-in-flight / BENEFITS_MAX_PARTNER_QUERIES_IN_FLIGHT "-1"`, ""},
+		{"per-partner query bound not a number", nil, []string{"BENEFITS_MAX_PARTNER_QUERIES_IN_FLIGHT", "lots"},
+			`invalid --max-partner-queries-in-flight / BENEFITS_MAX_PARTNER_QUERIES_IN_FLIGHT "lots"`, ""},
 		{"profiler on a public address", []string{"--pprof-addr", "0.0.0.0:6060"}, nil, `invalid --pprof-addr / BENEFITS_PPROF_ADDR "0.0.0.0:6060": want a loopback address`, ""},
 		{"profiler address without a port", nil, []string{"BENEFITS_PPROF_ADDR", "127.0.0.1"}, "invalid --pprof-addr / BENEFITS_PPROF_ADDR", ""},
 		{"OIDC issuer over plain http to another host", []string{"--oidc-issuer", "http://login.example.com", "--oidc-client-id", "c"}, nil,

@@ -50,4 +50,4 @@ func (m *Metrics) ObserveRejected(class, scope string) {
 // rejectionSeries are the (class, scope) pairs the in-flight bounds refuse under
 // (handlers.LoadClass*, handlers.RejectScope*). They are created at zero, so that the
 // family is on /metrics, and rate() and alerts see it, before the first refusal.
-var rejectionSeries = [][2]string{{"command", "process"}, {"query", "process"}, {"command", "partner"}, {"connection", "process"}}
+var rejectionSeries = [][2]string{{"command", "process"}, {"query", "process"}, {"command", "partner"}, {"query", "partner"}, {"connection", "process"}}
