@@ -141,7 +141,7 @@ func (f *Forwarder) runOnce(ctx context.Context) (progressed bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("checkpoint bucket: %w", err)
 	}
-	from, lastSeq, err := f.resumePoint(ctx, stream, kv)
+	from, heads, lastSeq, err := f.resumePoint(ctx, stream, kv)
 	if err != nil {
 		return false, err
 	}
@@ -156,7 +156,7 @@ func (f *Forwarder) runOnce(ctx context.Context) (progressed bool, err error) {
 	defer fail(nil)
 	pipe := f.startPipeline(runCtx, fail, lastSeq, &saver)
 	prev := from
-	chain := newPartitionChain(f.cfg.Partitions, from)
+	chain := newPartitionChain(f.cfg.Partitions, from, heads)
 	err = f.cfg.Store.Subscribe(runCtx, from, func(m eventstore.SubscriptionMessage) error {
 		if m.CaughtUp {
 			f.log.Info("caught up with the event store", "position", prev.String())
@@ -206,23 +206,26 @@ func (f *Forwarder) publish(ctx context.Context, ev eventstore.RecordedEvent, pr
 
 // resumePoint reads where forwarding continues: the later of the last message's
 // position and the KV checkpoint, and the stream's last sequence for the publish check.
-func (f *Forwarder) resumePoint(ctx context.Context, stream jetstream.Stream, kv jetstream.KeyValue) (eventstore.Position, uint64, error) {
+// When it continues from the last message, it also returns the partition heads that
+// message carries (nil otherwise), where the partition chain stood at it.
+func (f *Forwarder) resumePoint(ctx context.Context, stream jetstream.Stream, kv jetstream.KeyValue) (eventstore.Position, partition.Heads, uint64, error) {
 	info, err := stream.Info(ctx)
 	if err != nil {
-		return eventstore.Start, 0, fmt.Errorf("stream info: %w", err)
+		return eventstore.Start, nil, 0, fmt.Errorf("stream info: %w", err)
 	}
 	from := eventstore.Start
+	var heads partition.Heads
 	if info.State.Msgs > 0 {
 		raw, err := stream.GetLastMsgForSubject(ctx, AllSubjects)
 		switch {
 		case err == nil:
 			env, err := Decode(raw.Header, raw.Data)
 			if err != nil {
-				return eventstore.Start, 0, fmt.Errorf("last message (seq %d): %w", raw.Sequence, err)
+				return eventstore.Start, nil, 0, fmt.Errorf("last message (seq %d): %w", raw.Sequence, err)
 			}
-			from = env.Event.Position
+			from, heads = env.Event.Position, env.Part.Heads
 		case !errors.Is(err, jetstream.ErrMsgNotFound):
-			return eventstore.Start, 0, fmt.Errorf("last message: %w", err)
+			return eventstore.Start, nil, 0, fmt.Errorf("last message: %w", err)
 		}
 	}
 	entry, err := kv.Get(ctx, f.cfg.CheckpointKey)
@@ -230,30 +233,40 @@ func (f *Forwarder) resumePoint(ctx context.Context, stream jetstream.Stream, kv
 	case err == nil:
 		kvPos, err := eventstore.ParsePosition(string(entry.Value()))
 		if err != nil {
-			return eventstore.Start, 0, fmt.Errorf("checkpoint %s: %w", f.cfg.CheckpointKey, err)
+			return eventstore.Start, nil, 0, fmt.Errorf("checkpoint %s: %w", f.cfg.CheckpointKey, err)
 		}
 		if from.Less(kvPos) {
-			from = kvPos
+			from, heads = kvPos, nil
 		}
 	case !errors.Is(err, jetstream.ErrKeyNotFound):
-		return eventstore.Start, 0, fmt.Errorf("checkpoint %s: %w", f.cfg.CheckpointKey, err)
+		return eventstore.Start, nil, 0, fmt.Errorf("checkpoint %s: %w", f.cfg.CheckpointKey, err)
 	}
-	return from, info.State.LastSeq, nil
+	return from, heads, info.State.LastSeq, nil
 }
 
 // partitionChain is the last position forwarded in each partition during one run. A run
-// starts every partition at the position it resumes from: an upper bound of each
-// partition's last event (everything up to it is in the stream), so the first event of
-// a partition after a restart may make its projector read the store for the events in
-// between, and never lets it skip one. (Reading each partition's last message from the
-// stream would be exact only while nobody deletes messages.)
+// resuming from the stream's last message starts from the heads it carries: exact, a
+// fact about the log written down by the run that published it. Otherwise (a first run,
+// a message without heads or of another partition count, a KV checkpoint past the last
+// message) every partition starts at the position it resumes from: an upper bound of
+// each partition's last event (everything up to it is in the stream), so the first event
+// of a partition after a restart may make its projector read the store for the events
+// in between, and never lets it skip one. An upper bound costs more than that read: a
+// partition idle since stands below its bound, so no heads prove it complete
+// (knownCheckpoints) and a query reading it waits for its idle raise; hence the heads.
+// (Reading each partition's last message from the stream would be exact only while
+// nobody deletes messages.)
 type partitionChain struct {
 	of   int
 	last []eventstore.Position
 }
 
-func newPartitionChain(of int, from eventstore.Position) *partitionChain {
+func newPartitionChain(of int, from eventstore.Position, heads partition.Heads) *partitionChain {
 	c := &partitionChain{of: of, last: make([]eventstore.Position, of)}
+	if len(heads) == of && heads.At() == from {
+		copy(c.last, heads)
+		return c
+	}
 	for k := range c.last {
 		c.last[k] = from
 	}
