@@ -143,23 +143,3 @@ func TestAPerPartnerQueryBoundOfZeroLeavesOnlyTheProcessBound(t *testing.T) {
 		}
 	}
 }
-
-// As for the process's bound: a query waiting for its partner's read model to reach
-// minPosition does no work and holds no slot of its partner's bound.
-func TestQueryWaitingForMinPositionDoesNotHoldItsPartnersQuerySlot(t *testing.T) {
-	f, _, _ := overloadFixture(t, handlers.InFlightLimits{PerPartnerQueries: 1})
-	f.board.waiting = make(chan eventstore.Position, 1)
-	auth := bearer(t, "alice")
-	parked := make(chan int, 1)
-	go func() {
-		parked <- f.do(http.MethodGet, "/v1/partners/40001/things?minPosition=5", nil, "Authorization", auth).Code
-	}()
-	<-f.board.waiting // the first query is parked on position 5
-	if rec := f.do(http.MethodGet, "/v1/partners/40001/things", nil, "Authorization", auth); rec.Code != http.StatusOK {
-		t.Fatalf("a query of the partner beside one waiting for minPosition: %d %s, want 200", rec.Code, rec.Body)
-	}
-	f.board.advance("things", eventstore.Position{Commit: 5, Prepare: 5})
-	if code := <-parked; code != http.StatusOK {
-		t.Fatalf("the waiting query: %d, want 200 once the read model reached it", code)
-	}
-}

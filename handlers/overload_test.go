@@ -245,21 +245,32 @@ func TestQueriesHaveTheirOwnBoundSoACommandFloodLeavesThemAnswering(t *testing.T
 // A query waiting for its read model to reach minPosition does no work: it must not
 // hold a slot of the query bound, or a burst of read-your-writes waits after a burst of
 // commands turns every other read into 503 overloaded (issue 10: a second of visibility
-// latency per refused read).
+// latency per refused read). Nor does it hold a slot of its partner's bound.
 func TestQueryWaitingForMinPositionDoesNotHoldAQuerySlot(t *testing.T) {
-	f, _, _ := overloadFixture(t, handlers.InFlightLimits{Queries: 1})
-	f.board.waiting = make(chan eventstore.Position, 1)
-	auth := bearer(t, "alice")
-	parked := make(chan int, 1)
-	go func() {
-		parked <- f.do(http.MethodGet, "/v1/things/a?minPosition=5", nil, "Authorization", auth).Code
-	}()
-	<-f.board.waiting // the first query is parked on position 5
-	if rec := f.do(http.MethodGet, "/v1/things/b", nil, "Authorization", auth); rec.Code != http.StatusOK {
-		t.Fatalf("a query beside one waiting for minPosition: %d %s, want 200", rec.Code, rec.Body)
-	}
-	f.board.advance("things", eventstore.Position{Commit: 5, Prepare: 5})
-	if code := <-parked; code != http.StatusOK {
-		t.Fatalf("the waiting query: %d, want 200 once the read model reached it", code)
+	for _, tc := range []struct {
+		bound          string
+		limits         handlers.InFlightLimits
+		parked, beside string
+	}{
+		{"process", handlers.InFlightLimits{Queries: 1}, "/v1/things/a", "/v1/things/b"},
+		{"partner", handlers.InFlightLimits{PerPartnerQueries: 1}, "/v1/partners/40001/things", "/v1/partners/40001/things"},
+	} {
+		t.Run(tc.bound, func(t *testing.T) {
+			f, _, _ := overloadFixture(t, tc.limits)
+			f.board.waiting = make(chan eventstore.Position, 1)
+			auth := bearer(t, "alice")
+			parked := make(chan int, 1)
+			go func() {
+				parked <- f.do(http.MethodGet, tc.parked+"?minPosition=5", nil, "Authorization", auth).Code
+			}()
+			<-f.board.waiting // the first query is parked on position 5
+			if rec := f.do(http.MethodGet, tc.beside, nil, "Authorization", auth); rec.Code != http.StatusOK {
+				t.Fatalf("a query beside one waiting for minPosition: %d %s, want 200", rec.Code, rec.Body)
+			}
+			f.board.advance("things", eventstore.Position{Commit: 5, Prepare: 5})
+			if code := <-parked; code != http.StatusOK {
+				t.Fatalf("the waiting query: %d, want 200 once the read model reached it", code)
+			}
+		})
 	}
 }
