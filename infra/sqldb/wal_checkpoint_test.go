@@ -31,6 +31,18 @@ func fillWAL(t *testing.T, db *bun.DB, pages int) {
 	}
 }
 
+// openDerivedSQLite is a DerivedData handle on a fresh SQLite file, and the file's path.
+func openDerivedSQLite(t *testing.T) (*bun.DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "read.db")
+	db, err := sqldb.OpenSQLite(t.Context(), path, sqldb.DerivedData())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, path
+}
+
 func fileSize(t *testing.T, path string) int64 {
 	t.Helper()
 	fi, err := os.Stat(path)
@@ -44,12 +56,7 @@ func fileSize(t *testing.T, path string) int64 {
 // 1,000 pages it leaves the WAL alone (the database file does not grow), and
 // CheckpointWAL, running apart, copies it into the database file.
 func TestDerivedCommitsLeaveTheWALToTheCheckpointer(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "read.db")
-	db, err := sqldb.OpenSQLite(t.Context(), path, sqldb.DerivedData())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, path := openDerivedSQLite(t)
 	fillWAL(t, db, 2_000)
 	if size := fileSize(t, path); size > 1<<20 {
 		t.Fatalf("after 2,000 pages of commits the database file is %d bytes: a commit checkpointed the WAL", size)
@@ -71,12 +78,7 @@ func TestDerivedCommitsLeaveTheWALToTheCheckpointer(t *testing.T) {
 // With no checkpointer running, the WAL of a derived handle still stops growing: past
 // DerivedWALBackstopPages a commit checkpoints it, as SQLite does by default.
 func TestDerivedCommitsCheckpointTheWALPastTheBackstop(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "read.db")
-	db, err := sqldb.OpenSQLite(t.Context(), path, sqldb.DerivedData())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, path := openDerivedSQLite(t)
 	fillWAL(t, db, sqldb.DerivedWALBackstopPages+500)
 	if size := fileSize(t, path); size < sqldb.DerivedWALBackstopPages*4_000 {
 		t.Fatalf("after %d pages of commits with no checkpointer the database file is %d bytes: no commit checkpointed the WAL",
