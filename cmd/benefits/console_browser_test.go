@@ -25,10 +25,19 @@ import (
 // chromiumPackage is the Debian package .ci/run installs for the browser tests.
 const chromiumPackage = "chromium"
 
+// chromiumBinary is the browser Debian's /usr/bin/chromium wrapper execs. The tests
+// start it directly: the wrapper's shell set-up (it runs findmnt and gates flags on its
+// output) is one more thing that can fail under load, and the flag it would add for a
+// small /dev/shm is set by openTab for every run.
+const chromiumBinary = "/usr/lib/chromium/chromium"
+
 // chromiumPath finds headless Chromium; without it the browser tests fail (they do not
 // skip), naming the package to install.
 func chromiumPath(t testing.TB) string {
 	t.Helper()
+	if info, err := os.Stat(chromiumBinary); err == nil && !info.IsDir() {
+		return chromiumBinary
+	}
 	for _, name := range []string{"chromium", "chromium-browser"} {
 		if p, err := exec.LookPath(name); err == nil {
 			return p
@@ -37,6 +46,11 @@ func chromiumPath(t testing.TB) string {
 	t.Fatalf("headless Chromium is missing: install Debian's %q package (apt-get install -y %s; .ci/run does)", chromiumPackage, chromiumPackage)
 	return ""
 }
+
+// browserStarts is how many times openTab tries to start Chromium. A browser that dies
+// while starting on a loaded machine says nothing about the console; a second failure
+// in a row fails the test with both reasons.
+const browserStarts = 2
 
 // browserTimeout bounds one browser test's work, so a hung page fails instead of
 // holding the CI run.
@@ -64,24 +78,19 @@ type refusal struct {
 // flags this closed network needs, and one page in it.
 func openTab(t testing.TB) *tab {
 	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 800),
+	var browserCtx context.Context
+	var failures []string
+	for attempt := 1; browserCtx == nil && attempt <= browserStarts; attempt++ {
+		ctx, err := startBrowser(t)
+		if err != nil {
+			failures = append(failures, fmt.Sprintf("attempt %d: %v", attempt, err))
+			t.Logf("starting Chromium, attempt %d of %d: %v", attempt, browserStarts, err)
+			continue
+		}
+		browserCtx = ctx
 	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
-		cancelBrowser()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(browserCtx); err != nil { // starts the browser and opens the tab
-		t.Fatalf("starting Chromium: %v", err)
+	if browserCtx == nil {
+		t.Fatalf("starting Chromium failed %d times:\n%s", browserStarts, strings.Join(failures, "\n"))
 	}
 	// The timeout bounds the test's actions, not the browser's start (see chromedp.Run).
 	ctx, cancelTimeout := context.WithTimeout(browserCtx, browserTimeout)
@@ -103,6 +112,33 @@ func openTab(t testing.TB) *tab {
 		t.Fatalf("enabling the page's reports: %v", err)
 	}
 	return b
+}
+
+// startBrowser starts one headless Chromium with its own profile directory and opens
+// a tab; the test's clean-up closes it, whether it started or not.
+func startBrowser(t testing.TB) (context.Context, error) {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 800),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() {
+		cancelBrowser()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(browserCtx); err != nil { // starts the browser and opens the tab
+		return nil, err
+	}
+	return browserCtx, nil
 }
 
 // observe files what the page reports. It runs on chromedp's event loop: no blocking.
