@@ -181,13 +181,13 @@ const maxReadSizeHint = 4096
 // Event bytes are copied into slabs of firstSlabSize, then twice the last, up to
 // pageSlabSize.
 const (
-	firstSlabSize = 4 << 10
+	firstSlabSize = 2 << 10
 	pageSlabSize  = 256 << 10
 )
 
 // livePageHint is the slice readPage allocates ahead: a live reader mostly gets a few
 // events, and a full page grows the slice by doubling, a small cost next to its query.
-const livePageHint = 64
+const livePageHint = 8
 
 // carve appends b to slab and returns the copy (capacity-capped, so appending to one
 // event's bytes never overwrites the next) and the grown slab. Empty stays empty, as
