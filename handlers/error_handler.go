@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"ledger/domain"
+	"ledger/infra/commands"
 	"ledger/infra/eventstore"
 	"ledger/projections"
 )
@@ -135,6 +136,8 @@ var sentinelProblems = []sentinelProblem{
 	// history. The store's metrics wrapper has raised the alert.
 	{err: eventstore.ErrStreamTruncated, status: http.StatusInternalServerError, code: CodeStreamTruncated,
 		detail: "the partner's history in the event store is incomplete (its stream was deleted or truncated by an operator); commands on it are refused until it is restored"},
+	{err: commands.ErrIdempotencyKeyReused, status: http.StatusUnprocessableEntity, code: CodeIdempotencyKeyReused,
+		hint: "; nothing was recorded: send a new key for a new request"},
 	{err: projections.ErrNotFound, status: http.StatusNotFound, code: CodeNotFound},
 	{err: projections.ErrUnknownProjection, status: http.StatusNotFound, code: CodeNotFound},
 	{err: projections.ErrRebuildRunning, status: http.StatusConflict, code: CodeConflict,

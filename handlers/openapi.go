@@ -162,6 +162,17 @@ func operation(b *schemaBuilder, r Route) (map[string]any, error) {
 			"description": "The read model reflects every event up to this position", "schema": pos}}
 		op["x-projection"] = r.Projection
 	}
+	if tagOf(r) == "commands" {
+		params = append(params, idempotencyKeyParam())
+		headers, _ := success["headers"].(map[string]any)
+		headers = maps.Clone(headers)
+		if headers == nil {
+			headers = map[string]any{}
+		}
+		headers[HeaderIdempotentReplayed] = map[string]any{"schema": map[string]any{"type": "string", "enum": []string{"true"}},
+			"description": "The command was recorded before under the request's Idempotency-Key: this answers it again (its IDs and position), and nothing new was recorded"}
+		success["headers"] = headers
+	}
 	for _, st := range r.successStatuses() {
 		s := maps.Clone(success)
 		s["description"] = http.StatusText(st)
@@ -175,6 +186,8 @@ func operation(b *schemaBuilder, r Route) (map[string]any, error) {
 	}
 	if tagOf(r) == "commands" {
 		documentRefusals(responses)
+		responses["422"] = problemResponse(responses["422"].(map[string]any)["description"].(string) +
+			"; or " + CodeIdempotencyKeyReused + ": the Idempotency-Key was sent before with a different request (nothing recorded)")
 	}
 	if r.Public {
 		op["security"] = []any{}
@@ -261,4 +274,15 @@ func unavailableOf(r Route) string {
 		return "projection_behind: the read model did not reach minPosition in time; or " + overloaded
 	}
 	return overloaded
+}
+
+// idempotencyKeyParam documents the Idempotency-Key header of a command (idempotency_key.go).
+func idempotencyKeyParam() map[string]any {
+	return map[string]any{"name": HeaderIdempotencyKey, "in": "header", "required": false,
+		"schema": map[string]any{"type": "string", "minLength": 1, "maxLength": MaxIdempotencyKeyLength, "pattern": `^"?[ !#-\[\]-~]+"?$`},
+		"description": "A key unique to this request (a UUID, say), to retry it safely: sent again with the same request " +
+			"it answers as the first time, with Idempotent-Replayed: true, and records nothing; sent with another request, 422 " +
+			CodeIdempotencyKeyReused + ". A partner (or the rules stream) remembers the keys of its last 1,000 recorded " +
+			"commands of the last 24 hours. A refused command recorded nothing and is decided again. The key may be quoted, as a " +
+			"structured-field string. Malformed (empty, too long, not printable ASCII, sent twice): 400, field Idempotency-Key"}
 }

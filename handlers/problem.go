@@ -36,7 +36,7 @@ const (
 // httpCodes are the codes above, for the document's list of every code.
 var httpCodes = []string{CodeBadRequest, CodeUnauthenticated, CodeForbidden, CodeNotFound, CodeMethodNotAllowed,
 	CodeConflict, CodePayloadTooLarge, CodeUnsupportedMediaType, CodeProjectionBehind, CodeNotReady,
-	CodeStoreUnavailable, CodeStreamTruncated, CodeOverloaded, CodeRetryRefused, CodeInternal}
+	CodeStoreUnavailable, CodeStreamTruncated, CodeOverloaded, CodeRetryRefused, CodeIdempotencyKeyReused, CodeInternal}
 
 // problemCodes lists, sorted, every code a problem can carry: the HTTP layer's and the
 // domain's refusals.

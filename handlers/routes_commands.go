@@ -423,10 +423,16 @@ func (a API) publishRules(c echo.Context) error {
 	}
 	rules := domain.Rules{Version: req.Version, EffectiveFrom: orZero(req.EffectiveFrom), Entitlements: req.Entitlements,
 		CloudCompetencies: req.CloudCompetencies, Products: req.Products}
-	out, err := a.Commands.Rules(c.Request().Context(), domain.PublishRules{By: by(c), Rules: rules}, metaOf(c))
+	cmd := domain.PublishRules{By: by(c), Rules: rules}
+	meta, err := withIdempotencyKey(c, metaOf(c), cmd)
 	if err != nil {
 		return err
 	}
+	out, err := a.Commands.Rules(c.Request().Context(), cmd, meta)
+	if err != nil {
+		return err
+	}
+	markReplayed(c, out)
 	published, ok := lastEvent[domain.RulesPublished](out)
 	if !ok {
 		return c.JSON(http.StatusOK, RulesAnswer{Version: out.Rules.Version, EffectiveFrom: out.Rules.EffectiveFrom, Position: out.Position.String()})
@@ -443,7 +449,13 @@ func (a API) decide(c echo.Context, mpnID string, cmd domain.Command) (commands.
 		return commands.Outcome{}, err
 	}
 	defer release()
-	return a.Commands.Partner(c.Request().Context(), mpnID, cmd, metaOf(c))
+	meta, err := withIdempotencyKey(c, metaOf(c), cmd)
+	if err != nil {
+		return commands.Outcome{}, err
+	}
+	out, err := a.Commands.Partner(c.Request().Context(), mpnID, cmd, meta)
+	markReplayed(c, out)
+	return out, err
 }
 
 // by is the caller as the actor of a command.

@@ -133,8 +133,16 @@ func BenchmarkCommandAt50000Events(b *testing.B) { benchmarkCommandAt(b, 50_000)
 // BenchmarkExecutorCommandsPerSecond: 32 goroutines sending commands to one hot
 // partner, or spread over 200 partners; compare with BenchmarkBareSQLiteOneRowPerTx.
 func BenchmarkExecutorCommandsPerSecond(b *testing.B) {
-	for _, partners := range []int{1, 200} {
-		b.Run(fmt.Sprintf("partners=%d/goroutines=32", partners), func(b *testing.B) {
+	type variant struct {
+		partners int
+		keyed    bool // every command sent with an idempotency key of its own
+	}
+	for _, v := range []variant{{1, false}, {200, false}, {200, true}} {
+		partners, name := v.partners, fmt.Sprintf("partners=%d/goroutines=32", v.partners)
+		if v.keyed {
+			name += "/idempotency-keys"
+		}
+		b.Run(name, func(b *testing.B) {
 			store := benchStore(b)
 			x := New(store, WithClock(func() time.Time { return now }))
 			b.Cleanup(func() { x.Close() }) // before the store closes
@@ -149,8 +157,13 @@ func BenchmarkExecutorCommandsPerSecond(b *testing.B) {
 			b.ResetTimer()
 			start, cpu := time.Now(), processCPU()
 			parallel(32, b.N, func(i int) {
-				mpn := mpns[int(next.Add(1))%partners]
-				if _, err := x.Partner(ctx, mpn, premierIncident(mpn), Meta{Actor: benchAdmin(mpn)}); err != nil {
+				n := next.Add(1)
+				mpn := mpns[int(n)%partners]
+				meta := Meta{Actor: benchAdmin(mpn)}
+				if v.keyed {
+					meta.IdempotencyKey, meta.RequestDigest = fmt.Sprint("bench-", n), "d"
+				}
+				if _, err := x.Partner(ctx, mpn, premierIncident(mpn), meta); err != nil {
 					b.Error(err)
 				}
 			})

@@ -111,6 +111,13 @@ func readEvents(t *testing.T, store eventstore.Store, stream string) []domain.Ev
 // It runs on every store: the cache reads "the events after revision r" and the
 // snapshots through each store's own code.
 func TestPropertyCachedExecutorsDecideLikeAFreshFold(t *testing.T) {
+	for name, open := range everyStore(t) {
+		t.Run(name, func(t *testing.T) { cachedExecutorsDecideLikeAFreshFold(t, open(t)) })
+	}
+}
+
+// everyStore is stores plus EventStoreDB (through the in-process protocol server).
+func everyStore(t *testing.T) map[string]func(t *testing.T) eventstore.Store {
 	all := stores(t)
 	all["esdb"] = func(t *testing.T) eventstore.Store {
 		s, err := esdbstore.Open(context.Background(), esdbprotocolserver.Start(t))
@@ -120,9 +127,7 @@ func TestPropertyCachedExecutorsDecideLikeAFreshFold(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	}
-	for name, open := range all {
-		t.Run(name, func(t *testing.T) { cachedExecutorsDecideLikeAFreshFold(t, open(t)) })
-	}
+	return all
 }
 
 func cachedExecutorsDecideLikeAFreshFold(t *testing.T, store eventstore.Store) {

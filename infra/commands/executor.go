@@ -39,9 +39,13 @@ type Meta struct {
 	CorrelationID string
 	// CausationID names what caused the events; empty means the command itself, which
 	// then gets an ID of its own ("command-<uuid>"), the same across retries.
-	CausationID  string
-	partnerRoles []string
-	span         trace.SpanContext // the command's span, when traced (tracing.go)
+	CausationID string
+	// IdempotencyKey, when set, records the command once: sent again on the stream
+	// with the same RequestDigest it is answered as recorded then (idempotency.go).
+	IdempotencyKey string
+	RequestDigest  string
+	partnerRoles   []string
+	span           trace.SpanContext // the command's span, when traced (tracing.go)
 }
 
 func (m Meta) withCommandID() Meta {
@@ -63,6 +67,9 @@ type Outcome struct {
 	Rules    domain.Rules
 	Position eventstore.Position
 	Revision uint64
+	// Replayed: the command was recorded before under its idempotency key; Events are
+	// the ones recorded then, and nothing was recorded now.
+	Replayed bool
 }
 
 // Defaults of the settings.

@@ -154,6 +154,9 @@ type decided struct {
 	now    time.Time // when the batch was decided: every event's RecordedAt
 	out    Outcome
 	err    error // the command's refusal; nothing of it is appended
+	// replay: the command was recorded before under its idempotency key; it is
+	// answered as that one, and appends nothing (idempotency.go).
+	replay *replayOf
 }
 
 // runBatch decides the batch and appends its events, deciding again after losing a
@@ -308,6 +311,10 @@ func (x *Executor) decideBatch(st streamState, book ruleBookState, batch []*requ
 	parts := make([]decided, len(batch))
 	for i, r := range batch {
 		last := max(next, 1) - 1 // the revision of the stream's last event (0 for none)
+		if replay, err := keyedCommand(st.keys, parts[:i], r); replay != nil || err != nil {
+			parts[i] = decided{req: r, now: now, out: Outcome{State: state, Rules: rules, Position: st.position, Revision: last}, err: err, replay: replay}
+			continue
+		}
 		events, err := domain.Decide(state, r.cmd, rules, now, x.ids)
 		if err != nil {
 			parts[i] = decided{req: r, now: now, out: Outcome{State: state, Rules: rules, Position: st.position, Revision: last}, err: err}
@@ -364,6 +371,7 @@ func (x *Executor) answer(stream string, before streamState, parts []decided, he
 		// see its events, whether or not it trusts the cache (read.go).
 		after = before
 		after.streamHead, after.partner = head, parts[len(parts)-1].out.State
+		after.keys = before.keys.with(keysRecorded(parts, head.position)...)
 		x.states.put(stream, after)
 		// Started (not saved) before anyone is answered: a caller that closes the
 		// executor after its answer then waits for the save (Close), where a save begun
@@ -374,6 +382,9 @@ func (x *Executor) answer(stream string, before streamState, parts []decided, he
 		switch {
 		case p.err != nil:
 			p.req.done <- answer{out: p.out, err: p.err}
+		case p.replay != nil:
+			out, err := x.replayAnswer(stream, parts, p, head, appendErr)
+			p.req.done <- answer{out: out, err: err}
 		case appendErr != nil && len(p.events) > 0:
 			p.req.done <- answer{out: p.out, err: appendErr}
 		default:
@@ -383,4 +394,19 @@ func (x *Executor) answer(stream string, before streamState, parts []decided, he
 			p.req.done <- answer{out: p.out}
 		}
 	}
+}
+
+// replayAnswer answers p, a command recorded before under its idempotency key: by a
+// command earlier in its batch (its events, at the append's position, or the append's
+// error), or before the batch (its events read back from the store).
+func (x *Executor) replayAnswer(stream string, parts []decided, p decided, head streamHead, appendErr error) (Outcome, error) {
+	if p.replay.kept != nil {
+		return x.replayed(context.WithoutCancel(p.req.ctx), stream, *p.replay.kept, p.out)
+	}
+	first := parts[p.replay.earlier]
+	if appendErr != nil {
+		return p.out, appendErr
+	}
+	return Outcome{Events: first.events, State: p.out.State, Rules: p.out.Rules, Position: head.position,
+		Revision: first.out.Revision, Replayed: true}, nil
 }

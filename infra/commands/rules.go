@@ -18,6 +18,7 @@ type ruleBookState struct {
 	streamHead
 	events []domain.Event
 	book   domain.RuleBook
+	keys   idempotencyKeys // of its recent commands (idempotency.go)
 }
 
 // ruleBook is the rule book brought up to date with the store by a read of the events
@@ -32,12 +33,12 @@ func (x *Executor) readRuleBook(ctx context.Context) (ruleBookState, error) {
 	x.rulesMu.Lock()
 	st := x.rules
 	x.rulesMu.Unlock()
-	events, head, err := x.readAfter(ctx, domain.RulesStream, st.streamHead)
+	events, head, keys, err := x.readAfter(ctx, domain.RulesStream, st.streamHead)
 	if err != nil || len(events) == 0 {
 		return st, err
 	}
 	st.events = append(slices.Clip(st.events), events...)
-	st.book, st.streamHead = domain.FoldRules(st.events), head
+	st.book, st.streamHead, st.keys = domain.FoldRules(st.events), head, st.keys.with(keys...)
 	x.keepRuleBook(st)
 	return st, nil
 }
@@ -63,11 +64,19 @@ func (x *Executor) Rules(ctx context.Context, cmd domain.PublishRules, meta Meta
 		if err != nil {
 			return Outcome{}, err
 		}
+		out := Outcome{Rules: st.book.InForce(now), Position: st.position, Revision: st.revision}
+		req := &request{meta: meta}
+		if replay, err := keyedCommand(st.keys, nil, req); replay != nil || err != nil {
+			if err != nil {
+				return Outcome{}, err
+			}
+			return x.replayed(ctx, domain.RulesStream, *replay.kept, out)
+		}
 		events, err := domain.DecideRules(st.book, cmd, now)
 		if err != nil {
 			return Outcome{}, err
 		}
-		out := Outcome{Events: events, Rules: st.book.InForce(now), Position: st.position, Revision: st.revision}
+		out.Events = events
 		if len(events) == 0 {
 			return out, nil
 		}
@@ -84,10 +93,11 @@ func (x *Executor) Rules(ctx context.Context, cmd domain.PublishRules, meta Meta
 		if err != nil {
 			return out, err
 		}
+		out.Position, out.Revision = head.position, head.revision
 		st.events = append(slices.Clip(st.events), events...)
 		st.book, st.streamHead = domain.FoldRules(st.events), head
+		st.keys = st.keys.with(keysRecorded([]decided{{req: req, events: events, now: now, out: out}}, head.position)...)
 		x.keepRuleBook(st)
-		out.Position, out.Revision = head.position, head.revision
 		return out, nil
 	}
 }

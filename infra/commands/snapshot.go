@@ -17,6 +17,9 @@ type snapshotData struct {
 	Position eventstore.Position `json:"position"`
 	LastHash string              `json:"lastHash"`
 	Partner  domain.Partner      `json:"partner"`
+	// Keys is the window of idempotency keys (idempotency.go); a snapshot written before
+	// keys existed has none, and no event before it carries one.
+	Keys []keptKey `json:"idempotencyKeys,omitempty"`
 }
 
 // fromSnapshot is the state the stream's snapshot holds, or the empty state when there
@@ -44,7 +47,7 @@ func (x *Executor) fromSnapshot(ctx context.Context, stream string) streamState 
 		return empty
 	}
 	head := streamHead{exists: true, revision: snap.Revision, position: data.Position, lastHash: data.LastHash}
-	return streamState{streamHead: head, partner: data.Partner, snapshotNext: snap.Revision + 1}
+	return streamState{streamHead: head, partner: data.Partner, snapshotNext: snap.Revision + 1, keys: keysOf(data.Keys)}
 }
 
 // snapshotDue reports whether st has grown by snapshotEvery events since the last
@@ -115,7 +118,7 @@ func (x *Executor) writeSnapshot(ctx context.Context, stream string, st streamSt
 var snapshotJSON = jsonv1.DefaultOptionsV1()
 
 func encodeSnapshot(st streamState) ([]byte, error) {
-	data, err := jsonv2.Marshal(snapshotData{Position: st.position, LastHash: st.lastHash, Partner: st.partner}, snapshotJSON)
+	data, err := jsonv2.Marshal(snapshotData{Position: st.position, LastHash: st.lastHash, Partner: st.partner, Keys: st.keys.list()}, snapshotJSON)
 	if err != nil {
 		return nil, fmt.Errorf("encode the state: %w", err)
 	}

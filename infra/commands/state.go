@@ -60,25 +60,36 @@ type streamState struct {
 	// confirmed is when the last read that found the state current with the store
 	// began: every append committed before then is in it (read.go trusts it for a while).
 	confirmed time.Time
+	// keys are the idempotency keys of the stream's recent commands (idempotency.go).
+	keys idempotencyKeys
 }
 
-// readAfter reads the events after head and returns them decoded, with the new head.
-// Only the last sealed event's metadata is looked at, for the hash chain.
-func (x *Executor) readAfter(ctx context.Context, stream string, head streamHead) ([]domain.Event, streamHead, error) {
+// readAfter reads the events after head and returns them decoded, with the new head
+// and the idempotency keys they were recorded under. Only the last sealed event's
+// metadata is looked at for the hash chain, and only metadata holding a key for keys.
+func (x *Executor) readAfter(ctx context.Context, stream string, head streamHead) ([]domain.Event, streamHead, []keptKey, error) {
 	recorded, err := x.store.ReadStream(ctx, stream, eventstore.ReadStreamOptions{Direction: eventstore.Forwards, From: head.next()})
 	if err != nil {
-		return nil, head, fmt.Errorf("read %s: %w", stream, err)
+		return nil, head, nil, fmt.Errorf("read %s: %w", stream, err)
 	}
 	if len(recorded) == 0 {
-		return nil, head, nil
+		return nil, head, nil, nil
 	}
 	events := make([]domain.Event, 0, len(recorded))
+	var keys []keptKey
 	for _, r := range recorded {
 		e, err := domain.Decode(r.Type, r.Data)
 		if err != nil {
-			return nil, head, fmt.Errorf("%s@%d: %w", stream, r.Revision, err)
+			return nil, head, nil, fmt.Errorf("%s@%d: %w", stream, r.Revision, err)
 		}
 		events = append(events, e)
+		k, ok, err := recordedKey(r)
+		if err != nil {
+			return nil, head, nil, err
+		}
+		if ok {
+			keys = append(keys, k)
+		}
 	}
 	last := recorded[len(recorded)-1]
 	head.exists, head.revision, head.position = true, last.Revision, last.Position
@@ -88,7 +99,7 @@ func (x *Executor) readAfter(ctx context.Context, stream string, head streamHead
 			break
 		}
 	}
-	return events, head, nil
+	return events, head, keys, nil
 }
 
 func sealedHash(metadata []byte) (string, bool) {
@@ -164,7 +175,7 @@ func (x *Executor) load(ctx context.Context, stream string) (st streamState, fre
 // is news to the cache (cached: st came from it).
 func (x *Executor) catchUp(ctx context.Context, stream string, st streamState, cached bool) (streamState, error) {
 	reading := x.readClock() // before the read: what was committed by then, it sees
-	events, head, err := x.readAfter(ctx, stream, st.streamHead)
+	events, head, keys, err := x.readAfter(ctx, stream, st.streamHead)
 	if err != nil {
 		return st, err
 	}
@@ -179,6 +190,7 @@ func (x *Executor) catchUp(ctx context.Context, stream string, st streamState, c
 			st.partner = domain.FoldDeciding(events) // from scratch: builds in place
 		}
 		st.streamHead = head
+		st.keys = st.keys.with(keys...)
 	}
 	// Unknown partners are not kept; a known one is, when it is news or newly confirmed
 	// and queries trust confirmations (read.go).

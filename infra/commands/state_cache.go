@@ -36,7 +36,7 @@ type keptState struct {
 const stateEntryBytes = 384
 
 func stateBytes(stream string, st streamState) int64 {
-	return int64(len(stream)) + stateEntryBytes + st.partner.SizeEstimate()
+	return int64(len(stream)) + stateEntryBytes + st.partner.SizeEstimate() + st.keys.sizeEstimate()
 }
 
 func newStateCache(maxCount int, maxBytes int64) *stateCache {

@@ -45,6 +45,7 @@ func (x *Executor) appendSealed(ctx context.Context, stream string, head streamH
 			m := eventmeta.Metadata{
 				Actor: actor, Roles: roles,
 				CorrelationID: c.meta.CorrelationID, CausationID: c.meta.CausationID, TraceParent: traceParent,
+				IdempotencyKey: c.meta.IdempotencyKey, RequestDigest: c.meta.RequestDigest,
 				RulesVersion: rulesVersion, RecordedAt: now, PrevHash: prev,
 			}
 			sealed, err := eventmeta.Seal(m, typ, body, next)

@@ -27,11 +27,17 @@ type Metadata struct {
 	CausationID   string   `json:"causationId,omitempty"`
 	// TraceParent is the W3C traceparent of the command that appended the event, when
 	// it was traced: the forwarder and the projectors continue its trace from here.
-	TraceParent  string    `json:"traceparent,omitempty"`
-	RulesVersion int       `json:"rulesVersion"`
-	RecordedAt   time.Time `json:"recordedAt"`
-	PrevHash     string    `json:"prevHash"`
-	Hash         string    `json:"hash,omitempty"`
+	TraceParent string `json:"traceparent,omitempty"`
+	// IdempotencyKey is the key the client sent with the command (the Idempotency-Key
+	// header), on each of the command's events; RequestDigest identifies the request it
+	// was sent with, so the key reused for another request is told apart
+	// (infra/commands/idempotency.go).
+	IdempotencyKey string    `json:"idempotencyKey,omitempty"`
+	RequestDigest  string    `json:"requestDigest,omitempty"`
+	RulesVersion   int       `json:"rulesVersion"`
+	RecordedAt     time.Time `json:"recordedAt"`
+	PrevHash       string    `json:"prevHash"`
+	Hash           string    `json:"hash,omitempty"`
 }
 
 // GenesisHash is the previous hash of a stream's first event.
@@ -86,6 +92,14 @@ func SealedHash(stored []byte) (hash string, ok bool) {
 	}
 	return hash, true
 }
+
+// idempotencyKeyMember opens the idempotencyKey member as json.Marshal writes it (see
+// traceParentKey): metadata without it records no key, and need not be parsed.
+var idempotencyKeyMember = []byte(`"idempotencyKey":"`)
+
+// HasIdempotencyKey tells, without parsing the JSON, whether stored metadata may carry
+// an idempotency key (Parse reads it).
+func HasIdempotencyKey(stored []byte) bool { return bytes.Contains(stored, idempotencyKeyMember) }
 
 // traceParentKey opens the traceparent member as json.Marshal writes it. Inside a
 // string value json escapes the quotes, so the bytes can only match the member itself.

@@ -13,22 +13,24 @@ import (
 const (
 	OutcomeAccepted  = "accepted"  // decided and appended
 	OutcomeUnchanged = "unchanged" // idempotent: nothing new to record (R5, R17)
+	OutcomeReplayed  = "replayed"  // recorded before under its Idempotency-Key: answered as then
 	OutcomeRefused   = "refused"   // the domain said no (a rule)
 	OutcomeConflict  = "conflict"  // lost the optimistic-concurrency race too often
 	OutcomeCanceled  = "canceled"  // the caller went away
 	OutcomeFailed    = "failed"    // the store or anything else failed
 )
 
-// CommandOutcome classifies what a command came to; appended is how many events it
-// recorded.
-func CommandOutcome(appended int, err error) string {
+// CommandOutcome classifies what a command came to.
+func CommandOutcome(out commands.Outcome, err error) string {
 	var refusal *domain.Error
 	switch {
-	case err == nil && appended > 0:
+	case err == nil && out.Replayed:
+		return OutcomeReplayed
+	case err == nil && len(out.Events) > 0:
 		return OutcomeAccepted
 	case err == nil:
 		return OutcomeUnchanged
-	case errors.As(err, &refusal):
+	case errors.As(err, &refusal), errors.Is(err, commands.ErrIdempotencyKeyReused):
 		return OutcomeRefused
 	case errors.Is(err, commands.ErrTooManyRetries):
 		return OutcomeConflict
@@ -61,7 +63,7 @@ func (m *Metrics) ObserveCommands(x *commands.Executor) *Commands {
 func (c *Commands) Partner(ctx context.Context, mpnID string, cmd domain.Command, meta commands.Meta) (commands.Outcome, error) {
 	start := time.Now()
 	out, err := c.Executor.Partner(ctx, mpnID, cmd, meta)
-	c.m.ObserveCommand(cmd.CommandName(), CommandOutcome(len(out.Events), err), time.Since(start))
+	c.m.ObserveCommand(cmd.CommandName(), CommandOutcome(out, err), time.Since(start))
 	return out, err
 }
 
@@ -69,6 +71,6 @@ func (c *Commands) Partner(ctx context.Context, mpnID string, cmd domain.Command
 func (c *Commands) Rules(ctx context.Context, cmd domain.PublishRules, meta commands.Meta) (commands.Outcome, error) {
 	start := time.Now()
 	out, err := c.Executor.Rules(ctx, cmd, meta)
-	c.m.ObserveCommand(cmd.CommandName(), CommandOutcome(len(out.Events), err), time.Since(start))
+	c.m.ObserveCommand(cmd.CommandName(), CommandOutcome(out, err), time.Since(start))
 	return out, err
 }
