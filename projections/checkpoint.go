@@ -128,9 +128,10 @@ var ErrUnknownProjection = errors.New("unknown projection")
 // ErrProjectionBehind: WaitFor's context ended before the projection reached the position.
 var ErrProjectionBehind = errors.New("projection behind")
 
-// EnsureSchema creates projection_state and dead_letters if they are missing.
+// EnsureSchema creates projection_state, dead_letters and projection_touches if they are
+// missing.
 func EnsureSchema(ctx context.Context, db bun.IDB) error {
-	for _, model := range []any{(*stateRow)(nil), (*deadLetterRow)(nil)} {
+	for _, model := range []any{(*stateRow)(nil), (*deadLetterRow)(nil), (*touchRow)(nil)} {
 		if _, err := db.NewCreateTable().Model(model).IfNotExists().Exec(ctx); err != nil {
 			return fmt.Errorf("projection bookkeeping schema: %w", err)
 		}

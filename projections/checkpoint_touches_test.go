@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uptrace/bun"
+
 	"ledger/infra/eventstore"
 	"ledger/infra/sqldb"
 )
@@ -60,4 +62,30 @@ func TestAPartnersStampMovesOnlyWithTheCommitsKnownToTouchIt(t *testing.T) {
 			t.Fatalf("%s: stamps %s (%v) and %s (%v); want %d and %d, settled %v", step.what, a, okA, b, okB, step.a, step.b, step.settled)
 		}
 	}
+}
+
+// The touch log keeps a move for touchesKept: a commit prunes the older moves of its
+// partition (at most every pruneTouchesEvery), and keeps the recent ones.
+func TestTheTouchLogPrunesMovesOlderThanItKeeps(t *testing.T) {
+	forEachReadDialect(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		must(t, EnsureSchema(ctx, h.db))
+		name := "prune-" + t.Name() // a partition no other test's commits pruned yet
+		old := touchRow{Name: name, Partitions: 1, ToCommit: 1, ToPrepare: 1, Partners: "[]",
+			RecordedMs: time.Now().Add(-touchesKept - time.Minute).UnixMilli()}
+		recent := old
+		recent.ToCommit, recent.ToPrepare, recent.FromCommit, recent.FromPrepare = 2, 2, 1, 1
+		recent.RecordedMs = time.Now().Add(-touchesKept / 2).UnixMilli()
+		_, err := h.db.NewInsert().Model(&[]touchRow{old, recent}).Exec(ctx)
+		must(t, err)
+		must(t, h.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			st := State{Name: name, Checkpoint: eventstore.Position{Commit: 2, Prepare: 2}}
+			return recordTouches(ctx, tx, st, 1, eventstore.Position{Commit: 3, Prepare: 3}, []string{goldCSP})
+		}))
+		var left []touchRow
+		must(t, h.db.NewSelect().Model(&left).Where("name = ?", name).Order("to_commit").Scan(ctx))
+		if len(left) != 2 || left[0].ToCommit != 2 || left[1].ToCommit != 3 || left[1].Partners != `["`+goldCSP+`"]` {
+			t.Fatalf("log after a commit: %+v; want the recent move and the new one", left)
+		}
+	})
 }

@@ -298,13 +298,19 @@ func (c *Checkpoints) pollOnce() {
 		count[r.Name]++
 	}
 	c.known.mu.Lock()
+	wanted := c.known.movesWanted(rows, count)
+	c.known.mu.Unlock()
+	moves := readMoves(ctx, c.db, wanted) // which partners the moves touched, where logged
+	c.known.mu.Lock()
 	c.known.polls++
 	c.known.pollErr = err
 	now := time.Now()
 	for _, r := range rows {
 		if r.Partition < count[r.Name] {
 			heads, _ := partition.ParseHeads(r.Heads, count[r.Name]) // another count's: none
-			// Which partners the move touched is unknown, but for this process's runner's.
+			c.known.follow(partitionOf{r.Name, r.Partition, count[r.Name]}, moves[partitionOf{r.Name, r.Partition, count[r.Name]}], r.checkpoint())
+			// What the log did not account for touched every partner, unless this
+			// process's runner made it (it tells which).
 			c.known.touch(r.Name, r.Partition, count[r.Name], r.checkpoint(), nil, c.owner != "" && r.Owner == c.owner)
 			c.known.raise(r.Name, r.Partition, count[r.Name], r.checkpoint(), heads, now)
 		}

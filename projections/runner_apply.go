@@ -143,12 +143,24 @@ type liveProgress struct {
 	// when it carried none): recorded with the checkpoint when it moves there.
 	last  eventstore.Position
 	heads partition.Heads
+	// events are the batch's, parts the read model's partition count: with them a move
+	// of a read model whose answers are kept is logged with the partners it touched
+	// (recordTouches). A progress without them logs nothing, so the move counts as
+	// touching every partner.
+	events []eventstore.RecordedEvent
+	parts  int
 }
 
 func (l *liveProgress) generation() int { return l.st.Generation }
 
 func (l *liveProgress) mark(ctx context.Context, tx bun.Tx, to eventstore.Position, change ...statusChange) error {
-	return advance(ctx, tx, l.st, to, l.headsAt(to), change...)
+	if err := advance(ctx, tx, l.st, to, l.headsAt(to), change...); err != nil {
+		return err
+	}
+	if l.events == nil || !keepsAnswers(l.st.Name) {
+		return nil
+	}
+	return recordTouches(ctx, tx, l.st, l.parts, to, touchedBy(l.events, l.st.Checkpoint, to))
 }
 
 // headsAt is the partition heads of the event at pos, if known.

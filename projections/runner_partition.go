@@ -199,7 +199,12 @@ func (w *worker) raiseIdle(ctx context.Context, cons jetstream.Consumer) error {
 func (w *worker) raiseTo(ctx context.Context, st State, pos eventstore.Position, heads partition.Heads) error {
 	w.committed = nil // the next step reads the raised checkpoint
 	var err error
-	err = w.apply.inTx(ctx, func(ctx context.Context, tx bun.Tx) error { return advance(ctx, tx, st, pos, heads) })
+	err = w.apply.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := advance(ctx, tx, st, pos, heads); err != nil || !keepsAnswers(st.Name) {
+			return err
+		}
+		return recordTouches(ctx, tx, st, w.parts, pos, nil) // applied nothing
+	})
 	if errors.Is(err, errCheckpointMoved) {
 		return nil // someone applied meanwhile; the next idle pull looks again
 	}

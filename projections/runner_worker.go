@@ -362,7 +362,7 @@ func (w *worker) step(ctx context.Context, ds []delivery) (int, *gapWait, error)
 		return 0, nil, err
 	}
 	if len(plan.events) > 0 {
-		prog := &liveProgress{st: st, last: plan.events[len(plan.events)-1].Position, heads: plan.heads}
+		prog := &liveProgress{st: st, last: plan.events[len(plan.events)-1].Position, heads: plan.heads, events: plan.events, parts: w.parts}
 		sctx, span := startCommit(ctx, w.r.cfg.Tracer, w.p.Name(), plan.events)
 		dead, err := w.apply.apply(sctx, prog, plan.events)
 		endCommit(span, dead, err)
