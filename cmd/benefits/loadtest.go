@@ -58,6 +58,9 @@ type loadtest struct {
 	JSON         bool
 	AllowRemote  bool
 	RunID        int
+	// IdempotencyKeys sends every command with a key of its own (Idempotency-Key), as a
+	// client that retries safely does.
+	IdempotencyKeys bool
 }
 
 func loadtestSettings(c *Config, lt *loadtest) []setting {
@@ -113,6 +116,8 @@ func loadtestSettings(c *Config, lt *loadtest) []setting {
 			apply: func(v string) (err error) { lt.Timeout, err = parseDuration(v, 10*time.Minute); return err }},
 		{name: "json", noEnv: true, isBool: true, def: "false", usage: "print the report as JSON instead of a table",
 			apply: func(v string) (err error) { lt.JSON, err = strconv.ParseBool(v); return err }},
+		{name: "idempotency-keys", noEnv: true, isBool: true, def: "false", usage: "send every command with an Idempotency-Key of its own, as clients that retry safely do (what the keys cost)",
+			apply: func(v string) (err error) { lt.IdempotencyKeys, err = strconv.ParseBool(v); return err }},
 		{name: "allow-remote", noEnv: true, isBool: true, def: "false", usage: "allow an --api-url that is not a loopback address (a load test is an attack on anyone else's system)",
 			apply: func(v string) (err error) { lt.AllowRemote, err = strconv.ParseBool(v); return err }},
 		{name: "run-id", noEnv: true, def: "", usage: "4-digit prefix of the MPN IDs this run sets up (empty: random), so runs against one system do not collide",

@@ -10,13 +10,17 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/valyala/fasthttp"
+
+	"ledger/handlers"
 )
 
 // ltClient sends the load test's requests, each bounded by timeout. It is built on
@@ -36,6 +40,10 @@ type ltClient struct {
 	// closed after its answer, as net/http closes those its idle pool has no room for.
 	pool  int
 	conns *connSet
+	// keys, when set, numbers the commands' Idempotency-Keys (--idempotency-keys): one
+	// of its own for each command sent, under a prefix unique to the run.
+	keys      *atomic.Uint64
+	keyPrefix string
 }
 
 func newLTClient(ctx context.Context, lt loadtest, pool int) *ltClient {
@@ -47,6 +55,9 @@ func newLTClient(ctx context.Context, lt loadtest, pool int) *ltClient {
 	context.AfterFunc(ctx, conns.closeAll)
 	c := &ltClient{host: u.Host, prefix: strings.TrimRight(u.EscapedPath(), "/"),
 		auth: []byte("Bearer " + lt.Token), timeout: lt.Timeout, conns: conns}
+	if lt.IdempotencyKeys {
+		c.keys, c.keyPrefix = new(atomic.Uint64), fmt.Sprintf("loadtest-%04d-%d-", lt.RunID, time.Now().UnixNano())
+	}
 	c.hc = &fasthttp.HostClient{
 		Addr:  fasthttp.AddMissingPort(u.Host, tls),
 		IsTLS: tls,
@@ -115,6 +126,9 @@ func (c *ltClient) send(ctx context.Context, req *fasthttp.Request, resp *fastht
 	req.SetRequestURI(c.prefix + path)
 	req.Header.SetHost(c.host)
 	req.Header.SetBytesV(fasthttp.HeaderAuthorization, c.auth)
+	if c.keys != nil && method != http.MethodGet {
+		req.Header.Set(handlers.HeaderIdempotencyKey, c.keyPrefix+strconv.FormatUint(c.keys.Add(1), 10))
+	}
 	if body != nil {
 		req.Header.SetContentType("application/json")
 		if err := json.NewEncoder(req.BodyWriter()).Encode(body); err != nil {

@@ -8,6 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"ledger/domain"
+	"ledger/infra/eventmeta"
+	"ledger/infra/eventstore"
+	"ledger/infra/metrics"
 	"ledger/infra/metrics/metricstest"
 )
 
@@ -224,5 +228,41 @@ func TestLoadtestMaxConnsNeverHoldsMoreConnectionsThanAsked(t *testing.T) {
 	}
 	if got := served(t, s, http.MethodGet, remainingRoute); got != q.Count {
 		t.Errorf("server answered %d queries, the report counts %d", got, q.Count)
+	}
+}
+
+// --idempotency-keys sends every command with a key of its own: the server records each
+// under its key (in its events' metadata) and replays none.
+func TestLoadtestIdempotencyKeysSendsEveryCommandAKeyOfItsOwn(t *testing.T) {
+	s := startSystem(t, testConfig(t), wireOptions{})
+	rep := runLoadtestOn(t, s, "--scenario", "commands", "--idempotency-keys")
+	cmds := seriesNamed(t, rep, "open-incident")
+	page, err := metricstest.Scrape(s.client, s.url+"/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted, _ := page.Value("benefits_commands_total", metricstest.Labels{"command": "OpenIncident", "outcome": metrics.OutcomeAccepted})
+	replayed, _ := page.Value("benefits_commands_total", metricstest.Labels{"command": "OpenIncident", "outcome": metrics.OutcomeReplayed})
+	if cmds.OK == 0 || int(accepted) != cmds.OK || replayed != 0 {
+		t.Fatalf("%d incidents answered, %v accepted, %v replayed: want every one recorded once", cmds.OK, accepted, replayed)
+	}
+	incidentKeys := map[string]bool{}
+	for ev, err := range s.proc.store.ReadAll(t.Context(), eventstore.Start) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := eventmeta.Parse(ev.Metadata)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.IdempotencyKey == "" && ev.Stream != domain.RulesStream {
+			t.Fatalf("event %s@%d (%s) recorded without a key", ev.Stream, ev.Revision, ev.Type)
+		}
+		if ev.Type == (domain.IncidentOpened{}).EventType() {
+			incidentKeys[m.IdempotencyKey] = true
+		}
+	}
+	if len(incidentKeys) != cmds.OK {
+		t.Fatalf("%d incidents opened under %d keys, want a key each", cmds.OK, len(incidentKeys))
 	}
 }

@@ -137,7 +137,7 @@ func BenchmarkExecutorCommandsPerSecond(b *testing.B) {
 		partners int
 		keyed    bool // every command sent with an idempotency key of its own
 	}
-	for _, v := range []variant{{1, false}, {200, false}, {200, true}} {
+	for _, v := range []variant{{1, false}, {1, true}, {200, false}, {200, true}} {
 		partners, name := v.partners, fmt.Sprintf("partners=%d/goroutines=32", v.partners)
 		if v.keyed {
 			name += "/idempotency-keys"
