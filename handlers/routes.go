@@ -34,6 +34,10 @@ type Route struct {
 	Statuses []int
 	// Location: the success answer carries a Location header (the resource it started).
 	Location bool
+	// NoIdempotencyKey: a command route that does not record through the executor, so
+	// it takes no Idempotency-Key (idempotency_key.go); the document says so by not
+	// offering the header.
+	NoIdempotencyKey bool
 	// ResponseType is the success answer's media type when it is not JSON (then
 	// Response is nil), e.g. text/event-stream.
 	ResponseType string

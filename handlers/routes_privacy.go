@@ -38,7 +38,10 @@ func PrivacyRoutes(a PrivacyAPI) []Route {
 	}
 	return []Route{
 		{Method: http.MethodPost, Path: "/v1/privacy/erasures", Summary: "Erase a subject's personal data: delete its key, record SubjectErased (without the data); history, exports and read models then show it as erased:<ref> (platform)",
-			Roles: roles, Request: ErasureRequest{}, Response: privacy.Erasure{}, Statuses: []int{http.StatusCreated}, LongRunning: true, Handler: a.erase},
+			Roles: roles, Request: ErasureRequest{}, Response: privacy.Erasure{}, Statuses: []int{http.StatusCreated}, LongRunning: true, Handler: a.erase,
+			// An erasure is done once: retried after it was, it answers 404 (nothing kept
+			// for the subject), so it needs no key.
+			NoIdempotencyKey: true},
 	}
 }
 
