@@ -119,15 +119,21 @@ func (w idempotencyKeys) with(ks ...keptKey) idempotencyKeys {
 			w.recent = &extended
 			continue
 		}
-		if h != nil && h.n == keyChunk {
-			w = w.sealRecent()
-			h = nil
-		}
-		w.recent = &keyNode{keptKey: k, older: h, n: 1}
-		if h != nil {
-			w.recent.n = h.n + 1
-		}
+		w = w.push(k)
 	}
+	return w
+}
+
+// push is the window with k as its newest command, the list sealed first if full.
+func (w idempotencyKeys) push(k keptKey) idempotencyKeys {
+	if w.recent != nil && w.recent.n == keyChunk {
+		w = w.sealRecent()
+	}
+	n := &keyNode{keptKey: k, older: w.recent, n: 1}
+	if w.recent != nil {
+		n.n = w.recent.n + 1
+	}
+	w.recent = n
 	return w
 }
 
@@ -173,14 +179,7 @@ func (w idempotencyKeys) list() []keptKey {
 func keysOf(ks []keptKey) idempotencyKeys {
 	var w idempotencyKeys
 	for _, k := range ks {
-		if w.recent != nil && w.recent.n == keyChunk {
-			w = w.sealRecent()
-		}
-		n := &keyNode{keptKey: k, older: w.recent, n: 1}
-		if w.recent != nil {
-			n.n = w.recent.n + 1
-		}
-		w.recent = n
+		w = w.push(k)
 	}
 	return w
 }
