@@ -301,11 +301,18 @@ func position(commit, prepare int64) eventstore.Position {
 
 // follow accounts for the logged moves of partition p up to its polled checkpoint, in
 // order, as long as each continues from where the partition is accounted for (touch);
-// the first that does not ends it. Callers hold mu.
+// the first that does not ends it. Moves accounted for meanwhile (this process's runner
+// told them while the log was read) are passed over. Callers hold mu.
 func (k *knownCheckpoints) follow(p partitionOf, moves []loggedMove, upTo eventstore.Position) {
 	for _, m := range moves {
 		t := k.touches[p.name]
-		if t == nil || len(t.told) != p.n || upTo.Less(m.to) || m.from != t.told[p.part] {
+		if t == nil || len(t.told) != p.n || upTo.Less(m.to) {
+			return
+		}
+		if !t.told[p.part].Less(m.to) {
+			continue
+		}
+		if m.from != t.told[p.part] {
 			return
 		}
 		k.touch(p.name, p.part, p.n, m.to, &toldCommit{from: m.from, partners: m.partners}, false)
