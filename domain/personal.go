@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/json"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -82,4 +83,30 @@ func currentPersonalData() PersonalData {
 		return b.p
 	}
 	return nil
+}
+
+// personalCommandFields are the fields of commands (and of their By actor) that hold
+// personal data: user IDs and the CSP customer's identifier, as personalFields has them
+// for the events the commands record.
+var personalCommandFields = []string{"UserID", "CustomerID"}
+
+// ImpersonalJSON is cmd as JSON without its personal members: what may be kept of a
+// command beside its events (an idempotency key's request digest) without an erasure
+// leaving anything to confirm a guess of the erased data against.
+func ImpersonalJSON(cmd Command) ([]byte, error) {
+	raw, err := json.Marshal(cmd)
+	if err != nil {
+		return nil, err
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, err
+	}
+	for _, f := range personalCommandFields {
+		delete(fields, f)
+		if by, ok := fields["By"].(map[string]any); ok {
+			delete(by, f)
+		}
+	}
+	return json.Marshal(fields) // members sorted: the same command, the same bytes
 }

@@ -3,12 +3,12 @@ package handlers
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
+	"ledger/domain"
 	"ledger/infra/commands"
 )
 
@@ -30,10 +30,13 @@ const (
 const CodeIdempotencyKeyReused = "idempotency_key_reused"
 
 // withIdempotencyKey adds the request's idempotency key, if it sent one, to meta, with
-// the digest of the request it came with: the route, the caller and the command as the
-// domain receives it (so the same body sent again is the same request, whatever its
-// member order or spacing). A malformed key is refused with 400 before anything runs.
-func withIdempotencyKey(c echo.Context, meta commands.Meta, cmd any) (commands.Meta, error) {
+// the digest of the request it came with: the route and the command as the domain
+// receives it (so the same body sent again is the same request, whatever its member
+// order or spacing), the caller's system roles included, but not its personal data
+// (domain.ImpersonalJSON: user IDs, customer IDs). The digest stays in the events'
+// metadata for good, where a hash of an erased person's data would let anyone confirm
+// a guess of it. A malformed key is refused with 400 before anything runs.
+func withIdempotencyKey(c echo.Context, meta commands.Meta, cmd domain.Command) (commands.Meta, error) {
 	values := c.Request().Header.Values(HeaderIdempotencyKey)
 	if len(values) == 0 {
 		return meta, nil
@@ -42,7 +45,7 @@ func withIdempotencyKey(c echo.Context, meta commands.Meta, cmd any) (commands.M
 	if err != nil {
 		return meta, Problemf(http.StatusBadRequest, CodeBadRequest, "%s: %v", HeaderIdempotencyKey, err).With("field", HeaderIdempotencyKey)
 	}
-	body, err := json.Marshal(cmd)
+	body, err := domain.ImpersonalJSON(cmd)
 	if err != nil {
 		return meta, fmt.Errorf("digest of the request: %w", err)
 	}

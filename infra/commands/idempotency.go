@@ -23,6 +23,11 @@ import (
 // attempt's answer was lost: a connection that died during COMMIT, a 503 after the
 // store had written, a client that timed out.
 //
+// The digest is the caller's (handlers: the route and the command without its personal
+// data, which would outlive an erasure in the metadata), so a key names one request on
+// the stream whoever sends it; a replay is answered only to a caller who may read the
+// partner (domain.CanRead), as a query about it would be.
+//
 // Because the keys travel with the events, they hold wherever the events do: across
 // the processes sharing the store (another process's append is read before a decision
 // is stored, and a batch decided without it loses its append), after a restart (the

@@ -290,3 +290,27 @@ func TestIdempotencyKeysAreKeptWithinTheirBounds(t *testing.T) {
 		t.Fatalf("a command's two events read back as %+v, want one key over revisions 7..8", merged.list())
 	}
 }
+
+// A replay shows the partner's data without deciding anything: it is answered only to a
+// caller who may read the partner (domain.CanRead), whoever sent the key first.
+func TestIdempotencyKeyReplayIsAnsweredOnlyToWhomMayReadThePartner(t *testing.T) {
+	store := stores(t)["sqlite"](t)
+	x := New(store, WithClock(func() time.Time { return now }))
+	admin, contract := actionPackPartner(t, x, "4713005")
+	ctx := context.Background()
+	if _, err := x.Partner(ctx, "4713005", openIncident("4713005", admin, contract), keyed(admin, "shared", "d")); err != nil {
+		t.Fatal(err)
+	}
+	stranger := domain.Actor{UserID: "stranger@elsewhere"}
+	_, err := x.Partner(ctx, "4713005", openIncident("4713005", stranger, contract), keyed(stranger, "shared", "d"))
+	var refusal *domain.Error
+	if !errors.As(err, &refusal) || refusal.Code != domain.CodeNotAuthorized {
+		t.Fatalf("a stranger's replay: %v, want not_authorized", err)
+	}
+	if out, err := x.Partner(ctx, "4713005", openIncident("4713005", admin, contract), keyed(admin, "shared", "d")); err != nil || !out.Replayed {
+		t.Fatalf("the admin's own retry: replayed %v, err %v", out.Replayed, err)
+	}
+	if n := len(incidentsOpened(t, store, "4713005")); n != 1 {
+		t.Fatalf("%d incidents, want 1", n)
+	}
+}

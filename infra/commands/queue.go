@@ -312,6 +312,11 @@ func (x *Executor) decideBatch(st streamState, book ruleBookState, batch []*requ
 	for i, r := range batch {
 		last := max(next, 1) - 1 // the revision of the stream's last event (0 for none)
 		if replay, err := keyedCommand(st.keys, parts[:i], r); replay != nil || err != nil {
+			if err == nil {
+				// A replay is not decided, yet it shows the partner's data: only to whom
+				// may read it (the digest leaves the caller's identity out: idempotency.go).
+				err = domain.CanRead(r.meta.Actor, state.PartnerUsers())
+			}
 			parts[i] = decided{req: r, now: now, out: Outcome{State: state, Rules: rules, Position: st.position, Revision: last}, err: err, replay: replay}
 			continue
 		}
