@@ -283,8 +283,10 @@ func idempotencyKeyParam() map[string]any {
 	return map[string]any{"name": HeaderIdempotencyKey, "in": "header", "required": false,
 		"schema": map[string]any{"type": "string", "minLength": 1, "maxLength": MaxIdempotencyKeyLength, "pattern": `^"?[ !#-\[\]-~]+"?$`},
 		"description": "A key unique to this request (a UUID, say), to retry it safely: sent again with the same request " +
-			"it answers as the first time, with Idempotent-Replayed: true, and records nothing; sent with another request, 422 " +
-			CodeIdempotencyKeyReused + ". A partner (or the rules stream) remembers the keys of its last 1,000 recorded " +
-			"commands of the last 24 hours. A refused command recorded nothing and is decided again. The key may be quoted, as a " +
-			"structured-field string. Malformed (empty, too long, not printable ASCII, sent twice): 400, field Idempotency-Key"}
+			"it answers as the first time, with Idempotent-Replayed: true, and records nothing (to a caller who may read the " +
+			"partner; 403 otherwise); sent with another request, 422 " + CodeIdempotencyKeyReused + ". Requests are compared " +
+			"without their personal data (user and customer IDs, the caller's included), which the stored digest leaves out. " +
+			"A partner (or the rules stream) remembers the keys of at least its last 1,000 recorded commands of the last 24 " +
+			"hours. A refused command recorded nothing and is decided again. The key may be quoted, as a structured-field " +
+			"string. Malformed (empty, too long, not printable ASCII, sent twice): 400, field Idempotency-Key"}
 }
