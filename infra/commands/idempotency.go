@@ -9,7 +9,6 @@ import (
 	"slices"
 	"time"
 
-	"ledger/domain"
 	"ledger/infra/eventmeta"
 	"ledger/infra/eventstore"
 )
@@ -271,16 +270,10 @@ func (x *Executor) replayed(ctx context.Context, stream string, k keptKey, now O
 	if err != nil {
 		return Outcome{}, fmt.Errorf("read %s for idempotency key %q: %w", stream, k.Key, err)
 	}
-	events := make([]domain.Event, 0, len(recorded))
-	for _, r := range recorded {
-		if r.Revision > k.Last {
-			break
-		}
-		e, err := domain.Decode(r.Type, r.Data)
-		if err != nil {
-			return Outcome{}, fmt.Errorf("%s@%d: %w", stream, r.Revision, err)
-		}
-		events = append(events, e)
+	recorded = slices.DeleteFunc(recorded, func(r eventstore.RecordedEvent) bool { return r.Revision > k.Last })
+	events, err := decodeRecorded(stream, recorded)
+	if err != nil {
+		return Outcome{}, err
 	}
 	return Outcome{Events: events, State: now.State, Rules: now.Rules, Position: k.Position, Revision: k.Last, Replayed: true}, nil
 }

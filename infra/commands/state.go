@@ -75,14 +75,12 @@ func (x *Executor) readAfter(ctx context.Context, stream string, head streamHead
 	if len(recorded) == 0 {
 		return nil, head, nil, nil
 	}
-	events := make([]domain.Event, 0, len(recorded))
+	events, err := decodeRecorded(stream, recorded)
+	if err != nil {
+		return nil, head, nil, err
+	}
 	var keys []keptKey
 	for _, r := range recorded {
-		e, err := domain.Decode(r.Type, r.Data)
-		if err != nil {
-			return nil, head, nil, fmt.Errorf("%s@%d: %w", stream, r.Revision, err)
-		}
-		events = append(events, e)
 		k, ok, err := recordedKey(r)
 		if err != nil {
 			return nil, head, nil, err
@@ -100,6 +98,19 @@ func (x *Executor) readAfter(ctx context.Context, stream string, head streamHead
 		}
 	}
 	return events, head, keys, nil
+}
+
+// decodeRecorded is the domain events of a stream's recorded events.
+func decodeRecorded(stream string, recorded []eventstore.RecordedEvent) ([]domain.Event, error) {
+	events := make([]domain.Event, 0, len(recorded))
+	for _, r := range recorded {
+		e, err := domain.Decode(r.Type, r.Data)
+		if err != nil {
+			return nil, fmt.Errorf("%s@%d: %w", stream, r.Revision, err)
+		}
+		events = append(events, e)
+	}
+	return events, nil
 }
 
 func sealedHash(metadata []byte) (string, bool) {
