@@ -162,7 +162,8 @@ func operation(b *schemaBuilder, r Route) (map[string]any, error) {
 			"description": "The read model reflects every event up to this position", "schema": pos}}
 		op["x-projection"] = r.Projection
 	}
-	if tagOf(r) == "commands" && !r.NoIdempotencyKey {
+	keyed := tagOf(r) == "commands" && !r.NoIdempotencyKey
+	if keyed {
 		params = append(params, idempotencyKeyParam())
 		headers, _ := success["headers"].(map[string]any)
 		headers = maps.Clone(headers)
@@ -187,7 +188,7 @@ func operation(b *schemaBuilder, r Route) (map[string]any, error) {
 	if tagOf(r) == "commands" {
 		documentRefusals(responses)
 	}
-	if tagOf(r) == "commands" && !r.NoIdempotencyKey {
+	if keyed {
 		responses["422"] = problemResponse(responses["422"].(map[string]any)["description"].(string) +
 			"; or " + CodeIdempotencyKeyReused + ": the Idempotency-Key was sent before with a different request (nothing recorded)")
 	}

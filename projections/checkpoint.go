@@ -77,7 +77,7 @@ type stateRow struct {
 }
 
 func (r stateRow) checkpoint() eventstore.Position {
-	return eventstore.Position{Commit: uint64(r.CheckpointCommit), Prepare: uint64(r.CheckpointPrepare)}
+	return storedPosition(r.CheckpointCommit, r.CheckpointPrepare)
 }
 
 func (r stateRow) state() State {
@@ -300,4 +300,9 @@ func (c *Checkpoints) States(ctx context.Context) ([]State, error) {
 // for the query that follows to report.
 func (c *Checkpoints) ensureSchema(ctx context.Context) {
 	c.schema.Do(func() { _ = EnsureSchema(ctx, c.db) })
+}
+
+// storedPosition is a position as the read database's rows hold it: two signed columns.
+func storedPosition(commit, prepare int64) eventstore.Position {
+	return eventstore.Position{Commit: uint64(commit), Prepare: uint64(prepare)}
 }

@@ -285,7 +285,7 @@ func readMoves(ctx context.Context, db bun.IDB, wanted map[partitionOf]eventstor
 			continue
 		}
 		for _, r := range rows {
-			m := loggedMove{from: position(r.FromCommit, r.FromPrepare), to: position(r.ToCommit, r.ToPrepare)}
+			m := loggedMove{from: storedPosition(r.FromCommit, r.FromPrepare), to: storedPosition(r.ToCommit, r.ToPrepare)}
 			if !from.Less(m.to) || json.Unmarshal([]byte(r.Partners), &m.partners) != nil {
 				continue
 			}
@@ -293,10 +293,6 @@ func readMoves(ctx context.Context, db bun.IDB, wanted map[partitionOf]eventstor
 		}
 	}
 	return moves
-}
-
-func position(commit, prepare int64) eventstore.Position {
-	return eventstore.Position{Commit: uint64(commit), Prepare: uint64(prepare)}
 }
 
 // follow accounts for the logged moves of partition p up to its polled checkpoint, in

@@ -76,7 +76,7 @@ func DeadLetters(ctx context.Context, db bun.IDB, name string) ([]DeadLetter, er
 	out := make([]DeadLetter, len(rows))
 	for i, r := range rows {
 		out[i] = DeadLetter{Projection: r.Projection, Generation: r.Generation,
-			Position: eventstore.Position{Commit: uint64(r.PositionCommit), Prepare: uint64(r.PositionPrepare)},
+			Position: storedPosition(r.PositionCommit, r.PositionPrepare),
 			EventID:  r.EventID, EventType: r.EventType, Stream: r.Stream, Error: r.Error, At: r.At}
 	}
 	return out, nil

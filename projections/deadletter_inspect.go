@@ -238,7 +238,7 @@ func (o *DeadLetterOps) resolvedPage(ctx context.Context, name string, after dea
 }
 
 func (r deadLetter) entry() DeadLetterEntry {
-	pos := eventstore.Position{Commit: uint64(r.PositionCommit), Prepare: uint64(r.PositionPrepare)}
+	pos := storedPosition(r.PositionCommit, r.PositionPrepare)
 	return DeadLetterEntry{Projection: r.Projection, Generation: r.Generation, Position: pos.String(),
 		EventID: r.EventID, EventType: r.EventType, Stream: r.Stream, Error: r.Error, At: r.At}
 }

@@ -59,7 +59,7 @@ var rebuildLease = 30 * time.Second
 var ErrRebuildRunning = errors.New("a rebuild of this projection is already running")
 
 func (r rebuildRow) position() eventstore.Position {
-	return eventstore.Position{Commit: uint64(r.PositionCommit), Prepare: uint64(r.PositionPrepare)}
+	return storedPosition(r.PositionCommit, r.PositionPrepare)
 }
 
 // RebuildStatus is a projection's latest rebuild as ops see it.
@@ -96,7 +96,7 @@ func LatestRebuild(ctx context.Context, db bun.IDB, name string) (RebuildStatus,
 		return RebuildStatus{}, false, fmt.Errorf("rebuild of %s: %w", name, err)
 	}
 	st := RebuildStatus{Status: row.Status, Generation: row.Generation, DryRun: row.DryRun, Position: row.position(),
-		Head:   eventstore.Position{Commit: uint64(row.HeadCommit), Prepare: uint64(row.HeadPrepare)},
+		Head:   storedPosition(row.HeadCommit, row.HeadPrepare),
 		Events: row.Events, Error: row.Error, StartedAt: row.StartedAt, UpdatedAt: row.UpdatedAt}
 	if st.Active() && time.Since(row.UpdatedAt) > rebuildLease {
 		st.Status = RebuildStopped
