@@ -308,7 +308,8 @@ func (c *Checkpoints) pollOnce() {
 	for _, r := range rows {
 		if r.Partition < count[r.Name] {
 			heads, _ := partition.ParseHeads(r.Heads, count[r.Name]) // another count's: none
-			c.known.follow(partitionOf{r.Name, r.Partition, count[r.Name]}, moves[partitionOf{r.Name, r.Partition, count[r.Name]}], r.checkpoint())
+			p := partitionOf{r.Name, r.Partition, count[r.Name]}
+			c.known.follow(p, moves[p], r.checkpoint())
 			// What the log did not account for touched every partner, unless this
 			// process's runner made it (it tells which).
 			c.known.touch(r.Name, r.Partition, count[r.Name], r.checkpoint(), nil, c.owner != "" && r.Owner == c.owner)
