@@ -54,3 +54,51 @@ func TestSealedValuesOpenOnlyUnderTheirOwnKeyAndReference(t *testing.T) {
 		}
 	}
 }
+
+// TestSealingTouchesOnlyTheNamedTopLevelStrings: Seal and Open change the named
+// top-level string members and nothing else (a nested member of the same name, a
+// non-string one, every other member keeps its bytes, escapes included); a value that
+// needs escaping opens to itself; an event without sealed values opens to its own bytes;
+// data that is not one JSON object is refused.
+func TestSealingTouchesOnlyTheNamedTopLevelStrings(t *testing.T) {
+	ctx := context.Background()
+	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "events.db"), sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	keys, err := privacy.OpenKeys(ctx, store.DB())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := privacy.NewShredder(keys)
+	fields := []string{"openedBy", "customerId", "userId"}
+	data := `{"title":"x \u003c y","openedBy":"carol \"the admin\" é@contoso.example","nested":{"openedBy":"dave@contoso.example"},"customerId":null,"userId":"erin@contoso.example","n":1}`
+	sealed, err := s.Seal("IncidentOpened", fields, []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kept := range []string{`"title":"x \u003c y",`, `"nested":{"openedBy":"dave@contoso.example"},"customerId":null,`, `,"n":1}`} {
+		if !strings.Contains(string(sealed), kept) {
+			t.Errorf("sealed %s: want %s kept as it was", sealed, kept)
+		}
+	}
+	if strings.Contains(string(sealed), "carol") || strings.Contains(string(sealed), "erin") {
+		t.Errorf("sealed %s still holds a personal value", sealed)
+	}
+	opened, err := s.Open("IncidentOpened", fields, sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(opened) != data {
+		t.Errorf("opened\n %s\nwant\n %s", opened, data)
+	}
+	if again, err := s.Open("IncidentOpened", fields, []byte(data)); err != nil || string(again) != data {
+		t.Errorf("an event without sealed values opened as %s, %v", again, err)
+	}
+	for _, bad := range []string{`["pii:x"]`, `{"openedBy":"pii:x:y"`, `{"openedBy":"pii:x:y",}`} {
+		if got, err := s.Open("IncidentOpened", fields, []byte(bad)); err == nil {
+			t.Errorf("Open(%s) = %s, want an error", bad, got)
+		}
+	}
+}
