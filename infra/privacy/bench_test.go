@@ -108,18 +108,9 @@ func benchmarkCommands(b *testing.B, goroutines int, freshCustomers, sealed bool
 func BenchmarkEncodeDecodeIncident(b *testing.B) {
 	for _, sealed := range []bool{false, true} {
 		b.Run(fmt.Sprintf("sealed=%v", sealed), func(b *testing.B) {
-			ctx := context.Background()
 			if sealed {
-				store, err := sqlstore.OpenSQLite(ctx, filepath.Join(b.TempDir(), "events.db"), sqlstore.Options{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.Cleanup(func() { store.Close() })
-				keys, err := privacy.OpenKeys(ctx, store.DB())
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.Cleanup(domain.UsePersonalData(privacy.NewShredder(keys)))
+				_, shred := newShredder(b, b.TempDir())
+				b.Cleanup(domain.UsePersonalData(shred))
 			}
 			e := domain.IncidentOpened{MPNID: "5400001", IncidentID: "IN-5400001-1", Plan: domain.PlanPremier, Product: "SQL Server",
 				Version: "2025", CustomerID: "customer-1", Severity: domain.SeverityMinimal, OpenedBy: "admin@contoso.example"}

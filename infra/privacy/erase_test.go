@@ -47,18 +47,9 @@ type ledger struct {
 }
 
 func newLedger(t *testing.T) *ledger {
-	ctx := context.Background()
 	l := &ledger{t: t, dir: t.TempDir()}
-	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(l.dir, "events.db"), sqlstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	keys, err := privacy.OpenKeys(ctx, store.DB())
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.store, l.shred = store, privacy.NewShredder(keys)
+	l.store, l.shred = newShredder(t, l.dir)
+	store := l.store
 	t.Cleanup(domain.UsePersonalData(l.shred))
 	clock := t0
 	l.x = commands.New(store, commands.WithPersonalData(l.shred), commands.WithSnapshotEvery(1),

@@ -18,16 +18,7 @@ import (
 // crypto-shredding (plaintext) read as they are.
 func TestSealedValuesOpenOnlyUnderTheirOwnKeyAndReference(t *testing.T) {
 	ctx := context.Background()
-	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "events.db"), sqlstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	keys, err := privacy.OpenKeys(ctx, store.DB())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := privacy.NewShredder(keys)
+	_, s := newShredder(t, t.TempDir())
 	a, _ := s.SealSubject(ctx, "carol@contoso.example")
 	b, _ := s.SealSubject(ctx, "carol@contoso.example")
 	other, _ := s.SealSubject(ctx, "dave@contoso.example")
@@ -61,17 +52,7 @@ func TestSealedValuesOpenOnlyUnderTheirOwnKeyAndReference(t *testing.T) {
 // needs escaping opens to itself; an event without sealed values opens to its own bytes;
 // data that is not one JSON object is refused.
 func TestSealingTouchesOnlyTheNamedTopLevelStrings(t *testing.T) {
-	ctx := context.Background()
-	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "events.db"), sqlstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	keys, err := privacy.OpenKeys(ctx, store.DB())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := privacy.NewShredder(keys)
+	_, s := newShredder(t, t.TempDir())
 	fields := []string{"openedBy", "customerId", "userId"}
 	data := `{"title":"x \u003c y","openedBy":"carol \"the admin\" é@contoso.example","nested":{"openedBy":"dave@contoso.example"},"customerId":null,"userId":"erin@contoso.example","n":1}`
 	sealed, err := s.Seal("IncidentOpened", fields, []byte(data))
@@ -101,4 +82,21 @@ func TestSealingTouchesOnlyTheNamedTopLevelStrings(t *testing.T) {
 			t.Errorf("Open(%s) = %s, want an error", bad, got)
 		}
 	}
+}
+
+// newShredder opens an event store in dir and a shredder over its key table, both
+// closed with tb.
+func newShredder(tb testing.TB, dir string) (*sqlstore.Store, *privacy.Shredder) {
+	tb.Helper()
+	ctx := context.Background()
+	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "events.db"), sqlstore.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { store.Close() })
+	keys, err := privacy.OpenKeys(ctx, store.DB())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return store, privacy.NewShredder(keys)
 }
