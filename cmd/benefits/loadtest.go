@@ -54,6 +54,7 @@ type loadtest struct {
 	Requests     int // 0: bounded by Duration only
 	HistorySizes []int
 	Samples      int
+	StateSamples int
 	Timeout      time.Duration
 	JSON         bool
 	AllowRemote  bool
@@ -112,6 +113,8 @@ func loadtestSettings(c *Config, lt *loadtest) []setting {
 			apply: func(v string) (err error) { lt.HistorySizes, err = parseSizes(v); return err }},
 		{name: "samples", noEnv: true, def: "100", usage: "history: commands and queries measured at each size",
 			apply: func(v string) (err error) { lt.Samples, err = parseCount(v, 1, 1_000_000); return err }},
+		{name: "state-samples", noEnv: true, def: "10", usage: "history: /state requests (the auditors' view, folded from the partner's events) measured at each size; 0: none",
+			apply: func(v string) (err error) { lt.StateSamples, err = parseCount(v, 0, 1_000_000); return err }},
 		{name: "timeout", noEnv: true, def: "10s", usage: "longest wait for one answer; a request that takes longer counts as error \"timeout\"",
 			apply: func(v string) (err error) { lt.Timeout, err = parseDuration(v, 10*time.Minute); return err }},
 		{name: "json", noEnv: true, isBool: true, def: "false", usage: "print the report as JSON instead of a table",

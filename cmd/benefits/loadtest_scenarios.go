@@ -98,6 +98,8 @@ func openIncident(ctx context.Context, c *ltClient, s *series, start time.Time, 
 
 func remainingPath(mpn string) string { return "/v1/partners/" + mpn + "/remaining-incidents" }
 
+func statePath(mpn string) string { return "/v1/partners/" + mpn + "/state" }
+
 // budget hands out the measured phase's requests: none after the deadline, none beyond
 // --requests.
 type budget struct {

@@ -89,7 +89,7 @@ func served(t *testing.T, s *system, method, route string) int {
 	return int(v)
 }
 
-const incidentsRoute, remainingRoute = "/v1/incidents", "/v1/partners/:mpnId/remaining-incidents"
+const incidentsRoute, remainingRoute, stateRoute = "/v1/incidents", "/v1/partners/:mpnId/remaining-incidents", "/v1/partners/:mpnId/state"
 
 func TestLoadtestCommandsCountsEveryIncidentTheServerAnswered(t *testing.T) {
 	s := startSystem(t, testConfig(t), wireOptions{})
@@ -176,11 +176,19 @@ func TestLoadtestOfferedQueriesSendsAtTheRateAndCountsEveryRead(t *testing.T) {
 
 func TestLoadtestHistoryGrowsThePartnerToEachSizeAndMeasuresThere(t *testing.T) {
 	s := startSystem(t, testConfig(t), wireOptions{})
-	rep := runLoadtestOn(t, s, "--scenario", "history", "--history-sizes", "5,30", "--samples", "5", "--duration", "5m")
+	rep := runLoadtestOn(t, s, "--scenario", "history", "--history-sizes", "5,30", "--samples", "5", "--state-samples", "3", "--duration", "5m")
 	for _, name := range []string{"command@5", "query@5", "command@30", "query@30"} {
 		if got := seriesNamed(t, rep, name); got.Count != 5 || got.OK != 5 {
 			t.Errorf("%s: %+v, want 5 answered", name, got)
 		}
+	}
+	for _, name := range []string{"state@5", "state@30"} {
+		if got := seriesNamed(t, rep, name); got.Count != 3 || got.OK != 3 {
+			t.Errorf("%s: %+v, want 3 answered", name, got)
+		}
+	}
+	if got := served(t, s, http.MethodGet, stateRoute); got != 6 {
+		t.Errorf("server answered %d /state requests, want 6", got)
 	}
 	// 5 events of setup and 5 sampled incidents at size 5; 20 more make 30.
 	if grow := seriesNamed(t, rep, "grow"); grow.OK != 20 {
